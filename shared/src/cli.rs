@@ -1,0 +1,41 @@
+//! The tiny command line every gust binary accepts.
+
+/// What a binary was asked to do at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartMode {
+    /// Run the component.
+    Run,
+    /// Apply the embedded database migrations, then run.
+    MigrateThenRun,
+    /// Apply the embedded database migrations and exit.
+    MigrateOnly,
+}
+
+/// Parses `[migrate | --migrate | --help]`; returns the usage text as the error.
+pub fn parse_start_mode(binary: &str, args: impl IntoIterator<Item = String>) -> Result<StartMode, String> {
+    let args: Vec<String> = args.into_iter().collect();
+    let usage = format!(
+        "usage: {binary} [--migrate | migrate]\n\n  (no argument)  run {binary}\n  --migrate      apply database migrations, then run\n  migrate        apply database migrations and exit\n\nSettings come from gust.toml and GUST__SECTION__KEY environment variables (see README.md)."
+    );
+    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        [] => Ok(StartMode::Run),
+        ["--migrate"] => Ok(StartMode::MigrateThenRun),
+        ["migrate"] => Ok(StartMode::MigrateOnly),
+        ["--help"] | ["-h"] => Err(usage),
+        other => Err(format!("unknown arguments {other:?}\n\n{usage}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_modes_parse_and_unknown_arguments_are_rejected() {
+        let parse = |a: &[&str]| parse_start_mode("gust-x", a.iter().map(|s| s.to_string()));
+        assert_eq!(parse(&[]), Ok(StartMode::Run));
+        assert_eq!(parse(&["--migrate"]), Ok(StartMode::MigrateThenRun));
+        assert_eq!(parse(&["migrate"]), Ok(StartMode::MigrateOnly));
+        assert!(parse(&["--bogus"]).unwrap_err().contains("unknown arguments"));
+    }
+}

@@ -1,0 +1,164 @@
+//! PostgreSQL: the connection pool, the embedded migrations, and one module
+//! of queries per table family.
+
+pub mod dags;
+pub mod import_errors;
+pub mod logs;
+pub mod runs;
+pub mod task_instances;
+
+use std::str::FromStr;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+
+use crate::settings::redact_url;
+
+pub use deadpool_postgres::GenericClient;
+
+/// NOTIFY channel raised when a task instance reaches a final state; payload = run primary key.
+pub const TASK_FINISHED_CHANNEL: &str = "gust_task_finished";
+/// NOTIFY channel raised when a run is created; payload = dag_id.
+pub const RUN_QUEUED_CHANNEL: &str = "gust_run_queued";
+
+mod embedded {
+    refinery::embed_migrations!("migrations");
+}
+
+/// Why a database operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The server could not be reached or refused us.
+    #[error("cannot reach PostgreSQL at {url}: {cause}; start it or set GUST__DATABASE__URL")]
+    Unreachable {
+        /// The URL without its password.
+        url: String,
+        /// What the driver said.
+        cause: String,
+    },
+    /// The URL is not a valid PostgreSQL URL.
+    #[error("GUST__DATABASE__URL `{url}` is not a valid PostgreSQL URL: {cause}")]
+    BadUrl {
+        /// The URL without its password.
+        url: String,
+        /// What the parser said.
+        cause: String,
+    },
+    /// The schema is older than this build.
+    #[error("the database at {url} has no gust schema (or an old one); run `gust-scheduler migrate` or start a component with --migrate")]
+    NotMigrated {
+        /// The URL without its password.
+        url: String,
+    },
+    /// A query failed.
+    #[error("database error: {0}")]
+    Query(#[from] tokio_postgres::Error),
+    /// No connection could be taken from the pool.
+    #[error("database pool error: {0}")]
+    Pool(#[from] deadpool_postgres::PoolError),
+    /// A migration failed.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] refinery::Error),
+    /// A stored value does not parse (e.g. a DAG definition written by another version).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+fn parse_url(url: &str) -> Result<tokio_postgres::Config, DbError> {
+    tokio_postgres::Config::from_str(url).map_err(|e| DbError::BadUrl { url: redact_url(url), cause: e.to_string() })
+}
+
+fn unreachable(url: &str, error: impl std::fmt::Display) -> DbError {
+    DbError::Unreachable { url: redact_url(url), cause: error.to_string() }
+}
+
+/// Builds the pool and checks that the database answers and is migrated.
+pub async fn connect(url: &str, pool_size: usize) -> Result<Pool, DbError> {
+    let config = parse_url(url)?;
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    let pool = Pool::builder(manager).max_size(pool_size).build().expect("pool config without runtime hooks is valid");
+    let client = pool.get().await.map_err(|e| match e {
+        deadpool_postgres::PoolError::Backend(pg) => unreachable(url, describe_pg_error(&pg)),
+        other => unreachable(url, other),
+    })?;
+    let migrated: bool = client
+        .query_one("SELECT to_regclass('public.task_logs') IS NOT NULL", &[])
+        .await?
+        .get(0);
+    if !migrated {
+        return Err(DbError::NotMigrated { url: redact_url(url) });
+    }
+    Ok(pool)
+}
+
+/// Opens one connection outside any pool (for LISTEN and migrations).
+pub async fn connect_single(url: &str) -> Result<(tokio_postgres::Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>), DbError> {
+    parse_url(url)?.connect(NoTls).await.map_err(|e| unreachable(url, describe_pg_error(&e)))
+}
+
+/// Creates the database if it is missing, then applies the embedded migrations
+/// under an advisory lock so concurrent starters do not race.
+pub async fn migrate(url: &str) -> Result<(), DbError> {
+    ensure_database_exists(url).await?;
+    let (mut client, connection) = connect_single(url).await?;
+    let driver = tokio::spawn(connection);
+    const MIGRATION_LOCK: i64 = 0x6775_7374_6d69_6772; // "gustmigr"
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
+    let result = embedded::migrations::runner().run_async(&mut client).await;
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
+    let report = result?;
+    for applied in report.applied_migrations() {
+        tracing::info!(migration = %applied, "applied migration");
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(())
+}
+
+/// Creates the database named in `url` when it does not exist yet.
+pub async fn ensure_database_exists(url: &str) -> Result<(), DbError> {
+    let config = parse_url(url)?;
+    let Some(dbname) = config.get_dbname().map(str::to_string) else { return Ok(()) };
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin.connect(NoTls).await.map_err(|e| unreachable(url, describe_pg_error(&e)))?;
+    tokio::spawn(connection);
+    let exists = client.query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&dbname]).await?.is_some();
+    if !exists {
+        let quoted = format!("\"{}\"", dbname.replace('"', "\"\""));
+        match client.batch_execute(&format!("CREATE DATABASE {quoted}")).await {
+            Ok(()) => tracing::info!(database = %dbname, "created database"),
+            // Another starter created it between our check and our CREATE.
+            Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Drops the database named in `url` (test clean-up).
+pub async fn drop_database(url: &str) -> Result<(), DbError> {
+    let config = parse_url(url)?;
+    let Some(dbname) = config.get_dbname().map(str::to_string) else { return Ok(()) };
+    let mut admin = config.clone();
+    admin.dbname("postgres");
+    let (client, connection) = admin.connect(NoTls).await.map_err(|e| unreachable(url, describe_pg_error(&e)))?;
+    tokio::spawn(connection);
+    let quoted = format!("\"{}\"", dbname.replace('"', "\"\""));
+    client.batch_execute(&format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")).await?;
+    Ok(())
+}
+
+/// The most useful one-line description of a driver error.
+pub fn describe_pg_error(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return db.message().to_string();
+    }
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(inner) = source {
+        text = inner.to_string();
+        source = inner.source();
+    }
+    text
+}

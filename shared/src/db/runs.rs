@@ -1,0 +1,197 @@
+//! Queries on `dag_runs`. State changes are compare-and-set on the run state.
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+
+use super::{DbError, GenericClient, RUN_QUEUED_CHANNEL};
+use crate::state::RunState;
+
+/// A DAG run as stored.
+#[derive(Debug, Clone)]
+pub struct DagRunRow {
+    /// Primary key.
+    pub id: i64,
+    /// The DAG.
+    pub dag_id: String,
+    /// Unique per DAG, e.g. `manual__2026-01-01T00:00:00+00:00`.
+    pub run_id: String,
+    /// `manual` or `scheduled`.
+    pub run_type: String,
+    /// Start of the data interval (Airflow's logical date), if any.
+    pub logical_date: Option<DateTime<Utc>>,
+    /// Data interval start.
+    pub data_interval_start: Option<DateTime<Utc>>,
+    /// Data interval end.
+    pub data_interval_end: Option<DateTime<Utc>>,
+    /// Earliest time the run may start.
+    pub run_after: DateTime<Utc>,
+    /// Trigger configuration.
+    pub conf: serde_json::Value,
+    /// Run state.
+    pub state: RunState,
+    /// The DAG version the run's tasks come from.
+    pub dag_version_id: i64,
+    /// When it was created.
+    pub queued_at: DateTime<Utc>,
+    /// When it started running.
+    pub start_date: Option<DateTime<Utc>>,
+    /// When it finished.
+    pub end_date: Option<DateTime<Utc>>,
+    /// Who created it (`rest_api`, `scheduler`).
+    pub triggered_by: String,
+    /// Free-text note.
+    pub note: Option<String>,
+}
+
+/// What is needed to create a run.
+#[derive(Debug, Clone)]
+pub struct NewRun<'a> {
+    /// The DAG.
+    pub dag_id: &'a str,
+    /// Unique per DAG.
+    pub run_id: &'a str,
+    /// `manual` or `scheduled`.
+    pub run_type: &'a str,
+    /// Logical date, if any.
+    pub logical_date: Option<DateTime<Utc>>,
+    /// Data interval, if any.
+    pub data_interval: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Trigger configuration.
+    pub conf: &'a serde_json::Value,
+    /// DAG version the run is pinned to.
+    pub dag_version_id: i64,
+    /// `rest_api` or `scheduler`.
+    pub triggered_by: &'a str,
+}
+
+/// Why a run could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateRunError {
+    /// A run with that `run_id` or logical date exists.
+    #[error("a run of DAG `{dag_id}` with this {what} already exists")]
+    Duplicate {
+        /// The DAG.
+        dag_id: String,
+        /// `run_id` or `logical_date`.
+        what: &'static str,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+const RUN_COLUMNS: &str = "id, dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end, \
+     run_after, conf, state, dag_version_id, queued_at, start_date, end_date, triggered_by, note";
+
+fn run_row(row: &Row) -> Result<DagRunRow, DbError> {
+    let state: String = row.get("state");
+    Ok(DagRunRow {
+        id: row.get("id"),
+        dag_id: row.get("dag_id"),
+        run_id: row.get("run_id"),
+        run_type: row.get("run_type"),
+        logical_date: row.get("logical_date"),
+        data_interval_start: row.get("data_interval_start"),
+        data_interval_end: row.get("data_interval_end"),
+        run_after: row.get("run_after"),
+        conf: row.get("conf"),
+        state: RunState::parse(&state).ok_or_else(|| DbError::Corrupt(format!("run state `{state}`")))?,
+        dag_version_id: row.get("dag_version_id"),
+        queued_at: row.get("queued_at"),
+        start_date: row.get("start_date"),
+        end_date: row.get("end_date"),
+        triggered_by: row.get("triggered_by"),
+        note: row.get("note"),
+    })
+}
+
+/// Creates a run in state `queued` and wakes the schedulers (on commit).
+pub async fn insert(db: &impl GenericClient, run: &NewRun<'_>) -> Result<DagRunRow, CreateRunError> {
+    let sql = format!(
+        "INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end, conf, \
+         state, dag_version_id, triggered_by) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9) RETURNING {RUN_COLUMNS}"
+    );
+    let (start, end) = run.data_interval.unzip();
+    let result = db
+        .query_one(
+            &sql,
+            &[&run.dag_id, &run.run_id, &run.run_type, &run.logical_date, &start, &end, &run.conf, &run.dag_version_id, &run.triggered_by],
+        )
+        .await;
+    let row = match result {
+        Ok(row) => row,
+        Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            let what = match e.as_db_error().and_then(|d| d.constraint()) {
+                Some("dag_runs_logical_date") => "logical_date",
+                _ => "run_id",
+            };
+            return Err(CreateRunError::Duplicate { dag_id: run.dag_id.to_string(), what });
+        }
+        Err(e) => return Err(DbError::from(e).into()),
+    };
+    db.execute("SELECT pg_notify($1, $2)", &[&RUN_QUEUED_CHANNEL, &run.dag_id]).await.map_err(DbError::from)?;
+    Ok(run_row(&row)?)
+}
+
+/// One run by DAG and run id.
+pub async fn get(db: &impl GenericClient, dag_id: &str, run_id: &str) -> Result<Option<DagRunRow>, DbError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE dag_id = $1 AND run_id = $2");
+    db.query_opt(&sql, &[&dag_id, &run_id]).await?.as_ref().map(run_row).transpose()
+}
+
+/// A page of one DAG's runs, newest first, and the total count.
+pub async fn list(db: &impl GenericClient, dag_id: &str, limit: i64, offset: i64) -> Result<(Vec<DagRunRow>, i64), DbError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE dag_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3");
+    let rows = db.query(&sql, &[&dag_id, &limit, &offset]).await?;
+    let total: i64 = db.query_one("SELECT count(*) FROM dag_runs WHERE dag_id = $1", &[&dag_id]).await?.get(0);
+    Ok((rows.iter().map(run_row).collect::<Result<_, _>>()?, total))
+}
+
+/// Primary keys of every queued or running run (served by a partial index).
+pub async fn live_ids(db: &impl GenericClient) -> Result<Vec<i64>, DbError> {
+    let rows = db.query("SELECT id FROM dag_runs WHERE state IN ('queued', 'running') ORDER BY id", &[]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Locks a live run for scheduling; `None` when it is finished or another scheduler holds it.
+pub async fn lock_live(db: &impl GenericClient, id: i64) -> Result<Option<DagRunRow>, DbError> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM dag_runs WHERE id = $1 AND state IN ('queued', 'running') FOR UPDATE SKIP LOCKED"
+    );
+    db.query_opt(&sql, &[&id]).await?.as_ref().map(run_row).transpose()
+}
+
+/// Number of running runs of a DAG.
+pub async fn count_running(db: &impl GenericClient, dag_id: &str) -> Result<i64, DbError> {
+    Ok(db
+        .query_one("SELECT count(*) FROM dag_runs WHERE dag_id = $1 AND state = 'running'", &[&dag_id])
+        .await?
+        .get(0))
+}
+
+/// Moves a run `queued → running`; false when it was not queued.
+pub async fn start(db: &impl GenericClient, id: i64) -> Result<bool, DbError> {
+    Ok(db
+        .execute("UPDATE dag_runs SET state = 'running', start_date = now() WHERE id = $1 AND state = 'queued'", &[&id])
+        .await?
+        == 1)
+}
+
+/// Moves a run `running → success|failed`; false when it was not running.
+pub async fn finish(db: &impl GenericClient, id: i64, state: RunState) -> Result<bool, DbError> {
+    Ok(db
+        .execute(
+            "UPDATE dag_runs SET state = $2, end_date = now() WHERE id = $1 AND state = 'running'",
+            &[&id, &state.as_str()],
+        )
+        .await?
+        == 1)
+}
+
+/// Whether the DAG is paused (paused DAGs start no runs).
+pub async fn dag_is_paused(db: &impl GenericClient, dag_id: &str) -> Result<bool, DbError> {
+    Ok(db
+        .query_opt("SELECT is_paused FROM dags WHERE dag_id = $1", &[&dag_id])
+        .await?
+        .is_none_or(|r| r.get(0)))
+}

@@ -1,0 +1,136 @@
+//! The task message: everything a worker needs to run one try, with a schema
+//! version so old and new workers can tell what they can run.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::dag::OperatorSpec;
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One try of one task instance, as published to RabbitMQ.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskMessage {
+    /// Schema version of this message.
+    pub version: u32,
+    /// Primary key of the task instance row.
+    pub ti_id: Uuid,
+    /// The DAG.
+    pub dag_id: String,
+    /// The DAG run's `run_id`.
+    pub run_id: String,
+    /// The task.
+    pub task_id: String,
+    /// Index of a mapped task, -1 when not mapped.
+    pub map_index: i32,
+    /// The try this message runs (1 for the first).
+    pub try_number: i32,
+    /// Logical date of the run, if it has one.
+    pub logical_date: Option<DateTime<Utc>>,
+    /// Queue the message was routed to.
+    pub queue: String,
+    /// What to run.
+    #[serde(flatten)]
+    pub operator: OperatorSpec,
+    /// Kill the task after this many milliseconds.
+    pub execution_timeout_ms: Option<u64>,
+    /// Environment handed to the task (run context first, then the task's own).
+    pub env: BTreeMap<String, String>,
+}
+
+/// Why a delivery could not be turned into a [`TaskMessage`].
+#[derive(Debug, thiserror::Error)]
+pub enum MessageError {
+    /// Not JSON, or JSON of the wrong shape.
+    #[error("malformed task message: {0}")]
+    Malformed(#[from] serde_json::Error),
+    /// Written by a newer or older gust this worker cannot read.
+    #[error("task message has schema version {found}, this worker reads version {SCHEMA_VERSION}")]
+    UnknownVersion {
+        /// The version found in the message.
+        found: u64,
+    },
+}
+
+impl TaskMessage {
+    /// The JSON body to publish.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a task message always serialises")
+    }
+
+    /// Parses a delivery body, checking the schema version first.
+    pub fn from_bytes(body: &[u8]) -> Result<Self, MessageError> {
+        #[derive(Deserialize)]
+        struct Versioned {
+            version: u64,
+        }
+        let Versioned { version } = serde_json::from_slice(body)?;
+        if version != u64::from(SCHEMA_VERSION) {
+            return Err(MessageError::UnknownVersion { found: version });
+        }
+        Ok(serde_json::from_slice(body)?)
+    }
+
+    /// Environment variables describing the run, as tasks see them.
+    pub fn context_env(&self) -> BTreeMap<String, String> {
+        let mut env = BTreeMap::from([
+            ("GUST_DAG_ID".to_string(), self.dag_id.clone()),
+            ("GUST_RUN_ID".to_string(), self.run_id.clone()),
+            ("GUST_TASK_ID".to_string(), self.task_id.clone()),
+            ("GUST_TRY_NUMBER".to_string(), self.try_number.to_string()),
+            ("GUST_MAP_INDEX".to_string(), self.map_index.to_string()),
+            ("GUST_TI_ID".to_string(), self.ti_id.to_string()),
+        ]);
+        if let Some(date) = self.logical_date {
+            env.insert("GUST_LOGICAL_DATE".into(), date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+            env.insert("GUST_DS".into(), date.format("%Y-%m-%d").to_string());
+        }
+        env
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> TaskMessage {
+        TaskMessage {
+            version: SCHEMA_VERSION,
+            ti_id: Uuid::nil(),
+            dag_id: "d".into(),
+            run_id: "manual__x".into(),
+            task_id: "t".into(),
+            map_index: -1,
+            try_number: 1,
+            logical_date: None,
+            queue: "default".into(),
+            operator: OperatorSpec::Bash { command: "true".into(), env: BTreeMap::new(), cwd: None },
+            execution_timeout_ms: Some(1000),
+            env: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_message_round_trips_through_json() {
+        let m = message();
+        assert_eq!(TaskMessage::from_bytes(&m.to_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn an_unknown_schema_version_is_its_own_error() {
+        let mut json: serde_json::Value = serde_json::from_slice(&message().to_bytes()).unwrap();
+        json["version"] = 99.into();
+        let err = TaskMessage::from_bytes(json.to_string().as_bytes()).unwrap_err();
+        assert!(matches!(err, MessageError::UnknownVersion { found: 99 }), "{err}");
+    }
+
+    #[test]
+    fn garbage_is_malformed() {
+        assert!(matches!(TaskMessage::from_bytes(b"\x00garbage"), Err(MessageError::Malformed(_))));
+        assert!(matches!(TaskMessage::from_bytes(br#"{"version":1}"#), Err(MessageError::Malformed(_))));
+    }
+}

@@ -1,0 +1,281 @@
+//! Typed settings: built-in defaults < `gust.toml` < `GUST__SECTION__KEY`
+//! environment variables, loaded once at start and validated.
+
+use std::{path::PathBuf, time::Duration};
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// Why settings could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// A source could not be read or a value has the wrong type.
+    #[error("invalid configuration: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value parsed but makes no sense.
+    #[error("invalid configuration: {key}: {problem}")]
+    Invalid {
+        /// The key in environment form, e.g. `GUST__WORKER__CONCURRENCY`.
+        key: &'static str,
+        /// What is wrong and what to do.
+        problem: String,
+    },
+}
+
+/// Every gust setting; each binary reads the sections it needs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// PostgreSQL connection.
+    pub database: DatabaseSettings,
+    /// RabbitMQ connection and naming.
+    pub amqp: AmqpSettings,
+    /// Where DAG files live.
+    pub dags: DagsSettings,
+    /// Scheduler timing.
+    pub scheduler: SchedulerSettings,
+    /// Worker capacity and routing.
+    pub worker: WorkerSettings,
+    /// HTTP API.
+    pub webapi: WebapiSettings,
+}
+
+/// PostgreSQL settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseSettings {
+    /// `postgres://` URL of the gust database.
+    pub url: String,
+    /// Maximum connections in this process's pool.
+    pub pool_size: usize,
+}
+
+/// RabbitMQ settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AmqpSettings {
+    /// `amqp://` URL of the broker.
+    pub url: String,
+    /// Prefix of every exchange and queue gust declares.
+    pub namespace: String,
+}
+
+/// DAG folder settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DagsSettings {
+    /// Folder of `*.yaml` / `*.yml` DAG files the scheduler watches.
+    pub folder: PathBuf,
+}
+
+/// Scheduler settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SchedulerSettings {
+    /// How often the DAG folder is re-scanned for new, changed and deleted files.
+    #[serde(with = "humantime_serde")]
+    pub rescan_interval: Duration,
+    /// Safety-net pass over all live runs; the hot path is driven by NOTIFY.
+    #[serde(with = "humantime_serde")]
+    pub safety_interval: Duration,
+    /// Most task instances dispatched in one transaction.
+    pub dispatch_batch: usize,
+}
+
+/// Worker settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerSettings {
+    /// Tasks run at once, and the broker prefetch; 0 means the number of cores.
+    pub concurrency: usize,
+    /// Queues this worker consumes (comma-separated in the environment).
+    #[serde(deserialize_with = "comma_list")]
+    pub queues: Vec<String>,
+    /// Name recorded as the task's hostname; defaults to `host:pid`.
+    pub name: Option<String>,
+    /// Time a timed-out task gets between SIGTERM and SIGKILL.
+    #[serde(with = "humantime_serde")]
+    pub kill_grace: Duration,
+    /// Bytes of log kept per try; the rest is dropped with a note.
+    pub max_log_bytes: usize,
+}
+
+/// HTTP API settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebapiSettings {
+    /// `host:port` to listen on.
+    pub bind: String,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database: DatabaseSettings::default(),
+            amqp: AmqpSettings::default(),
+            dags: DagsSettings::default(),
+            scheduler: SchedulerSettings::default(),
+            worker: WorkerSettings::default(),
+            webapi: WebapiSettings::default(),
+        }
+    }
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: "postgres://postgres@127.0.0.1:5432/gust".into(), pool_size: 16 }
+    }
+}
+
+impl Default for AmqpSettings {
+    fn default() -> Self {
+        Self { url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(), namespace: "gust".into() }
+    }
+}
+
+impl Default for DagsSettings {
+    fn default() -> Self {
+        Self { folder: PathBuf::from("./dags") }
+    }
+}
+
+impl Default for SchedulerSettings {
+    fn default() -> Self {
+        Self {
+            rescan_interval: Duration::from_secs(30),
+            safety_interval: Duration::from_secs(5),
+            dispatch_batch: 500,
+        }
+    }
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            concurrency: 0,
+            queues: vec!["default".into()],
+            name: None,
+            kill_grace: Duration::from_secs(5),
+            max_log_bytes: 4 * 1024 * 1024,
+        }
+    }
+}
+
+impl Default for WebapiSettings {
+    fn default() -> Self {
+        Self { bind: "127.0.0.1:8080".into(), max_body_bytes: 1024 * 1024 }
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `gust.toml` (or the file named by `GUST_CONFIG`), then the environment.
+    pub fn load() -> Result<Self, SettingsError> {
+        let file = std::env::var("GUST_CONFIG").unwrap_or_else(|_| "gust.toml".into());
+        let loaded: Settings = config::Config::builder()
+            .add_source(config::Config::try_from(&Settings::default())?)
+            .add_source(config::File::with_name(&file).required(std::env::var("GUST_CONFIG").is_ok()))
+            .add_source(config::Environment::with_prefix("GUST").prefix_separator("__").separator("__"))
+            .build()?
+            .try_deserialize()?;
+        loaded.validated()
+    }
+
+    /// Checks values that parse but cannot work, and fills in derived defaults.
+    pub fn validated(mut self) -> Result<Self, SettingsError> {
+        if !self.database.url.starts_with("postgres://") && !self.database.url.starts_with("postgresql://") {
+            return Err(SettingsError::Invalid {
+                key: "GUST__DATABASE__URL",
+                problem: format!("`{}` is not a postgres:// URL", redact_url(&self.database.url)),
+            });
+        }
+        if !self.amqp.url.starts_with("amqp://") && !self.amqp.url.starts_with("amqps://") {
+            return Err(SettingsError::Invalid {
+                key: "GUST__AMQP__URL",
+                problem: format!("`{}` is not an amqp:// URL", redact_url(&self.amqp.url)),
+            });
+        }
+        let ns_ok = !self.amqp.namespace.is_empty()
+            && self.amqp.namespace.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        if !ns_ok {
+            return Err(SettingsError::Invalid {
+                key: "GUST__AMQP__NAMESPACE",
+                problem: "must be non-empty letters, digits, '-', '_' or '.'".into(),
+            });
+        }
+        if self.worker.concurrency == 0 {
+            self.worker.concurrency = std::thread::available_parallelism().map_or(1, |n| n.get());
+        }
+        if self.worker.queues.is_empty() {
+            return Err(SettingsError::Invalid { key: "GUST__WORKER__QUEUES", problem: "name at least one queue".into() });
+        }
+        if self.database.pool_size == 0 {
+            return Err(SettingsError::Invalid { key: "GUST__DATABASE__POOL_SIZE", problem: "must be at least 1".into() });
+        }
+        if self.scheduler.dispatch_batch == 0 {
+            return Err(SettingsError::Invalid {
+                key: "GUST__SCHEDULER__DISPATCH_BATCH",
+                problem: "must be at least 1".into(),
+            });
+        }
+        Ok(self)
+    }
+
+    /// The name a worker records on the task instances it runs.
+    pub fn worker_name(&self) -> String {
+        self.worker.name.clone().unwrap_or_else(|| {
+            let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+            let host = if host.is_empty() { "localhost".to_string() } else { host };
+            format!("{host}:{}", std::process::id())
+        })
+    }
+}
+
+/// A URL with its password replaced by `***`, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
+    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrString {
+        List(Vec<String>),
+        Text(String),
+    }
+    let items = match ListOrString::deserialize(deserializer)? {
+        ListOrString::List(items) => items,
+        ListOrString::Text(text) => text.split(',').map(str::to_string).collect(),
+    };
+    Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(redact_url("amqp://guest:secret@host:5672/%2f"), "amqp://guest:***@host:5672/%2f");
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/gust"), "postgres://postgres@127.0.0.1/gust");
+    }
+
+    #[test]
+    fn a_non_postgres_database_url_is_rejected_with_its_key() {
+        let mut settings = Settings::default();
+        settings.database.url = "mysql://x".into();
+        let err = settings.validated().unwrap_err().to_string();
+        assert!(err.contains("GUST__DATABASE__URL"), "{err}");
+    }
+
+    #[test]
+    fn zero_concurrency_means_the_number_of_cores() {
+        let settings = Settings::default().validated().unwrap();
+        assert!(settings.worker.concurrency >= 1);
+    }
+}
