@@ -1,0 +1,137 @@
+//! gust-scheduler: keeps DAGs in step with the DAG folder, creates runs,
+//! decides which tasks are ready and publishes them to RabbitMQ.
+//!
+//! The hot path is event-driven: a worker's commit NOTIFYs the run it
+//! touched, and the scheduler moves that run on at once. Timers only rescan
+//! the folder and sweep all live runs as a safety net.
+
+mod dag_folder;
+mod dispatch;
+pub mod error;
+mod readiness;
+mod run_scheduling;
+mod timetable;
+mod versions;
+mod wakeups;
+
+use std::{future::Future, sync::Arc, time::Duration};
+
+use deadpool_postgres::Pool;
+use gust_shared::{
+    amqp::{self, TaskPublisher, Topology},
+    db,
+    settings::Settings,
+};
+use tokio::time::{interval, MissedTickBehavior};
+
+pub use error::SchedulerError;
+
+use crate::{dag_folder::DagFolder, versions::VersionCache, wakeups::Wakeups};
+
+struct Scheduler {
+    settings: Settings,
+    pool: Pool,
+    publisher: TaskPublisher,
+    versions: VersionCache,
+    folder: DagFolder,
+}
+
+/// Runs the scheduler until `shutdown` resolves.
+pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), SchedulerError> {
+    let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
+    let connection = amqp::connect(&settings.amqp.url, "gust-scheduler").await?;
+    let publisher = TaskPublisher::new(&connection, Topology::new(&settings.amqp.namespace)).await?;
+    let wakeups = Arc::new(Wakeups::default());
+    let mut listener = wakeups::listen(&settings.database.url, wakeups.clone()).await?;
+    tracing::info!(folder = %settings.dags.folder.display(), namespace = %settings.amqp.namespace, "scheduler started");
+
+    let mut scheduler = Scheduler { settings, pool, publisher, versions: VersionCache::default(), folder: DagFolder::default() };
+    let mut rescan = interval(scheduler.settings.scheduler.rescan_interval);
+    let mut sweep = interval(scheduler.settings.scheduler.safety_interval);
+    rescan.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    sweep.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    tokio::pin!(shutdown);
+
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            _ = rescan.tick() => scheduler.rescan().await,
+            _ = sweep.tick() => scheduler.sweep().await,
+            pending = wakeups.next() => {
+                if pending.lost {
+                    listener = scheduler.relisten(wakeups.clone()).await;
+                    scheduler.sweep().await;
+                    continue;
+                }
+                if pending.runs_queued {
+                    scheduler.sweep().await;
+                    continue;
+                }
+                for run_pk in pending.runs {
+                    scheduler.schedule(run_pk).await;
+                }
+                scheduler.dispatch().await;
+            }
+        }
+    }
+    listener.closed.abort();
+    tracing::info!("scheduler stopped");
+    Ok(())
+}
+
+impl Scheduler {
+    async fn rescan(&mut self) {
+        match self.folder.scan(&self.pool, &self.settings.dags.folder).await {
+            Ok(report) => tracing::debug!(?report, "DAG folder scanned"),
+            Err(e) => tracing::error!(error = %e, "DAG folder scan failed"),
+        }
+    }
+
+    /// Creates due scheduled runs, moves every live run on and dispatches.
+    async fn sweep(&mut self) {
+        if let Err(e) = timetable::create_due_runs(&self.pool).await {
+            tracing::error!(error = %e, "creating scheduled runs failed");
+        }
+        let live = match self.pool.get().await {
+            Ok(client) => db::runs::live_ids(&client).await,
+            Err(e) => Err(e.into()),
+        };
+        match live {
+            Ok(ids) => {
+                for run_pk in ids {
+                    self.schedule(run_pk).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "listing live runs failed"),
+        }
+        self.dispatch().await;
+    }
+
+    async fn schedule(&self, run_pk: i64) {
+        if let Err(e) = run_scheduling::schedule_run(&self.pool, &self.versions, run_pk).await {
+            tracing::error!(run_pk, error = %e, "scheduling run failed");
+        }
+    }
+
+    async fn dispatch(&self) {
+        let batch = self.settings.scheduler.dispatch_batch;
+        if let Err(e) = dispatch::dispatch_scheduled(&self.pool, &self.publisher, &self.versions, batch).await {
+            tracing::error!(error = %e, "dispatching tasks failed");
+        }
+    }
+
+    /// Re-opens the LISTEN connection, retrying until the database answers.
+    async fn relisten(&self, wakeups: Arc<Wakeups>) -> wakeups::Listener {
+        let mut delay = Duration::from_millis(200);
+        loop {
+            match wakeups::listen(&self.settings.database.url, wakeups.clone()).await {
+                Ok(listener) => return listener,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in = ?delay, "re-opening LISTEN connection failed");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+}

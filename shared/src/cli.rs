@@ -39,3 +39,43 @@ mod tests {
         assert!(parse(&["--bogus"]).unwrap_err().contains("unknown arguments"));
     }
 }
+
+/// Why a binary could not get to its main loop.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// Bad command line; the text is the usage.
+    #[error("{0}")]
+    Usage(String),
+    /// Bad settings.
+    #[error(transparent)]
+    Settings(#[from] crate::settings::SettingsError),
+    /// Migrations failed.
+    #[error(transparent)]
+    Migrate(#[from] crate::db::DbError),
+}
+
+/// The common start of every binary: logging, arguments, settings and the
+/// optional migration. `None` means the work is done (`migrate` only).
+pub async fn start(binary: &str) -> Result<Option<crate::settings::Settings>, StartupError> {
+    crate::telemetry::init();
+    let mode = parse_start_mode(binary, std::env::args().skip(1)).map_err(StartupError::Usage)?;
+    let settings = crate::settings::Settings::load()?;
+    if mode != StartMode::Run {
+        crate::db::migrate(&settings.database.url).await?;
+        tracing::info!("database migrated");
+        if mode == StartMode::MigrateOnly {
+            return Ok(None);
+        }
+    }
+    Ok(Some(settings))
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing a SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,1 +1,10 @@
-fn main() {}
+//! The `gust-worker` binary.
+
+use gust_shared::cli;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let Some(settings) = cli::start("gust-worker").await? else { return Ok(()) };
+    gust_worker::run(settings, cli::shutdown_signal()).await?;
+    Ok(())
+}

@@ -208,29 +208,29 @@ pub enum Claim {
 }
 
 /// Claims try `try_number` of a task instance for a worker (`queued → running`).
+///
+/// Run inside a transaction. The row is locked first: if the scheduler that
+/// published this try has not committed yet, the lock waits for that commit
+/// and then sees its result, so a fast worker never mistakes a try that is
+/// being dispatched for a stale one.
 pub async fn claim(db: &impl GenericClient, id: Uuid, try_number: i32, hostname: &str) -> Result<Claim, DbError> {
-    let pid = i32::try_from(std::process::id()).unwrap_or(0);
-    let updated = db
-        .execute(
-            "UPDATE task_instances SET state = 'running', hostname = $3, pid = $4, start_date = now(), updated_at = now() \
-             WHERE id = $1 AND try_number = $2 AND state = ANY($5)",
-            &[&id, &try_number, &hostname, &pid, &TaskState::Running.allowed_from_strs()],
-        )
-        .await?;
-    if updated == 1 {
-        return Ok(Claim::Claimed);
+    let Some(row) = db.query_opt("SELECT state, try_number FROM task_instances WHERE id = $1 FOR UPDATE", &[&id]).await? else {
+        return Ok(Claim::Missing);
+    };
+    let state: String = row.get(0);
+    let state = TaskState::parse(&state).ok_or_else(|| DbError::Corrupt(format!("task state `{state}`")))?;
+    let current: i32 = row.get(1);
+    if current != try_number || !state.can_become(TaskState::Running) {
+        return Ok(Claim::NotClaimable { state, try_number: current });
     }
-    let row = db.query_opt("SELECT state, try_number FROM task_instances WHERE id = $1", &[&id]).await?;
-    Ok(match row {
-        None => Claim::Missing,
-        Some(row) => {
-            let state: String = row.get(0);
-            Claim::NotClaimable {
-                state: TaskState::parse(&state).ok_or_else(|| DbError::Corrupt(format!("task state `{state}`")))?,
-                try_number: row.get(1),
-            }
-        }
-    })
+    let pid = i32::try_from(std::process::id()).unwrap_or(0);
+    db.execute(
+        "UPDATE task_instances SET state = 'running', hostname = $2, pid = $3, start_date = now(), updated_at = now() \
+         WHERE id = $1",
+        &[&id, &hostname, &pid],
+    )
+    .await?;
+    Ok(Claim::Claimed)
 }
 
 /// Records the outcome of a running try and notifies the schedulers (on

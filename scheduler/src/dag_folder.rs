@@ -1,0 +1,150 @@
+//! Keeping the `dags` table in step with the DAG folder: new and changed
+//! files are parsed and stored as new versions, broken files become import
+//! errors, DAGs whose file is gone are marked inactive.
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    time::SystemTime,
+};
+
+use deadpool_postgres::Pool;
+use gust_shared::{
+    dag::parse_dag_file,
+    db::{dags, import_errors},
+};
+use sha2::{Digest, Sha256};
+
+use crate::error::SchedulerError;
+
+/// What the last parse of one file gave.
+#[derive(Clone)]
+enum Parsed {
+    Dag { dag_id: String },
+    Broken { problem: String },
+}
+
+/// Remembers each file's modification time and parse result, so only changed files are re-parsed.
+#[derive(Default)]
+pub struct DagFolder {
+    seen: HashMap<PathBuf, (SystemTime, u64, Parsed)>,
+}
+
+/// Counts from one scan, for the log.
+#[derive(Debug, Default, PartialEq)]
+pub struct ScanReport {
+    /// Files that define a DAG.
+    pub dags: usize,
+    /// Files that failed to import.
+    pub broken: usize,
+    /// DAGs stored with a new version in this scan.
+    pub new_versions: usize,
+    /// DAGs marked inactive because their file is gone.
+    pub deactivated: Vec<String>,
+}
+
+impl DagFolder {
+    /// Scans `folder` and brings the database in step with it.
+    pub async fn scan(&mut self, pool: &Pool, folder: &Path) -> Result<ScanReport, SchedulerError> {
+        let files = match dag_files(folder) {
+            Ok(files) => files,
+            Err(e) => {
+                // A missing or unreadable folder (an unmounted volume, say) must not deactivate every DAG.
+                tracing::error!(folder = %folder.display(), error = %e, "cannot read the DAG folder; create it or set GUST__DAGS__FOLDER");
+                return Ok(ScanReport::default());
+            }
+        };
+        let mut report = ScanReport::default();
+        let mut client = pool.get().await?;
+        let mut owner_of: HashMap<String, PathBuf> = HashMap::new();
+        let mut failing: Vec<String> = Vec::new();
+        let mut present: Vec<String> = Vec::new();
+
+        for (path, modified, len) in files {
+            let name = path.display().to_string();
+            let cached = self.seen.get(&path).filter(|(m, l, _)| *m == modified && *l == len).map(|(_, _, p)| p.clone());
+            let parsed = match cached {
+                Some(parsed) => parsed,
+                None => {
+                    let parsed = match std::fs::read_to_string(&path) {
+                        Err(e) => Parsed::Broken { problem: format!("{name}: cannot read file: {e}") },
+                        Ok(text) => match parse_dag_file(&name, &text) {
+                            Err(e) => Parsed::Broken { problem: e.to_string() },
+                            Ok(dag) => {
+                                let hash = hex::encode(Sha256::digest(text.as_bytes()));
+                                if let Some(other) = owner_of.get(&dag.dag_id) {
+                                    Parsed::Broken {
+                                        problem: format!("{name}: dag_id `{}` is already defined in {}", dag.dag_id, other.display()),
+                                    }
+                                } else {
+                                    let tx = client.transaction().await?;
+                                    let new_version = dags::upsert(&tx, &dag, &name, &hash).await?;
+                                    tx.commit().await?;
+                                    if new_version {
+                                        report.new_versions += 1;
+                                        tracing::info!(dag_id = %dag.dag_id, file = %name, "stored new DAG version");
+                                    }
+                                    Parsed::Dag { dag_id: dag.dag_id }
+                                }
+                            }
+                        },
+                    };
+                    self.seen.insert(path.clone(), (modified, len, parsed.clone()));
+                    parsed
+                }
+            };
+            match parsed {
+                Parsed::Dag { dag_id } => {
+                    if let Some(other) = owner_of.get(&dag_id) {
+                        let problem = format!("{name}: dag_id `{dag_id}` is already defined in {}", other.display());
+                        import_errors::record(&client, &name, &problem).await?;
+                        failing.push(name);
+                        report.broken += 1;
+                        continue;
+                    }
+                    owner_of.insert(dag_id.clone(), path.clone());
+                    present.push(dag_id);
+                    report.dags += 1;
+                }
+                Parsed::Broken { problem } => {
+                    tracing::warn!(file = %name, %problem, "DAG file failed to import");
+                    import_errors::record(&client, &name, &problem).await?;
+                    failing.push(name);
+                    report.broken += 1;
+                }
+            }
+        }
+        self.seen.retain(|path, _| owner_of.values().any(|p| p == path) || failing.contains(&path.display().to_string()));
+
+        // A DAG whose file is broken keeps running its last good version.
+        for (dag_id, fileloc) in dags::active_filelocs(&client).await? {
+            if failing.contains(&fileloc) && !present.contains(&dag_id) {
+                present.push(dag_id);
+            }
+        }
+        import_errors::keep_only(&client, &failing).await?;
+        report.deactivated = dags::deactivate_missing(&client, &present).await?;
+        for dag_id in &report.deactivated {
+            tracing::info!(%dag_id, "DAG file gone; DAG marked inactive");
+        }
+        Ok(report)
+    }
+}
+
+/// `*.yaml` and `*.yml` files directly in `folder`, sorted, with mtime and size.
+fn dag_files(folder: &Path) -> std::io::Result<Vec<(PathBuf, SystemTime, u64)>> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(folder)? {
+        let path = entry?.path();
+        let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+        if !is_yaml {
+            continue;
+        }
+        let Ok(meta) = std::fs::metadata(&path) else { continue };
+        if meta.is_file() {
+            files.push((path, meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len()));
+        }
+    }
+    files.sort();
+    Ok(files)
+}

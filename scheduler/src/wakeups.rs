@@ -1,0 +1,87 @@
+//! LISTEN/NOTIFY wake-ups: a finished task wakes the scheduler for its run
+//! at once, instead of on the next timer tick.
+
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+};
+
+use futures_util::StreamExt;
+use gust_shared::db::{self, DbError, RUN_QUEUED_CHANNEL, TASK_FINISHED_CHANNEL};
+use tokio::sync::Notify;
+use tokio_postgres::AsyncMessage;
+
+/// Pending wake-ups, coalesced: each run appears at most once.
+#[derive(Default)]
+pub struct Wakeups {
+    pending: Mutex<Pending>,
+    notify: Notify,
+}
+
+/// What woke the scheduler.
+#[derive(Default, Debug)]
+pub struct Pending {
+    /// Runs with a task that just finished.
+    pub runs: HashSet<i64>,
+    /// A run was created somewhere.
+    pub runs_queued: bool,
+    /// The listener lost its connection; notifications may have been missed.
+    pub lost: bool,
+}
+
+impl Wakeups {
+    /// Waits until something is pending, then takes it all.
+    pub async fn next(&self) -> Pending {
+        loop {
+            let notified = self.notify.notified();
+            {
+                let mut pending = self.pending.lock().expect("wakeups lock");
+                if !pending.runs.is_empty() || pending.runs_queued || pending.lost {
+                    return std::mem::take(&mut *pending);
+                }
+            }
+            notified.await;
+        }
+    }
+
+    fn push(&self, update: impl FnOnce(&mut Pending)) {
+        update(&mut self.pending.lock().expect("wakeups lock"));
+        self.notify.notify_one();
+    }
+}
+
+/// A live LISTEN connection feeding [`Wakeups`]; ends when the connection drops.
+pub struct Listener {
+    _client: tokio_postgres::Client,
+    /// Resolves when the connection is lost.
+    pub closed: tokio::task::JoinHandle<()>,
+}
+
+/// Opens a connection, LISTENs on gust's channels and feeds `wakeups`.
+pub async fn listen(url: &str, wakeups: Arc<Wakeups>) -> Result<Listener, DbError> {
+    let (client, mut connection) = db::connect_single(url).await?;
+    let feed = wakeups.clone();
+    let closed = tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(AsyncMessage::Notification(n)) if n.channel() == TASK_FINISHED_CHANNEL => {
+                    if let Ok(run_pk) = n.payload().parse::<i64>() {
+                        feed.push(|p| {
+                            p.runs.insert(run_pk);
+                        });
+                    }
+                }
+                Ok(AsyncMessage::Notification(n)) if n.channel() == RUN_QUEUED_CHANNEL => feed.push(|p| p.runs_queued = true),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN connection lost");
+                    break;
+                }
+            }
+        }
+        feed.push(|p| p.lost = true);
+    });
+    client.batch_execute(&format!("LISTEN {TASK_FINISHED_CHANNEL}; LISTEN {RUN_QUEUED_CHANNEL};")).await?;
+    Ok(Listener { _client: client, closed })
+}

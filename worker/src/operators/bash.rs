@@ -1,0 +1,165 @@
+//! `bash`: runs `bash -c <command>` in its own process group, streams its
+//! output to the log, and on timeout kills the whole group (TERM, then KILL
+//! after the grace period) so no child outlives its try.
+
+use std::{path::PathBuf, process::Stdio, time::Duration};
+
+use gust_shared::{dag::OperatorSpec, message::TaskMessage, state::TaskState};
+use nix::{
+    sys::signal::{killpg, Signal},
+    unistd::Pid,
+};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncRead, BufReader},
+    process::Command,
+    time::timeout,
+};
+
+use super::{Operator, OperatorFuture, Outcome, RunLimits};
+use crate::log_sink::{LogSink, Stream};
+
+/// Longest log line kept; the rest of a longer line is cut.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// The `bash` operator.
+pub struct Bash;
+
+impl Operator for Bash {
+    fn run<'a>(&'a self, task: &'a TaskMessage, log: &'a LogSink, limits: &'a RunLimits) -> OperatorFuture<'a> {
+        Box::pin(run_bash(task, log, limits))
+    }
+}
+
+fn failed(exit_code: Option<i32>) -> Outcome {
+    Outcome { state: TaskState::Failed, exit_code }
+}
+
+async fn run_bash(task: &TaskMessage, log: &LogSink, limits: &RunLimits) -> Outcome {
+    let OperatorSpec::Bash { command, env, cwd } = &task.operator else {
+        log.line(Stream::Gust, "bash operator got a message for another operator").await;
+        return failed(None);
+    };
+    let scratch = cwd.is_none().then(|| {
+        std::env::temp_dir().join(format!("gust-{}-{}-{}", task.ti_id, task.try_number, std::process::id()))
+    });
+    let workdir = cwd.as_ref().map(PathBuf::from).or_else(|| scratch.clone()).expect("one of the two is set");
+    if let Some(dir) = &scratch {
+        if let Err(e) = std::fs::create_dir_all(dir) {
+            log.line(Stream::Gust, format!("cannot create working directory {}: {e}", dir.display())).await;
+            return failed(None);
+        }
+    }
+    let outcome = run_in(task, command, env, &workdir, log, limits).await;
+    if let Some(dir) = scratch {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+    outcome
+}
+
+async fn run_in(
+    task: &TaskMessage,
+    command: &str,
+    env: &std::collections::BTreeMap<String, String>,
+    workdir: &std::path::Path,
+    log: &LogSink,
+    limits: &RunLimits,
+) -> Outcome {
+    let mut child = match Command::new("bash")
+        .arg("-c")
+        .arg(command)
+        .current_dir(workdir)
+        .envs(&task.env)
+        .envs(env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => {
+            log.line(Stream::Gust, format!("cannot start bash: {e}")).await;
+            return failed(None);
+        }
+    };
+    let pgid = child.id().and_then(|id| i32::try_from(id).ok()).unwrap_or(0);
+    log.line(Stream::Gust, format!("try {} running `bash -c` as process group {pgid} in {}", task.try_number, workdir.display()))
+        .await;
+    let stdout = tokio::spawn(pump(child.stdout.take(), log.clone(), Stream::Stdout));
+    let stderr = tokio::spawn(pump(child.stderr.take(), log.clone(), Stream::Stderr));
+
+    let mut timed_out = false;
+    let status = match task.execution_timeout_ms.map(Duration::from_millis) {
+        None => child.wait().await,
+        Some(limit) => match timeout(limit, child.wait()).await {
+            Ok(status) => status,
+            Err(_) => {
+                timed_out = true;
+                log.line(Stream::Gust, format!("execution_timeout of {limit:?} reached; sending SIGTERM to process group {pgid}"))
+                    .await;
+                signal_group(pgid, Signal::SIGTERM);
+                match timeout(limits.kill_grace, child.wait()).await {
+                    Ok(status) => status,
+                    Err(_) => {
+                        log.line(Stream::Gust, format!("still running {:?} after SIGTERM; sending SIGKILL", limits.kill_grace))
+                            .await;
+                        signal_group(pgid, Signal::SIGKILL);
+                        child.wait().await
+                    }
+                }
+            }
+        },
+    };
+    // Whatever the command left running in its group (background jobs) ends with the try.
+    signal_group(pgid, Signal::SIGKILL);
+    let _ = stdout.await;
+    let _ = stderr.await;
+
+    let exit_code = match status {
+        Ok(status) => {
+            use std::os::unix::process::ExitStatusExt;
+            status.code().or_else(|| status.signal().map(|s| 128 + s))
+        }
+        Err(e) => {
+            log.line(Stream::Gust, format!("lost track of the bash process: {e}")).await;
+            return failed(None);
+        }
+    };
+    let code_text = exit_code.map_or("unknown".to_string(), |c| c.to_string());
+    if timed_out {
+        log.line(Stream::Gust, format!("task timed out; exit code {code_text}")).await;
+        return failed(exit_code);
+    }
+    log.line(Stream::Gust, format!("command exited with code {code_text}")).await;
+    match exit_code {
+        Some(0) => Outcome { state: TaskState::Success, exit_code },
+        _ => failed(exit_code),
+    }
+}
+
+fn signal_group(pgid: i32, signal: Signal) {
+    if pgid > 0 {
+        // ESRCH (group already gone) is the normal case after a clean exit.
+        let _ = killpg(Pid::from_raw(pgid), signal);
+    }
+}
+
+async fn pump(reader: Option<impl AsyncRead + Unpin>, log: LogSink, stream: Stream) {
+    let Some(reader) = reader else { return };
+    let mut reader = BufReader::new(reader);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+                    buf.pop();
+                }
+                buf.truncate(MAX_LINE_BYTES);
+                log.line(stream, String::from_utf8_lossy(&buf).into_owned()).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Operators: what a worker can run. Each built-in is one file; the
+//! registry maps a message's operator to its implementation.
+
+mod bash;
+mod noop;
+
+use std::{future::Future, pin::Pin, time::Duration};
+
+use gust_shared::{dag::OperatorSpec, message::TaskMessage, state::TaskState};
+
+use crate::log_sink::LogSink;
+
+/// How one try ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    /// `success` or `failed`.
+    pub state: TaskState,
+    /// Exit code of the task's process, if it had one.
+    pub exit_code: Option<i32>,
+}
+
+impl Outcome {
+    /// A successful try without a process.
+    pub fn success() -> Self {
+        Outcome { state: TaskState::Success, exit_code: None }
+    }
+}
+
+/// Worker-side limits every operator honours.
+#[derive(Debug, Clone)]
+pub struct RunLimits {
+    /// Time between SIGTERM and SIGKILL when a task is killed.
+    pub kill_grace: Duration,
+}
+
+/// A boxed operator future.
+pub type OperatorFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>;
+
+/// Something that runs one try of a task and reports how it ended.
+pub trait Operator: Send + Sync {
+    /// Runs the try described by `task`, writing its output to `log`.
+    fn run<'a>(&'a self, task: &'a TaskMessage, log: &'a LogSink, limits: &'a RunLimits) -> OperatorFuture<'a>;
+}
+
+/// The registry: the implementation of a message's operator.
+pub fn for_spec(spec: &OperatorSpec) -> &'static dyn Operator {
+    match spec {
+        OperatorSpec::Noop => &noop::Noop,
+        OperatorSpec::Bash { .. } => &bash::Bash,
+    }
+}

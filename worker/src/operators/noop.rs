@@ -1,0 +1,15 @@
+//! `noop`: succeeds at once; useful for joins and for measuring overhead.
+
+use gust_shared::message::TaskMessage;
+
+use super::{Operator, OperatorFuture, Outcome, RunLimits};
+use crate::log_sink::LogSink;
+
+/// The `noop` operator.
+pub struct Noop;
+
+impl Operator for Noop {
+    fn run<'a>(&'a self, _task: &'a TaskMessage, _log: &'a LogSink, _limits: &'a RunLimits) -> OperatorFuture<'a> {
+        Box::pin(async { Outcome::success() })
+    }
+}
