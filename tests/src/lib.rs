@@ -1,0 +1,302 @@
+//! Test helpers shared by every cross-component test: spawn a whole gust
+//! stack (scheduler, workers, webapi) in-process against the real
+//! PostgreSQL and RabbitMQ, each stack in its own database and its own
+//! queue namespace, and drive it over HTTP like a user would.
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use deadpool_postgres::Pool;
+use gust_shared::{amqp, db, settings::Settings};
+use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use serde_json::{json, Value};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Longest a helper waits for something to happen before failing the test
+/// (a hang guard, not a timing assertion).
+pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// How to shape a test stack.
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// Number of workers to start.
+    pub workers: usize,
+    /// Tasks each worker runs at once.
+    pub worker_concurrency: usize,
+    /// Queues each worker consumes.
+    pub queues: Vec<String>,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        Self { workers: 1, worker_concurrency: 4, queues: vec!["default".into()] }
+    }
+}
+
+/// A running gust stack with its own database, namespace and DAG folder.
+pub struct TestStack {
+    /// The settings every component was started with.
+    pub settings: Settings,
+    /// Base URL of the webapi, e.g. `http://127.0.0.1:41234`.
+    pub api: String,
+    /// HTTP client for the API.
+    pub http: reqwest::Client,
+    /// Pool on the stack's database, for checks the API does not expose.
+    pub pool: Pool,
+    /// The DAG folder the scheduler watches.
+    pub dags_dir: PathBuf,
+    stop: CancellationToken,
+    components: Vec<(String, JoinHandle<Result<(), String>>)>,
+}
+
+fn base_database_url() -> String {
+    std::env::var("GUST__DATABASE__URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/gust".into())
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let server = match head.rsplit_once('/') {
+        Some((server, _)) if server.contains("://") && !server.ends_with('/') => server.to_string(),
+        _ => head.trim_end_matches('/').to_string(),
+    };
+    format!("{server}/{name}{query}")
+}
+
+/// A fresh database (migrated) and namespace; fails loudly when PostgreSQL or RabbitMQ is down.
+pub async fn isolated_settings() -> Settings {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let mut settings = Settings::default();
+    settings.database.url = with_database(&base_database_url(), &format!("gust_test_{}", &id[..16]));
+    settings.database.pool_size = 8;
+    if let Ok(url) = std::env::var("GUST__AMQP__URL") {
+        settings.amqp.url = url;
+    }
+    settings.amqp.namespace = format!("gust-test-{}", &id[..16]);
+    settings.scheduler.rescan_interval = Duration::from_millis(500);
+    settings.scheduler.safety_interval = Duration::from_secs(2);
+    settings.worker.kill_grace = Duration::from_secs(2);
+    if let Err(e) = db::migrate(&settings.database.url).await {
+        panic!(
+            "PostgreSQL is needed for this test and is not usable: {e}\n\
+             start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
+             or point GUST__DATABASE__URL at one (see README.md)"
+        );
+    }
+    if let Err(e) = amqp::connect(&settings.amqp.url, "gust-tests").await {
+        panic!("RabbitMQ is needed for this test and is not usable: {e}\nstart it with `rabbitmq-server -detached` or set GUST__AMQP__URL");
+    }
+    settings
+}
+
+impl TestStack {
+    /// Starts a stack with one worker, the given DAG files (name, YAML) in its folder.
+    pub async fn spawn(dag_files: &[(&str, &str)]) -> TestStack {
+        Self::spawn_with(dag_files, StackOptions::default()).await
+    }
+
+    /// Starts a stack shaped by `options`.
+    pub async fn spawn_with(dag_files: &[(&str, &str)], options: StackOptions) -> TestStack {
+        gust_shared::telemetry::init();
+        let mut settings = isolated_settings().await;
+        let dags_dir = std::env::temp_dir().join(format!("{}-dags", settings.amqp.namespace));
+        std::fs::create_dir_all(&dags_dir).expect("creating the DAG folder");
+        for (name, yaml) in dag_files {
+            std::fs::write(dags_dir.join(name), yaml).expect("writing a DAG file");
+        }
+        settings.dags.folder = dags_dir.clone();
+        settings.worker.concurrency = options.worker_concurrency;
+        settings.worker.queues = options.queues.clone();
+
+        let stop = CancellationToken::new();
+        let mut components = Vec::new();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the webapi");
+        let api = format!("http://{}", listener.local_addr().expect("webapi address"));
+        let pool = db::connect(&settings.database.url, 4).await.expect("connecting to the test database");
+        let state = gust_webapi::AppState::new(pool.clone());
+        let token = stop.clone();
+        components.push((
+            "webapi".to_string(),
+            tokio::spawn(async move {
+                gust_webapi::serve(listener, state, token.cancelled_owned()).await.map_err(|e| e.to_string())
+            }),
+        ));
+        let (s, token) = (settings.clone(), stop.clone());
+        components.push((
+            "scheduler".to_string(),
+            tokio::spawn(async move { gust_scheduler::run(s, token.cancelled_owned()).await.map_err(|e| e.to_string()) }),
+        ));
+        for i in 0..options.workers {
+            let mut s = settings.clone();
+            s.worker.name = Some(format!("worker-{i}"));
+            let token = stop.clone();
+            components.push((
+                format!("worker-{i}"),
+                tokio::spawn(async move { gust_worker::run(s, token.cancelled_owned()).await.map_err(|e| e.to_string()) }),
+            ));
+        }
+        TestStack { settings, api, http: reqwest::Client::new(), pool, dags_dir, stop, components }
+    }
+
+    /// Fails the test if a component already stopped (it should run until `stop`).
+    pub fn assert_components_running(&self) {
+        for (name, handle) in &self.components {
+            assert!(!handle.is_finished(), "component {name} stopped early");
+        }
+    }
+
+    /// `GET` an API path; returns the status and the JSON body (`null` when not JSON).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.http.get(format!("{}{path}", self.api)).send().await.expect("GET request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Sends `method` with a JSON body to an API path; returns the status and JSON body.
+    pub async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let response =
+            self.http.request(method, format!("{}{path}", self.api)).json(body).send().await.expect("API request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until the scheduler has stored `dag_id` and the API shows it.
+    pub async fn wait_for_dag(&self, dag_id: &str) -> Value {
+        self.eventually(&format!("DAG {dag_id} to appear"), || async {
+            let (status, body) = self.get(&format!("/api/v2/dags/{dag_id}")).await;
+            (status == 200).then_some(body)
+        })
+        .await
+    }
+
+    /// Triggers a run over HTTP (as a user would) and returns its `dag_run_id`.
+    pub async fn trigger(&self, dag_id: &str, conf: Value) -> String {
+        self.wait_for_dag(dag_id).await;
+        let (status, body) = self
+            .send(reqwest::Method::POST, &format!("/api/v2/dags/{dag_id}/dagRuns"), &json!({"logical_date": null, "conf": conf}))
+            .await;
+        assert_eq!(status, 200, "triggering {dag_id}: {body}");
+        assert_eq!(body["state"], "queued", "a new run is queued: {body}");
+        body["dag_run_id"].as_str().expect("dag_run_id in the trigger response").to_string()
+    }
+
+    /// Waits until a run is `success` or `failed` and returns that state.
+    pub async fn wait_for_run(&self, dag_id: &str, run_id: &str) -> String {
+        let path = format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}");
+        let state = self
+            .eventually_or(
+                &format!("run {dag_id}/{run_id} to finish"),
+                || async {
+                    let (status, body) = self.get(&path).await;
+                    let state = body["state"].as_str().unwrap_or_default().to_string();
+                    (status == 200 && (state == "success" || state == "failed")).then_some(state)
+                },
+                || async { format!("task states: {:?}", self.task_states(dag_id, run_id).await) },
+            )
+            .await;
+        state
+    }
+
+    /// `task_id → state` of a run, through the API (`none` for no status yet).
+    pub async fn task_states(&self, dag_id: &str, run_id: &str) -> BTreeMap<String, String> {
+        self.task_instances(dag_id, run_id)
+            .await
+            .iter()
+            .map(|ti| (ti["task_id"].as_str().unwrap_or("?").to_string(), ti["state"].as_str().unwrap_or("none").to_string()))
+            .collect()
+    }
+
+    /// The task instance objects of a run, through the API.
+    pub async fn task_instances(&self, dag_id: &str, run_id: &str) -> Vec<Value> {
+        let (status, body) = self.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")).await;
+        assert_eq!(status, 200, "listing task instances: {body}");
+        body["task_instances"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// The text of one try's log, through the API.
+    pub async fn log_text(&self, dag_id: &str, run_id: &str, task_id: &str, try_number: u32) -> String {
+        let path = format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}?full_content=true");
+        let (status, body) = self.get(&path).await;
+        assert_eq!(status, 200, "reading the log: {body}");
+        body["content"]
+            .as_array()
+            .map(|lines| lines.iter().filter_map(|l| l["event"].as_str()).collect::<Vec<_>>().join("\n"))
+            .unwrap_or_default()
+    }
+
+    /// Polls `check` until it yields a value; fails the test after [`PATIENCE`].
+    pub async fn eventually<T, F, Fut>(&self, what: &str, check: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+    {
+        self.eventually_or(what, check, || async { String::new() }).await
+    }
+
+    async fn eventually_or<T, F, Fut, D, DFut>(&self, what: &str, mut check: F, describe: D) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Option<T>>,
+        D: FnOnce() -> DFut,
+        DFut: std::future::Future<Output = String>,
+    {
+        let deadline = tokio::time::Instant::now() + PATIENCE;
+        loop {
+            if let Some(value) = check().await {
+                return value;
+            }
+            if tokio::time::Instant::now() > deadline {
+                panic!("gave up waiting for {what} after {PATIENCE:?}; {}", describe().await);
+            }
+            self.assert_components_running();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Path of a file in the DAG folder.
+    pub fn dag_path(&self, name: &str) -> PathBuf {
+        self.dags_dir.join(name)
+    }
+
+    /// Stops every component, then deletes the stack's queues, DAG folder and database.
+    pub async fn stop(self) {
+        self.stop.cancel();
+        for (name, handle) in self.components {
+            match tokio::time::timeout(PATIENCE, handle).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => panic!("{name} failed: {e}"),
+                Ok(Err(e)) => panic!("{name} panicked: {e}"),
+                Err(_) => panic!("{name} did not stop within {PATIENCE:?}"),
+            }
+        }
+        self.pool.close();
+        delete_namespace(&self.settings).await;
+        let _ = std::fs::remove_dir_all(&self.dags_dir);
+        db::drop_database(&self.settings.database.url).await.expect("dropping the test database");
+    }
+}
+
+/// Deletes the exchange and queues a test namespace declared.
+async fn delete_namespace(settings: &Settings) {
+    let Ok(connection) = amqp::connect(&settings.amqp.url, "gust-tests-cleanup").await else { return };
+    let Ok(channel) = connection.create_channel().await else { return };
+    let topology = amqp::Topology::new(&settings.amqp.namespace);
+    let mut queues: Vec<String> = settings.worker.queues.iter().map(|q| topology.work_queue(q)).collect();
+    queues.push(topology.dead_queue());
+    for queue in queues {
+        let _ = channel.queue_delete(queue.as_str().into(), QueueDeleteOptions::default()).await;
+    }
+    let _ = channel.exchange_delete(topology.tasks_exchange().as_str().into(), ExchangeDeleteOptions::default()).await;
+    let _ = connection.close(200, "done".into()).await;
+}
+
+/// Writes `text` to `path`, for tests that change the DAG folder while the stack runs.
+pub fn write_file(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("writing a file");
+}

@@ -1,0 +1,152 @@
+//! gust's HTTP API: the Airflow 3 public REST API (`/api/v2/…`) over the
+//! state gust keeps in PostgreSQL.
+#![warn(missing_docs)]
+
+pub mod error;
+mod extract;
+mod routes;
+
+use std::{future::Future, time::Duration};
+
+use axum::{
+    extract::{DefaultBodyLimit, Request, State},
+    http::{header, HeaderMap, StatusCode},
+    middleware,
+    response::{IntoResponse, Response},
+    Router,
+};
+use deadpool_postgres::{Object, Pool};
+use gust_shared::settings::WebapiSettings;
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    trace::{DefaultOnResponse, TraceLayer},
+};
+
+pub use error::{ApiError, WebapiError};
+
+/// How long a request waits for a pooled database connection before answering 503.
+const DB_WAIT: Duration = Duration::from_secs(10);
+
+/// Largest error body of an inner layer that is read to build a JSON error from it.
+const MAX_REWRITTEN_ERROR_BYTES: usize = 16 * 1024;
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// Connection pool of the gust database.
+    pub pool: Pool,
+    /// Largest accepted request body, in bytes (`GUST__WEBAPI__MAX_BODY_BYTES`).
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    /// State over `pool` with the default body limit.
+    pub fn new(pool: Pool) -> Self {
+        Self { pool, max_body_bytes: WebapiSettings::default().max_body_bytes }
+    }
+
+    /// The same state with another body limit.
+    pub fn with_max_body_bytes(self, max_body_bytes: usize) -> Self {
+        Self { max_body_bytes, ..self }
+    }
+
+    /// A pooled connection, or a 503 when none comes in time.
+    pub(crate) async fn db(&self) -> Result<Object, ApiError> {
+        match tokio::time::timeout(DB_WAIT, self.pool.get()).await {
+            Ok(client) => Ok(client?),
+            Err(_) => Err(ApiError::Unavailable(format!(
+                "no database connection became free within {}s; the metadata database is overloaded or unreachable",
+                DB_WAIT.as_secs()
+            ))),
+        }
+    }
+}
+
+/// The whole HTTP API with its middleware: request ids, tracing, body limit, JSON errors.
+pub fn router(state: AppState) -> Router {
+    let max_body_bytes = state.max_body_bytes;
+    routes::api()
+        .fallback(routes::not_found)
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(middleware::map_response_with_state(max_body_bytes, json_errors))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then drains open requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), WebapiError> {
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "gust-webapi listening");
+    }
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(WebapiError::Serve)
+}
+
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", method = %request.method(), uri = %request.uri(), request_id = %request_id)
+}
+
+fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("(no message)");
+    tracing::error!(panic = %message, "request handler panicked");
+    ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error; the gust-webapi log has the details")
+        .into_response()
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("application/problem+json"))
+}
+
+/// Turns any error response an inner layer produced as plain text (body too
+/// large, …) into the API's JSON error shape, keeping its status and headers.
+async fn json_errors(State(max_body_bytes): State<usize>, response: Response) -> Response {
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let detail = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        format!("the request body is larger than the {max_body_bytes}-byte limit (GUST__WEBAPI__MAX_BODY_BYTES)")
+    } else {
+        let text = axum::body::to_bytes(body, MAX_REWRITTEN_ERROR_BYTES).await.unwrap_or_default();
+        let text = String::from_utf8_lossy(&text).trim().to_string();
+        if text.is_empty() {
+            status.canonical_reason().unwrap_or("error").to_string()
+        } else {
+            text
+        }
+    };
+    let mut json = ApiError::with_status(status, detail).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            json.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    json
+}

@@ -1,0 +1,401 @@
+//! `/api/v2/dags/{dag_id}/dagRuns`: trigger a run, list runs, read one.
+
+use std::collections::HashMap;
+
+use axum::{extract::State, Json};
+use chrono::{DateTime, SecondsFormat, Utc};
+use gust_shared::db::{
+    self,
+    dags::DagVersion,
+    runs::{DagRunRow, NewRun},
+    DbError, GenericClient,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{
+    dags::{dag_not_found, dag_or_404, BUNDLE_NAME},
+    pagination::PageParams,
+};
+use crate::{
+    error::ApiError,
+    extract::{ApiJson, ApiPath, ApiQuery},
+    AppState,
+};
+
+/// Longest accepted `dag_run_id`.
+const MAX_RUN_ID_LEN: usize = 250;
+/// Longest accepted run note (Airflow's limit).
+const MAX_NOTE_LEN: usize = 1000;
+
+/// Airflow's `DAGRunResponse`.
+#[derive(Debug, Serialize)]
+pub(crate) struct DagRunResponse {
+    dag_run_id: String,
+    dag_id: String,
+    dag_display_name: String,
+    logical_date: Option<DateTime<Utc>>,
+    queued_at: Option<DateTime<Utc>>,
+    start_date: Option<DateTime<Utc>>,
+    end_date: Option<DateTime<Utc>>,
+    duration: Option<f64>,
+    data_interval_start: Option<DateTime<Utc>>,
+    data_interval_end: Option<DateTime<Utc>>,
+    run_after: DateTime<Utc>,
+    last_scheduling_decision: Option<DateTime<Utc>>,
+    run_type: String,
+    state: &'static str,
+    triggered_by: String,
+    triggering_user_name: Option<String>,
+    conf: Value,
+    note: Option<String>,
+    bundle_version: Option<String>,
+    dag_versions: Vec<DagVersionResponse>,
+}
+
+/// Airflow's `DagVersionResponse`.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct DagVersionResponse {
+    id: String,
+    version_number: i32,
+    dag_id: String,
+    dag_display_name: String,
+    bundle_name: &'static str,
+    bundle_version: Option<String>,
+    bundle_url: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// Airflow's `DAGRunCollectionResponse`.
+#[derive(Debug, Serialize)]
+pub(crate) struct DagRunCollection {
+    dag_runs: Vec<DagRunResponse>,
+    total_entries: i64,
+}
+
+impl From<&DagVersion> for DagVersionResponse {
+    fn from(version: &DagVersion) -> Self {
+        Self {
+            id: version.id.to_string(),
+            version_number: version.version_number,
+            dag_id: version.dag_id.clone(),
+            dag_display_name: version.dag_id.clone(),
+            bundle_name: BUNDLE_NAME,
+            bundle_version: None,
+            bundle_url: None,
+            created_at: version.created_at,
+        }
+    }
+}
+
+impl DagRunResponse {
+    /// The API shape of a run and the DAG version it is pinned to.
+    pub(crate) fn new(run: DagRunRow, version: Option<&DagVersion>) -> Self {
+        Self {
+            dag_display_name: run.dag_id.clone(),
+            logical_date: run.logical_date,
+            queued_at: Some(run.queued_at),
+            duration: seconds_between(run.start_date, run.end_date),
+            start_date: run.start_date,
+            end_date: run.end_date,
+            data_interval_start: run.data_interval_start,
+            data_interval_end: run.data_interval_end,
+            run_after: run.run_after,
+            last_scheduling_decision: None,
+            state: run.state.as_str(),
+            triggered_by: airflow_triggered_by(&run.triggered_by).to_string(),
+            triggering_user_name: None,
+            conf: run.conf,
+            note: run.note,
+            bundle_version: None,
+            dag_versions: version.map(DagVersionResponse::from).into_iter().collect(),
+            run_type: run.run_type,
+            dag_run_id: run.run_id,
+            dag_id: run.dag_id,
+        }
+    }
+}
+
+/// Seconds from `start` to `end`, when both are known.
+pub(crate) fn seconds_between(start: Option<DateTime<Utc>>, end: Option<DateTime<Utc>>) -> Option<f64> {
+    let (start, end) = (start?, end?);
+    Some((end - start).num_microseconds()? as f64 / 1e6)
+}
+
+/// Airflow's `DagRunTriggeredByType` for gust's `triggered_by` (the scheduler is Airflow's `timetable`).
+fn airflow_triggered_by(triggered_by: &str) -> &str {
+    match triggered_by {
+        "scheduler" => "timetable",
+        other => other,
+    }
+}
+
+/// Loads a run or answers 404, saying whether the DAG or the run is unknown.
+pub(crate) async fn run_or_404(db: &impl GenericClient, dag_id: &str, run_id: &str) -> Result<DagRunRow, ApiError> {
+    if let Some(run) = db::runs::get(db, dag_id, run_id).await? {
+        return Ok(run);
+    }
+    match db::dags::get(db, dag_id).await? {
+        None => Err(dag_not_found(dag_id)),
+        Some(_) => Err(ApiError::NotFound(format!("DAG run `{run_id}` of DAG `{dag_id}` not found"))),
+    }
+}
+
+/// A DAG version for display; a version whose stored definition no longer
+/// parses is left out (and logged) rather than failing the whole response.
+pub(crate) async fn version_for_display(db: &impl GenericClient, version_id: i64) -> Result<Option<DagVersion>, ApiError> {
+    match db::dags::version(db, version_id).await {
+        Ok(version) => Ok(version),
+        Err(DbError::Corrupt(problem)) => {
+            tracing::warn!(version_id, %problem, "DAG version does not parse; omitted from the response");
+            Ok(None)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// `GET /api/v2/dags/{dag_id}/dagRuns`
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    ApiPath(dag_id): ApiPath<String>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<DagRunCollection>, ApiError> {
+    let page = page.page()?;
+    if dag_id == "~" {
+        return Err(ApiError::NotFound("listing the runs of every DAG (`~`) is not supported yet; name a DAG".into()));
+    }
+    let db = state.db().await?;
+    dag_or_404(&db, &dag_id).await?;
+    let (runs, total_entries) = db::runs::list(&db, &dag_id, page.limit, page.offset).await?;
+    let mut versions: HashMap<i64, Option<DagVersion>> = HashMap::new();
+    for run in &runs {
+        if !versions.contains_key(&run.dag_version_id) {
+            versions.insert(run.dag_version_id, version_for_display(&db, run.dag_version_id).await?);
+        }
+    }
+    let dag_runs = runs
+        .into_iter()
+        .map(|run| {
+            let version = versions.get(&run.dag_version_id).and_then(Option::as_ref);
+            DagRunResponse::new(run, version)
+        })
+        .collect();
+    Ok(Json(DagRunCollection { dag_runs, total_entries }))
+}
+
+/// `GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}`
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    ApiPath((dag_id, run_id)): ApiPath<(String, String)>,
+) -> Result<Json<DagRunResponse>, ApiError> {
+    let db = state.db().await?;
+    let run = run_or_404(&db, &dag_id, &run_id).await?;
+    let version = version_for_display(&db, run.dag_version_id).await?;
+    Ok(Json(DagRunResponse::new(run, version.as_ref())))
+}
+
+/// Body of `POST /dags/{dag_id}/dagRuns` (Airflow's `TriggerDAGRunPostBody`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct TriggerBody {
+    dag_run_id: Option<String>,
+    logical_date: Option<DateTime<Utc>>,
+    data_interval_start: Option<DateTime<Utc>>,
+    data_interval_end: Option<DateTime<Utc>>,
+    conf: Option<Value>,
+    note: Option<String>,
+}
+
+/// `POST /api/v2/dags/{dag_id}/dagRuns`: creates a manual run in state `queued`.
+pub(crate) async fn trigger(
+    State(state): State<AppState>,
+    ApiPath(dag_id): ApiPath<String>,
+    ApiJson(body): ApiJson<TriggerBody>,
+) -> Result<Json<DagRunResponse>, ApiError> {
+    let conf = conf_of(body.conf)?;
+    let run_id = match body.dag_run_id {
+        Some(run_id) => {
+            validate_run_id(&run_id).map_err(|problem| ApiError::BadRequest(format!("dag_run_id {problem}")))?;
+            run_id
+        }
+        None => default_run_id(Utc::now()),
+    };
+    let data_interval = data_interval_of(body.logical_date, body.data_interval_start, body.data_interval_end)?;
+    if body.note.as_ref().is_some_and(|note| note.chars().count() > MAX_NOTE_LEN) {
+        return Err(ApiError::BadRequest(format!("`note` must be at most {MAX_NOTE_LEN} characters")));
+    }
+
+    let mut db = state.db().await?;
+    let tx = db.transaction().await?;
+    let dag = dag_or_404(&tx, &dag_id).await?;
+    if !dag.is_active {
+        return Err(ApiError::NotFound(format!(
+            "DAG `{dag_id}` is stale: its file is no longer in the DAG folder, so it cannot be triggered"
+        )));
+    }
+    let new_run = NewRun {
+        dag_id: &dag_id,
+        run_id: &run_id,
+        run_type: "manual",
+        logical_date: body.logical_date,
+        data_interval,
+        conf: &conf,
+        dag_version_id: dag.latest_version_id,
+        triggered_by: "rest_api",
+    };
+    let mut run = db::runs::insert(&tx, &new_run).await?;
+    if let Some(note) = body.note {
+        set_note(&tx, run.id, &note).await?;
+        run.note = Some(note);
+    }
+    tx.commit().await?;
+    tracing::info!(dag_id, run_id, "DAG run triggered through the API");
+    let version = version_for_display(&db, run.dag_version_id).await?;
+    Ok(Json(DagRunResponse::new(run, version.as_ref())))
+}
+
+/// Stores a run's note. (`db::runs::insert` takes no note, so the webapi sets it in the same transaction.)
+async fn set_note(db: &impl GenericClient, run_pk: i64, note: &str) -> Result<(), ApiError> {
+    db.execute("UPDATE dag_runs SET note = $2 WHERE id = $1", &[&run_pk, &note]).await?;
+    Ok(())
+}
+
+/// The run id Airflow gives a manual run: `manual__` and the trigger time.
+fn default_run_id(now: DateTime<Utc>) -> String {
+    format!("manual__{}", now.to_rfc3339_opts(SecondsFormat::Micros, false))
+}
+
+/// Checks a client-chosen run id: 1-250 of letters, digits and `_ - . : + ~`
+/// (Airflow's `allowed_run_id_pattern`), so it is safe in URLs and file names.
+pub(crate) fn validate_run_id(run_id: &str) -> Result<(), String> {
+    if run_id.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if run_id.chars().count() > MAX_RUN_ID_LEN {
+        return Err(format!("must be at most {MAX_RUN_ID_LEN} characters"));
+    }
+    if let Some(bad) = run_id.chars().find(|c| !(c.is_ascii_alphanumeric() || "_-.:+~".contains(*c))) {
+        return Err(format!("`{run_id}` contains {bad:?}; use only letters, digits and _ - . : + ~"));
+    }
+    Ok(())
+}
+
+/// The run's `conf`: a JSON object, `{}` when absent or null.
+fn conf_of(conf: Option<Value>) -> Result<Value, ApiError> {
+    match conf {
+        None | Some(Value::Null) => Ok(Value::Object(Default::default())),
+        Some(conf @ Value::Object(_)) => Ok(conf),
+        Some(other) => Err(ApiError::BadRequest(format!(
+            "`conf` must be a JSON object such as {{\"key\": \"value\"}}, got {}",
+            json_kind(&other)
+        ))),
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The data interval: both bounds given, or `logical_date` to `logical_date`, or none.
+fn data_interval_of(
+    logical_date: Option<DateTime<Utc>>,
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, ApiError> {
+    match (start, end) {
+        (Some(start), Some(end)) if start > end => {
+            Err(ApiError::BadRequest("`data_interval_start` must not be after `data_interval_end`".into()))
+        }
+        (Some(start), Some(end)) => Ok(Some((start, end))),
+        (None, None) => Ok(logical_date.map(|date| (date, date))),
+        _ => Err(ApiError::BadRequest("give both `data_interval_start` and `data_interval_end`, or neither".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+    use gust_shared::state::RunState;
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn airflow_style_run_ids_are_accepted() {
+        for ok in ["manual__2026-01-01T00:00:00.123456+00:00", "my-run_1.2", "a", "x~y", &"r".repeat(250)] {
+            assert_eq!(validate_run_id(ok), Ok(()), "{ok}");
+        }
+    }
+
+    #[test]
+    fn empty_long_slashed_or_odd_run_ids_are_rejected() {
+        for bad in ["", "a/b", "has space", "semi;colon", "ü", "../etc", &"r".repeat(251)] {
+            assert!(validate_run_id(bad).is_err(), "{bad:?} should be rejected");
+        }
+        assert!(validate_run_id("a/b").unwrap_err().contains("'/'"));
+    }
+
+    #[test]
+    fn the_default_run_id_is_manual_and_the_time_with_microseconds() {
+        let now = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap() + chrono::Duration::microseconds(89);
+        let run_id = default_run_id(now);
+        assert_eq!(run_id, "manual__2026-03-04T05:06:07.000089+00:00");
+        assert_eq!(validate_run_id(&run_id), Ok(()));
+    }
+
+    #[test]
+    fn conf_must_be_an_object_and_defaults_to_empty() {
+        assert_eq!(conf_of(None).unwrap(), json!({}));
+        assert_eq!(conf_of(Some(Value::Null)).unwrap(), json!({}));
+        assert_eq!(conf_of(Some(json!({"a": 1}))).unwrap(), json!({"a": 1}));
+        let error = conf_of(Some(json!([1]))).unwrap_err().to_string();
+        assert!(error.contains("an array"), "{error}");
+    }
+
+    #[test]
+    fn the_data_interval_needs_both_bounds_in_order() {
+        let day = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let next = day + chrono::Duration::days(1);
+        assert_eq!(data_interval_of(Some(day), None, None).unwrap(), Some((day, day)));
+        assert_eq!(data_interval_of(None, None, None).unwrap(), None);
+        assert_eq!(data_interval_of(None, Some(day), Some(next)).unwrap(), Some((day, next)));
+        assert!(data_interval_of(None, Some(next), Some(day)).is_err());
+        assert!(data_interval_of(None, Some(day), None).is_err());
+    }
+
+    #[test]
+    fn a_run_row_becomes_airflows_dag_run_shape() {
+        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+        let run = DagRunRow {
+            id: 7,
+            dag_id: "etl".into(),
+            run_id: "scheduled__x".into(),
+            run_type: "scheduled".into(),
+            logical_date: Some(start),
+            data_interval_start: Some(start),
+            data_interval_end: Some(start),
+            run_after: start,
+            conf: json!({}),
+            state: RunState::Success,
+            dag_version_id: 3,
+            queued_at: start,
+            start_date: Some(start),
+            end_date: Some(start + chrono::Duration::milliseconds(1500)),
+            triggered_by: "scheduler".into(),
+            note: None,
+        };
+        let json = serde_json::to_value(DagRunResponse::new(run, None)).unwrap();
+        assert_eq!(json["dag_run_id"], "scheduled__x");
+        assert_eq!(json["state"], "success");
+        assert_eq!(json["duration"], 1.5);
+        assert_eq!(json["triggered_by"], "timetable");
+        assert_eq!(json["dag_versions"], json!([]));
+        assert!(json["last_scheduling_decision"].is_null());
+    }
+}

@@ -1,0 +1,49 @@
+//! `/api/v2/importErrors`: DAG files that failed to parse.
+
+use axum::{extract::State, Json};
+use chrono::{DateTime, Utc};
+use gust_shared::db::{self, import_errors::ImportErrorRow};
+use serde::Serialize;
+
+use super::{dags::BUNDLE_NAME, pagination::PageParams};
+use crate::{error::ApiError, extract::ApiQuery, AppState};
+
+/// Airflow's `ImportErrorResponse`.
+#[derive(Debug, Serialize)]
+struct ImportErrorResponse {
+    import_error_id: i64,
+    timestamp: DateTime<Utc>,
+    filename: String,
+    bundle_name: &'static str,
+    stack_trace: String,
+}
+
+/// Airflow's `ImportErrorCollectionResponse`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ImportErrorCollection {
+    import_errors: Vec<ImportErrorResponse>,
+    total_entries: i64,
+}
+
+impl From<ImportErrorRow> for ImportErrorResponse {
+    fn from(row: ImportErrorRow) -> Self {
+        Self {
+            import_error_id: row.id,
+            timestamp: row.timestamp,
+            filename: row.filename,
+            bundle_name: BUNDLE_NAME,
+            stack_trace: row.stacktrace,
+        }
+    }
+}
+
+/// `GET /api/v2/importErrors`
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<ImportErrorCollection>, ApiError> {
+    let page = page.page()?;
+    let db = state.db().await?;
+    let (rows, total_entries) = db::import_errors::list(&db, page.limit, page.offset).await?;
+    Ok(Json(ImportErrorCollection { import_errors: rows.into_iter().map(Into::into).collect(), total_entries }))
+}

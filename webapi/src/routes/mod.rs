@@ -1,0 +1,43 @@
+//! The route table and the answers for unknown paths and methods.
+
+mod dag_runs;
+mod dags;
+mod health;
+mod import_errors;
+mod logs;
+mod pagination;
+mod task_instances;
+
+use axum::{
+    http::{Method, StatusCode, Uri},
+    routing::get,
+    Router,
+};
+
+use crate::{error::ApiError, AppState};
+
+/// Every `/api/v2` route gust serves.
+pub(crate) fn api() -> Router<AppState> {
+    const RUN: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}";
+    Router::new()
+        .route("/api/v2/monitor/health", get(health::health))
+        .route("/api/v2/version", get(health::version))
+        .route("/api/v2/dags", get(dags::list))
+        .route("/api/v2/dags/{dag_id}", get(dags::get_one).patch(dags::patch))
+        .route("/api/v2/dags/{dag_id}/dagRuns", get(dag_runs::list).post(dag_runs::trigger))
+        .route(RUN, get(dag_runs::get_one))
+        .route(&format!("{RUN}/taskInstances"), get(task_instances::list))
+        .route(&format!("{RUN}/taskInstances/{{task_id}}"), get(task_instances::get_one))
+        .route(&format!("{RUN}/taskInstances/{{task_id}}/logs/{{try_number}}"), get(logs::get))
+        .route("/api/v2/importErrors", get(import_errors::list))
+}
+
+/// 404 for paths no route matches.
+pub(crate) async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::NotFound(format!("no route for {method} {}; the API lives under /api/v2", uri.path()))
+}
+
+/// 405 for known paths asked with a method they do not support.
+pub(crate) async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::with_status(StatusCode::METHOD_NOT_ALLOWED, format!("{} does not support {method}", uri.path()))
+}
