@@ -11,7 +11,11 @@ use std::{
 
 use deadpool_postgres::Pool;
 use gust_shared::{amqp, db, settings::Settings};
-use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::{
+    options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions},
+    types::FieldTable,
+    BasicProperties,
+};
 use serde_json::{json, Value};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -257,6 +261,40 @@ impl TestStack {
             self.assert_components_running();
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+
+    /// Publishes a raw body to the stack's tasks exchange with routing key `queue`, confirmed.
+    pub async fn publish_raw(&self, queue: &str, body: &[u8]) {
+        let connection = amqp::connect(&self.settings.amqp.url, "gust-tests-publisher").await.expect("connecting to RabbitMQ");
+        let channel = connection.create_channel().await.expect("opening a channel");
+        channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
+        let topology = amqp::Topology::new(&self.settings.amqp.namespace);
+        let confirm = channel
+            .basic_publish(
+                topology.tasks_exchange().as_str().into(),
+                queue.into(),
+                BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() },
+                body,
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .expect("publishing")
+            .await
+            .expect("publisher confirm");
+        assert!(matches!(confirm, lapin::Confirmation::Ack(None)), "the broker took the message: {confirm:?}");
+        let _ = connection.close(200, "done".into()).await;
+    }
+
+    /// Messages ready in a queue of the stack's namespace (by full queue name).
+    pub async fn queue_depth(&self, queue_name: &str) -> u32 {
+        let connection = amqp::connect(&self.settings.amqp.url, "gust-tests-inspector").await.expect("connecting to RabbitMQ");
+        let channel = connection.create_channel().await.expect("opening a channel");
+        let queue = channel
+            .queue_declare(queue_name.into(), QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() }, FieldTable::default())
+            .await
+            .expect("inspecting the queue");
+        let _ = connection.close(200, "done".into()).await;
+        queue.message_count()
     }
 
     /// Path of a file in the DAG folder.

@@ -1,0 +1,64 @@
+//! At-least-once delivery, at-most-once execution per try: duplicates are
+//! dropped, garbage is dead-lettered, and neither stops the worker.
+
+use gust_shared::{
+    amqp::Topology,
+    dag::OperatorSpec,
+    message::{TaskMessage, SCHEMA_VERSION},
+};
+use gust_tests::{StackOptions, TestStack};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn redelivered_message_for_a_finished_try_is_acked_without_running() {
+    let marker = std::env::temp_dir().join(format!("gust-once-{}", uuid::Uuid::new_v4()));
+    let dag = format!("dag_id: once\ntasks:\n  - {{id: count, operator: bash, command: 'echo ran >> {}'}}\n", marker.display());
+    let options = StackOptions { worker_concurrency: 1, ..StackOptions::default() };
+    let stack = TestStack::spawn_with(&[("once.yaml", &dag)], options).await;
+    let first = stack.trigger("once", json!({})).await;
+    assert_eq!(stack.wait_for_run("once", &first).await, "success");
+    let ti = stack.task_instances("once", &first).await.remove(0);
+    let log_before = stack.log_text("once", &first, "count", 1).await;
+
+    // A copy of the finished try's message, as a broker redelivery would bring it.
+    let duplicate = TaskMessage {
+        version: SCHEMA_VERSION,
+        ti_id: ti["id"].as_str().unwrap().parse().unwrap(),
+        dag_id: "once".into(),
+        run_id: first.clone(),
+        task_id: "count".into(),
+        map_index: -1,
+        try_number: 1,
+        logical_date: None,
+        queue: "default".into(),
+        operator: OperatorSpec::Bash { command: format!("echo ran >> {}", marker.display()), env: Default::default(), cwd: None },
+        execution_timeout_ms: None,
+        env: Default::default(),
+    };
+    stack.publish_raw("default", &duplicate.to_bytes()).await;
+    // The single worker takes messages in order: once a later run is done, the duplicate was handled.
+    let second = stack.trigger("once", json!({})).await;
+    assert_eq!(stack.wait_for_run("once", &second).await, "success");
+
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\nran\n", "one execution per run, none for the duplicate");
+    assert_eq!(stack.log_text("once", &first, "count", 1).await, log_before);
+    let (_, again) = stack.get(&format!("/api/v2/dags/once/dagRuns/{first}/taskInstances/count")).await;
+    assert_eq!((again["state"].as_str(), again["try_number"].as_i64()), (Some("success"), Some(1)), "{again}");
+    assert_eq!(stack.queue_depth(&Topology::new(&stack.settings.amqp.namespace).work_queue("default")).await, 0);
+    let _ = std::fs::remove_file(marker);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn garbage_message_is_dead_lettered_and_the_worker_keeps_going() {
+    let stack = TestStack::spawn(&[("ok.yaml", "dag_id: ok\ntasks:\n  - {id: a, operator: noop}\n")]).await;
+    stack.wait_for_dag("ok").await;
+    stack.publish_raw("default", b"\x00 this is not a task message").await;
+    stack.publish_raw("default", br#"{"version": 99, "ti_id": "whatever"}"#).await;
+
+    let dead = Topology::new(&stack.settings.amqp.namespace).dead_queue();
+    stack.eventually("both poison messages in the dead queue", || async { (stack.queue_depth(&dead).await == 2).then_some(()) }).await;
+    let run_id = stack.trigger("ok", json!({})).await;
+    assert_eq!(stack.wait_for_run("ok", &run_id).await, "success");
+    stack.stop().await;
+}
