@@ -51,6 +51,7 @@ pub async fn dispatch_scheduled(
                 queue: task.queue.clone(),
                 operator: task.operator.clone(),
                 execution_timeout_ms: task.execution_timeout_ms,
+                retry: task.retry_policy(),
                 env: BTreeMap::new(),
             };
             message.env = message.context_env();

@@ -6,6 +6,7 @@
 //! the folder and sweep all live runs as a safety net.
 
 mod dag_folder;
+mod dead_letters;
 mod dispatch;
 pub mod error;
 mod readiness;
@@ -40,7 +41,9 @@ struct Scheduler {
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), SchedulerError> {
     let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
     let connection = amqp::connect(&settings.amqp.url, "gust-scheduler").await?;
-    let publisher = TaskPublisher::new(&connection, Topology::new(&settings.amqp.namespace)).await?;
+    let topology = Topology::from_settings(&settings.amqp);
+    let publisher = TaskPublisher::new(&connection, topology.clone()).await?;
+    let dead_letter_consumer = dead_letters::consume(&connection, &topology, pool.clone()).await?;
     let wakeups = Arc::new(Wakeups::default());
     let mut listener = wakeups::listen(&settings.database.url, wakeups.clone()).await?;
     tracing::info!(folder = %settings.dags.folder.display(), namespace = %settings.amqp.namespace, "scheduler started");
@@ -75,6 +78,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         }
     }
     listener.closed.abort();
+    dead_letter_consumer.abort();
     tracing::info!("scheduler stopped");
     Ok(())
 }

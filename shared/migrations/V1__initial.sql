@@ -67,6 +67,8 @@ CREATE TABLE task_instances (
     hostname    text,
     pid         integer,
     exit_code   integer,
+    failure_reason text,
+    next_retry_at timestamptz,
     queued_at   timestamptz,
     start_date  timestamptz,
     end_date    timestamptz,
@@ -78,6 +80,20 @@ CREATE INDEX task_instances_live ON task_instances (run_pk)
     WHERE state IN ('none', 'scheduled', 'queued', 'running', 'up_for_retry');
 CREATE INDEX task_instances_to_dispatch ON task_instances (run_pk) WHERE state = 'scheduled';
 CREATE INDEX task_instances_by_dag ON task_instances (dag_id, run_id);
+
+-- One row per finished try: its own times, worker, exit code and outcome.
+CREATE TABLE task_instance_tries (
+    ti_id          uuid NOT NULL REFERENCES task_instances (id) ON DELETE CASCADE,
+    try_number     integer NOT NULL,
+    state          text NOT NULL,
+    hostname       text,
+    exit_code      integer,
+    failure_reason text,
+    queued_at      timestamptz,
+    start_date     timestamptz,
+    end_date       timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (ti_id, try_number)
+);
 
 CREATE TABLE task_logs (
     id          bigserial PRIMARY KEY,
@@ -94,4 +110,21 @@ CREATE TABLE import_errors (
     filename   text NOT NULL UNIQUE,
     stacktrace text NOT NULL,
     timestamp  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Messages that reached the dead queue, with why; filled by the schedulers' dead-letter consumer.
+CREATE TABLE dead_letters (
+    id          bigserial PRIMARY KEY,
+    queue       text NOT NULL,
+    routing_key text NOT NULL,
+    reason      text NOT NULL,
+    detail      text NOT NULL,
+    ti_id       uuid,
+    dag_id      text,
+    run_id      text,
+    task_id     text,
+    try_number  integer,
+    deliveries  bigint,
+    body        text NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now()
 );

@@ -45,16 +45,37 @@ pub async fn connect(url: &str, component: &str) -> Result<Connection, AmqpError
         .map_err(|source| AmqpError::Unreachable { url: redact_url(url), source })
 }
 
-/// Names of everything gust declares, under one namespace.
+/// Names and shapes of everything gust declares, under one namespace.
 #[derive(Debug, Clone)]
 pub struct Topology {
     namespace: String,
+    delivery_limit: u32,
 }
 
+/// Header that routes a delayed message to the delay queue of its delay.
+const DELAY_HEADER: &str = "gust-delay-ms";
+/// How long an idle delay queue outlives its last message's TTL before the broker removes it.
+const DELAY_QUEUE_IDLE_MS: u64 = 60_000;
+
 impl Topology {
-    /// The topology of namespace `ns`.
+    /// The topology of namespace `ns` with the default delivery limit.
     pub fn new(ns: &str) -> Self {
-        Self { namespace: ns.to_string() }
+        Self { namespace: ns.to_string(), delivery_limit: crate::settings::AmqpSettings::default().delivery_limit }
+    }
+
+    /// The topology these settings describe.
+    pub fn from_settings(settings: &crate::settings::AmqpSettings) -> Self {
+        Self { namespace: settings.namespace.clone(), delivery_limit: settings.delivery_limit }
+    }
+
+    /// The headers exchange that routes retries to the delay queue of their delay.
+    pub fn delay_exchange(&self) -> String {
+        format!("{}.delay", self.namespace)
+    }
+
+    /// The queue where messages wait `delay_ms` before going back to their work queue.
+    pub fn delay_queue(&self, delay_ms: u64) -> String {
+        format!("{}.delay.{delay_ms}", self.namespace)
     }
 
     /// The direct exchange tasks are published to.
@@ -72,12 +93,20 @@ impl Topology {
         format!("{}.dead", self.namespace)
     }
 
+    /// Declares the durable quorum queue where poison messages end.
+    pub async fn declare_dead_queue(&self, channel: &Channel) -> Result<(), AmqpError> {
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+        channel.queue_declare(self.dead_queue().into(), durable(), args).await?;
+        Ok(())
+    }
+
     /// Declares the exchange, the dead queue and the work queue for `queue`, bound by routing key.
     ///
-    /// Work queues are durable quorum queues; a message a worker rejects is
-    /// dead-lettered to the dead queue through the default exchange.
+    /// Work queues are durable quorum queues. A message a worker rejects, or
+    /// one delivered more than the delivery limit (its task keeps killing
+    /// workers), is dead-lettered to the dead queue.
     pub async fn declare_work_queue(&self, channel: &Channel, queue: &str) -> Result<(), AmqpError> {
-        let durable = || QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() };
         channel
             .exchange_declare(
                 self.tasks_exchange().into(),
@@ -86,14 +115,13 @@ impl Topology {
                 FieldTable::default(),
             )
             .await?;
-        let mut dead_args = FieldTable::default();
-        dead_args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
-        channel.queue_declare(self.dead_queue().into(), durable(), dead_args).await?;
+        self.declare_dead_queue(channel).await?;
 
         let mut args = FieldTable::default();
         args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
         args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString("".into()));
         args.insert("x-dead-letter-routing-key".into(), AMQPValue::LongString(self.dead_queue().into()));
+        args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(i64::from(self.delivery_limit)));
         let name = self.work_queue(queue);
         channel.queue_declare(name.clone().into(), durable(), args).await?;
         channel
@@ -107,6 +135,41 @@ impl Topology {
             .await?;
         Ok(())
     }
+
+    /// Declares the delay exchange and the delay queue for `delay_ms`.
+    ///
+    /// A delay queue holds messages for its TTL, then dead-letters them to
+    /// the tasks exchange with their original routing key (the task's queue).
+    /// One queue per distinct delay means a short retry never waits behind a
+    /// long one; an idle delay queue expires.
+    pub async fn declare_delay_queue(&self, channel: &Channel, delay_ms: u64) -> Result<(), AmqpError> {
+        channel
+            .exchange_declare(
+                self.delay_exchange().into(),
+                ExchangeKind::Headers,
+                ExchangeDeclareOptions { durable: true, ..ExchangeDeclareOptions::default() },
+                FieldTable::default(),
+            )
+            .await?;
+        let ttl = i64::try_from(delay_ms).unwrap_or(i64::MAX);
+        let mut args = FieldTable::default();
+        args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(ttl));
+        args.insert("x-expires".into(), AMQPValue::LongLongInt(ttl.saturating_add(DELAY_QUEUE_IDLE_MS as i64)));
+        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(self.tasks_exchange().into()));
+        let name = self.delay_queue(delay_ms);
+        channel.queue_declare(name.clone().into(), durable(), args).await?;
+        let mut binding = FieldTable::default();
+        binding.insert("x-match".into(), AMQPValue::LongString("all".into()));
+        binding.insert(DELAY_HEADER.into(), AMQPValue::LongString(delay_ms.to_string().into()));
+        channel
+            .queue_bind(name.into(), self.delay_exchange().into(), "".into(), QueueBindOptions::default(), binding)
+            .await?;
+        Ok(())
+    }
+}
+
+fn durable() -> QueueDeclareOptions {
+    QueueDeclareOptions { durable: true, ..QueueDeclareOptions::default() }
 }
 
 /// Publishes task messages persistently and waits for the broker's confirms.
@@ -142,33 +205,56 @@ impl TaskPublisher {
         let exchange: ShortString = self.topology.tasks_exchange().into();
         let mut confirms = Vec::with_capacity(messages.len());
         for message in messages {
-            let properties = BasicProperties::default()
-                .with_delivery_mode(2)
-                .with_content_type("application/json".into())
-                .with_message_id(format!("{}:{}", message.ti_id, message.try_number).into());
-            let confirm = self
-                .channel
-                .basic_publish(
-                    exchange.clone(),
-                    message.queue.as_str().into(),
-                    BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() },
-                    &message.to_bytes(),
-                    properties,
-                )
-                .await?;
-            confirms.push(async move {
-                match confirm.await? {
-                    Confirmation::Ack(None) => Ok(()),
-                    Confirmation::Ack(Some(_)) => {
-                        Err(AmqpError::NotConfirmed { queue: message.queue.clone(), reason: "unroutable" })
-                    }
-                    Confirmation::Nack(_) | Confirmation::NotRequested => {
-                        Err(AmqpError::NotConfirmed { queue: message.queue.clone(), reason: "nacked by the broker" })
-                    }
-                }
-            });
+            let confirm = self.send(exchange.clone(), message, message_properties(message)).await?;
+            confirms.push(confirmed(confirm, &message.queue));
         }
         try_join_all(confirms).await?;
         Ok(())
+    }
+
+    /// Publishes `message` to wait `delay_ms` in its delay queue before it
+    /// reaches its work queue, and returns once the broker confirmed it.
+    pub async fn publish_delayed(&self, message: &TaskMessage, delay_ms: u64) -> Result<(), AmqpError> {
+        self.topology.declare_delay_queue(&self.channel, delay_ms).await?;
+        let mut headers = FieldTable::default();
+        headers.insert(DELAY_HEADER.into(), AMQPValue::LongString(delay_ms.to_string().into()));
+        let properties = message_properties(message).with_headers(headers);
+        let confirm = self.send(self.topology.delay_exchange().into(), message, properties).await?;
+        confirmed(confirm, &self.topology.delay_queue(delay_ms)).await
+    }
+
+    async fn send(
+        &self,
+        exchange: ShortString,
+        message: &TaskMessage,
+        properties: BasicProperties,
+    ) -> Result<lapin::PublisherConfirm, AmqpError> {
+        Ok(self
+            .channel
+            .basic_publish(
+                exchange,
+                message.queue.as_str().into(),
+                BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() },
+                &message.to_bytes(),
+                properties,
+            )
+            .await?)
+    }
+}
+
+fn message_properties(message: &TaskMessage) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/json".into())
+        .with_message_id(format!("{}:{}", message.ti_id, message.try_number).into())
+}
+
+async fn confirmed(confirm: lapin::PublisherConfirm, queue: &str) -> Result<(), AmqpError> {
+    match confirm.await? {
+        Confirmation::Ack(None) => Ok(()),
+        Confirmation::Ack(Some(_)) => Err(AmqpError::NotConfirmed { queue: queue.to_string(), reason: "unroutable" }),
+        Confirmation::Nack(_) | Confirmation::NotRequested => {
+            Err(AmqpError::NotConfirmed { queue: queue.to_string(), reason: "nacked by the broker" })
+        }
     }
 }

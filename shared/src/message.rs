@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::dag::OperatorSpec;
+use crate::dag::{OperatorSpec, RetryPolicy};
 
 /// The schema version this build writes and reads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -38,6 +38,8 @@ pub struct TaskMessage {
     pub operator: OperatorSpec,
     /// Kill the task after this many milliseconds.
     pub execution_timeout_ms: Option<u64>,
+    /// How a failed try is retried (the database decides whether tries are left).
+    pub retry: RetryPolicy,
     /// Environment handed to the task (run context first, then the task's own).
     pub env: BTreeMap<String, String>,
 }
@@ -110,6 +112,7 @@ mod tests {
             queue: "default".into(),
             operator: OperatorSpec::Bash { command: "true".into(), env: BTreeMap::new(), cwd: None },
             execution_timeout_ms: Some(1000),
+            retry: RetryPolicy { delay_ms: 1000, exponential: false, max_delay_ms: None },
             env: BTreeMap::new(),
         }
     }

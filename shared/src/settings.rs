@@ -57,6 +57,8 @@ pub struct AmqpSettings {
     pub url: String,
     /// Prefix of every exchange and queue gust declares.
     pub namespace: String,
+    /// Deliveries of one message before the broker dead-letters it (a task that keeps killing its worker).
+    pub delivery_limit: u32,
 }
 
 /// DAG folder settings.
@@ -130,7 +132,7 @@ impl Default for DatabaseSettings {
 
 impl Default for AmqpSettings {
     fn default() -> Self {
-        Self { url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(), namespace: "gust".into() }
+        Self { url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(), namespace: "gust".into(), delivery_limit: 10 }
     }
 }
 
@@ -202,6 +204,9 @@ impl Settings {
                 key: "GUST__AMQP__NAMESPACE",
                 problem: "must be non-empty letters, digits, '-', '_' or '.'".into(),
             });
+        }
+        if self.amqp.delivery_limit == 0 {
+            return Err(SettingsError::Invalid { key: "GUST__AMQP__DELIVERY_LIMIT", problem: "must be at least 1".into() });
         }
         if self.worker.concurrency == 0 {
             self.worker.concurrency = std::thread::available_parallelism().map_or(1, |n| n.get());

@@ -53,8 +53,44 @@ pub struct TestStack {
     pub pool: Pool,
     /// The DAG folder the scheduler watches.
     pub dags_dir: PathBuf,
+    workers: usize,
     stop: CancellationToken,
+    engine_stop: CancellationToken,
     components: Vec<(String, JoinHandle<Result<(), String>>)>,
+}
+
+type Component = (String, JoinHandle<Result<(), String>>);
+
+/// Starts the scheduler and `workers` workers, stopped by `stop`.
+fn start_engine(settings: &Settings, workers: usize, stop: &CancellationToken) -> Vec<Component> {
+    let mut components = Vec::new();
+    let (s, token) = (settings.clone(), stop.clone());
+    components.push((
+        "scheduler".to_string(),
+        tokio::spawn(async move { gust_scheduler::run(s, token.cancelled_owned()).await.map_err(|e| e.to_string()) }),
+    ));
+    for i in 0..workers {
+        let mut s = settings.clone();
+        s.worker.name = Some(format!("worker-{i}"));
+        let token = stop.clone();
+        components.push((
+            format!("worker-{i}"),
+            tokio::spawn(async move { gust_worker::run(s, token.cancelled_owned()).await.map_err(|e| e.to_string()) }),
+        ));
+    }
+    components
+}
+
+/// Waits for components to stop; fails the test if one failed or hangs.
+async fn join_all(components: Vec<Component>) {
+    for (name, handle) in components {
+        match tokio::time::timeout(PATIENCE, handle).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => panic!("{name} failed: {e}"),
+            Ok(Err(e)) => panic!("{name} panicked: {e}"),
+            Err(_) => panic!("{name} did not stop within {PATIENCE:?}"),
+        }
+    }
 }
 
 fn base_database_url() -> String {
@@ -131,21 +167,19 @@ impl TestStack {
                 gust_webapi::serve(listener, state, token.cancelled_owned()).await.map_err(|e| e.to_string())
             }),
         ));
-        let (s, token) = (settings.clone(), stop.clone());
-        components.push((
-            "scheduler".to_string(),
-            tokio::spawn(async move { gust_scheduler::run(s, token.cancelled_owned()).await.map_err(|e| e.to_string()) }),
-        ));
-        for i in 0..options.workers {
-            let mut s = settings.clone();
-            s.worker.name = Some(format!("worker-{i}"));
-            let token = stop.clone();
-            components.push((
-                format!("worker-{i}"),
-                tokio::spawn(async move { gust_worker::run(s, token.cancelled_owned()).await.map_err(|e| e.to_string()) }),
-            ));
+        let engine_stop = stop.child_token();
+        components.extend(start_engine(&settings, options.workers, &engine_stop));
+        TestStack {
+            settings,
+            api,
+            http: reqwest::Client::new(),
+            pool,
+            dags_dir,
+            workers: options.workers,
+            stop,
+            engine_stop,
+            components,
         }
-        TestStack { settings, api, http: reqwest::Client::new(), pool, dags_dir, stop, components }
     }
 
     /// Fails the test if a component already stopped (it should run until `stop`).
@@ -302,17 +336,24 @@ impl TestStack {
         self.dags_dir.join(name)
     }
 
+    /// Stops the scheduler and every worker (the webapi keeps serving).
+    pub async fn stop_engine(&mut self) {
+        self.engine_stop.cancel();
+        let (engine, rest): (Vec<_>, Vec<_>) = self.components.drain(..).partition(|(name, _)| name != "webapi");
+        self.components = rest;
+        join_all(engine).await;
+    }
+
+    /// Starts the scheduler and the workers again with the same settings.
+    pub fn start_engine(&mut self) {
+        self.engine_stop = self.stop.child_token();
+        self.components.extend(start_engine(&self.settings, self.workers, &self.engine_stop));
+    }
+
     /// Stops every component, then deletes the stack's queues, DAG folder and database.
     pub async fn stop(self) {
         self.stop.cancel();
-        for (name, handle) in self.components {
-            match tokio::time::timeout(PATIENCE, handle).await {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => panic!("{name} failed: {e}"),
-                Ok(Err(e)) => panic!("{name} panicked: {e}"),
-                Err(_) => panic!("{name} did not stop within {PATIENCE:?}"),
-            }
-        }
+        join_all(self.components).await;
         self.pool.close();
         delete_namespace(&self.settings).await;
         let _ = std::fs::remove_dir_all(&self.dags_dir);

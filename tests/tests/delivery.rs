@@ -3,7 +3,7 @@
 
 use gust_shared::{
     amqp::Topology,
-    dag::OperatorSpec,
+    dag::{OperatorSpec, RetryPolicy},
     message::{TaskMessage, SCHEMA_VERSION},
 };
 use gust_tests::{StackOptions, TestStack};
@@ -33,6 +33,7 @@ async fn redelivered_message_for_a_finished_try_is_acked_without_running() {
         queue: "default".into(),
         operator: OperatorSpec::Bash { command: format!("echo ran >> {}", marker.display()), env: Default::default(), cwd: None },
         execution_timeout_ms: None,
+        retry: RetryPolicy { delay_ms: 1000, exponential: false, max_delay_ms: None },
         env: Default::default(),
     };
     stack.publish_raw("default", &duplicate.to_bytes()).await;
@@ -56,8 +57,14 @@ async fn garbage_message_is_dead_lettered_and_the_worker_keeps_going() {
     stack.publish_raw("default", b"\x00 this is not a task message").await;
     stack.publish_raw("default", br#"{"version": 99, "ti_id": "whatever"}"#).await;
 
-    let dead = Topology::new(&stack.settings.amqp.namespace).dead_queue();
-    stack.eventually("both poison messages in the dead queue", || async { (stack.queue_depth(&dead).await == 2).then_some(()) }).await;
+    let reasons = stack
+        .eventually("both poison messages recorded as dead letters", || async {
+            let rows = stack.pool.get().await.unwrap().query("SELECT reason FROM dead_letters ORDER BY id", &[]).await.unwrap();
+            let reasons: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+            (reasons.len() == 2).then_some(reasons)
+        })
+        .await;
+    assert_eq!(reasons, vec!["malformed", "unknown_schema_version"]);
     let run_id = stack.trigger("ok", json!({})).await;
     assert_eq!(stack.wait_for_run("ok", &run_id).await, "success");
     stack.stop().await;

@@ -112,8 +112,11 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("(no message)");
     tracing::error!(panic = %message, "request handler panicked");
-    ApiError::with_status(StatusCode::INTERNAL_SERVER_ERROR, "internal server error; the gust-webapi log has the details")
-        .into_response()
+    ApiError::with_status(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal server error; the gust-webapi log has the details",
+    )
+    .into_response()
 }
 
 fn is_json(headers: &HeaderMap) -> bool {
@@ -124,10 +127,13 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// Turns any error response an inner layer produced as plain text (body too
-/// large, …) into the API's JSON error shape, keeping its status and headers.
+/// large, …) into the API's JSON error shape, keeping its status and headers;
+/// a too-large body always gets a detail naming the limit and its setting.
 async fn json_errors(State(max_body_bytes): State<usize>, response: Response) -> Response {
     let status = response.status();
-    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+    let rewrite = status == StatusCode::PAYLOAD_TOO_LARGE
+        || ((status.is_client_error() || status.is_server_error()) && !is_json(response.headers()));
+    if !rewrite {
         return response;
     }
     let (parts, body) = response.into_parts();

@@ -10,7 +10,7 @@ use std::{future::Future, sync::Arc};
 
 use futures_util::StreamExt;
 use gust_shared::{
-    amqp::{self, Topology},
+    amqp::{self, TaskPublisher, Topology},
     db,
     settings::Settings,
 };
@@ -34,7 +34,8 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     channel
         .basic_qos(u16::try_from(concurrency).unwrap_or(u16::MAX), BasicQosOptions { global: false })
         .await?;
-    let topology = Topology::new(&settings.amqp.namespace);
+    let topology = Topology::from_settings(&settings.amqp);
+    let publisher = TaskPublisher::new(&connection, topology.clone()).await?;
     let hostname = settings.worker_name();
 
     let mut consumers = Vec::new();
@@ -51,6 +52,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let mut deliveries = futures_util::stream::select_all(consumers);
     let ctx = Arc::new(Context {
         pool,
+        publisher,
         hostname: hostname.clone(),
         limits: RunLimits { kill_grace: settings.worker.kill_grace },
         max_log_bytes: settings.worker.max_log_bytes,

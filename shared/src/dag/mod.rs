@@ -61,6 +61,34 @@ pub struct TaskSpec {
     pub execution_timeout_ms: Option<u64>,
 }
 
+/// When and how often a failed task is tried again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetryPolicy {
+    /// Wait before a retry, in milliseconds.
+    pub delay_ms: u64,
+    /// Whether the wait doubles with each try.
+    pub exponential: bool,
+    /// Upper bound of the wait, in milliseconds.
+    pub max_delay_ms: Option<u64>,
+}
+
+/// Upper bound of an exponential wait when the DAG sets none (Airflow's default: one day).
+const DEFAULT_MAX_EXPONENTIAL_DELAY_MS: u64 = 24 * 60 * 60 * 1000;
+
+impl RetryPolicy {
+    /// The wait after try `failed_try` (1 for the first) failed.
+    pub fn delay_after(&self, failed_try: i32) -> u64 {
+        let delay = if self.exponential {
+            let doublings = u32::try_from(failed_try.saturating_sub(1)).unwrap_or(0).min(40);
+            let cap = self.max_delay_ms.unwrap_or(DEFAULT_MAX_EXPONENTIAL_DELAY_MS);
+            self.delay_ms.saturating_mul(1u64 << doublings).min(cap)
+        } else {
+            self.delay_ms
+        };
+        self.max_delay_ms.map_or(delay, |max| delay.min(max))
+    }
+}
+
 /// An operator with its arguments, as sent to workers.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "operator", rename_all = "snake_case")]
@@ -93,9 +121,39 @@ impl OperatorSpec {
     }
 }
 
+impl TaskSpec {
+    /// The task's retry timing.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            delay_ms: self.retry_delay_ms,
+            exponential: self.retry_exponential_backoff,
+            max_delay_ms: self.max_retry_delay_ms,
+        }
+    }
+}
+
 impl Dag {
     /// The task named `task_id`, if the DAG has it.
     pub fn task(&self, task_id: &str) -> Option<&TaskSpec> {
         self.tasks.iter().find(|t| t.task_id == task_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetryPolicy;
+
+    #[test]
+    fn a_fixed_delay_is_the_same_for_every_try() {
+        let policy = RetryPolicy { delay_ms: 30_000, exponential: false, max_delay_ms: None };
+        assert_eq!([1, 2, 5].map(|t| policy.delay_after(t)), [30_000, 30_000, 30_000]);
+    }
+
+    #[test]
+    fn an_exponential_delay_doubles_per_try_up_to_its_cap() {
+        let policy = RetryPolicy { delay_ms: 1_000, exponential: true, max_delay_ms: Some(5_000) };
+        assert_eq!([1, 2, 3, 4, 60].map(|t| policy.delay_after(t)), [1_000, 2_000, 4_000, 5_000, 5_000]);
+        let uncapped = RetryPolicy { delay_ms: 1_000, exponential: true, max_delay_ms: None };
+        assert_eq!(uncapped.delay_after(1000), 24 * 60 * 60 * 1000);
     }
 }

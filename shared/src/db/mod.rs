@@ -2,6 +2,7 @@
 //! of queries per table family.
 
 pub mod dags;
+pub mod dead_letters;
 pub mod import_errors;
 pub mod logs;
 pub mod runs;

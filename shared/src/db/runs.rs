@@ -195,3 +195,17 @@ pub async fn dag_is_paused(db: &impl GenericClient, dag_id: &str) -> Result<bool
         .await?
         .is_none_or(|r| r.get(0)))
 }
+
+/// Puts a run back to `queued` (after some of its tasks were cleared) and wakes the schedulers.
+pub async fn requeue(db: &impl GenericClient, id: i64) -> Result<bool, DbError> {
+    let row = db
+        .query_opt(
+            "UPDATE dag_runs SET state = 'queued', end_date = NULL WHERE id = $1 RETURNING dag_id",
+            &[&id],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(false) };
+    let dag_id: String = row.get(0);
+    db.execute("SELECT pg_notify($1, $2)", &[&RUN_QUEUED_CHANNEL, &dag_id]).await?;
+    Ok(true)
+}

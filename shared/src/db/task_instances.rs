@@ -40,6 +40,10 @@ pub struct TaskInstanceRow {
     pub pid: Option<i32>,
     /// Exit code of the current try.
     pub exit_code: Option<i32>,
+    /// Why the current try failed.
+    pub failure_reason: Option<String>,
+    /// When the next try is due, while `up_for_retry`.
+    pub next_retry_at: Option<DateTime<Utc>>,
     /// When the current try was queued.
     pub queued_at: Option<DateTime<Utc>>,
     /// When the current try started.
@@ -51,7 +55,7 @@ pub struct TaskInstanceRow {
 }
 
 const TI_COLUMNS: &str = "id, run_pk, dag_id, run_id, task_id, map_index, operator, queue, state, try_number, \
-     max_tries, hostname, pid, exit_code, queued_at, start_date, end_date, updated_at";
+     max_tries, hostname, pid, exit_code, failure_reason, next_retry_at, queued_at, start_date, end_date, updated_at";
 
 fn ti_row(row: &Row) -> Result<TaskInstanceRow, DbError> {
     let state: String = row.get("state");
@@ -70,6 +74,8 @@ fn ti_row(row: &Row) -> Result<TaskInstanceRow, DbError> {
         hostname: row.get("hostname"),
         pid: row.get("pid"),
         exit_code: row.get("exit_code"),
+        failure_reason: row.get("failure_reason"),
+        next_retry_at: row.get("next_retry_at"),
         queued_at: row.get("queued_at"),
         start_date: row.get("start_date"),
         end_date: row.get("end_date"),
@@ -207,7 +213,8 @@ pub enum Claim {
     Missing,
 }
 
-/// Claims try `try_number` of a task instance for a worker (`queued → running`).
+/// Claims try `try_number` of a task instance for a worker (`queued → running`,
+/// or `up_for_retry → running` when the retry comes back from its delay queue).
 ///
 /// Run inside a transaction. The row is locked first: if the scheduler that
 /// published this try has not committed yet, the lock waits for that commit
@@ -220,33 +227,189 @@ pub async fn claim(db: &impl GenericClient, id: Uuid, try_number: i32, hostname:
     let state: String = row.get(0);
     let state = TaskState::parse(&state).ok_or_else(|| DbError::Corrupt(format!("task state `{state}`")))?;
     let current: i32 = row.get(1);
-    if current != try_number || !state.can_become(TaskState::Running) {
+    let claimable = match state {
+        TaskState::Queued => current == try_number,
+        TaskState::UpForRetry => current + 1 == try_number,
+        _ => false,
+    };
+    if !claimable {
         return Ok(Claim::NotClaimable { state, try_number: current });
     }
     let pid = i32::try_from(std::process::id()).unwrap_or(0);
     db.execute(
-        "UPDATE task_instances SET state = 'running', hostname = $2, pid = $3, start_date = now(), updated_at = now() \
+        "UPDATE task_instances SET state = 'running', try_number = $2, hostname = $3, pid = $4, start_date = now(), \
+         end_date = NULL, exit_code = NULL, failure_reason = NULL, next_retry_at = NULL, updated_at = now(), \
+         queued_at = CASE WHEN state = 'up_for_retry' THEN now() ELSE queued_at END \
          WHERE id = $1",
-        &[&id, &hostname, &pid],
+        &[&id, &try_number, &hostname, &pid],
     )
     .await?;
     Ok(Claim::Claimed)
 }
 
-/// Records the outcome of a running try and notifies the schedulers (on
-/// commit); false when the try was no longer ours to finish.
+/// How one try ended, as a worker (or the dead-letter handler) reports it.
+#[derive(Debug, Clone)]
+pub struct TryOutcome<'a> {
+    /// `success` or `failed`; a failure with tries left is recorded as `up_for_retry`.
+    pub state: TaskState,
+    /// Exit code of the task's process.
+    pub exit_code: Option<i32>,
+    /// Why it failed, for people (`exit code 3`, `timed out after 2s`).
+    pub failure_reason: Option<&'a str>,
+    /// Wait before the next try, if there is one.
+    pub retry_delay_ms: u64,
+    /// Whether a failure may be retried at all.
+    pub retryable: bool,
+}
+
+/// Records the end of a try whose state is one of `expected`, with its own
+/// history row, and notifies the schedulers (on commit). Returns the state
+/// recorded (`up_for_retry` when a failed try has tries left), or `None`
+/// when the try was no longer in an expected state.
+async fn end_try(
+    db: &impl GenericClient,
+    id: Uuid,
+    try_number: i32,
+    expected: &[&str],
+    outcome: &TryOutcome<'_>,
+) -> Result<Option<TaskState>, DbError> {
+    let delay_ms = outcome.retry_delay_ms as f64;
+    let row = db
+        .query_opt(
+            "WITH done AS ( \
+                 UPDATE task_instances SET \
+                     state = CASE WHEN $3 = 'failed' AND $7 AND try_number <= max_tries THEN 'up_for_retry' ELSE $3 END, \
+                     next_retry_at = CASE WHEN $3 = 'failed' AND $7 AND try_number <= max_tries \
+                                          THEN now() + $6 * interval '1 millisecond' END, \
+                     exit_code = $4, failure_reason = $5, end_date = now(), updated_at = now() \
+                 WHERE id = $1 AND try_number = $2 AND state = ANY($8) \
+                 RETURNING id, run_pk, state, try_number, hostname, exit_code, failure_reason, queued_at, start_date, end_date), \
+             history AS ( \
+                 INSERT INTO task_instance_tries \
+                     (ti_id, try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date) \
+                 SELECT id, try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date FROM done \
+                 ON CONFLICT (ti_id, try_number) DO UPDATE SET state = EXCLUDED.state, exit_code = EXCLUDED.exit_code, \
+                     failure_reason = EXCLUDED.failure_reason, end_date = EXCLUDED.end_date) \
+             SELECT run_pk, state FROM done",
+            &[
+                &id,
+                &try_number,
+                &outcome.state.as_str(),
+                &outcome.exit_code,
+                &outcome.failure_reason,
+                &delay_ms,
+                &outcome.retryable,
+                &expected,
+            ],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(None) };
+    let run_pk: i64 = row.get(0);
+    let state: String = row.get(1);
+    db.execute("SELECT pg_notify($1, $2)", &[&TASK_FINISHED_CHANNEL, &run_pk.to_string()]).await?;
+    Ok(TaskState::parse(&state))
+}
+
+/// Records the outcome of this worker's running try (see [`TryOutcome`]).
 pub async fn finish(
     db: &impl GenericClient,
     id: Uuid,
     try_number: i32,
-    state: TaskState,
-    exit_code: Option<i32>,
-) -> Result<bool, DbError> {
+    outcome: &TryOutcome<'_>,
+) -> Result<Option<TaskState>, DbError> {
+    end_try(db, id, try_number, &["running"], outcome).await
+}
+
+/// Fails a try whose message the broker gave up on (delivered more than the
+/// delivery limit: its task keeps killing workers). No retry: retrying would
+/// loop forever.
+pub async fn fail_undeliverable(db: &impl GenericClient, id: Uuid, try_number: i32, reason: &str) -> Result<bool, DbError> {
+    let outcome = TryOutcome {
+        state: TaskState::Failed,
+        exit_code: None,
+        failure_reason: Some(reason),
+        retry_delay_ms: 0,
+        retryable: false,
+    };
+    Ok(end_try(db, id, try_number, &["queued", "running"], &outcome).await?.is_some())
+}
+
+/// One finished try of a task instance.
+#[derive(Debug, Clone)]
+pub struct TryRow {
+    /// The try.
+    pub try_number: i32,
+    /// Task state right after the try.
+    pub state: TaskState,
+    /// Worker that ran it.
+    pub hostname: Option<String>,
+    /// Its exit code.
+    pub exit_code: Option<i32>,
+    /// Why it failed.
+    pub failure_reason: Option<String>,
+    /// When it was queued.
+    pub queued_at: Option<DateTime<Utc>>,
+    /// When it started.
+    pub start_date: Option<DateTime<Utc>>,
+    /// When it ended.
+    pub end_date: DateTime<Utc>,
+}
+
+/// The finished tries of a task instance, oldest first.
+pub async fn tries(db: &impl GenericClient, id: Uuid) -> Result<Vec<TryRow>, DbError> {
+    let rows = db
+        .query(
+            "SELECT try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date \
+             FROM task_instance_tries WHERE ti_id = $1 ORDER BY try_number",
+            &[&id],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let state: String = r.get(1);
+            Ok(TryRow {
+                try_number: r.get(0),
+                state: TaskState::parse(&state).ok_or_else(|| DbError::Corrupt(format!("task state `{state}`")))?,
+                hostname: r.get(2),
+                exit_code: r.get(3),
+                failure_reason: r.get(4),
+                queued_at: r.get(5),
+                start_date: r.get(6),
+                end_date: r.get(7),
+            })
+        })
+        .collect()
+}
+
+/// Resets finished task instances to `none` so the scheduler runs them again
+/// (Airflow's clear): each gets `retries[i]` more tries from its current one.
+/// Only finished ones move; returns the ids that did.
+pub async fn clear(db: &impl GenericClient, ids: &[Uuid], retries: &[i32]) -> Result<Vec<Uuid>, DbError> {
+    let finished: Vec<&str> =
+        crate::state::ALL_TASK_STATES.iter().filter(|s| s.is_finished() || **s == TaskState::UpForRetry).map(|s| s.as_str()).collect();
+    let rows = db
+        .query(
+            "UPDATE task_instances ti SET state = 'none', max_tries = ti.try_number + c.retries, end_date = NULL, \
+                 exit_code = NULL, failure_reason = NULL, next_retry_at = NULL, hostname = NULL, pid = NULL, \
+                 start_date = NULL, queued_at = NULL, updated_at = now() \
+             FROM unnest($1::uuid[], $2::int[]) AS c(id, retries) \
+             WHERE ti.id = c.id AND ti.state = ANY($3) RETURNING ti.id",
+            &[&ids, &retries, &finished],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Sets a task instance's state by hand (Airflow's "mark success/failed")
+/// where the state machine allows it, and wakes the schedulers. Returns
+/// false when the transition is not allowed from its current state.
+pub async fn mark(db: &impl GenericClient, id: Uuid, state: TaskState) -> Result<bool, DbError> {
     let row = db
         .query_opt(
-            "UPDATE task_instances SET state = $3, exit_code = $4, end_date = now(), updated_at = now() \
-             WHERE id = $1 AND try_number = $2 AND state = 'running' RETURNING run_pk",
-            &[&id, &try_number, &state.as_str(), &exit_code],
+            "UPDATE task_instances SET state = $2, updated_at = now(), next_retry_at = NULL, \
+                 end_date = CASE WHEN $4 THEN now() ELSE end_date END \
+             WHERE id = $1 AND state = ANY($3) RETURNING run_pk",
+            &[&id, &state.as_str(), &state.allowed_from_strs(), &state.is_finished()],
         )
         .await?;
     let Some(row) = row else { return Ok(false) };

@@ -143,7 +143,10 @@ pub(crate) async fn run_or_404(db: &impl GenericClient, dag_id: &str, run_id: &s
 
 /// A DAG version for display; a version whose stored definition no longer
 /// parses is left out (and logged) rather than failing the whole response.
-pub(crate) async fn version_for_display(db: &impl GenericClient, version_id: i64) -> Result<Option<DagVersion>, ApiError> {
+pub(crate) async fn version_for_display(
+    db: &impl GenericClient,
+    version_id: i64,
+) -> Result<Option<DagVersion>, ApiError> {
     match db::dags::version(db, version_id).await {
         Ok(version) => Ok(version),
         Err(DbError::Corrupt(problem)) => {
@@ -169,8 +172,8 @@ pub(crate) async fn list(
     let (runs, total_entries) = db::runs::list(&db, &dag_id, page.limit, page.offset).await?;
     let mut versions: HashMap<i64, Option<DagVersion>> = HashMap::new();
     for run in &runs {
-        if !versions.contains_key(&run.dag_version_id) {
-            versions.insert(run.dag_version_id, version_for_display(&db, run.dag_version_id).await?);
+        if let std::collections::hash_map::Entry::Vacant(slot) = versions.entry(run.dag_version_id) {
+            slot.insert(version_for_display(&db, run.dag_version_id).await?);
         }
     }
     let dag_runs = runs
@@ -302,12 +305,15 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
+/// A run's data interval: start and end.
+type DataInterval = (DateTime<Utc>, DateTime<Utc>);
+
 /// The data interval: both bounds given, or `logical_date` to `logical_date`, or none.
 fn data_interval_of(
     logical_date: Option<DateTime<Utc>>,
     start: Option<DateTime<Utc>>,
     end: Option<DateTime<Utc>>,
-) -> Result<Option<(DateTime<Utc>, DateTime<Utc>)>, ApiError> {
+) -> Result<Option<DataInterval>, ApiError> {
     match (start, end) {
         (Some(start), Some(end)) if start > end => {
             Err(ApiError::BadRequest("`data_interval_start` must not be after `data_interval_end`".into()))
@@ -321,7 +327,6 @@ fn data_interval_of(
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use gust_shared::state::RunState;
     use serde_json::json;
 
     use super::*;
@@ -370,32 +375,17 @@ mod tests {
     }
 
     #[test]
-    fn a_run_row_becomes_airflows_dag_run_shape() {
+    fn durations_are_float_seconds_when_both_ends_are_known() {
         let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
-        let run = DagRunRow {
-            id: 7,
-            dag_id: "etl".into(),
-            run_id: "scheduled__x".into(),
-            run_type: "scheduled".into(),
-            logical_date: Some(start),
-            data_interval_start: Some(start),
-            data_interval_end: Some(start),
-            run_after: start,
-            conf: json!({}),
-            state: RunState::Success,
-            dag_version_id: 3,
-            queued_at: start,
-            start_date: Some(start),
-            end_date: Some(start + chrono::Duration::milliseconds(1500)),
-            triggered_by: "scheduler".into(),
-            note: None,
-        };
-        let json = serde_json::to_value(DagRunResponse::new(run, None)).unwrap();
-        assert_eq!(json["dag_run_id"], "scheduled__x");
-        assert_eq!(json["state"], "success");
-        assert_eq!(json["duration"], 1.5);
-        assert_eq!(json["triggered_by"], "timetable");
-        assert_eq!(json["dag_versions"], json!([]));
-        assert!(json["last_scheduling_decision"].is_null());
+        let end = start + chrono::Duration::milliseconds(1500);
+        assert_eq!(seconds_between(Some(start), Some(end)), Some(1.5));
+        assert_eq!(seconds_between(Some(start), None), None);
+        assert_eq!(seconds_between(None, Some(end)), None);
+    }
+
+    #[test]
+    fn scheduler_runs_are_triggered_by_airflows_timetable() {
+        assert_eq!(airflow_triggered_by("scheduler"), "timetable");
+        assert_eq!(airflow_triggered_by("rest_api"), "rest_api");
     }
 }

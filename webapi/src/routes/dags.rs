@@ -218,34 +218,11 @@ mod tests {
 
     use super::*;
 
-    fn row() -> DagRow {
-        DagRow {
-            dag_id: "etl".into(),
-            is_paused: true,
-            is_active: false,
-            fileloc: "/dags/etl.yaml".into(),
-            schedule: Some("@daily".into()),
-            description: None,
-            tags: vec!["team-a".into()],
-            owners: vec!["ops".into()],
-            max_active_runs: 2,
-            latest_version_id: 1,
-            last_parsed_at: DateTime::<Utc>::UNIX_EPOCH,
-        }
-    }
-
     #[test]
-    fn a_dag_row_becomes_airflows_dag_shape() {
-        let json = serde_json::to_value(DagResponse::from(row())).unwrap();
-        assert_eq!(json["dag_display_name"], "etl");
-        assert_eq!(json["is_stale"], true);
-        assert_eq!(json["tags"], json!([{"name": "team-a", "dag_id": "etl", "dag_display_name": "etl"}]));
-        assert_eq!(json["timetable_summary"], "@daily");
-        assert_eq!(json["timetable_periodic"], true);
-        assert_eq!(json["relative_fileloc"], "etl.yaml");
-        assert_eq!(json["file_token"], hex::encode("/dags/etl.yaml"));
-        assert_eq!(json["bundle_name"], "dags-folder");
-        assert!(json["next_dagrun_logical_date"].is_null());
+    fn schedules_get_a_person_readable_description() {
+        assert_eq!(timetable_description(None), "Never, external triggers only");
+        assert_eq!(timetable_description(Some("@daily")), "At 00:00");
+        assert_eq!(timetable_description(Some("0 3 * * *")), "cron: 0 3 * * *");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use gust_shared::{
-    db::{self, logs::LogLine, task_instances::TaskInstanceRow},
+    db::{self, logs::LogLine},
     state::TaskState,
 };
 use serde::{Deserialize, Serialize};
@@ -70,11 +70,11 @@ pub(crate) async fn get(
     let limit = if params.full_content.unwrap_or(false) { FULL_CONTENT_LINES } else { PAGE_LINES };
     let db = state.db().await?;
     let ti = ti_or_404(&db, &dag_id, &run_id, &task_id, params.map_index.unwrap_or(-1)).await?;
-    check_try(&ti, try_number)?;
+    check_try(&ti.task_id, &ti.run_id, ti.try_number, try_number)?;
     let lines = db::logs::read(&db, ti.id, try_number, after, limit).await?;
 
     let page_full = i64::try_from(lines.len()).unwrap_or(i64::MAX) >= limit;
-    let more_may_follow = page_full || try_may_still_log(&ti, try_number);
+    let more_may_follow = page_full || try_may_still_log(ti.state, ti.try_number, try_number);
     let token = lines.last().map(|line| line.id.to_string()).or(params.token.filter(|t| !t.trim().is_empty()));
 
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
@@ -111,14 +111,13 @@ fn parse_token(token: Option<&str>) -> Result<i64, ApiError> {
     }
 }
 
-/// 404 unless try `try_number` of the task instance exists.
-fn check_try(ti: &TaskInstanceRow, try_number: i32) -> Result<(), ApiError> {
-    if (1..=ti.try_number).contains(&try_number) {
+/// 404 unless try `try_number` exists for task `task` whose current try is `current_try`.
+fn check_try(task: &str, run_id: &str, current_try: i32, try_number: i32) -> Result<(), ApiError> {
+    if (1..=current_try).contains(&try_number) {
         return Ok(());
     }
-    let task = &ti.task_id;
-    let existing = match ti.try_number {
-        0 => format!("task `{task}` has not run yet in DAG run `{}`, so it has no logs", ti.run_id),
+    let existing = match current_try {
+        0 => format!("task `{task}` has not run yet in DAG run `{run_id}`, so it has no logs"),
         1 => format!("task `{task}` has only try 1"),
         n => format!("task `{task}` has tries 1 to {n}"),
     };
@@ -126,8 +125,8 @@ fn check_try(ti: &TaskInstanceRow, try_number: i32) -> Result<(), ApiError> {
 }
 
 /// Whether the try may still write lines (it is the current try and is not finished).
-fn try_may_still_log(ti: &TaskInstanceRow, try_number: i32) -> bool {
-    try_number == ti.try_number && matches!(ti.state, TaskState::Queued | TaskState::Running)
+fn try_may_still_log(state: TaskState, current_try: i32, try_number: i32) -> bool {
+    try_number == current_try && matches!(state, TaskState::Queued | TaskState::Running)
 }
 
 /// True when the `Accept` header ranks `text/plain` above `application/json`.
@@ -165,32 +164,7 @@ fn quality(accept: &str, media: &str) -> f32 {
 
 #[cfg(test)]
 mod tests {
-    use uuid::Uuid;
-
     use super::*;
-
-    fn ti(state: TaskState, try_number: i32) -> TaskInstanceRow {
-        TaskInstanceRow {
-            id: Uuid::nil(),
-            run_pk: 1,
-            dag_id: "etl".into(),
-            run_id: "r1".into(),
-            task_id: "extract".into(),
-            map_index: -1,
-            operator: "bash".into(),
-            queue: "default".into(),
-            state,
-            try_number,
-            max_tries: 2,
-            hostname: None,
-            pid: None,
-            exit_code: None,
-            queued_at: None,
-            start_date: None,
-            end_date: None,
-            updated_at: DateTime::<Utc>::UNIX_EPOCH,
-        }
-    }
 
     #[test]
     fn json_is_the_default_and_text_plain_wins_only_when_preferred() {
@@ -216,20 +190,23 @@ mod tests {
 
     #[test]
     fn only_tries_that_happened_have_logs() {
-        assert!(check_try(&ti(TaskState::Success, 2), 1).is_ok());
-        assert!(check_try(&ti(TaskState::Success, 2), 2).is_ok());
-        let too_high = check_try(&ti(TaskState::Success, 2), 3).unwrap_err().to_string();
+        assert!(check_try("extract", "r1", 2, 1).is_ok());
+        assert!(check_try("extract", "r1", 2, 2).is_ok());
+        let too_high = check_try("extract", "r1", 2, 3).unwrap_err().to_string();
         assert!(too_high.contains("tries 1 to 2"), "{too_high}");
-        assert!(check_try(&ti(TaskState::Success, 2), 0).is_err());
-        let never = check_try(&ti(TaskState::None, 0), 1).unwrap_err().to_string();
+        assert!(check_try("extract", "r1", 2, 0).is_err());
+        let only = check_try("extract", "r1", 1, 2).unwrap_err().to_string();
+        assert!(only.contains("only try 1"), "{only}");
+        let never = check_try("extract", "r1", 0, 1).unwrap_err().to_string();
         assert!(never.contains("has not run yet"), "{never}");
     }
 
     #[test]
     fn only_the_current_unfinished_try_may_still_log() {
-        assert!(try_may_still_log(&ti(TaskState::Running, 2), 2));
-        assert!(!try_may_still_log(&ti(TaskState::Running, 2), 1));
-        assert!(!try_may_still_log(&ti(TaskState::Success, 2), 2));
+        assert!(try_may_still_log(TaskState::Running, 2, 2));
+        assert!(try_may_still_log(TaskState::Queued, 2, 2));
+        assert!(!try_may_still_log(TaskState::Running, 2, 1));
+        assert!(!try_may_still_log(TaskState::Success, 2, 2));
     }
 
     #[test]

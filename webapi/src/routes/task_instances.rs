@@ -21,7 +21,7 @@ use crate::{
     AppState,
 };
 
-/// Airflow's `TaskInstanceResponse`, plus gust's `exit_code`.
+/// Airflow's `TaskInstanceResponse`, plus gust's `exit_code`, `failure_reason` and `next_retry_at`.
 #[derive(Debug, Serialize)]
 pub(crate) struct TaskInstanceResponse {
     id: Uuid,
@@ -60,6 +60,10 @@ pub(crate) struct TaskInstanceResponse {
     dag_version: Option<Value>,
     /// gust only: the exit code of the current try's process.
     exit_code: Option<i32>,
+    /// gust only: why the current try failed (`exit code 3`, `timed out after 2s`).
+    failure_reason: Option<String>,
+    /// gust only: when the next try is due, while `up_for_retry`.
+    next_retry_at: Option<DateTime<Utc>>,
 }
 
 /// Airflow's `TaskInstanceCollectionResponse`.
@@ -105,6 +109,8 @@ impl TaskInstanceResponse {
             triggerer_job: None,
             dag_version: None,
             exit_code: ti.exit_code,
+            failure_reason: ti.failure_reason,
+            next_retry_at: ti.next_retry_at,
             task_id: ti.task_id,
             dag_run_id: ti.run_id,
             dag_id: ti.dag_id,

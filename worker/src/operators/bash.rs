@@ -30,14 +30,10 @@ impl Operator for Bash {
     }
 }
 
-fn failed(exit_code: Option<i32>) -> Outcome {
-    Outcome { state: TaskState::Failed, exit_code }
-}
-
 async fn run_bash(task: &TaskMessage, log: &LogSink, limits: &RunLimits) -> Outcome {
     let OperatorSpec::Bash { command, env, cwd } = &task.operator else {
         log.line(Stream::Gust, "bash operator got a message for another operator").await;
-        return failed(None);
+        return Outcome::failed(None, "bash operator got a message for another operator");
     };
     let scratch = cwd.is_none().then(|| {
         std::env::temp_dir().join(format!("gust-{}-{}-{}", task.ti_id, task.try_number, std::process::id()))
@@ -45,8 +41,9 @@ async fn run_bash(task: &TaskMessage, log: &LogSink, limits: &RunLimits) -> Outc
     let workdir = cwd.as_ref().map(PathBuf::from).or_else(|| scratch.clone()).expect("one of the two is set");
     if let Some(dir) = &scratch {
         if let Err(e) = std::fs::create_dir_all(dir) {
-            log.line(Stream::Gust, format!("cannot create working directory {}: {e}", dir.display())).await;
-            return failed(None);
+            let reason = format!("cannot create working directory {}: {e}", dir.display());
+            log.line(Stream::Gust, reason.clone()).await;
+            return Outcome::failed(None, reason);
         }
     }
     let outcome = run_in(task, command, env, &workdir, log, limits).await;
@@ -79,8 +76,9 @@ async fn run_in(
     {
         Ok(child) => child,
         Err(e) => {
-            log.line(Stream::Gust, format!("cannot start bash: {e}")).await;
-            return failed(None);
+            let reason = format!("cannot start bash: {e}");
+            log.line(Stream::Gust, reason.clone()).await;
+            return Outcome::failed(None, reason);
         }
     };
     let pgid = child.id().and_then(|id| i32::try_from(id).ok()).unwrap_or(0);
@@ -89,13 +87,13 @@ async fn run_in(
     let stdout = tokio::spawn(pump(child.stdout.take(), log.clone(), Stream::Stdout));
     let stderr = tokio::spawn(pump(child.stderr.take(), log.clone(), Stream::Stderr));
 
-    let mut timed_out = false;
+    let mut timed_out = None;
     let status = match task.execution_timeout_ms.map(Duration::from_millis) {
         None => child.wait().await,
         Some(limit) => match timeout(limit, child.wait()).await {
             Ok(status) => status,
             Err(_) => {
-                timed_out = true;
+                timed_out = Some(limit);
                 log.line(Stream::Gust, format!("execution_timeout of {limit:?} reached; sending SIGTERM to process group {pgid}"))
                     .await;
                 signal_group(pgid, Signal::SIGTERM);
@@ -122,19 +120,20 @@ async fn run_in(
             status.code().or_else(|| status.signal().map(|s| 128 + s))
         }
         Err(e) => {
-            log.line(Stream::Gust, format!("lost track of the bash process: {e}")).await;
-            return failed(None);
+            let reason = format!("lost track of the bash process: {e}");
+            log.line(Stream::Gust, reason.clone()).await;
+            return Outcome::failed(None, reason);
         }
     };
     let code_text = exit_code.map_or("unknown".to_string(), |c| c.to_string());
-    if timed_out {
+    if let Some(limit) = timed_out {
         log.line(Stream::Gust, format!("task timed out; exit code {code_text}")).await;
-        return failed(exit_code);
+        return Outcome::failed(exit_code, format!("timed out after {limit:?} (execution_timeout)"));
     }
     log.line(Stream::Gust, format!("command exited with code {code_text}")).await;
     match exit_code {
-        Some(0) => Outcome { state: TaskState::Success, exit_code },
-        _ => failed(exit_code),
+        Some(0) => Outcome { state: TaskState::Success, exit_code, failure_reason: None },
+        _ => Outcome::failed(exit_code, format!("exit code {code_text}")),
     }
 }
 

@@ -17,12 +17,19 @@ pub struct Outcome {
     pub state: TaskState,
     /// Exit code of the task's process, if it had one.
     pub exit_code: Option<i32>,
+    /// Why the try failed, for people.
+    pub failure_reason: Option<String>,
 }
 
 impl Outcome {
     /// A successful try without a process.
     pub fn success() -> Self {
-        Outcome { state: TaskState::Success, exit_code: None }
+        Outcome { state: TaskState::Success, exit_code: None, failure_reason: None }
+    }
+
+    /// A failed try and why.
+    pub fn failed(exit_code: Option<i32>, reason: impl Into<String>) -> Self {
+        Outcome { state: TaskState::Failed, exit_code, failure_reason: Some(reason.into()) }
     }
 }
 

@@ -1,0 +1,182 @@
+//! Bad requests get a JSON error a person can act on, never a 500, a panic or
+//! a plain-text rejection. Runs against the real PostgreSQL on 127.0.0.1:5432.
+
+mod common;
+
+use axum::{
+    body::Body,
+    http::{header, Method, Request, StatusCode},
+};
+use common::{TestApi, ETL_DAG};
+
+#[tokio::test]
+async fn unknown_dag_is_a_404_with_a_detail() {
+    let api = TestApi::start().await;
+    let detail = api.get("/api/v2/dags/nope").await.assert_error(StatusCode::NOT_FOUND);
+    assert_eq!(detail, "DAG `nope` not found");
+    let runs = api.get("/api/v2/dags/nope/dagRuns").await.assert_error(StatusCode::NOT_FOUND);
+    assert!(runs.contains("`nope`"), "{runs}");
+    let trigger = api.send_json(Method::POST, "/api/v2/dags/nope/dagRuns", "{}").await;
+    assert!(trigger.assert_error(StatusCode::NOT_FOUND).contains("`nope`"));
+}
+
+#[tokio::test]
+async fn unknown_run_and_task_instance_are_404s_naming_what_is_missing() {
+    let api = TestApi::start().await;
+    api.add_dag(ETL_DAG).await;
+    let run = api.get("/api/v2/dags/etl/dagRuns/r1").await.assert_error(StatusCode::NOT_FOUND);
+    assert_eq!(run, "DAG run `r1` of DAG `etl` not found");
+    let created = api.send_json(Method::POST, "/api/v2/dags/etl/dagRuns", r#"{"dag_run_id": "r1"}"#).await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    let ti = api.get("/api/v2/dags/etl/dagRuns/r1/taskInstances/ghost").await.assert_error(StatusCode::NOT_FOUND);
+    assert!(ti.contains("`ghost`") && ti.contains("`r1`"), "{ti}");
+    let logs = api.get("/api/v2/dags/etl/dagRuns/r1/taskInstances/ghost/logs/1").await;
+    logs.assert_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn malformed_json_in_a_patch_is_a_400_json_error() {
+    let api = TestApi::start().await;
+    api.add_dag(ETL_DAG).await;
+    let reply = api.send_json(Method::PATCH, "/api/v2/dags/etl", r#"{"is_paused": tru"#).await;
+    let detail = reply.assert_error(StatusCode::BAD_REQUEST);
+    assert!(detail.to_lowercase().contains("json"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_patch_without_a_boolean_is_paused_is_a_400() {
+    let api = TestApi::start().await;
+    api.add_dag(ETL_DAG).await;
+    for body in [r#"{"is_paused": "yes"}"#, "{}", "[true]"] {
+        let detail = api.send_json(Method::PATCH, "/api/v2/dags/etl", body).await.assert_error(StatusCode::BAD_REQUEST);
+        assert!(detail.contains("is_paused"), "{body}: {detail}");
+    }
+    let mask = api.send_json(Method::PATCH, "/api/v2/dags/etl?update_mask=owners", r#"{"is_paused": true}"#).await;
+    assert!(mask.assert_error(StatusCode::BAD_REQUEST).contains("owners"));
+}
+
+#[tokio::test]
+async fn a_wrongly_typed_trigger_field_is_a_4xx_json_error() {
+    let api = TestApi::start().await;
+    api.add_dag(ETL_DAG).await;
+    let date = api.send_json(Method::POST, "/api/v2/dags/etl/dagRuns", r#"{"logical_date": 5}"#).await;
+    let detail = date.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(detail.contains("logical_date"), "{detail}");
+    let conf = api.send_json(Method::POST, "/api/v2/dags/etl/dagRuns", r#"{"conf": [1, 2]}"#).await;
+    assert!(conf.assert_error(StatusCode::BAD_REQUEST).contains("conf"));
+    let run_id = api.send_json(Method::POST, "/api/v2/dags/etl/dagRuns", r#"{"dag_run_id": "a/b"}"#).await;
+    assert!(run_id.assert_error(StatusCode::BAD_REQUEST).contains("dag_run_id"));
+}
+
+#[tokio::test]
+async fn a_body_without_a_json_content_type_is_a_415_json_error() {
+    let api = TestApi::start().await;
+    api.add_dag(ETL_DAG).await;
+    let request = Request::patch("/api/v2/dags/etl").body(Body::from(r#"{"is_paused": true}"#)).unwrap();
+    let detail = api.send(request).await.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(detail.contains("application/json"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_body_over_the_limit_is_a_413_json_error() {
+    let api = TestApi::start_with_body_limit(64).await;
+    api.add_dag(ETL_DAG).await;
+    let big = format!(r#"{{"conf": {{"pad": "{}"}}}}"#, "x".repeat(200));
+    let streamed = api.send_json(Method::POST, "/api/v2/dags/etl/dagRuns", &big).await;
+    let detail = streamed.assert_error(StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(detail.contains("64") && detail.contains("GUST__WEBAPI__MAX_BODY_BYTES"), "{detail}");
+    let announced = Request::post("/api/v2/dags/etl/dagRuns")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, big.len())
+        .body(Body::from(big))
+        .unwrap();
+    let detail = api.send(announced).await.assert_error(StatusCode::PAYLOAD_TOO_LARGE);
+    assert!(detail.contains("64"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_duplicate_run_id_is_a_409() {
+    let api = TestApi::start().await;
+    api.add_dag(ETL_DAG).await;
+    let body = r#"{"dag_run_id": "once"}"#;
+    assert_eq!(api.send_json(Method::POST, "/api/v2/dags/etl/dagRuns", body).await.status, StatusCode::OK);
+    let detail = api.send_json(Method::POST, "/api/v2/dags/etl/dagRuns", body).await.assert_error(StatusCode::CONFLICT);
+    assert!(detail.contains("etl"), "{detail}");
+}
+
+#[tokio::test]
+async fn bad_query_and_path_parameters_are_400_json_errors() {
+    let api = TestApi::start().await;
+    api.get("/api/v2/dags?limit=-1").await.assert_error(StatusCode::BAD_REQUEST);
+    api.get("/api/v2/dags?limit=many").await.assert_error(StatusCode::BAD_REQUEST);
+    api.get("/api/v2/dags?exclude_stale=maybe").await.assert_error(StatusCode::BAD_REQUEST);
+    let path = api.get("/api/v2/dags/etl/dagRuns/r1/taskInstances/t/logs/first").await;
+    path.assert_error(StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn an_unknown_route_is_a_404_json_error() {
+    let api = TestApi::start().await;
+    let detail = api.get("/api/v2/nothing/here").await.assert_error(StatusCode::NOT_FOUND);
+    assert!(detail.contains("/api/v2/nothing/here"), "{detail}");
+    api.get("/").await.assert_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn an_unsupported_method_is_a_405_json_error() {
+    let api = TestApi::start().await;
+    let request = Request::delete("/api/v2/importErrors").body(Body::empty()).unwrap();
+    api.send(request).await.assert_error(StatusCode::METHOD_NOT_ALLOWED);
+}
+
+#[tokio::test]
+async fn health_is_200_when_the_database_answers() {
+    let api = TestApi::start().await;
+    let reply = api.get("/api/v2/monitor/health").await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let json = reply.json();
+    assert_eq!(json["metadatabase"]["status"], "healthy");
+    assert!(json["scheduler"]["status"].is_null());
+    assert!(json["scheduler"]["latest_scheduler_heartbeat"].is_null());
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let api = TestApi::start().await;
+    let fresh = api.get("/api/v2/version").await;
+    assert!(fresh.headers.contains_key("x-request-id"));
+    let request = Request::get("/api/v2/nope").header("x-request-id", "abc-123").body(Body::empty()).unwrap();
+    let echoed = api.send(request).await;
+    assert_eq!(echoed.headers.get("x-request-id").unwrap(), "abc-123");
+    assert_eq!(
+        echoed.headers.get(header::CONTENT_TYPE).unwrap(),
+        "application/json",
+        "errors stay JSON behind the request-id layer"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_a_503_json_error_and_unhealthy() {
+    // A pool on a port where nothing listens: every connection attempt is refused.
+    let config: tokio_postgres::Config = "postgres://postgres@127.0.0.1:1/gust".parse().unwrap();
+    let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
+    let pool = deadpool_postgres::Pool::builder(manager).max_size(1).build().unwrap();
+    let router = gust_webapi::router(gust_webapi::AppState::new(pool));
+    let send = |path: &'static str| {
+        let router = router.clone();
+        async move {
+            use http_body_util::BodyExt;
+            use tower::ServiceExt;
+            let response = router.oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+            let status = response.status();
+            let body = response.into_body().collect().await.unwrap().to_bytes();
+            (status, serde_json::from_slice::<serde_json::Value>(&body).expect("a JSON body"))
+        }
+    };
+    let (status, body) = send("/api/v2/dags").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body["detail"].as_str().unwrap().contains("database"), "{body}");
+    let (status, body) = send("/api/v2/monitor/health").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["metadatabase"]["status"], "unhealthy");
+}

@@ -1,0 +1,153 @@
+//! A gust-webapi router over its own throw-away PostgreSQL database.
+
+#![allow(dead_code)] // each test binary uses a different part of this fixture
+
+use axum::{
+    body::{Body, Bytes},
+    http::{header, HeaderMap, Method, Request, StatusCode},
+    Router,
+};
+use deadpool_postgres::Pool;
+use gust_shared::db;
+use gust_webapi::AppState;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// PostgreSQL server the tests use, without a database name.
+const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+
+/// A DAG with two tasks, as a DAG file would hold it.
+pub const ETL_DAG: &str = r#"
+dag_id: etl
+description: nightly load
+schedule: "@daily"
+start_date: 2026-01-01
+tags: [team-a]
+tasks:
+  - id: extract
+    operator: bash
+    command: echo extract
+  - id: load
+    operator: noop
+    depends_on: [extract]
+"#;
+
+/// The router under test, its pool, and the database it drops when dropped.
+pub struct TestApi {
+    /// The full router, middleware included.
+    pub router: Router,
+    /// A pool on the test database, to arrange state.
+    pub pool: Pool,
+    url: String,
+}
+
+/// One response, read whole.
+pub struct Reply {
+    /// Its status.
+    pub status: StatusCode,
+    /// Its headers.
+    pub headers: HeaderMap,
+    /// Its body.
+    pub body: Bytes,
+}
+
+impl Reply {
+    /// The body as JSON; panics with the body text when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Asserts the API's JSON error shape with `status`; returns the detail.
+    pub fn assert_error(&self, status: StatusCode) -> String {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        let content_type = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        assert!(content_type.starts_with("application/json"), "content-type {content_type:?}, body {}", self.text());
+        let json = self.json();
+        assert_eq!(json["status"], status.as_u16(), "{json}");
+        assert_eq!(json["title"], status.canonical_reason().unwrap(), "{json}");
+        let detail = json["detail"].as_str().unwrap_or_else(|| panic!("no string detail in {json}"));
+        assert!(!detail.is_empty(), "{json}");
+        detail.to_string()
+    }
+}
+
+impl TestApi {
+    /// Creates and migrates `gust_webapi_test_<uuid>`, and builds the router over it.
+    pub async fn start() -> Self {
+        Self::start_with_body_limit(1024 * 1024).await
+    }
+
+    /// Like [`Self::start`], with a request body limit.
+    pub async fn start_with_body_limit(max_body_bytes: usize) -> Self {
+        let server = std::env::var("GUST_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_SERVER.to_string());
+        let url = format!("{server}/gust_webapi_test_{}", uuid::Uuid::new_v4().simple());
+        if let Err(error) = db::migrate(&url).await {
+            panic!(
+                "these tests need PostgreSQL at {server} (user postgres, trust auth): {error}\n\
+                 Start it with `GUST_CI_SERVICES_ONLY=1 bash .ci/run` (or any PostgreSQL 15 on 127.0.0.1:5432), \
+                 or point GUST_TEST_POSTGRES at another server."
+            );
+        }
+        let pool = db::connect(&url, 4).await.expect("connect to the freshly migrated test database");
+        let state = AppState::new(pool.clone()).with_max_body_bytes(max_body_bytes);
+        Self { router: gust_webapi::router(state), pool, url }
+    }
+
+    /// Stores a DAG as the scheduler would after parsing its file.
+    pub async fn add_dag(&self, yaml: &str) {
+        let dag = gust_shared::dag::parse_dag_file("dags/test.yaml", yaml).expect("test DAG parses");
+        let client = self.pool.get().await.unwrap();
+        db::dags::upsert(&client, &dag, &format!("/dags/{}.yaml", dag.dag_id), "hash-1").await.unwrap();
+    }
+
+    /// Sends one request through the whole router.
+    pub async fn send(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.expect("the router is infallible");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("read the response body").to_bytes();
+        Reply { status: parts.status, headers: parts.headers, body }
+    }
+
+    /// `GET path`.
+    pub async fn get(&self, path: &str) -> Reply {
+        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    /// `method path` with a JSON body (raw text, so malformed JSON can be sent).
+    pub async fn send_json(&self, method: Method, path: &str, body: &str) -> Reply {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+}
+
+impl Drop for TestApi {
+    fn drop(&mut self) {
+        let url = self.url.clone();
+        // Drop runs inside the test's runtime (maybe while unwinding): drop the database from a fresh one.
+        let dropped = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("build a runtime for clean-up")
+                .block_on(db::drop_database(&url))
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => eprintln!("could not drop test database {}: {error}", self.url),
+            Err(_) => eprintln!("clean-up of test database {} panicked", self.url),
+        }
+    }
+}
