@@ -15,7 +15,7 @@ use gust_shared::{
 };
 use lapin::{
     message::Delivery,
-    options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions},
+    options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions},
     types::{AMQPValue, FieldTable},
     Connection,
 };
@@ -111,15 +111,22 @@ async fn record(pool: &Pool, delivery: Delivery) {
         }
     }
     let stored = (|| store(pool, &letter, parsed.as_ref().ok(), &death))
-        .retry(ExponentialBuilder::default().without_max_times().with_max_delay(Duration::from_secs(10)))
+        .retry(ExponentialBuilder::default().with_max_times(8).with_max_delay(Duration::from_secs(10)))
         .notify(|e: &DbError, wait| tracing::warn!(error = %e, ?wait, "recording a dead letter failed; retrying"))
         .await;
-    match stored {
-        Ok(reason) => tracing::warn!(%reason, queue = %death.queue, ti_id = ?letter.ti_id, "message dead-lettered"),
-        Err(e) => tracing::error!(error = %e, "recording a dead letter failed"),
-    }
-    if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
-        tracing::warn!(error = %e, "could not ack a dead letter; it will be seen again");
+    let settled = match stored {
+        Ok(reason) => {
+            tracing::warn!(%reason, queue = %death.queue, ti_id = ?letter.ti_id, "message dead-lettered");
+            delivery.acker.ack(BasicAckOptions::default()).await
+        }
+        Err(e) => {
+            // Kept in the dead queue; it is recorded once the database takes it.
+            tracing::error!(error = %e, "recording a dead letter failed; leaving it in the dead queue");
+            delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await
+        }
+    };
+    if let Err(e) = settled {
+        tracing::warn!(error = %e, "could not settle a dead letter; it will be seen again");
     }
 }
 

@@ -53,7 +53,7 @@ pub async fn insert(db: &impl GenericClient, letter: &DeadLetter) -> Result<i64,
                 &letter.task_id,
                 &letter.try_number,
                 &letter.deliveries,
-                &letter.body,
+                &super::storable_text(&letter.body).as_ref(),
             ],
         )
         .await?

@@ -30,7 +30,8 @@ pub async fn append(
     }
     let ts: Vec<DateTime<Utc>> = lines.iter().map(|l| l.0).collect();
     let streams: Vec<&str> = lines.iter().map(|l| l.1).collect();
-    let text: Vec<&str> = lines.iter().map(|l| l.2).collect();
+    let text: Vec<std::borrow::Cow<'_, str>> = lines.iter().map(|l| super::storable_text(l.2)).collect();
+    let text: Vec<&str> = text.iter().map(|t| t.as_ref()).collect();
     db.execute(
         "INSERT INTO task_logs (ti_id, try_number, ts, stream, line) \
          SELECT $1, $2, t.ts, t.stream, t.line FROM unnest($3::timestamptz[], $4::text[], $5::text[]) \

@@ -52,7 +52,7 @@ pub enum DbError {
         url: String,
     },
     /// A query failed.
-    #[error("database error: {0}")]
+    #[error("database error: {}", describe_pg_error(.0))]
     Query(#[from] tokio_postgres::Error),
     /// No connection could be taken from the pool.
     #[error("database pool error: {0}")]
@@ -150,6 +150,16 @@ pub async fn drop_database(url: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// `text` without NUL characters, which PostgreSQL text columns cannot hold
+/// (a task may print them); each becomes U+FFFD.
+pub fn storable_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains('\0') {
+        std::borrow::Cow::Owned(text.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(text)
+    }
+}
+
 /// The most useful one-line description of a driver error.
 pub fn describe_pg_error(error: &tokio_postgres::Error) -> String {
     if let Some(db) = error.as_db_error() {
@@ -162,4 +172,15 @@ pub fn describe_pg_error(error: &tokio_postgres::Error) -> String {
         source = inner.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storable_text;
+
+    #[test]
+    fn nul_characters_are_replaced_before_storing() {
+        assert_eq!(storable_text("a\0b"), "a\u{FFFD}b");
+        assert!(matches!(storable_text("plain"), std::borrow::Cow::Borrowed("plain")));
+    }
 }

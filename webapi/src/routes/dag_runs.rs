@@ -157,6 +157,16 @@ pub(crate) async fn version_for_display(
     }
 }
 
+/// The DAG definition a run was created from (the version it is pinned to).
+pub(crate) async fn definition_of(db: &impl GenericClient, run: &DagRunRow) -> Result<DagVersion, ApiError> {
+    db::dags::version(db, run.dag_version_id).await?.ok_or_else(|| {
+        ApiError::Db(DbError::Corrupt(format!(
+            "DAG version {} of run `{}` of DAG `{}` is missing",
+            run.dag_version_id, run.run_id, run.dag_id
+        )))
+    })
+}
+
 /// `GET /api/v2/dags/{dag_id}/dagRuns`
 pub(crate) async fn list(
     State(state): State<AppState>,

@@ -1,16 +1,21 @@
 //! The route table and the answers for unknown paths and methods.
 
+mod clear;
 mod dag_runs;
 mod dags;
+mod dead_letters;
 mod health;
 mod import_errors;
 mod logs;
+mod mark;
 mod pagination;
+mod task_graph;
 mod task_instances;
+mod tries;
 
 use axum::{
     http::{Method, StatusCode, Uri},
-    routing::get,
+    routing::{get, patch, post},
     Router,
 };
 
@@ -19,6 +24,7 @@ use crate::{error::ApiError, AppState};
 /// Every `/api/v2` route gust serves.
 pub(crate) fn api() -> Router<AppState> {
     const RUN: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}";
+    const TI: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
     Router::new()
         .route("/api/v2/monitor/health", get(health::health))
         .route("/api/v2/version", get(health::version))
@@ -27,9 +33,14 @@ pub(crate) fn api() -> Router<AppState> {
         .route("/api/v2/dags/{dag_id}/dagRuns", get(dag_runs::list).post(dag_runs::trigger))
         .route(RUN, get(dag_runs::get_one))
         .route(&format!("{RUN}/taskInstances"), get(task_instances::list))
-        .route(&format!("{RUN}/taskInstances/{{task_id}}"), get(task_instances::get_one))
-        .route(&format!("{RUN}/taskInstances/{{task_id}}/logs/{{try_number}}"), get(logs::get))
+        .route(TI, get(task_instances::get_one).patch(mark::patch))
+        .route(&format!("{TI}/dry_run"), patch(mark::dry_run))
+        .route(&format!("{TI}/tries"), get(tries::list))
+        .route(&format!("{TI}/tries/{{try_number}}"), get(tries::get_one))
+        .route(&format!("{TI}/logs/{{try_number}}"), get(logs::get))
+        .route("/api/v2/dags/{dag_id}/clearTaskInstances", post(clear::clear))
         .route("/api/v2/importErrors", get(import_errors::list))
+        .route("/api/v2/gust/deadLetters", get(dead_letters::list))
 }
 
 /// 404 for paths no route matches.

@@ -73,6 +73,14 @@ pub(crate) struct TaskInstanceCollection {
     total_entries: i64,
 }
 
+impl TaskInstanceCollection {
+    /// All of `tis`, task instances of `run`, as one page.
+    pub(crate) fn of_run(tis: Vec<TaskInstanceRow>, run: &DagRunRow) -> Self {
+        let total_entries = i64::try_from(tis.len()).unwrap_or(i64::MAX);
+        Self { task_instances: tis.into_iter().map(|ti| TaskInstanceResponse::new(ti, run)).collect(), total_entries }
+    }
+}
+
 impl TaskInstanceResponse {
     /// The API shape of a task instance of `run`.
     fn new(ti: TaskInstanceRow, run: &DagRunRow) -> Self {
@@ -119,7 +127,7 @@ impl TaskInstanceResponse {
 }
 
 /// Airflow reports "no status yet" as `null`, every other state by its name.
-fn airflow_state(state: TaskState) -> Option<&'static str> {
+pub(crate) fn airflow_state(state: TaskState) -> Option<&'static str> {
     match state {
         TaskState::None => None,
         other => Some(other.as_str()),

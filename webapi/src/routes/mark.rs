@@ -1,0 +1,303 @@
+//! `PATCH …/taskInstances/{task_id}` and `…/dry_run`: set a task instance's
+//! state by hand (Airflow's "mark success / failed / skipped"), optionally
+//! with its upstream or downstream tasks in the same run.
+//!
+//! A finished run keeps its state (as in Airflow); a live run is re-evaluated
+//! by the scheduler, which the NOTIFY inside `task_instances::mark` wakes.
+
+use std::collections::HashSet;
+
+use axum::{extract::State, Json};
+use gust_shared::{
+    db::{self, task_instances::TaskInstanceRow},
+    state::TaskState,
+};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    dag_runs::{definition_of, run_or_404},
+    task_graph::{with_relatives, Include},
+    task_instances::{ti_or_404, TaskInstanceCollection},
+};
+use crate::{
+    error::ApiError,
+    extract::{ApiJson, ApiPath, ApiQuery},
+    AppState,
+};
+
+/// The states a task instance may be set to through the API (Airflow's allowed set).
+const SETTABLE: [TaskState; 3] = [TaskState::Success, TaskState::Failed, TaskState::Skipped];
+
+/// Body of the mark routes (Airflow's `PatchTaskInstanceBody`).
+#[derive(Debug, Deserialize)]
+pub(crate) struct PatchBody {
+    new_state: Option<String>,
+    note: Option<String>,
+    #[serde(default)]
+    include_upstream: bool,
+    #[serde(default)]
+    include_downstream: bool,
+    #[serde(default)]
+    include_future: bool,
+    #[serde(default)]
+    include_past: bool,
+}
+
+/// Query of the mark routes.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PatchParams {
+    map_index: Option<i32>,
+    update_mask: Option<String>,
+}
+
+/// A checked mark request.
+#[derive(Debug, PartialEq)]
+struct MarkRequest {
+    new_state: TaskState,
+    include: Include,
+}
+
+/// `PATCH …/taskInstances/{task_id}?map_index`: sets the state; answers the task instances that changed.
+pub(crate) async fn patch(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<(String, String, String)>,
+    ApiQuery(params): ApiQuery<PatchParams>,
+    ApiJson(body): ApiJson<PatchBody>,
+) -> Result<Json<TaskInstanceCollection>, ApiError> {
+    mark(&state, path, &params, &body, false).await
+}
+
+/// `PATCH …/taskInstances/{task_id}/dry_run?map_index`: the task instances a mark would change, unchanged.
+pub(crate) async fn dry_run(
+    State(state): State<AppState>,
+    ApiPath(path): ApiPath<(String, String, String)>,
+    ApiQuery(params): ApiQuery<PatchParams>,
+    ApiJson(body): ApiJson<PatchBody>,
+) -> Result<Json<TaskInstanceCollection>, ApiError> {
+    mark(&state, path, &params, &body, true).await
+}
+
+/// Marks the task instance and the relatives asked for in one transaction
+/// (or, for a dry run, only works out which would move).
+async fn mark(
+    state: &AppState,
+    (dag_id, run_id, task_id): (String, String, String),
+    params: &PatchParams,
+    body: &PatchBody,
+    dry_run: bool,
+) -> Result<Json<TaskInstanceCollection>, ApiError> {
+    let request = mark_request(params, body)?;
+    let new_state = request.new_state;
+    let mut db = state.db().await?;
+    let tx = db.transaction().await?;
+    let run = run_or_404(&tx, &dag_id, &run_id).await?;
+    let ti = ti_or_404(&tx, &dag_id, &run_id, &task_id, params.map_index.unwrap_or(-1)).await?;
+    let relatives = relatives_of(&tx, &ti, &run, request.include).await?;
+
+    let mut changed: HashSet<Uuid> = HashSet::new();
+    if dry_run {
+        if !ti.state.can_become(new_state) {
+            return Err(ApiError::Conflict(transition_conflict(&ti, ti.state, new_state)));
+        }
+        changed.insert(ti.id);
+        changed.extend(relatives.iter().filter(|r| r.state.can_become(new_state)).map(|r| r.id));
+    } else {
+        if !db::task_instances::mark(&tx, ti.id, new_state).await? {
+            let now = db::task_instances::get(&tx, &dag_id, &run_id, &ti.task_id, ti.map_index).await?;
+            let current = now.map_or(ti.state, |now| now.state);
+            return Err(ApiError::Conflict(transition_conflict(&ti, current, new_state)));
+        }
+        changed.insert(ti.id);
+        for relative in &relatives {
+            if db::task_instances::mark(&tx, relative.id, new_state).await? {
+                changed.insert(relative.id);
+            }
+        }
+    }
+    let after: Vec<TaskInstanceRow> =
+        db::task_instances::list_for_run(&tx, run.id).await?.into_iter().filter(|t| changed.contains(&t.id)).collect();
+    if !dry_run {
+        tx.commit().await?;
+        tracing::info!(dag_id, run_id, task_id, %new_state, marked = after.len(), "task instances marked through the API");
+    }
+    Ok(Json(TaskInstanceCollection::of_run(after, &run)))
+}
+
+/// The other task instances of the run whose tasks are upstream or downstream
+/// of `ti`'s task, as `include` asks (none when it asks for neither).
+async fn relatives_of(
+    db: &impl db::GenericClient,
+    ti: &TaskInstanceRow,
+    run: &db::runs::DagRunRow,
+    include: Include,
+) -> Result<Vec<TaskInstanceRow>, ApiError> {
+    if !include.upstream && !include.downstream {
+        return Ok(Vec::new());
+    }
+    let version = definition_of(db, run).await?;
+    let tasks: HashSet<String> =
+        with_relatives(&version.definition.tasks, &[&ti.task_id], include).into_iter().collect();
+    let all = db::task_instances::list_for_run(db, run.id).await?;
+    Ok(all.into_iter().filter(|other| other.id != ti.id && tasks.contains(&other.task_id)).collect())
+}
+
+/// Checks the query and body: the new state, the relatives, and what gust cannot do yet.
+fn mark_request(params: &PatchParams, body: &PatchBody) -> Result<MarkRequest, ApiError> {
+    let mask: Option<Vec<&str>> =
+        params.update_mask.as_deref().map(|m| m.split(',').map(str::trim).filter(|f| !f.is_empty()).collect());
+    let mask = mask.filter(|fields| !fields.is_empty());
+    if let Some(fields) = &mask {
+        if let Some(field) = fields.iter().find(|f| !matches!(**f, "new_state" | "note")) {
+            return Err(ApiError::BadRequest(format!(
+                "only `new_state` can be updated on a task instance; update_mask names `{field}`"
+            )));
+        }
+    }
+    let note_applies = mask.as_ref().is_none_or(|fields| fields.contains(&"note"));
+    if note_applies && body.note.is_some() {
+        return Err(ApiError::BadRequest(
+            "gust does not store notes on task instances yet; leave `note` out (or null)".into(),
+        ));
+    }
+    if body.include_future || body.include_past {
+        return Err(ApiError::BadRequest(
+            "`include_future` and `include_past` (the same task in other runs) are not supported yet; \
+             mark each run's task instance on its own"
+                .into(),
+        ));
+    }
+    Ok(MarkRequest {
+        new_state: new_state_of(body.new_state.as_deref())?,
+        include: Include { upstream: body.include_upstream, downstream: body.include_downstream },
+    })
+}
+
+/// The requested state, if it is one a task instance may be set to by hand.
+fn new_state_of(new_state: Option<&str>) -> Result<TaskState, ApiError> {
+    let allowed = quoted_or(&SETTABLE);
+    let Some(text) = new_state else {
+        return Err(ApiError::BadRequest(format!("`new_state` is required: {allowed}")));
+    };
+    SETTABLE
+        .into_iter()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| ApiError::BadRequest(format!("`new_state` must be {allowed}, got `{text}`")))
+}
+
+/// Why `ti`, now `current`, cannot move to `next`, with what would allow it.
+fn transition_conflict(ti: &TaskInstanceRow, current: TaskState, next: TaskState) -> String {
+    let mapped = if ti.map_index == -1 { String::new() } else { format!(" (map_index {})", ti.map_index) };
+    let why = if current == next {
+        "it already is".to_string()
+    } else {
+        format!("only a task instance that is {} can", quoted_or(next.allowed_from()))
+    };
+    format!("task instance `{}`{mapped} is `{current}`; it cannot become `{next}`: {why}", ti.task_id)
+}
+
+/// `` `a`, `b` or `c` ``.
+fn quoted_or(states: &[TaskState]) -> String {
+    let quoted: Vec<String> = states.iter().map(|s| format!("`{s}`")).collect();
+    match quoted.split_last() {
+        None => "nothing".into(),
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn body(value: serde_json::Value) -> PatchBody {
+        serde_json::from_value(value).expect("a valid body")
+    }
+
+    fn no_params() -> PatchParams {
+        PatchParams { map_index: None, update_mask: None }
+    }
+
+    #[test]
+    fn success_failed_and_skipped_are_the_only_settable_states() {
+        assert_eq!(new_state_of(Some("success")).unwrap(), TaskState::Success);
+        assert_eq!(new_state_of(Some("failed")).unwrap(), TaskState::Failed);
+        assert_eq!(new_state_of(Some("skipped")).unwrap(), TaskState::Skipped);
+        for bad in ["running", "queued", "none", "up_for_retry", "SUCCESS", ""] {
+            let error = new_state_of(Some(bad)).unwrap_err().to_string();
+            assert!(matches!(new_state_of(Some(bad)), Err(ApiError::BadRequest(_))), "{bad}");
+            assert!(error.contains("`success`, `failed` or `skipped`"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_missing_new_state_is_a_bad_request_naming_the_allowed_values() {
+        let error = new_state_of(None).unwrap_err().to_string();
+        assert!(error.contains("required") && error.contains("`skipped`"), "{error}");
+    }
+
+    #[test]
+    fn the_body_names_the_state_and_the_relatives() {
+        let request =
+            mark_request(&no_params(), &body(json!({"new_state": "failed", "include_downstream": true, "note": null})))
+                .unwrap();
+        assert_eq!(
+            request,
+            MarkRequest { new_state: TaskState::Failed, include: Include { upstream: false, downstream: true } }
+        );
+    }
+
+    #[test]
+    fn notes_other_runs_and_other_fields_are_refused_with_a_reason() {
+        let note = mark_request(&no_params(), &body(json!({"new_state": "success", "note": "by hand"})));
+        assert!(note.unwrap_err().to_string().contains("note"));
+        let past = mark_request(&no_params(), &body(json!({"new_state": "success", "include_past": true})));
+        assert!(past.unwrap_err().to_string().contains("include_past"));
+        let mask = PatchParams { map_index: None, update_mask: Some("new_state,pool".into()) };
+        assert!(mark_request(&mask, &body(json!({"new_state": "success"}))).unwrap_err().to_string().contains("pool"));
+    }
+
+    #[test]
+    fn a_note_outside_the_update_mask_is_ignored_as_airflow_does() {
+        let mask = PatchParams { map_index: None, update_mask: Some("new_state".into()) };
+        assert!(mark_request(&mask, &body(json!({"new_state": "success", "note": "x"}))).is_ok());
+    }
+
+    #[test]
+    fn a_forbidden_transition_says_where_the_task_is_and_what_would_allow_it() {
+        let ti = TaskInstanceRow {
+            id: Uuid::nil(),
+            run_pk: 1,
+            dag_id: "etl".into(),
+            run_id: "r1".into(),
+            task_id: "a".into(),
+            map_index: -1,
+            operator: "noop".into(),
+            queue: "default".into(),
+            state: TaskState::Running,
+            try_number: 1,
+            max_tries: 0,
+            hostname: None,
+            pid: None,
+            exit_code: None,
+            failure_reason: None,
+            next_retry_at: None,
+            queued_at: None,
+            start_date: None,
+            end_date: None,
+            updated_at: chrono::Utc::now(),
+        };
+        assert_eq!(
+            transition_conflict(&ti, TaskState::Running, TaskState::Skipped),
+            "task instance `a` is `running`; it cannot become `skipped`: only a task instance that is `none` or \
+             `scheduled` can"
+        );
+        let again = transition_conflict(&ti, TaskState::Success, TaskState::Success);
+        assert!(again.starts_with("task instance `a` is `success`; it cannot become `success`"), "{again}");
+        let mapped =
+            transition_conflict(&TaskInstanceRow { map_index: 2, ..ti }, TaskState::Running, TaskState::Skipped);
+        assert!(mapped.contains("(map_index 2)"), "{mapped}");
+    }
+}
