@@ -10,17 +10,17 @@ use std::collections::BTreeMap;
 
 use deadpool_postgres::Pool;
 use gust_shared::{
-    amqp::TaskPublisher,
-    db::task_instances,
+    dag::TaskSpec,
+    db::task_instances::{self, Dispatchable},
     message::{TaskMessage, SCHEMA_VERSION},
 };
 
-use crate::{error::SchedulerError, versions::VersionCache};
+use crate::{broker::Broker, error::SchedulerError, versions::VersionCache};
 
 /// Dispatches every scheduled task instance, `batch` per transaction; returns how many.
 pub async fn dispatch_scheduled(
     pool: &Pool,
-    publisher: &TaskPublisher,
+    broker: &Broker,
     versions: &VersionCache,
     batch: usize,
 ) -> Result<usize, SchedulerError> {
@@ -39,25 +39,9 @@ pub async fn dispatch_scheduled(
             let Some(task) = dag.task(&ti.task_id) else {
                 return Err(SchedulerError::MissingVersion(ti.dag_version_id));
             };
-            let mut message = TaskMessage {
-                version: SCHEMA_VERSION,
-                ti_id: ti.id,
-                dag_id: ti.dag_id.clone(),
-                run_id: ti.run_id.clone(),
-                task_id: ti.task_id.clone(),
-                map_index: ti.map_index,
-                try_number: ti.next_try,
-                logical_date: ti.logical_date,
-                queue: task.queue.clone(),
-                operator: task.operator.clone(),
-                execution_timeout_ms: task.execution_timeout_ms,
-                retry: task.retry_policy(),
-                env: BTreeMap::new(),
-            };
-            message.env = message.context_env();
-            messages.push(message);
+            messages.push(build_message(ti, task));
         }
-        publisher.publish(&messages).await?;
+        broker.publish(&messages).await?;
         tx.commit().await?;
         for m in &messages {
             tracing::info!(dag_id = %m.dag_id, run_id = %m.run_id, task_id = %m.task_id, try_number = m.try_number, queue = %m.queue, "task queued");
@@ -67,4 +51,25 @@ pub async fn dispatch_scheduled(
             return Ok(total);
         }
     }
+}
+
+/// The self-contained message for try `ti.next_try` of a task instance.
+pub fn build_message(ti: &Dispatchable, task: &TaskSpec) -> TaskMessage {
+    let mut message = TaskMessage {
+        version: SCHEMA_VERSION,
+        ti_id: ti.id,
+        dag_id: ti.dag_id.clone(),
+        run_id: ti.run_id.clone(),
+        task_id: ti.task_id.clone(),
+        map_index: ti.map_index,
+        try_number: ti.next_try,
+        logical_date: ti.logical_date,
+        queue: task.queue.clone(),
+        operator: task.operator.clone(),
+        execution_timeout_ms: task.execution_timeout_ms,
+        retry: task.retry_policy(),
+        env: BTreeMap::new(),
+    };
+    message.env = message.context_env();
+    message
 }

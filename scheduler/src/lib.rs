@@ -5,6 +5,7 @@
 //! touched, and the scheduler moves that run on at once. Timers only rescan
 //! the folder and sweep all live runs as a safety net.
 
+mod broker;
 mod dag_folder;
 mod dead_letters;
 mod dispatch;
@@ -14,41 +15,50 @@ mod run_scheduling;
 mod timetable;
 mod versions;
 mod wakeups;
+mod zombies;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use deadpool_postgres::Pool;
 use gust_shared::{
-    amqp::{self, TaskPublisher, Topology},
+    amqp::Topology,
     db,
-    settings::Settings,
+    settings::{host_name, Settings},
 };
 use tokio::time::{interval, MissedTickBehavior};
 
 pub use error::SchedulerError;
 
-use crate::{dag_folder::DagFolder, versions::VersionCache, wakeups::Wakeups};
+use crate::{broker::Broker, dag_folder::DagFolder, versions::VersionCache, wakeups::Wakeups};
 
 struct Scheduler {
     settings: Settings,
     pool: Pool,
-    publisher: TaskPublisher,
+    broker: Broker,
     versions: VersionCache,
     folder: DagFolder,
+    name: String,
+    first_beat: bool,
 }
 
 /// Runs the scheduler until `shutdown` resolves.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), SchedulerError> {
     let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
-    let connection = amqp::connect(&settings.amqp.url, "gust-scheduler").await?;
-    let topology = Topology::from_settings(&settings.amqp);
-    let publisher = TaskPublisher::new(&connection, topology.clone()).await?;
-    let dead_letter_consumer = dead_letters::consume(&connection, &topology, pool.clone()).await?;
+    let broker = Broker::connect(&settings.amqp.url, Topology::from_settings(&settings.amqp), pool.clone()).await?;
     let wakeups = Arc::new(Wakeups::default());
     let mut listener = wakeups::listen(&settings.database.url, wakeups.clone()).await?;
     tracing::info!(folder = %settings.dags.folder.display(), namespace = %settings.amqp.namespace, "scheduler started");
 
-    let mut scheduler = Scheduler { settings, pool, publisher, versions: VersionCache::default(), folder: DagFolder::default() };
+    let name = format!("scheduler@{}:{}", host_name(), std::process::id());
+    let mut scheduler = Scheduler {
+        settings,
+        pool,
+        broker,
+        versions: VersionCache::default(),
+        folder: DagFolder::default(),
+        name,
+        first_beat: true,
+    };
     let mut rescan = interval(scheduler.settings.scheduler.rescan_interval);
     let mut sweep = interval(scheduler.settings.scheduler.safety_interval);
     rescan.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -78,7 +88,10 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         }
     }
     listener.closed.abort();
-    dead_letter_consumer.abort();
+    scheduler.broker.close().await;
+    if let Ok(client) = scheduler.pool.get().await {
+        let _ = db::heartbeats::stopped(&client, &scheduler.name).await;
+    }
     tracing::info!("scheduler stopped");
     Ok(())
 }
@@ -91,8 +104,15 @@ impl Scheduler {
         }
     }
 
-    /// Creates due scheduled runs, moves every live run on and dispatches.
+    /// Records that this scheduler is alive, ends zombie tries, creates due
+    /// scheduled runs, moves every live run on and dispatches.
     async fn sweep(&mut self) {
+        self.beat().await;
+        self.broker.ensure().await;
+        let threshold = self.settings.scheduler.zombie_threshold;
+        if let Err(e) = zombies::reap(&self.pool, &self.broker, &self.versions, threshold).await {
+            tracing::error!(error = %e, "ending zombie tasks failed");
+        }
         if let Err(e) = timetable::create_due_runs(&self.pool).await {
             tracing::error!(error = %e, "creating scheduled runs failed");
         }
@@ -111,6 +131,17 @@ impl Scheduler {
         self.dispatch().await;
     }
 
+    async fn beat(&mut self) {
+        let result = match self.pool.get().await {
+            Ok(client) => db::heartbeats::beat(&client, &self.name, "scheduler", &host_name(), 0, self.first_beat).await,
+            Err(e) => Err(e.into()),
+        };
+        match result {
+            Ok(()) => self.first_beat = false,
+            Err(e) => tracing::warn!(error = %e, "scheduler heartbeat failed"),
+        }
+    }
+
     async fn schedule(&self, run_pk: i64) {
         if let Err(e) = run_scheduling::schedule_run(&self.pool, &self.versions, run_pk).await {
             tracing::error!(run_pk, error = %e, "scheduling run failed");
@@ -119,7 +150,7 @@ impl Scheduler {
 
     async fn dispatch(&self) {
         let batch = self.settings.scheduler.dispatch_batch;
-        if let Err(e) = dispatch::dispatch_scheduled(&self.pool, &self.publisher, &self.versions, batch).await {
+        if let Err(e) = dispatch::dispatch_scheduled(&self.pool, &self.broker, &self.versions, batch).await {
             tracing::error!(error = %e, "dispatching tasks failed");
         }
     }

@@ -69,6 +69,7 @@ CREATE TABLE task_instances (
     exit_code   integer,
     failure_reason text,
     next_retry_at timestamptz,
+    last_heartbeat_at timestamptz,
     queued_at   timestamptz,
     start_date  timestamptz,
     end_date    timestamptz,
@@ -80,6 +81,7 @@ CREATE INDEX task_instances_live ON task_instances (run_pk)
     WHERE state IN ('none', 'scheduled', 'queued', 'running', 'up_for_retry');
 CREATE INDEX task_instances_to_dispatch ON task_instances (run_pk) WHERE state = 'scheduled';
 CREATE INDEX task_instances_by_dag ON task_instances (dag_id, run_id);
+CREATE INDEX task_instances_running ON task_instances (last_heartbeat_at) WHERE state = 'running';
 
 -- One row per finished try: its own times, worker, exit code and outcome.
 CREATE TABLE task_instance_tries (
@@ -127,4 +129,16 @@ CREATE TABLE dead_letters (
     deliveries  bigint,
     body        text NOT NULL,
     received_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Liveness of every scheduler and worker process, for health and for operators.
+CREATE TABLE component_heartbeats (
+    name              text PRIMARY KEY,
+    kind              text NOT NULL,
+    hostname          text NOT NULL,
+    pid               integer NOT NULL,
+    started_at        timestamptz NOT NULL DEFAULT now(),
+    last_heartbeat_at timestamptz NOT NULL DEFAULT now(),
+    running_tasks     integer NOT NULL DEFAULT 0,
+    stopped_at        timestamptz
 );

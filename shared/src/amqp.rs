@@ -24,6 +24,9 @@ pub enum AmqpError {
         /// What lapin said.
         source: lapin::Error,
     },
+    /// The connection is down and is being re-established.
+    #[error("not connected to RabbitMQ (reconnecting)")]
+    Disconnected,
     /// A protocol operation failed.
     #[error("RabbitMQ error: {0}")]
     Protocol(#[from] lapin::Error),

@@ -81,6 +81,10 @@ pub struct SchedulerSettings {
     pub safety_interval: Duration,
     /// Most task instances dispatched in one transaction.
     pub dispatch_batch: usize,
+    /// A running task whose worker has not heartbeated for this long is
+    /// failed or retried by the scheduler (its worker is hung or gone).
+    #[serde(with = "humantime_serde")]
+    pub zombie_threshold: Duration,
 }
 
 /// Worker settings.
@@ -99,6 +103,17 @@ pub struct WorkerSettings {
     pub kill_grace: Duration,
     /// Bytes of log kept per try; the rest is dropped with a note.
     pub max_log_bytes: usize,
+    /// How often a worker records that it is alive and still running its tasks.
+    #[serde(with = "humantime_serde")]
+    pub heartbeat_interval: Duration,
+    /// A redelivered try whose previous worker has not heartbeated for this
+    /// long is taken over (as the next try); shorter than the scheduler's zombie threshold.
+    #[serde(with = "humantime_serde")]
+    pub takeover_after: Duration,
+    /// On SIGTERM, how long running tasks may take to finish before they are
+    /// killed and handed back to the broker.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
 }
 
 /// HTTP API settings.
@@ -148,6 +163,7 @@ impl Default for SchedulerSettings {
             rescan_interval: Duration::from_secs(30),
             safety_interval: Duration::from_secs(5),
             dispatch_batch: 500,
+            zombie_threshold: Duration::from_secs(60),
         }
     }
 }
@@ -160,6 +176,9 @@ impl Default for WorkerSettings {
             name: None,
             kill_grace: Duration::from_secs(5),
             max_log_bytes: 4 * 1024 * 1024,
+            heartbeat_interval: Duration::from_secs(5),
+            takeover_after: Duration::from_secs(20),
+            shutdown_grace: Duration::from_secs(30),
         }
     }
 }
@@ -214,6 +233,18 @@ impl Settings {
         if self.worker.queues.is_empty() {
             return Err(SettingsError::Invalid { key: "GUST__WORKER__QUEUES", problem: "name at least one queue".into() });
         }
+        if self.worker.takeover_after <= self.worker.heartbeat_interval * 2 {
+            return Err(SettingsError::Invalid {
+                key: "GUST__WORKER__TAKEOVER_AFTER",
+                problem: "must be more than twice GUST__WORKER__HEARTBEAT_INTERVAL, or live workers look dead".into(),
+            });
+        }
+        if self.scheduler.zombie_threshold <= self.worker.takeover_after {
+            return Err(SettingsError::Invalid {
+                key: "GUST__SCHEDULER__ZOMBIE_THRESHOLD",
+                problem: "must be longer than GUST__WORKER__TAKEOVER_AFTER, so a redelivered try is taken over before it is declared a zombie".into(),
+            });
+        }
         if self.database.pool_size == 0 {
             return Err(SettingsError::Invalid { key: "GUST__DATABASE__POOL_SIZE", problem: "must be at least 1".into() });
         }
@@ -228,11 +259,17 @@ impl Settings {
 
     /// The name a worker records on the task instances it runs.
     pub fn worker_name(&self) -> String {
-        self.worker.name.clone().unwrap_or_else(|| {
-            let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
-            let host = if host.is_empty() { "localhost".to_string() } else { host };
-            format!("{host}:{}", std::process::id())
-        })
+        self.worker.name.clone().unwrap_or_else(|| format!("{}:{}", host_name(), std::process::id()))
+    }
+}
+
+/// This machine's name, for heartbeats and task instances.
+pub fn host_name() -> String {
+    let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_string()).unwrap_or_default();
+    if host.is_empty() {
+        "localhost".to_string()
+    } else {
+        host
     }
 }
 

@@ -84,7 +84,8 @@ impl TaskState {
         match self {
             None => &[],
             Scheduled => &[None],
-            Queued => &[Scheduled, UpForRetry],
+            // Running → queued: a worker hands an unfinished try back when it shuts down.
+            Queued => &[Scheduled, UpForRetry, Running],
             Running => &[Queued],
             Success => &[Running, Queued, None, Scheduled, Failed, UpstreamFailed, Skipped, UpForRetry],
             Failed => &[Running, Queued, None, Scheduled, Success, UpstreamFailed, Skipped, UpForRetry],

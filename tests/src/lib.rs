@@ -3,6 +3,8 @@
 //! PostgreSQL and RabbitMQ, each stack in its own database and its own
 //! queue namespace, and drive it over HTTP like a user would.
 
+pub mod processes;
+
 use std::{
     collections::BTreeMap,
     path::{Path, PathBuf},
@@ -33,11 +35,14 @@ pub struct StackOptions {
     pub worker_concurrency: usize,
     /// Queues each worker consumes.
     pub queues: Vec<String>,
+    /// Start the scheduler and workers inside the test process; when false
+    /// the test starts them as child processes with [`TestStack::start_process`].
+    pub in_process_engine: bool,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
-        Self { workers: 1, worker_concurrency: 4, queues: vec!["default".into()] }
+        Self { workers: 1, worker_concurrency: 4, queues: vec!["default".into()], in_process_engine: true }
     }
 }
 
@@ -122,6 +127,11 @@ pub async fn isolated_settings() -> Settings {
     settings.scheduler.rescan_interval = Duration::from_millis(500);
     settings.scheduler.safety_interval = Duration::from_secs(2);
     settings.worker.kill_grace = Duration::from_secs(2);
+    settings.worker.heartbeat_interval = Duration::from_millis(300);
+    settings.worker.takeover_after = Duration::from_millis(1500);
+    settings.worker.shutdown_grace = Duration::from_secs(5);
+    settings.scheduler.zombie_threshold = Duration::from_secs(3);
+    let settings = settings.validated().expect("test settings are valid");
     if let Err(e) = db::migrate(&settings.database.url).await {
         panic!(
             "PostgreSQL is needed for this test and is not usable: {e}\n\
@@ -168,14 +178,17 @@ impl TestStack {
             }),
         ));
         let engine_stop = stop.child_token();
-        components.extend(start_engine(&settings, options.workers, &engine_stop));
+        let workers = if options.in_process_engine { options.workers } else { 0 };
+        if options.in_process_engine {
+            components.extend(start_engine(&settings, workers, &engine_stop));
+        }
         TestStack {
             settings,
             api,
             http: reqwest::Client::new(),
             pool,
             dags_dir,
-            workers: options.workers,
+            workers,
             stop,
             engine_stop,
             components,
@@ -329,6 +342,11 @@ impl TestStack {
             .expect("inspecting the queue");
         let _ = connection.close(200, "done".into()).await;
         queue.message_count()
+    }
+
+    /// Starts `gust-scheduler` or `gust-worker` as a child process on this stack's settings.
+    pub fn start_process(&self, binary: &str, name: &str) -> processes::Process {
+        processes::Process::start(binary, name, &self.settings, &self.dags_dir)
     }
 
     /// Path of a file in the DAG folder.

@@ -3,13 +3,18 @@
 //! and dropped; one that can never run (garbage, unknown task instance) is
 //! rejected without requeue so the broker dead-letters it.
 
-use std::time::Duration;
+use std::{
+    collections::HashSet,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use backon::{ExponentialBuilder, Retryable};
 use deadpool_postgres::Pool;
 use gust_shared::{
     amqp::{AmqpError, TaskPublisher},
     db::{
+        logs,
         task_instances::{self, Claim, TryOutcome},
         DbError,
     },
@@ -21,8 +26,11 @@ use lapin::{
     options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions},
 };
 
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
 use crate::{
-    log_sink::LogSink,
+    log_sink::{LogSink, Stream},
     operators::{self, Outcome, RunLimits},
 };
 
@@ -38,11 +46,18 @@ pub struct Context {
     pub limits: RunLimits,
     /// Log bytes kept per try.
     pub max_log_bytes: usize,
+    /// Task instances this worker is running now (heartbeated, and never taken over from itself).
+    pub running: Arc<Mutex<HashSet<Uuid>>>,
+    /// How often the worker heartbeats (and re-checks a try held elsewhere).
+    pub heartbeat_interval: Duration,
+    /// Silence after which a redelivered running try is taken over.
+    pub takeover_after: Duration,
 }
 
 /// Processes one delivery to the end, acking, nacking or rejecting it.
-pub async fn handle(ctx: &Context, delivery: Delivery) {
-    let message = match TaskMessage::from_bytes(&delivery.data) {
+/// `stop` is cancelled when the worker's shutdown grace period is over.
+pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) {
+    let mut message = match TaskMessage::from_bytes(&delivery.data) {
         Ok(message) => message,
         Err(e) => {
             tracing::warn!(reason = %e, routing_key = %delivery.routing_key, "rejecting poison message to the dead queue");
@@ -50,48 +65,50 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
             return;
         }
     };
-    let (dag_id, run_id, task_id, try_number) = (&message.dag_id, &message.run_id, &message.task_id, message.try_number);
-
-    let claim = (|| async {
-        let mut client = ctx.pool.get().await?;
-        let tx = client.transaction().await?;
-        let claim = task_instances::claim(&tx, message.ti_id, try_number, &ctx.hostname).await?;
-        tx.commit().await?;
-        Ok::<_, DbError>(claim)
-    })
-        .retry(ExponentialBuilder::default().with_max_times(5).with_max_delay(Duration::from_secs(2)))
-        .notify(|e: &DbError, wait| tracing::warn!(error = %e, ?wait, "claiming task failed; retrying"))
-        .await;
-    match claim {
-        Err(e) => {
-            tracing::error!(%dag_id, %run_id, %task_id, try_number, error = %e, "cannot claim task; returning it to the queue");
-            settle(delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await);
-            return;
-        }
-        Ok(Claim::Missing) => {
-            tracing::warn!(%dag_id, %run_id, %task_id, ti_id = %message.ti_id, "task instance does not exist; rejecting message to the dead queue");
-            settle(delivery.acker.reject(BasicRejectOptions { requeue: false }).await);
-            return;
-        }
-        Ok(Claim::NotClaimable { state, try_number: current }) => {
-            tracing::info!(%dag_id, %run_id, %task_id, try_number, current_try = current, %state, "dropping delivery: this try is not queued");
+    match claim_or_take_over(ctx, &mut message, &stop).await {
+        Claimed::Yes => {}
+        Claimed::Drop => {
             settle(delivery.acker.ack(BasicAckOptions::default()).await);
             return;
         }
-        Ok(Claim::Claimed) => {}
+        Claimed::Poison => {
+            settle(delivery.acker.reject(BasicRejectOptions { requeue: false }).await);
+            return;
+        }
+        Claimed::HandBack => {
+            settle(delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await);
+            return;
+        }
     }
+    let (dag_id, run_id, task_id, try_number) = (&message.dag_id, &message.run_id, &message.task_id, message.try_number);
     tracing::info!(%dag_id, %run_id, %task_id, try_number, operator = message.operator.name(), "task started");
+    ctx.running.lock().expect("running set").insert(message.ti_id);
 
     let (log, writer) = LogSink::start(ctx.pool.clone(), message.ti_id, try_number, ctx.max_log_bytes);
-    let outcome = operators::for_spec(&message.operator).run(&message, &log, &ctx.limits).await;
+    let outcome = operators::for_spec(&message.operator).run(&message, &log, &ctx.limits, &stop).await;
+    if outcome.interrupted {
+        log.line(Stream::Gust, format!("worker {} is shutting down and its grace period is over; try {try_number} is handed back to the queue", ctx.hostname))
+            .await;
+    }
     drop(log);
     writer.finish().await;
+
+    if outcome.interrupted {
+        let released = (|| async { task_instances::hand_back(&ctx.pool.get().await?, message.ti_id, try_number).await })
+            .retry(ExponentialBuilder::default().with_max_times(5).with_max_delay(Duration::from_secs(2)))
+            .await;
+        ctx.running.lock().expect("running set").remove(&message.ti_id);
+        tracing::warn!(%dag_id, %run_id, %task_id, try_number, released = ?released.ok(), "task interrupted by shutdown; handed back");
+        settle(delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await);
+        return;
+    }
 
     // The delivery stays unacked until the outcome is committed, however long that takes.
     let finished = (|| record_outcome(ctx, &message, &outcome))
         .retry(ExponentialBuilder::default().without_max_times().with_max_delay(Duration::from_secs(10)))
         .notify(|e: &FinishError, wait| tracing::warn!(error = %e, ?wait, "recording task outcome failed; retrying"))
         .await;
+    ctx.running.lock().expect("running set").remove(&message.ti_id);
     match finished {
         Ok(Some(TaskState::UpForRetry)) => {
             let delay_ms = message.retry.delay_after(try_number);
@@ -104,6 +121,96 @@ pub async fn handle(ctx: &Context, delivery: Delivery) {
         Err(e) => tracing::error!(error = %e, "recording task outcome failed"),
     }
     settle(delivery.acker.ack(BasicAckOptions::default()).await);
+}
+
+/// What to do with a delivery after trying to claim its try.
+enum Claimed {
+    /// Run it (the message's try number may have moved on after a takeover).
+    Yes,
+    /// Not ours to run: ack and forget.
+    Drop,
+    /// Can never run: reject to the dead queue.
+    Poison,
+    /// Shutting down: give it back to the broker.
+    HandBack,
+}
+
+/// Claims the message's try. A redelivered try still `running` elsewhere
+/// waits while that worker heartbeats (it may only have lost its broker
+/// connection, or it is this worker's own task); once the heartbeat has
+/// lapsed for `takeover_after`, the try is taken over as the next try.
+async fn claim_or_take_over(ctx: &Context, message: &mut TaskMessage, stop: &CancellationToken) -> Claimed {
+    let (dag_id, run_id, task_id) = (message.dag_id.clone(), message.run_id.clone(), message.task_id.clone());
+    loop {
+        let try_number = message.try_number;
+        // The database may be restarting: keep the delivery and keep trying.
+        let claim = (|| async {
+            let mut client = ctx.pool.get().await?;
+            let tx = client.transaction().await?;
+            let claim = task_instances::claim(&tx, message.ti_id, try_number, &ctx.hostname).await?;
+            tx.commit().await?;
+            Ok::<_, DbError>(claim)
+        })
+        .retry(ExponentialBuilder::default().without_max_times().with_max_delay(Duration::from_secs(5)))
+        .notify(|e: &DbError, wait| tracing::warn!(error = %e, ?wait, "claiming task failed; retrying"))
+        .await;
+        let claim = match claim {
+            Ok(claim) => claim,
+            Err(_) => return Claimed::HandBack,
+        };
+        match claim {
+            Claim::Claimed => return Claimed::Yes,
+            Claim::Missing => {
+                tracing::warn!(%dag_id, %run_id, %task_id, ti_id = %message.ti_id, "task instance does not exist; rejecting message to the dead queue");
+                return Claimed::Poison;
+            }
+            Claim::NotClaimable { state, try_number: current } => {
+                tracing::info!(%dag_id, %run_id, %task_id, try_number, current_try = current, %state, "dropping delivery: this try is not queued");
+                return Claimed::Drop;
+            }
+            Claim::Held { hostname, heartbeat_age } => {
+                let ours = ctx.running.lock().expect("running set").contains(&message.ti_id);
+                if !ours && heartbeat_age >= ctx.takeover_after {
+                    let previous = hostname.unwrap_or_else(|| "an unknown worker".into());
+                    let reason = format!(
+                        "worker {previous} stopped heartbeating {:.1}s ago while running try {try_number}; {} continues the task as try {}",
+                        heartbeat_age.as_secs_f64(),
+                        ctx.hostname,
+                        try_number + 1
+                    );
+                    match take_over(ctx, message, &reason).await {
+                        Ok(Some(new_try)) => {
+                            tracing::warn!(%dag_id, %run_id, %task_id, try_number, new_try, %previous, "took over a try from a dead worker");
+                            message.try_number = new_try;
+                            message.env = message.context_env();
+                            return Claimed::Yes;
+                        }
+                        Ok(None) => continue,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "taking over a try failed; retrying");
+                        }
+                    }
+                }
+                tracing::info!(%dag_id, %run_id, %task_id, try_number, heartbeat_age = ?heartbeat_age, "redelivered try is still running elsewhere; waiting for it");
+                tokio::select! {
+                    _ = stop.cancelled() => return Claimed::HandBack,
+                    _ = tokio::time::sleep(ctx.heartbeat_interval) => {}
+                }
+            }
+        }
+    }
+}
+
+async fn take_over(ctx: &Context, message: &TaskMessage, reason: &str) -> Result<Option<i32>, DbError> {
+    let mut client = ctx.pool.get().await?;
+    let tx = client.transaction().await?;
+    let new_try = task_instances::take_over(&tx, message.ti_id, message.try_number, &ctx.hostname, reason).await?;
+    if new_try.is_some() {
+        let line = format!("gust: {reason}");
+        logs::append(&tx, message.ti_id, message.try_number, &[(chrono::Utc::now(), "gust", line.as_str())]).await?;
+    }
+    tx.commit().await?;
+    Ok(new_try)
 }
 
 /// Why recording an outcome failed (and will be tried again).

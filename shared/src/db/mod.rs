@@ -3,6 +3,7 @@
 
 pub mod dags;
 pub mod dead_letters;
+pub mod heartbeats;
 pub mod import_errors;
 pub mod logs;
 pub mod runs;

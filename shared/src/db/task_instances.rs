@@ -209,6 +209,14 @@ pub enum Claim {
         /// Its current try.
         try_number: i32,
     },
+    /// The same try is `running` on another worker (a redelivery after a
+    /// connection loss or a crash); `heartbeat_age` says how long it has been silent.
+    Held {
+        /// Worker recorded on the try.
+        hostname: Option<String>,
+        /// Time since its last heartbeat.
+        heartbeat_age: std::time::Duration,
+    },
     /// No such task instance.
     Missing,
 }
@@ -221,12 +229,24 @@ pub enum Claim {
 /// and then sees its result, so a fast worker never mistakes a try that is
 /// being dispatched for a stale one.
 pub async fn claim(db: &impl GenericClient, id: Uuid, try_number: i32, hostname: &str) -> Result<Claim, DbError> {
-    let Some(row) = db.query_opt("SELECT state, try_number FROM task_instances WHERE id = $1 FOR UPDATE", &[&id]).await? else {
+    let Some(row) = db
+        .query_opt(
+            "SELECT state, try_number, hostname, \
+                 extract(epoch FROM now() - coalesce(last_heartbeat_at, start_date, now()))::float8 \
+             FROM task_instances WHERE id = $1 FOR UPDATE",
+            &[&id],
+        )
+        .await?
+    else {
         return Ok(Claim::Missing);
     };
     let state: String = row.get(0);
     let state = TaskState::parse(&state).ok_or_else(|| DbError::Corrupt(format!("task state `{state}`")))?;
     let current: i32 = row.get(1);
+    if state == TaskState::Running && current == try_number {
+        let age: f64 = row.get(3);
+        return Ok(Claim::Held { hostname: row.get(2), heartbeat_age: std::time::Duration::from_secs_f64(age.max(0.0)) });
+    }
     let claimable = match state {
         TaskState::Queued => current == try_number,
         TaskState::UpForRetry => current + 1 == try_number,
@@ -239,12 +259,131 @@ pub async fn claim(db: &impl GenericClient, id: Uuid, try_number: i32, hostname:
     db.execute(
         "UPDATE task_instances SET state = 'running', try_number = $2, hostname = $3, pid = $4, start_date = now(), \
          end_date = NULL, exit_code = NULL, failure_reason = NULL, next_retry_at = NULL, updated_at = now(), \
+         last_heartbeat_at = now(), \
          queued_at = CASE WHEN state = 'up_for_retry' THEN now() ELSE queued_at END \
          WHERE id = $1",
         &[&id, &try_number, &hostname, &pid],
     )
     .await?;
     Ok(Claim::Claimed)
+}
+
+/// Takes over try `try_number`, still `running` on a worker that stopped
+/// heartbeating: that try is closed as failed (its own history row says
+/// why) and the task continues as the next try on `hostname`, with one more
+/// try allowed so a dead worker does not use up the task's retries.
+/// Returns the new try number, or `None` when the try moved on meanwhile.
+pub async fn take_over(
+    db: &impl GenericClient,
+    id: Uuid,
+    try_number: i32,
+    hostname: &str,
+    reason: &str,
+) -> Result<Option<i32>, DbError> {
+    let row = db
+        .query_opt(
+            "WITH old AS ( \
+                 SELECT id, try_number, hostname, queued_at, start_date FROM task_instances \
+                 WHERE id = $1 AND try_number = $2 AND state = 'running' FOR UPDATE), \
+             history AS ( \
+                 INSERT INTO task_instance_tries (ti_id, try_number, state, hostname, failure_reason, queued_at, start_date) \
+                 SELECT id, try_number, 'failed', hostname, $4, queued_at, start_date FROM old \
+                 ON CONFLICT (ti_id, try_number) DO NOTHING) \
+             UPDATE task_instances ti SET try_number = ti.try_number + 1, max_tries = ti.max_tries + 1, hostname = $3, \
+                 pid = $5, start_date = now(), last_heartbeat_at = now(), updated_at = now() \
+             FROM old WHERE ti.id = old.id RETURNING ti.try_number",
+            &[&id, &try_number, &hostname, &reason, &(i32::try_from(std::process::id()).unwrap_or(0))],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+/// Gives a running try back to the queue (its worker is shutting down and
+/// could not finish it in time): `running → queued`, same try, so the
+/// redelivered message can be claimed by another worker.
+pub async fn hand_back(db: &impl GenericClient, id: Uuid, try_number: i32) -> Result<bool, DbError> {
+    Ok(db
+        .execute(
+            "UPDATE task_instances SET state = 'queued', hostname = NULL, pid = NULL, start_date = NULL, \
+                 last_heartbeat_at = NULL, updated_at = now() \
+             WHERE id = $1 AND try_number = $2 AND state = 'running'",
+            &[&id, &try_number],
+        )
+        .await?
+        == 1)
+}
+
+/// Records that `hostname` is still running these task instances.
+pub async fn heartbeat(db: &impl GenericClient, ids: &[Uuid], hostname: &str) -> Result<u64, DbError> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(db
+        .execute(
+            "UPDATE task_instances SET last_heartbeat_at = now() WHERE id = ANY($1) AND state = 'running' AND hostname = $2",
+            &[&ids, &hostname],
+        )
+        .await?)
+}
+
+/// A running try whose worker stopped heartbeating.
+#[derive(Debug, Clone)]
+pub struct Zombie {
+    /// Task instance id.
+    pub id: Uuid,
+    /// The try that was running.
+    pub try_number: i32,
+    /// The worker it ran on.
+    pub hostname: Option<String>,
+}
+
+/// Running tries (up to `limit`) whose last heartbeat is older than `threshold`, locked for handling.
+pub async fn lock_zombies(db: &impl GenericClient, threshold: std::time::Duration, limit: i64) -> Result<Vec<Zombie>, DbError> {
+    let seconds = threshold.as_secs_f64();
+    let rows = db
+        .query(
+            "SELECT id, try_number, hostname FROM task_instances \
+             WHERE state = 'running' AND last_heartbeat_at < now() - $1 * interval '1 second' \
+             ORDER BY last_heartbeat_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            &[&seconds, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| Zombie { id: r.get(0), try_number: r.get(1), hostname: r.get(2) }).collect())
+}
+
+/// What the scheduler needs to publish the next try of a task instance.
+pub async fn dispatch_info(db: &impl GenericClient, id: Uuid) -> Result<Option<Dispatchable>, DbError> {
+    let row = db
+        .query_opt(
+            "SELECT ti.id, ti.run_pk, ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number + 1, \
+                 r.logical_date, r.dag_version_id \
+             FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk WHERE ti.id = $1",
+            &[&id],
+        )
+        .await?;
+    Ok(row.map(|r| Dispatchable {
+        id: r.get(0),
+        run_pk: r.get(1),
+        dag_id: r.get(2),
+        run_id: r.get(3),
+        task_id: r.get(4),
+        map_index: r.get(5),
+        next_try: r.get(6),
+        logical_date: r.get(7),
+        dag_version_id: r.get(8),
+    }))
+}
+
+/// Ends a zombie's try as failed (retryable per the task's retry rules).
+pub async fn fail_zombie(
+    db: &impl GenericClient,
+    zombie: &Zombie,
+    reason: &str,
+    retry_delay_ms: u64,
+) -> Result<Option<TaskState>, DbError> {
+    let outcome =
+        TryOutcome { state: TaskState::Failed, exit_code: None, failure_reason: Some(reason), retry_delay_ms, retryable: true };
+    end_try(db, zombie.id, zombie.try_number, &["running"], &outcome).await
 }
 
 /// How one try ended, as a worker (or the dead-letter handler) reports it.
@@ -331,7 +470,11 @@ pub async fn fail_undeliverable(db: &impl GenericClient, id: Uuid, try_number: i
         retry_delay_ms: 0,
         retryable: false,
     };
-    Ok(end_try(db, id, try_number, &["queued", "running"], &outcome).await?.is_some())
+    let current: Option<i32> =
+        db.query_opt("SELECT try_number FROM task_instances WHERE id = $1", &[&id]).await?.map(|r| r.get(0));
+    // Takeovers after worker deaths move the try number on; the message still names the first.
+    let Some(current) = current.filter(|c| *c >= try_number) else { return Ok(false) };
+    Ok(end_try(db, id, current, &["queued", "running"], &outcome).await?.is_some())
 }
 
 /// One finished try of a task instance.

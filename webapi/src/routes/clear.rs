@@ -49,6 +49,7 @@ pub(crate) struct ClearBody {
     include_past: bool,
 }
 
+/// The serde default of the flags Airflow defaults to true.
 fn yes() -> bool {
     true
 }

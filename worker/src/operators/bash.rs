@@ -5,6 +5,7 @@
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use gust_shared::{dag::OperatorSpec, message::TaskMessage, state::TaskState};
+use tokio_util::sync::CancellationToken;
 use nix::{
     sys::signal::{killpg, Signal},
     unistd::Pid,
@@ -25,12 +26,18 @@ const MAX_LINE_BYTES: usize = 64 * 1024;
 pub struct Bash;
 
 impl Operator for Bash {
-    fn run<'a>(&'a self, task: &'a TaskMessage, log: &'a LogSink, limits: &'a RunLimits) -> OperatorFuture<'a> {
-        Box::pin(run_bash(task, log, limits))
+    fn run<'a>(
+        &'a self,
+        task: &'a TaskMessage,
+        log: &'a LogSink,
+        limits: &'a RunLimits,
+        stop: &'a CancellationToken,
+    ) -> OperatorFuture<'a> {
+        Box::pin(run_bash(task, log, limits, stop))
     }
 }
 
-async fn run_bash(task: &TaskMessage, log: &LogSink, limits: &RunLimits) -> Outcome {
+async fn run_bash(task: &TaskMessage, log: &LogSink, limits: &RunLimits, stop: &CancellationToken) -> Outcome {
     let OperatorSpec::Bash { command, env, cwd } = &task.operator else {
         log.line(Stream::Gust, "bash operator got a message for another operator").await;
         return Outcome::failed(None, "bash operator got a message for another operator");
@@ -46,7 +53,7 @@ async fn run_bash(task: &TaskMessage, log: &LogSink, limits: &RunLimits) -> Outc
             return Outcome::failed(None, reason);
         }
     }
-    let outcome = run_in(task, command, env, &workdir, log, limits).await;
+    let outcome = run_in(task, command, env, &workdir, log, limits, stop).await;
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -60,6 +67,7 @@ async fn run_in(
     workdir: &std::path::Path,
     log: &LogSink,
     limits: &RunLimits,
+    stop: &CancellationToken,
 ) -> Outcome {
     let mut child = match Command::new("bash")
         .arg("-c")
@@ -88,26 +96,21 @@ async fn run_in(
     let stderr = tokio::spawn(pump(child.stderr.take(), log.clone(), Stream::Stderr));
 
     let mut timed_out = None;
-    let status = match task.execution_timeout_ms.map(Duration::from_millis) {
-        None => child.wait().await,
-        Some(limit) => match timeout(limit, child.wait()).await {
-            Ok(status) => status,
-            Err(_) => {
-                timed_out = Some(limit);
-                log.line(Stream::Gust, format!("execution_timeout of {limit:?} reached; sending SIGTERM to process group {pgid}"))
-                    .await;
-                signal_group(pgid, Signal::SIGTERM);
-                match timeout(limits.kill_grace, child.wait()).await {
-                    Ok(status) => status,
-                    Err(_) => {
-                        log.line(Stream::Gust, format!("still running {:?} after SIGTERM; sending SIGKILL", limits.kill_grace))
-                            .await;
-                        signal_group(pgid, Signal::SIGKILL);
-                        child.wait().await
-                    }
-                }
-            }
-        },
+    let mut interrupted = false;
+    // A task without execution_timeout may run for a century.
+    let limit = task.execution_timeout_ms.map_or(Duration::from_secs(100 * 365 * 24 * 3600), Duration::from_millis);
+    let status = tokio::select! {
+        status = child.wait() => status,
+        _ = tokio::time::sleep(limit) => {
+            timed_out = Some(limit);
+            log.line(Stream::Gust, format!("execution_timeout of {limit:?} reached; sending SIGTERM to process group {pgid}")).await;
+            terminate(&mut child, pgid, log, limits).await
+        }
+        _ = stop.cancelled() => {
+            interrupted = true;
+            log.line(Stream::Gust, format!("worker shutdown: sending SIGTERM to process group {pgid}")).await;
+            terminate(&mut child, pgid, log, limits).await
+        }
     };
     // Whatever the command left running in its group (background jobs) ends with the try.
     signal_group(pgid, Signal::SIGKILL);
@@ -126,14 +129,35 @@ async fn run_in(
         }
     };
     let code_text = exit_code.map_or("unknown".to_string(), |c| c.to_string());
+    if interrupted {
+        return Outcome::interrupted(exit_code);
+    }
     if let Some(limit) = timed_out {
         log.line(Stream::Gust, format!("task timed out; exit code {code_text}")).await;
         return Outcome::failed(exit_code, format!("timed out after {limit:?} (execution_timeout)"));
     }
     log.line(Stream::Gust, format!("command exited with code {code_text}")).await;
     match exit_code {
-        Some(0) => Outcome { state: TaskState::Success, exit_code, failure_reason: None },
+        Some(0) => Outcome { state: TaskState::Success, exit_code, failure_reason: None, interrupted: false },
         _ => Outcome::failed(exit_code, format!("exit code {code_text}")),
+    }
+}
+
+/// SIGTERM to the group, then SIGKILL if it is still there after the grace period.
+async fn terminate(
+    child: &mut tokio::process::Child,
+    pgid: i32,
+    log: &LogSink,
+    limits: &RunLimits,
+) -> std::io::Result<std::process::ExitStatus> {
+    signal_group(pgid, Signal::SIGTERM);
+    match timeout(limits.kill_grace, child.wait()).await {
+        Ok(status) => status,
+        Err(_) => {
+            log.line(Stream::Gust, format!("still running {:?} after SIGTERM; sending SIGKILL", limits.kill_grace)).await;
+            signal_group(pgid, Signal::SIGKILL);
+            child.wait().await
+        }
     }
 }
 

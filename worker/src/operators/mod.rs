@@ -8,6 +8,8 @@ use std::{future::Future, pin::Pin, time::Duration};
 
 use gust_shared::{dag::OperatorSpec, message::TaskMessage, state::TaskState};
 
+use tokio_util::sync::CancellationToken;
+
 use crate::log_sink::LogSink;
 
 /// How one try ended.
@@ -19,17 +21,24 @@ pub struct Outcome {
     pub exit_code: Option<i32>,
     /// Why the try failed, for people.
     pub failure_reason: Option<String>,
+    /// The worker stopped the try because it is shutting down; nothing is recorded.
+    pub interrupted: bool,
 }
 
 impl Outcome {
     /// A successful try without a process.
     pub fn success() -> Self {
-        Outcome { state: TaskState::Success, exit_code: None, failure_reason: None }
+        Outcome { state: TaskState::Success, exit_code: None, failure_reason: None, interrupted: false }
     }
 
     /// A failed try and why.
     pub fn failed(exit_code: Option<i32>, reason: impl Into<String>) -> Self {
-        Outcome { state: TaskState::Failed, exit_code, failure_reason: Some(reason.into()) }
+        Outcome { state: TaskState::Failed, exit_code, failure_reason: Some(reason.into()), interrupted: false }
+    }
+
+    /// A try cut short by the worker's shutdown.
+    pub fn interrupted(exit_code: Option<i32>) -> Self {
+        Outcome { state: TaskState::Failed, exit_code, failure_reason: None, interrupted: true }
     }
 }
 
@@ -45,8 +54,15 @@ pub type OperatorFuture<'a> = Pin<Box<dyn Future<Output = Outcome> + Send + 'a>>
 
 /// Something that runs one try of a task and reports how it ended.
 pub trait Operator: Send + Sync {
-    /// Runs the try described by `task`, writing its output to `log`.
-    fn run<'a>(&'a self, task: &'a TaskMessage, log: &'a LogSink, limits: &'a RunLimits) -> OperatorFuture<'a>;
+    /// Runs the try described by `task`, writing its output to `log`; stops
+    /// early (killing what it started) when `stop` is cancelled.
+    fn run<'a>(
+        &'a self,
+        task: &'a TaskMessage,
+        log: &'a LogSink,
+        limits: &'a RunLimits,
+        stop: &'a CancellationToken,
+    ) -> OperatorFuture<'a>;
 }
 
 /// The registry: the implementation of a message's operator.

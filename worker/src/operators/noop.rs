@@ -1,6 +1,7 @@
 //! `noop`: succeeds at once; useful for joins and for measuring overhead.
 
 use gust_shared::message::TaskMessage;
+use tokio_util::sync::CancellationToken;
 
 use super::{Operator, OperatorFuture, Outcome, RunLimits};
 use crate::log_sink::LogSink;
@@ -9,7 +10,13 @@ use crate::log_sink::LogSink;
 pub struct Noop;
 
 impl Operator for Noop {
-    fn run<'a>(&'a self, _task: &'a TaskMessage, _log: &'a LogSink, _limits: &'a RunLimits) -> OperatorFuture<'a> {
+    fn run<'a>(
+        &'a self,
+        _task: &'a TaskMessage,
+        _log: &'a LogSink,
+        _limits: &'a RunLimits,
+        _stop: &'a CancellationToken,
+    ) -> OperatorFuture<'a> {
         Box::pin(async { Outcome::success() })
     }
 }
