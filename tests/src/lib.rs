@@ -3,6 +3,7 @@
 //! PostgreSQL and RabbitMQ, each stack in its own database and its own
 //! queue namespace, and drive it over HTTP like a user would.
 
+pub mod ledger;
 pub mod processes;
 
 use std::{
@@ -347,6 +348,29 @@ impl TestStack {
     /// Starts `gust-scheduler` or `gust-worker` as a child process on this stack's settings.
     pub fn start_process(&self, binary: &str, name: &str) -> processes::Process {
         processes::Process::start(binary, name, &self.settings, &self.dags_dir)
+    }
+
+    /// Like [`Self::start_process`], with settings changed by `adjust` first.
+    pub fn start_process_with(&self, binary: &str, name: &str, adjust: impl FnOnce(&mut Settings)) -> processes::Process {
+        let mut settings = self.settings.clone();
+        adjust(&mut settings);
+        processes::Process::start(binary, name, &settings, &self.dags_dir)
+    }
+
+    /// The task instance object of one task of a run, through the API.
+    pub async fn task_instance(&self, dag_id: &str, run_id: &str, task_id: &str) -> Value {
+        let (status, body) = self.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")).await;
+        assert_eq!(status, 200, "reading task instance {task_id}: {body}");
+        body
+    }
+
+    /// Waits until a task of a run is in `state`; returns its task instance object.
+    pub async fn wait_for_task_state(&self, dag_id: &str, run_id: &str, task_id: &str, state: &str) -> Value {
+        self.eventually(&format!("task {task_id} to be {state}"), || async {
+            let (status, body) = self.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")).await;
+            (status == 200 && body["state"] == state).then_some(body)
+        })
+        .await
     }
 
     /// Path of a file in the DAG folder.

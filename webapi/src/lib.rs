@@ -6,7 +6,11 @@ pub mod error;
 mod extract;
 mod routes;
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     extract::{DefaultBodyLimit, Request, State},
@@ -17,6 +21,7 @@ use axum::{
 };
 use deadpool_postgres::{Object, Pool};
 use gust_shared::settings::WebapiSettings;
+use tokio::sync::Mutex;
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
@@ -30,6 +35,9 @@ pub use error::{ApiError, WebapiError};
 /// How long a request waits for a pooled database connection before answering 503.
 const DB_WAIT: Duration = Duration::from_secs(10);
 
+/// Age of the last heartbeat after which a scheduler or worker counts as unhealthy, unless set.
+const DEFAULT_LIVENESS_THRESHOLD: Duration = Duration::from_secs(60);
+
 /// Largest error body of an inner layer that is read to build a JSON error from it.
 const MAX_REWRITTEN_ERROR_BYTES: usize = 16 * 1024;
 
@@ -40,17 +48,39 @@ pub struct AppState {
     pub pool: Pool,
     /// Largest accepted request body, in bytes (`GUST__WEBAPI__MAX_BODY_BYTES`).
     pub max_body_bytes: usize,
+    /// A scheduler or worker whose last heartbeat is older than this is unhealthy (`GUST__SCHEDULER__ZOMBIE_THRESHOLD`).
+    pub liveness_threshold: Duration,
+    /// The broker the health check connects to; `None` reports it as not configured.
+    pub amqp_url: Option<String>,
+    /// The last broker check and when it ran, shared so health stays cheap under load.
+    pub(crate) broker_health: Arc<Mutex<Option<(Instant, routes::BrokerHealth)>>>,
 }
 
 impl AppState {
-    /// State over `pool` with the default body limit.
+    /// State over `pool` with the default body limit and liveness threshold, and no broker check.
     pub fn new(pool: Pool) -> Self {
-        Self { pool, max_body_bytes: WebapiSettings::default().max_body_bytes }
+        Self {
+            pool,
+            max_body_bytes: WebapiSettings::default().max_body_bytes,
+            liveness_threshold: DEFAULT_LIVENESS_THRESHOLD,
+            amqp_url: None,
+            broker_health: Arc::default(),
+        }
     }
 
     /// The same state with another body limit.
     pub fn with_max_body_bytes(self, max_body_bytes: usize) -> Self {
         Self { max_body_bytes, ..self }
+    }
+
+    /// The same state with another liveness threshold for schedulers and workers.
+    pub fn with_liveness_threshold(self, liveness_threshold: Duration) -> Self {
+        Self { liveness_threshold, ..self }
+    }
+
+    /// The same state with a broker for the health check to connect to.
+    pub fn with_amqp_url(self, amqp_url: impl Into<String>) -> Self {
+        Self { amqp_url: Some(amqp_url.into()), broker_health: Arc::default(), ..self }
     }
 
     /// A pooled connection, or a 503 when none comes in time.

@@ -101,11 +101,11 @@ async fn write_batches(
         }
         let insert = || async { logs::append(&pool.get().await?, ti_id, try_number, &keep).await };
         let result = insert
-            .retry(ExponentialBuilder::default().with_max_times(5).with_max_delay(Duration::from_secs(2)))
+            .retry(ExponentialBuilder::default().without_max_times().with_max_delay(Duration::from_secs(5)))
             .notify(|e, wait| tracing::warn!(error = %e, ?wait, "writing task log failed; retrying"))
             .await;
         if let Err(e) = result {
-            tracing::error!(%ti_id, try_number, error = %e, lines = keep.len(), "task log lines lost");
+            tracing::error!(%ti_id, try_number, error = %e, lines = keep.len(), "task log lines could not be stored");
         }
         batch.clear();
     }

@@ -21,6 +21,8 @@ use axum::{
 
 use crate::{error::ApiError, AppState};
 
+pub(crate) use health::BrokerHealth;
+
 /// Every `/api/v2` route gust serves.
 pub(crate) fn api() -> Router<AppState> {
     const RUN: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}";

@@ -86,6 +86,11 @@ impl TestApi {
 
     /// Like [`Self::start`], with a request body limit.
     pub async fn start_with_body_limit(max_body_bytes: usize) -> Self {
+        Self::start_with(|state| state.with_max_body_bytes(max_body_bytes)).await
+    }
+
+    /// Like [`Self::start`], with the state adjusted by `configure` (threshold, broker, …).
+    pub async fn start_with(configure: impl FnOnce(AppState) -> AppState) -> Self {
         let server = std::env::var("GUST_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_SERVER.to_string());
         let url = format!("{server}/gust_webapi_test_{}", uuid::Uuid::new_v4().simple());
         if let Err(error) = db::migrate(&url).await {
@@ -96,7 +101,7 @@ impl TestApi {
             );
         }
         let pool = db::connect(&url, 4).await.expect("connect to the freshly migrated test database");
-        let state = AppState::new(pool.clone()).with_max_body_bytes(max_body_bytes);
+        let state = configure(AppState::new(pool.clone()).with_max_body_bytes(1024 * 1024));
         Self { router: gust_webapi::router(state), pool, url }
     }
 

@@ -69,7 +69,12 @@ async fn run_in(
     limits: &RunLimits,
     stop: &CancellationToken,
 ) -> Outcome {
-    let mut child = match Command::new("bash")
+    let mut command_line = Command::new("bash");
+    // SAFETY: the closure runs in the forked child before exec and only makes async-signal-safe calls (prctl, getppid).
+    unsafe {
+        command_line.pre_exec(die_with_worker);
+    }
+    let mut child = match command_line
         .arg("-c")
         .arg(command)
         .current_dir(workdir)
@@ -141,6 +146,18 @@ async fn run_in(
         Some(0) => Outcome { state: TaskState::Success, exit_code, failure_reason: None, interrupted: false },
         _ => Outcome::failed(exit_code, format!("exit code {code_text}")),
     }
+}
+
+/// Makes the kernel kill the task's shell when the worker dies (even by
+/// SIGKILL), so a try taken over after a worker crash does not keep running
+/// beside its successor.
+fn die_with_worker() -> std::io::Result<()> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+    if nix::unistd::getppid() == Pid::from_raw(1) {
+        // The worker died between fork and prctl.
+        return Err(std::io::Error::other("worker exited while starting the task"));
+    }
+    Ok(())
 }
 
 /// SIGTERM to the group, then SIGKILL if it is still there after the grace period.
