@@ -47,7 +47,21 @@ impl Broker {
             next_attempt: Mutex::new(Instant::now()),
             backoff: Mutex::new(FIRST_BACKOFF),
         };
-        let session = broker.open().await?;
+        // An unreachable broker fails at once; a protocol error (RabbitMQ can refuse a
+        // consumer on a quorum queue whose replica is still starting) is retried a few times.
+        let mut attempt = 0;
+        let session = loop {
+            match broker.open().await {
+                Ok(session) => break session,
+                Err(e @ AmqpError::Unreachable { .. }) => return Err(e),
+                Err(e) if attempt >= 5 => return Err(e),
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(error = %e, attempt, "opening the RabbitMQ session failed; retrying");
+                    tokio::time::sleep(FIRST_BACKOFF * attempt).await;
+                }
+            }
+        };
         *broker.session.lock().await = Some(session);
         Ok(broker)
     }

@@ -112,6 +112,7 @@ async fn record(pool: &Pool, delivery: Delivery) {
     }
     let stored = (|| store(pool, &letter, parsed.as_ref().ok(), &death))
         .retry(ExponentialBuilder::default().with_max_times(8).with_max_delay(Duration::from_secs(10)))
+        .when(DbError::is_transient)
         .notify(|e: &DbError, wait| tracing::warn!(error = %e, ?wait, "recording a dead letter failed; retrying"))
         .await;
     let settled = match stored {

@@ -193,3 +193,38 @@ async fn three_schedulers_dispatch_every_try_exactly_once() {
     assert!(done.values().all(|n| *n == 2), "each task once per run: {done:?}");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_task_that_kills_its_worker_every_time_ends_failed_at_the_delivery_limit() {
+    let dag = "dag_id: killer\ntasks:\n  - {id: crash, operator: bash, command: 'echo taking my worker down; kill -9 $PPID; sleep 5'}\n";
+    let mut stack = TestStack::spawn_with(&[("killer.yaml", dag)], engineless()).await;
+    stack.settings.amqp.delivery_limit = 2;
+    // The broker's delivery limit, not the zombie check, is what must stop this task.
+    let _scheduler =
+        stack.start_process_with("gust-scheduler", "scheduler", |s| s.scheduler.zombie_threshold = Duration::from_secs(60));
+    let mut worker = stack.start_process("gust-worker", "worker-0");
+    let run_id = stack.trigger("killer", json!({})).await;
+
+    let mut deaths = 0;
+    let state = loop {
+        let (_, run) = stack.get(&format!("/api/v2/dags/killer/dagRuns/{run_id}")).await;
+        if run["state"] == "failed" || run["state"] == "success" {
+            break run["state"].as_str().unwrap().to_string();
+        }
+        if worker.has_exited() {
+            deaths += 1;
+            assert!(deaths <= 10, "the delivery limit should have stopped this after a few deaths");
+            worker = stack.start_process("gust-worker", &format!("worker-{deaths}"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(state, "failed");
+    assert!(deaths >= 2, "the worker died at each delivery: {deaths}");
+    let crash = stack.task_instance("killer", &run_id, "crash").await;
+    assert_eq!(crash["state"], "failed", "{crash}");
+    assert!(crash["failure_reason"].as_str().unwrap_or_default().contains("delivery limit"), "{crash}");
+    let (_, letters) = stack.get("/api/v2/gust/deadLetters").await;
+    assert_eq!(letters["dead_letters"][0]["reason"], "delivery_limit", "{letters}");
+    assert_eq!(letters["dead_letters"][0]["task_id"], "crash", "{letters}");
+    stack.stop().await;
+}

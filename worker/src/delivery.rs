@@ -106,6 +106,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
     // The delivery stays unacked until the outcome is committed, however long that takes.
     let finished = (|| record_outcome(ctx, &message, &outcome))
         .retry(ExponentialBuilder::default().without_max_times().with_max_delay(Duration::from_secs(10)))
+        .when(FinishError::is_transient)
         .notify(|e: &FinishError, wait| tracing::warn!(error = %e, ?wait, "recording task outcome failed; retrying"))
         .await;
     ctx.running.lock().expect("running set").remove(&message.ti_id);
@@ -118,7 +119,8 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
             tracing::info!(%dag_id, %run_id, %task_id, try_number, %state, exit_code = ?outcome.exit_code, "task finished")
         }
         Ok(None) => tracing::warn!(%dag_id, %run_id, %task_id, try_number, "try was changed by someone else while running; outcome not recorded"),
-        Err(e) => tracing::error!(error = %e, "recording task outcome failed"),
+        // The try stops heartbeating now, so the scheduler's zombie check ends it by its retry rules.
+        Err(e) => tracing::error!(%dag_id, %run_id, %task_id, try_number, error = %e, "recording task outcome failed for good; leaving the try to the zombie check"),
     }
     settle(delivery.acker.ack(BasicAckOptions::default()).await);
 }
@@ -152,6 +154,7 @@ async fn claim_or_take_over(ctx: &Context, message: &mut TaskMessage, stop: &Can
             Ok::<_, DbError>(claim)
         })
         .retry(ExponentialBuilder::default().without_max_times().with_max_delay(Duration::from_secs(5)))
+        .when(DbError::is_transient)
         .notify(|e: &DbError, wait| tracing::warn!(error = %e, ?wait, "claiming task failed; retrying"))
         .await;
         let claim = match claim {
@@ -168,7 +171,9 @@ async fn claim_or_take_over(ctx: &Context, message: &mut TaskMessage, stop: &Can
                 tracing::info!(%dag_id, %run_id, %task_id, try_number, current_try = current, %state, "dropping delivery: this try is not queued");
                 return Claimed::Drop;
             }
-            Claim::Held { hostname, heartbeat_age } => {
+            Claim::Held { try_number: running_try, hostname, heartbeat_age } => {
+                message.try_number = running_try;
+                let try_number = running_try;
                 let ours = ctx.running.lock().expect("running set").contains(&message.ti_id);
                 if !ours && heartbeat_age >= ctx.takeover_after {
                     let previous = hostname.unwrap_or_else(|| "an unknown worker".into());
@@ -220,6 +225,16 @@ enum FinishError {
     Db(#[from] DbError),
     #[error(transparent)]
     Amqp(#[from] AmqpError),
+}
+
+impl FinishError {
+    /// Whether trying again can help (a restarting database or broker).
+    fn is_transient(&self) -> bool {
+        match self {
+            FinishError::Db(e) => e.is_transient(),
+            FinishError::Amqp(_) => true,
+        }
+    }
 }
 
 impl From<tokio_postgres::Error> for FinishError {

@@ -102,6 +102,7 @@ async fn write_batches(
         let insert = || async { logs::append(&pool.get().await?, ti_id, try_number, &keep).await };
         let result = insert
             .retry(ExponentialBuilder::default().without_max_times().with_max_delay(Duration::from_secs(5)))
+            .when(|e: &gust_shared::db::DbError| e.is_transient())
             .notify(|e, wait| tracing::warn!(error = %e, ?wait, "writing task log failed; retrying"))
             .await;
         if let Err(e) = result {

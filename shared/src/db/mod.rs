@@ -66,6 +66,24 @@ pub enum DbError {
     Corrupt(String),
 }
 
+impl DbError {
+    /// True when trying again later can succeed: the server is down,
+    /// restarting, overloaded, or the transaction lost a race.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DbError::Unreachable { .. } | DbError::Pool(_) => true,
+            DbError::Query(e) => match e.code() {
+                None => true,
+                Some(code) => {
+                    let code = code.code();
+                    code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "40001" || code == "40P01"
+                }
+            },
+            DbError::BadUrl { .. } | DbError::NotMigrated { .. } | DbError::Migration(_) | DbError::Corrupt(_) => false,
+        }
+    }
+}
+
 fn parse_url(url: &str) -> Result<tokio_postgres::Config, DbError> {
     tokio_postgres::Config::from_str(url).map_err(|e| DbError::BadUrl { url: redact_url(url), cause: e.to_string() })
 }

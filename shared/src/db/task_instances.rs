@@ -212,6 +212,8 @@ pub enum Claim {
     /// The same try is `running` on another worker (a redelivery after a
     /// connection loss or a crash); `heartbeat_age` says how long it has been silent.
     Held {
+        /// The running try (later than the message's after takeovers).
+        try_number: i32,
         /// Worker recorded on the try.
         hostname: Option<String>,
         /// Time since its last heartbeat.
@@ -243,9 +245,15 @@ pub async fn claim(db: &impl GenericClient, id: Uuid, try_number: i32, hostname:
     let state: String = row.get(0);
     let state = TaskState::parse(&state).ok_or_else(|| DbError::Corrupt(format!("task state `{state}`")))?;
     let current: i32 = row.get(1);
-    if state == TaskState::Running && current == try_number {
+    // A redelivered message keeps the try number it was published with; takeovers after
+    // worker deaths move the running try on, so a later running try is still this message's.
+    if state == TaskState::Running && current >= try_number {
         let age: f64 = row.get(3);
-        return Ok(Claim::Held { hostname: row.get(2), heartbeat_age: std::time::Duration::from_secs_f64(age.max(0.0)) });
+        return Ok(Claim::Held {
+            try_number: current,
+            hostname: row.get(2),
+            heartbeat_age: std::time::Duration::from_secs_f64(age.max(0.0)),
+        });
     }
     let claimable = match state {
         TaskState::Queued => current == try_number,
