@@ -80,8 +80,8 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
                     scheduler.sweep().await;
                     continue;
                 }
-                for run_pk in pending.runs {
-                    scheduler.schedule(run_pk).await;
+                for (run_pk, finished) in pending.runs {
+                    scheduler.schedule(run_pk, finished.as_ref()).await;
                 }
                 scheduler.dispatch().await;
             }
@@ -123,7 +123,7 @@ impl Scheduler {
         match live {
             Ok(ids) => {
                 for run_pk in ids {
-                    self.schedule(run_pk).await;
+                    self.schedule(run_pk, None).await;
                 }
             }
             Err(e) => tracing::error!(error = %e, "listing live runs failed"),
@@ -142,8 +142,8 @@ impl Scheduler {
         }
     }
 
-    async fn schedule(&self, run_pk: i64) {
-        if let Err(e) = run_scheduling::schedule_run(&self.pool, &self.versions, run_pk).await {
+    async fn schedule(&self, run_pk: i64, finished: Option<&std::collections::HashSet<String>>) {
+        if let Err(e) = run_scheduling::schedule_run(&self.pool, &self.versions, run_pk, finished).await {
             tracing::error!(run_pk, error = %e, "scheduling run failed");
         }
     }

@@ -33,11 +33,12 @@ pub fn decide(dag: &Dag, instances: &[(Uuid, String, TaskState)]) -> Decisions {
         if state != TaskState::None {
             continue;
         }
-        let upstream: Vec<TaskState> = task
-            .upstream
-            .iter()
-            .filter_map(|up| states.get(up.as_str()).map(|(_, s)| *s))
-            .collect();
+        // An upstream that was not loaded is unknown, so the task waits for a full look.
+        let Some(upstream) =
+            task.upstream.iter().map(|up| states.get(up.as_str()).map(|(_, s)| *s)).collect::<Option<Vec<TaskState>>>()
+        else {
+            continue;
+        };
         let next = if upstream.iter().any(|s| matches!(s, TaskState::Failed | TaskState::UpstreamFailed)) {
             TaskState::UpstreamFailed
         } else if !upstream.iter().all(|s| s.is_finished()) {
@@ -117,6 +118,15 @@ mod tests {
         let d = decide(&diamond(), &tis);
         assert_eq!(d.upstream_failed, vec![id_of(&tis, "d")]);
         assert_eq!(d.run_outcome, Option::None, "c is still running");
+    }
+
+    #[test]
+    fn a_task_whose_upstreams_were_not_loaded_is_left_alone() {
+        use TaskState::*;
+        // Only b, c and d were loaded: c waits on a, which is unknown here.
+        let tis = instances(&[("b", Success), ("c", None), ("d", None)]);
+        let d = decide(&diamond(), &tis);
+        assert!(d.schedule.is_empty() && d.upstream_failed.is_empty(), "{d:?}");
     }
 
     #[test]

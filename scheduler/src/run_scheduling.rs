@@ -1,6 +1,8 @@
 //! Moving one run forward: starting it (creating its task instances), then
 //! applying readiness decisions and ending it when every task is finished.
 
+use std::collections::HashSet;
+
 use deadpool_postgres::Pool;
 use gust_shared::{
     db::{runs, task_instances},
@@ -10,8 +12,15 @@ use gust_shared::{
 use crate::{error::SchedulerError, readiness, versions::VersionCache};
 
 /// Schedules one run under its row lock; another scheduler holding the lock
-/// means the run is being handled, so it is skipped.
-pub async fn schedule_run(pool: &Pool, versions: &VersionCache, run_pk: i64) -> Result<(), SchedulerError> {
+/// means the run is being handled, so it is skipped. `finished` names the
+/// tasks that just finished, so only their downstream tasks are looked at;
+/// `None` looks at the whole run.
+pub async fn schedule_run(
+    pool: &Pool,
+    versions: &VersionCache,
+    run_pk: i64,
+    finished: Option<&HashSet<String>>,
+) -> Result<(), SchedulerError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let Some(run) = runs::lock_live(&tx, run_pk).await? else { return Ok(()) };
@@ -31,8 +40,32 @@ pub async fn schedule_run(pool: &Pool, versions: &VersionCache, run_pk: i64) -> 
         tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, tasks = dag.tasks.len(), "run started");
     }
 
-    let instances = task_instances::states_for_run(&tx, run.id).await?;
-    let decisions = readiness::decide(&dag, &instances);
+    let incremental = finished.filter(|_| run.state == RunState::Running);
+    let instances = match incremental {
+        None => task_instances::states_for_run(&tx, run.id).await?,
+        Some(finished) => {
+            // Only the direct downstreams of what finished can change; load them and their upstreams.
+            let mut needed: HashSet<&str> = HashSet::new();
+            for done in finished {
+                for down in dag.downstream.get(done).into_iter().flatten() {
+                    needed.insert(down);
+                    if let Some(task) = dag.task(down) {
+                        needed.extend(task.upstream.iter().map(String::as_str));
+                    }
+                }
+            }
+            let needed: Vec<&str> = needed.into_iter().collect();
+            if needed.is_empty() {
+                Vec::new()
+            } else {
+                task_instances::states_of_tasks(&tx, run.id, &needed).await?
+            }
+        }
+    };
+    let mut decisions = readiness::decide(&dag, &instances);
+    if incremental.is_some() {
+        decisions.run_outcome = None;
+    }
     task_instances::transition_many(&tx, &decisions.schedule, TaskState::Scheduled).await?;
     task_instances::transition_many(&tx, &decisions.upstream_failed, TaskState::UpstreamFailed).await?;
     task_instances::transition_many(&tx, &decisions.skip, TaskState::Skipped).await?;
@@ -41,7 +74,12 @@ pub async fn schedule_run(pool: &Pool, versions: &VersionCache, run_pk: i64) -> 
             tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, %task_id, "task upstream_failed");
         }
     }
-    if let Some(outcome) = decisions.run_outcome {
+    let outcome = match decisions.run_outcome {
+        Some(outcome) => Some(outcome),
+        None if incremental.is_some() => task_instances::run_outcome(&tx, run.id).await?,
+        None => None,
+    };
+    if let Some(outcome) = outcome {
         if runs::finish(&tx, run.id, outcome).await? {
             tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, state = %outcome, "run finished");
         }

@@ -13,20 +13,41 @@ use gust_shared::{
 
 use crate::error::SchedulerError;
 
+/// A DAG definition with its edges indexed both ways.
+pub struct CachedDag {
+    /// The definition.
+    pub dag: Dag,
+    /// Direct downstream task ids of each task.
+    pub downstream: HashMap<String, Vec<String>>,
+}
+
+impl std::ops::Deref for CachedDag {
+    type Target = Dag;
+    fn deref(&self) -> &Dag {
+        &self.dag
+    }
+}
+
 /// DAG definitions by version id.
 #[derive(Default)]
 pub struct VersionCache {
-    versions: Mutex<HashMap<i64, Arc<Dag>>>,
+    versions: Mutex<HashMap<i64, Arc<CachedDag>>>,
 }
 
 impl VersionCache {
     /// The definition of `version_id`, loaded on first use.
-    pub async fn get(&self, db: &impl GenericClient, version_id: i64) -> Result<Arc<Dag>, SchedulerError> {
+    pub async fn get(&self, db: &impl GenericClient, version_id: i64) -> Result<Arc<CachedDag>, SchedulerError> {
         if let Some(dag) = self.versions.lock().expect("cache lock").get(&version_id) {
             return Ok(dag.clone());
         }
         let version = dags::version(db, version_id).await?.ok_or(SchedulerError::MissingVersion(version_id))?;
-        let dag = Arc::new(version.definition);
+        let mut downstream: HashMap<String, Vec<String>> = HashMap::new();
+        for task in &version.definition.tasks {
+            for up in &task.upstream {
+                downstream.entry(up.clone()).or_default().push(task.task_id.clone());
+            }
+        }
+        let dag = Arc::new(CachedDag { dag: version.definition, downstream });
         self.versions.lock().expect("cache lock").insert(version_id, dag.clone());
         Ok(dag)
     }

@@ -2,7 +2,7 @@
 //! at once, instead of on the next timer tick.
 
 use std::{
-    collections::HashSet,
+    collections::{HashMap, HashSet},
     sync::{Arc, Mutex},
 };
 
@@ -21,8 +21,9 @@ pub struct Wakeups {
 /// What woke the scheduler.
 #[derive(Default, Debug)]
 pub struct Pending {
-    /// Runs with a task that just finished.
-    pub runs: HashSet<i64>,
+    /// Runs with tasks that just finished: which ones, or `None` when the
+    /// whole run must be looked at (cleared or marked by hand).
+    pub runs: HashMap<i64, Option<HashSet<String>>>,
     /// A run was created somewhere.
     pub runs_queued: bool,
     /// The listener lost its connection; notifications may have been missed.
@@ -66,9 +67,16 @@ pub async fn listen(url: &str, wakeups: Arc<Wakeups>) -> Result<Listener, DbErro
         while let Some(message) = messages.next().await {
             match message {
                 Ok(AsyncMessage::Notification(n)) if n.channel() == TASK_FINISHED_CHANNEL => {
-                    if let Ok(run_pk) = n.payload().parse::<i64>() {
-                        feed.push(|p| {
-                            p.runs.insert(run_pk);
+                    let (run, task) = match n.payload().split_once(':') {
+                        Some((run, task)) => (run, Some(task.to_string())),
+                        None => (n.payload(), None),
+                    };
+                    if let Ok(run_pk) = run.parse::<i64>() {
+                        feed.push(|p| match (p.runs.entry(run_pk).or_insert_with(|| Some(HashSet::new())), task) {
+                            (Some(tasks), Some(task)) => {
+                                tasks.insert(task);
+                            }
+                            (entry, _) => *entry = None,
                         });
                     }
                 }

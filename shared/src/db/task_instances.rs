@@ -124,6 +124,48 @@ pub async fn states_for_run(db: &impl GenericClient, run_pk: i64) -> Result<Vec<
         .collect()
 }
 
+/// `(id, task_id, state)` of the named tasks of a run.
+pub async fn states_of_tasks(
+    db: &impl GenericClient,
+    run_pk: i64,
+    task_ids: &[&str],
+) -> Result<Vec<(Uuid, String, TaskState)>, DbError> {
+    let rows = db
+        .query("SELECT id, task_id, state FROM task_instances WHERE run_pk = $1 AND task_id = ANY($2)", &[&run_pk, &task_ids])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let state: String = r.get(2);
+            let state = TaskState::parse(&state).ok_or_else(|| DbError::Corrupt(format!("task state `{state}`")))?;
+            Ok((r.get(0), r.get(1), state))
+        })
+        .collect()
+}
+
+/// The run's outcome once none of its task instances is unfinished (served
+/// by the partial index on live task instances), else `None`.
+pub async fn run_outcome(db: &impl GenericClient, run_pk: i64) -> Result<Option<crate::state::RunState>, DbError> {
+    let live: bool = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 \
+                 AND state IN ('none', 'scheduled', 'queued', 'running', 'up_for_retry'))",
+            &[&run_pk],
+        )
+        .await?
+        .get(0);
+    if live {
+        return Ok(None);
+    }
+    let failed: bool = db
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 AND state NOT IN ('success', 'skipped', 'removed'))",
+            &[&run_pk],
+        )
+        .await?
+        .get(0);
+    Ok(Some(if failed { crate::state::RunState::Failed } else { crate::state::RunState::Success }))
+}
+
 /// Moves the given task instances to `next` where the transition is allowed; returns how many moved.
 pub async fn transition_many(db: &impl GenericClient, ids: &[Uuid], next: TaskState) -> Result<u64, DbError> {
     if ids.is_empty() {
@@ -421,8 +463,8 @@ async fn end_try(
     outcome: &TryOutcome<'_>,
 ) -> Result<Option<TaskState>, DbError> {
     let delay_ms = outcome.retry_delay_ms as f64;
-    let row = db
-        .query_opt(
+    let statement = db
+        .prepare_cached(
             "WITH done AS ( \
                  UPDATE task_instances SET \
                      state = CASE WHEN $3 = 'failed' AND $7 AND try_number <= max_tries THEN 'up_for_retry' ELSE $3 END, \
@@ -430,14 +472,19 @@ async fn end_try(
                                           THEN now() + $6 * interval '1 millisecond' END, \
                      exit_code = $4, failure_reason = $5, end_date = now(), updated_at = now() \
                  WHERE id = $1 AND try_number = $2 AND state = ANY($8) \
-                 RETURNING id, run_pk, state, try_number, hostname, exit_code, failure_reason, queued_at, start_date, end_date), \
+                 RETURNING id, run_pk, task_id, state, try_number, hostname, exit_code, failure_reason, queued_at, start_date, end_date), \
              history AS ( \
                  INSERT INTO task_instance_tries \
                      (ti_id, try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date) \
                  SELECT id, try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date FROM done \
                  ON CONFLICT (ti_id, try_number) DO UPDATE SET state = EXCLUDED.state, exit_code = EXCLUDED.exit_code, \
                      failure_reason = EXCLUDED.failure_reason, end_date = EXCLUDED.end_date) \
-             SELECT run_pk, state FROM done",
+             SELECT run_pk, state, pg_notify($9, run_pk::text || ':' || task_id) FROM done",
+        )
+        .await?;
+    let row = db
+        .query_opt(
+            &statement,
             &[
                 &id,
                 &try_number,
@@ -447,14 +494,29 @@ async fn end_try(
                 &delay_ms,
                 &outcome.retryable,
                 &expected,
+                &TASK_FINISHED_CHANNEL,
             ],
         )
         .await?;
     let Some(row) = row else { return Ok(None) };
-    let run_pk: i64 = row.get(0);
     let state: String = row.get(1);
-    db.execute("SELECT pg_notify($1, $2)", &[&TASK_FINISHED_CHANNEL, &run_pk.to_string()]).await?;
     Ok(TaskState::parse(&state))
+}
+
+/// The fast path of a claim: one statement, outside any transaction, that
+/// moves a committed `queued` try to `running`. `false` means the slow path
+/// ([`claim`] in a transaction) must decide (a retry, a redelivery, or a
+/// dispatch whose transaction has not committed yet).
+pub async fn claim_queued(db: &impl GenericClient, id: Uuid, try_number: i32, hostname: &str) -> Result<bool, DbError> {
+    let pid = i32::try_from(std::process::id()).unwrap_or(0);
+    let statement = db
+        .prepare_cached(
+            "UPDATE task_instances SET state = 'running', hostname = $3, pid = $4, start_date = now(), end_date = NULL, \
+                 exit_code = NULL, failure_reason = NULL, next_retry_at = NULL, updated_at = now(), last_heartbeat_at = now() \
+             WHERE id = $1 AND try_number = $2 AND state = 'queued'",
+        )
+        .await?;
+    Ok(db.execute(&statement, &[&id, &try_number, &hostname, &pid]).await? == 1)
 }
 
 /// Records the outcome of this worker's running try (see [`TryOutcome`]).
