@@ -115,13 +115,13 @@ pub async fn list_for_run(db: &impl GenericClient, run_pk: i64) -> Result<Vec<Ta
 /// `(id, task_id, state)` of every task instance of a run, for scheduling decisions.
 pub async fn states_for_run(db: &impl GenericClient, run_pk: i64) -> Result<Vec<(Uuid, String, TaskState)>, DbError> {
     let rows = db.query("SELECT id, task_id, state FROM task_instances WHERE run_pk = $1", &[&run_pk]).await?;
-    rows.iter()
-        .map(|r| {
-            let state: String = r.get(2);
-            let state = TaskState::parse(&state).ok_or_else(|| DbError::Corrupt(format!("task state `{state}`")))?;
-            Ok((r.get(0), r.get(1), state))
-        })
-        .collect()
+    rows.iter().map(id_task_state).collect()
+}
+
+fn id_task_state(r: &Row) -> Result<(Uuid, String, TaskState), DbError> {
+    let state: String = r.get(2);
+    let state = TaskState::parse(&state).ok_or_else(|| DbError::Corrupt(format!("task state `{state}`")))?;
+    Ok((r.get(0), r.get(1), state))
 }
 
 /// `(id, task_id, state)` of the named tasks of a run.
@@ -133,13 +133,7 @@ pub async fn states_of_tasks(
     let rows = db
         .query("SELECT id, task_id, state FROM task_instances WHERE run_pk = $1 AND task_id = ANY($2)", &[&run_pk, &task_ids])
         .await?;
-    rows.iter()
-        .map(|r| {
-            let state: String = r.get(2);
-            let state = TaskState::parse(&state).ok_or_else(|| DbError::Corrupt(format!("task state `{state}`")))?;
-            Ok((r.get(0), r.get(1), state))
-        })
-        .collect()
+    rows.iter().map(id_task_state).collect()
 }
 
 /// The run's outcome once none of its task instances is unfinished (served
@@ -223,20 +217,21 @@ pub async fn take_for_dispatch(db: &impl GenericClient, limit: i64) -> Result<Ve
             &[&limit],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Dispatchable {
-            id: r.get(0),
-            run_pk: r.get(1),
-            dag_id: r.get(2),
-            run_id: r.get(3),
-            task_id: r.get(4),
-            map_index: r.get(5),
-            next_try: r.get(6),
-            logical_date: r.get(7),
-            dag_version_id: r.get(8),
-        })
-        .collect())
+    Ok(rows.iter().map(dispatchable).collect())
+}
+
+fn dispatchable(r: &Row) -> Dispatchable {
+    Dispatchable {
+        id: r.get(0),
+        run_pk: r.get(1),
+        dag_id: r.get(2),
+        run_id: r.get(3),
+        task_id: r.get(4),
+        map_index: r.get(5),
+        next_try: r.get(6),
+        logical_date: r.get(7),
+        dag_version_id: r.get(8),
+    }
 }
 
 /// What a worker found when it tried to claim a try.
@@ -411,17 +406,7 @@ pub async fn dispatch_info(db: &impl GenericClient, id: Uuid) -> Result<Option<D
             &[&id],
         )
         .await?;
-    Ok(row.map(|r| Dispatchable {
-        id: r.get(0),
-        run_pk: r.get(1),
-        dag_id: r.get(2),
-        run_id: r.get(3),
-        task_id: r.get(4),
-        map_index: r.get(5),
-        next_try: r.get(6),
-        logical_date: r.get(7),
-        dag_version_id: r.get(8),
-    }))
+    Ok(row.as_ref().map(dispatchable))
 }
 
 /// Ends a zombie's try as failed (retryable per the task's retry rules).
