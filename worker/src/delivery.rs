@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
+    group_commit::GroupCommit,
     log_sink::{LogSink, Stream},
     operators::{self, Outcome, RunLimits},
 };
@@ -40,6 +41,10 @@ pub struct Context {
     pub pool: Pool,
     /// Publishes retries to their delay queues.
     pub publisher: TaskPublisher,
+    /// Group commit of claims.
+    pub claims: GroupCommit<(Uuid, i32)>,
+    /// Group commit of successful finishes.
+    pub successes: GroupCommit<(Uuid, i32, Option<i32>)>,
     /// Recorded as the task instance's hostname.
     pub hostname: String,
     /// Kill grace and similar limits.
@@ -143,11 +148,9 @@ enum Claimed {
 /// lapsed for `takeover_after`, the try is taken over as the next try.
 async fn claim_or_take_over(ctx: &Context, message: &mut TaskMessage, stop: &CancellationToken) -> Claimed {
     let (dag_id, run_id, task_id) = (message.dag_id.clone(), message.run_id.clone(), message.task_id.clone());
-    // Fast path: a committed queued try, claimed in one statement.
-    if let Ok(client) = ctx.pool.get().await {
-        if let Ok(true) = task_instances::claim_queued(&client, message.ti_id, message.try_number, &ctx.hostname).await {
-            return Claimed::Yes;
-        }
+    // Fast path: a committed queued try, claimed in one (group-committed) statement.
+    if ctx.claims.submit((message.ti_id, message.try_number)).await == Some(true) {
+        return Claimed::Yes;
     }
     loop {
         let try_number = message.try_number;
@@ -269,8 +272,12 @@ async fn record_outcome(ctx: &Context, message: &TaskMessage, outcome: &Outcome)
         retryable: true,
     };
     if outcome.state == TaskState::Success {
-        // One statement, committed on its own: nothing else has to be atomic with it.
-        return Ok(task_instances::finish(&client, message.ti_id, message.try_number, &try_outcome).await?);
+        // Nothing else has to be atomic with a success: group-commit it with other tasks'.
+        match ctx.successes.submit((message.ti_id, message.try_number, outcome.exit_code)).await {
+            Some(true) => return Ok(Some(TaskState::Success)),
+            Some(false) => return Ok(None),
+            None => return Ok(task_instances::finish(&client, message.ti_id, message.try_number, &try_outcome).await?),
+        }
     }
     let tx = client.transaction().await?;
     let recorded = task_instances::finish(&tx, message.ti_id, message.try_number, &try_outcome).await?;

@@ -8,6 +8,7 @@
 
 mod delivery;
 pub mod error;
+mod group_commit;
 mod heartbeat;
 mod log_sink;
 mod operators;
@@ -125,6 +126,8 @@ async fn session_context(
     let ctx = Arc::new(Context {
         pool: pool.clone(),
         publisher,
+        claims: group_commit::claims(pool.clone(), hostname.to_string()),
+        successes: group_commit::successes(pool.clone()),
         hostname: hostname.to_string(),
         limits: RunLimits { kill_grace: settings.worker.kill_grace },
         max_log_bytes: settings.worker.max_log_bytes,

@@ -488,20 +488,57 @@ async fn end_try(
     Ok(TaskState::parse(&state))
 }
 
-/// The fast path of a claim: one statement, outside any transaction, that
-/// moves a committed `queued` try to `running`. `false` means the slow path
-/// ([`claim`] in a transaction) must decide (a retry, a redelivery, or a
+/// The fast path of claims: one statement, outside any transaction, that
+/// moves committed `queued` tries to `running`; returns the ids claimed. A
+/// try it leaves alone goes through [`claim`] (a retry, a redelivery, or a
 /// dispatch whose transaction has not committed yet).
-pub async fn claim_queued(db: &impl GenericClient, id: Uuid, try_number: i32, hostname: &str) -> Result<bool, DbError> {
+pub async fn claim_queued_many(
+    db: &impl GenericClient,
+    tries: &[(Uuid, i32)],
+    hostname: &str,
+) -> Result<Vec<Uuid>, DbError> {
+    let ids: Vec<Uuid> = tries.iter().map(|t| t.0).collect();
+    let numbers: Vec<i32> = tries.iter().map(|t| t.1).collect();
     let pid = i32::try_from(std::process::id()).unwrap_or(0);
     let statement = db
         .prepare_cached(
-            "UPDATE task_instances SET state = 'running', hostname = $3, pid = $4, start_date = now(), end_date = NULL, \
+            "UPDATE task_instances ti SET state = 'running', hostname = $3, pid = $4, start_date = now(), end_date = NULL, \
                  exit_code = NULL, failure_reason = NULL, next_retry_at = NULL, updated_at = now(), last_heartbeat_at = now() \
-             WHERE id = $1 AND try_number = $2 AND state = 'queued'",
+             FROM unnest($1::uuid[], $2::int[]) AS c(id, try_number) \
+             WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = 'queued' RETURNING ti.id",
         )
         .await?;
-    Ok(db.execute(&statement, &[&id, &try_number, &hostname, &pid]).await? == 1)
+    let rows = db.query(&statement, &[&ids, &numbers, &hostname, &pid]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// Records many successful tries in one statement (with their history rows
+/// and one NOTIFY each); returns the ids recorded. Tries no longer running
+/// on this worker are left alone.
+pub async fn finish_successes(db: &impl GenericClient, tries: &[(Uuid, i32, Option<i32>)]) -> Result<Vec<Uuid>, DbError> {
+    let ids: Vec<Uuid> = tries.iter().map(|t| t.0).collect();
+    let numbers: Vec<i32> = tries.iter().map(|t| t.1).collect();
+    let codes: Vec<Option<i32>> = tries.iter().map(|t| t.2).collect();
+    let statement = db
+        .prepare_cached(
+            "WITH done AS ( \
+                 UPDATE task_instances ti SET state = 'success', exit_code = c.exit_code, failure_reason = NULL, \
+                     next_retry_at = NULL, end_date = now(), updated_at = now() \
+                 FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(id, try_number, exit_code) \
+                 WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = 'running' \
+                 RETURNING ti.id, ti.run_pk, ti.task_id, ti.state, ti.try_number, ti.hostname, ti.exit_code, \
+                     ti.failure_reason, ti.queued_at, ti.start_date, ti.end_date), \
+             history AS ( \
+                 INSERT INTO task_instance_tries \
+                     (ti_id, try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date) \
+                 SELECT id, try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date FROM done \
+                 ON CONFLICT (ti_id, try_number) DO UPDATE SET state = EXCLUDED.state, exit_code = EXCLUDED.exit_code, \
+                     failure_reason = EXCLUDED.failure_reason, end_date = EXCLUDED.end_date) \
+             SELECT id, pg_notify($4, run_pk::text || ':' || task_id) FROM done",
+        )
+        .await?;
+    let rows = db.query(&statement, &[&ids, &numbers, &codes, &TASK_FINISHED_CHANNEL]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Records the outcome of this worker's running try (see [`TryOutcome`]).

@@ -1,0 +1,84 @@
+//! Group commit for the hot path: claims (and successful finishes) that a
+//! worker's concurrent tasks make at the same moment go to PostgreSQL as
+//! one statement and one commit. Nothing waits to fill a batch: a batch is
+//! whatever queued up while the previous statement ran, so an idle worker
+//! pays no latency and a busy one pays one commit for many tasks.
+
+use std::{collections::HashSet, future::Future};
+
+use deadpool_postgres::Pool;
+use gust_shared::db::{task_instances, DbError};
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+/// Most requests in one statement.
+const MAX_BATCH: usize = 256;
+
+type Request<T> = (T, oneshot::Sender<Option<bool>>);
+
+/// Sends requests to a background task that executes them in batches.
+pub struct GroupCommit<T> {
+    tx: mpsc::Sender<Request<T>>,
+}
+
+impl<T: Send + 'static> GroupCommit<T> {
+    /// Starts the batching task; `run` executes one batch and returns the ids it applied to.
+    fn spawn<F, Fut>(pool: Pool, key: fn(&T) -> Uuid, run: F) -> Self
+    where
+        F: Fn(Pool, Vec<T>) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<Vec<Uuid>, DbError>> + Send,
+    {
+        let (tx, mut rx) = mpsc::channel::<Request<T>>(4 * MAX_BATCH);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(request) => batch.push(request),
+                        Err(_) => break,
+                    }
+                }
+                let keys: Vec<Uuid> = batch.iter().map(|(item, _)| key(item)).collect();
+                let (items, replies): (Vec<T>, Vec<_>) = batch.into_iter().unzip();
+                match run(pool.clone(), items).await {
+                    Ok(applied) => {
+                        let applied: HashSet<Uuid> = applied.into_iter().collect();
+                        for (key, reply) in keys.iter().zip(replies) {
+                            let _ = reply.send(Some(applied.contains(key)));
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, "group commit failed; callers take the single-statement path");
+                        for reply in replies {
+                            let _ = reply.send(None);
+                        }
+                    }
+                }
+            }
+        });
+        GroupCommit { tx }
+    }
+
+    /// Submits one request: `Some(applied)`, or `None` when the batch failed
+    /// and the caller must use its own (retrying) path.
+    pub async fn submit(&self, item: T) -> Option<bool> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.send((item, reply)).await.ok()?;
+        answer.await.ok().flatten()
+    }
+}
+
+/// Batches `queued → running` claims: `(task instance, try)`.
+pub fn claims(pool: Pool, hostname: String) -> GroupCommit<(Uuid, i32)> {
+    GroupCommit::spawn(pool, |t| t.0, move |pool, tries| {
+        let hostname = hostname.clone();
+        async move { task_instances::claim_queued_many(&pool.get().await?, &tries, &hostname).await }
+    })
+}
+
+/// Batches successful finishes: `(task instance, try, exit code)`.
+pub fn successes(pool: Pool) -> GroupCommit<(Uuid, i32, Option<i32>)> {
+    GroupCommit::spawn(pool, |t| t.0, |pool, tries| async move {
+        task_instances::finish_successes(&pool.get().await?, &tries).await
+    })
+}
