@@ -171,3 +171,18 @@ async fn deleting_a_dag_file_marks_the_dag_stale() {
         .await;
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_running_more_tasks_than_it_has_connections_does_not_stall() {
+    let mut dag = String::from("dag_id: crowded\ntasks:\n");
+    for i in 0..60 {
+        dag.push_str(&format!("  - {{id: t{i}, operator: noop}}\n"));
+    }
+    let options = StackOptions { worker_concurrency: 16, in_process_engine: false, ..StackOptions::default() };
+    let stack = TestStack::spawn_with(&[("crowded.yaml", &dag)], options).await;
+    let _scheduler = stack.start_process("gust-scheduler", "scheduler");
+    let _worker = stack.start_process_with("gust-worker", "worker", |s| s.database.pool_size = 2);
+    let run_id = stack.trigger("crowded", json!({})).await;
+    assert_eq!(stack.wait_for_run("crowded", &run_id).await, "success");
+    stack.stop().await;
+}

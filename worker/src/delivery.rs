@@ -263,7 +263,6 @@ impl From<deadpool_postgres::PoolError> for FinishError {
 /// same transaction, so the retry exists in the broker before the state says it does.
 async fn record_outcome(ctx: &Context, message: &TaskMessage, outcome: &Outcome) -> Result<Option<TaskState>, FinishError> {
     let delay_ms = message.retry.delay_after(message.try_number);
-    let mut client = ctx.pool.get().await?;
     let try_outcome = TryOutcome {
         state: outcome.state,
         exit_code: outcome.exit_code,
@@ -273,11 +272,16 @@ async fn record_outcome(ctx: &Context, message: &TaskMessage, outcome: &Outcome)
     };
     if outcome.state == TaskState::Success {
         // Nothing else has to be atomic with a success: group-commit it with other tasks'.
+        // No pooled connection is held while waiting: the batch needs one.
         match ctx.successes.submit((message.ti_id, message.try_number, outcome.exit_code)).await {
             Some(true) => return Ok(Some(TaskState::Success)),
             Some(false) => return Ok(None),
-            None => return Ok(task_instances::finish(&client, message.ti_id, message.try_number, &try_outcome).await?),
+            None => {}
         }
+    }
+    let mut client = ctx.pool.get().await?;
+    if outcome.state == TaskState::Success {
+        return Ok(task_instances::finish(&client, message.ti_id, message.try_number, &try_outcome).await?);
     }
     let tx = client.transaction().await?;
     let recorded = task_instances::finish(&tx, message.ti_id, message.try_number, &try_outcome).await?;
