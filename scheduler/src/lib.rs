@@ -77,8 +77,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
                     continue;
                 }
                 if pending.runs_queued {
-                    scheduler.sweep().await;
-                    continue;
+                    scheduler.start_queued().await;
                 }
                 for (run_pk, finished) in pending.runs {
                     scheduler.schedule(run_pk, finished.as_ref()).await;
@@ -129,6 +128,22 @@ impl Scheduler {
             Err(e) => tracing::error!(error = %e, "listing live runs failed"),
         }
         self.dispatch().await;
+    }
+
+    /// Starts the queued runs that may start (a run was created, or one finished).
+    async fn start_queued(&self) {
+        let queued = match self.pool.get().await {
+            Ok(client) => db::runs::queued_ids(&client).await,
+            Err(e) => Err(e.into()),
+        };
+        match queued {
+            Ok(ids) => {
+                for run_pk in ids {
+                    self.schedule(run_pk, None).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "listing queued runs failed"),
+        }
     }
 
     async fn beat(&mut self) {

@@ -177,15 +177,24 @@ pub async fn start(db: &impl GenericClient, id: i64) -> Result<bool, DbError> {
         == 1)
 }
 
-/// Moves a run `running → success|failed`; false when it was not running.
+/// Moves a run `running → success|failed`, and (on commit) wakes the
+/// schedulers so a run of the same DAG held back by `max_active_runs` starts;
+/// false when it was not running.
 pub async fn finish(db: &impl GenericClient, id: i64, state: RunState) -> Result<bool, DbError> {
-    Ok(db
-        .execute(
-            "UPDATE dag_runs SET state = $2, end_date = now() WHERE id = $1 AND state = 'running'",
-            &[&id, &state.as_str()],
+    let row = db
+        .query_opt(
+            "UPDATE dag_runs SET state = $2, end_date = now() WHERE id = $1 AND state = 'running' \
+             RETURNING pg_notify($3, dag_id)",
+            &[&id, &state.as_str(), &RUN_QUEUED_CHANNEL],
         )
-        .await?
-        == 1)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Primary keys of queued runs, oldest first (served by a partial index).
+pub async fn queued_ids(db: &impl GenericClient) -> Result<Vec<i64>, DbError> {
+    let rows = db.query("SELECT id FROM dag_runs WHERE state = 'queued' ORDER BY id", &[]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 /// Whether the DAG is paused (paused DAGs start no runs).

@@ -1,0 +1,460 @@
+//! The report: scenario outcomes, gust/Celery and gust/floor ratios, the
+//! targets with met / not met, printed as a table and written as JSON.
+
+use std::{fmt::Write, path::Path};
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::{
+    machine::Machine,
+    scenarios::{ScenarioOutcome, Status},
+};
+
+/// Settings of this invocation, recorded with the results.
+#[derive(Debug, Clone, Serialize)]
+pub struct Config {
+    /// Repetitions of each scenario.
+    pub repeat: usize,
+    /// Workers per stack.
+    pub workers: usize,
+    /// Tasks each worker runs at once.
+    pub concurrency: usize,
+    /// Tasks in the noop fan-out.
+    pub fanout_tasks: usize,
+    /// Tasks in the bash fan-out.
+    pub bash_fanout_tasks: usize,
+    /// Tasks in the noop chain.
+    pub chain_len: usize,
+    /// Tasks in the bash chain.
+    pub bash_chain_len: usize,
+    /// Runs triggered in the runs scenario.
+    pub runs: usize,
+    /// HTTP clients in the runs scenario.
+    pub clients: usize,
+    /// `GUST__*` variables inherited from the harness's environment (they reach every gust process).
+    pub inherited_gust_env: Vec<String>,
+}
+
+/// A derived ratio between two measured medians.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// What is compared.
+    pub name: String,
+    /// The ratio, when both sides were measured.
+    pub value: Option<f64>,
+    /// How to read it.
+    pub meaning: String,
+}
+
+/// Whether a target was met.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The measured median meets the target.
+    Met,
+    /// It does not.
+    NotMet,
+    /// Nothing to judge (the scenario did not run or failed).
+    NotMeasured,
+}
+
+/// One target from the issue, judged on the medians.
+#[derive(Debug, Clone, Serialize)]
+pub struct TargetCheck {
+    /// The target as the issue states it.
+    pub target: String,
+    /// The value it was judged on, with its unit.
+    pub measured: String,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Anything that qualifies the verdict.
+    pub note: String,
+}
+
+/// Everything one invocation produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// When the report was written (local time, RFC 3339).
+    pub generated_at: String,
+    /// The command line.
+    pub command: Vec<String>,
+    /// Settings.
+    pub config: Config,
+    /// Machine and versions.
+    pub machine: Machine,
+    /// Warnings about the setup (e.g. stale binaries).
+    pub warnings: Vec<String>,
+    /// The scenarios, in the order they ran.
+    pub scenarios: Vec<ScenarioOutcome>,
+    /// gust against Celery and against the floors.
+    pub comparisons: Vec<Comparison>,
+    /// The targets, met or not.
+    pub targets: Vec<TargetCheck>,
+}
+
+/// Fan-out target from the issue, in tasks/s.
+pub const FANOUT_TARGET: f64 = 5000.0;
+/// How many times Celery's fan-out gust must reach.
+pub const CELERY_FACTOR_TARGET: f64 = 10.0;
+/// Chain hop p50 target, in ms.
+pub const HOP_P50_TARGET_MS: f64 = 5.0;
+/// Idle worker RSS target, in MiB.
+pub const IDLE_WORKER_TARGET_MIB: f64 = 20.0;
+/// Largest hop-p50 ratio (history / empty) still called flat.
+pub const FLAT_HOP_RATIO: f64 = 1.25;
+/// Largest sweep-proxy ratio still called flat, unless the growth is below [`FLAT_SWEEP_ABS_MS`].
+pub const FLAT_SWEEP_RATIO: f64 = 1.5;
+/// A sweep-proxy growth below this many ms counts as flat whatever the ratio (timer noise).
+pub const FLAT_SWEEP_ABS_MS: f64 = 0.5;
+/// Fan-out size the targets are stated for.
+pub const FULL_FANOUT: usize = 10_000;
+
+impl Report {
+    /// Builds the report: derives the comparisons and judges the targets.
+    pub fn new(
+        command: Vec<String>,
+        config: Config,
+        machine: Machine,
+        warnings: Vec<String>,
+        scenarios: Vec<ScenarioOutcome>,
+    ) -> Report {
+        let mut report = Report {
+            generated_at: chrono::Local::now().to_rfc3339(),
+            command,
+            config,
+            machine,
+            warnings,
+            scenarios,
+            comparisons: Vec::new(),
+            targets: Vec::new(),
+        };
+        report.comparisons = report.compare();
+        report.targets = report.judge();
+        report
+    }
+
+    fn median(&self, scenario: &str, key: &str) -> Option<f64> {
+        self.scenarios.iter().find(|s| s.name == scenario)?.median(key)
+    }
+
+    fn ratio(&self, (s1, k1): (&str, &str), (s2, k2): (&str, &str)) -> Option<f64> {
+        Some(self.median(s1, k1)? / self.median(s2, k2)?)
+    }
+
+    fn compare(&self) -> Vec<Comparison> {
+        let c = |name: &str, value: Option<f64>, meaning: &str| Comparison {
+            name: name.into(),
+            value,
+            meaning: meaning.into(),
+        };
+        vec![
+            c(
+                "gust / Celery fan-out throughput",
+                self.ratio(("fanout", "tasks_per_s"), ("celery", "fanout_tasks_per_s")),
+                "× Celery's tasks/s (higher is better)",
+            ),
+            c(
+                "gust / Celery chain hop p50",
+                self.ratio(("chain", "hop_p50_ms"), ("celery", "chain_hop_p50_ms")),
+                "× Celery's per-hop latency (lower is better)",
+            ),
+            c(
+                "gust fan-out / RabbitMQ floor",
+                self.ratio(("fanout", "tasks_per_s"), ("raw", "amqp_msgs_per_s")),
+                "fraction of the broker's persistent publish+confirm+consume+ack rate",
+            ),
+            c(
+                "gust fan-out / PostgreSQL floor",
+                self.ratio(("fanout", "tasks_per_s"), ("raw", "pg_commits_per_s")),
+                "fraction of the database's single-row commit rate (gust needs ≥2 commits per task)",
+            ),
+        ]
+    }
+
+    fn judge(&self) -> Vec<TargetCheck> {
+        let check =
+            |target: &str, value: Option<f64>, unit: &str, ok: &dyn Fn(f64) -> bool, note: String| TargetCheck {
+                target: target.into(),
+                measured: value.map(|v| format!("{} {unit}", fmt_num(v))).unwrap_or_else(|| "—".into()),
+                verdict: match value {
+                    Some(v) if ok(v) => Verdict::Met,
+                    Some(_) => Verdict::NotMet,
+                    None => Verdict::NotMeasured,
+                },
+                note,
+            };
+        let scaled = if self.config.fanout_tasks == FULL_FANOUT {
+            String::new()
+        } else {
+            format!("measured with {} tasks; the target is for {FULL_FANOUT}", self.config.fanout_tasks)
+        };
+        let hop_ratio = self.median("history", "hop_p50_ratio");
+        let sweep_before = self.median("history", "sweep_proxy_empty_ms");
+        let sweep_after = self.median("history", "sweep_proxy_history_ms");
+        let sweep_flat = match (sweep_before, sweep_after) {
+            (Some(b), Some(a)) => Some(a / b <= FLAT_SWEEP_RATIO || a - b <= FLAT_SWEEP_ABS_MS),
+            _ => None,
+        };
+        let mut flat = check(
+            "scheduler per-tick cost flat with history size",
+            hop_ratio,
+            "× hop p50",
+            &|r| r <= FLAT_HOP_RATIO && sweep_flat == Some(true),
+            format!(
+                "flat = hop p50 ratio ≤ {FLAT_HOP_RATIO} and sweep proxy ratio ≤ {FLAT_SWEEP_RATIO} (or < {FLAT_SWEEP_ABS_MS} ms more); sweep proxy {} → {} ms",
+                sweep_before.map(fmt_num).unwrap_or_else(|| "—".into()),
+                sweep_after.map(fmt_num).unwrap_or_else(|| "—".into())
+            ),
+        );
+        if hop_ratio.is_some() && sweep_flat.is_none() {
+            flat.verdict = Verdict::NotMeasured;
+        }
+        vec![
+            check(
+                "fan-out ≥ 5,000 noop tasks/s",
+                self.median("fanout", "tasks_per_s"),
+                "tasks/s",
+                &|v| v >= FANOUT_TARGET,
+                scaled.clone(),
+            ),
+            check(
+                "fan-out ≥ 10× Celery",
+                self.ratio(("fanout", "tasks_per_s"), ("celery", "fanout_tasks_per_s")),
+                "×",
+                &|v| v >= CELERY_FACTOR_TARGET,
+                scaled,
+            ),
+            check(
+                "chain p50 ≤ 5 ms per hop",
+                self.median("chain", "hop_p50_ms"),
+                "ms",
+                &|v| v <= HOP_P50_TARGET_MS,
+                String::new(),
+            ),
+            check(
+                "idle worker ≤ 20 MiB RSS",
+                self.median("resources", "worker_idle_rss_mib"),
+                "MiB",
+                &|v| v <= IDLE_WORKER_TARGET_MIB,
+                String::new(),
+            ),
+            flat,
+        ]
+    }
+
+    /// Whether every scenario that ran fully succeeded (unavailable ones do not count).
+    pub fn all_ok(&self) -> bool {
+        self.scenarios.iter().all(|s| matches!(s.status, Status::Ok | Status::Unavailable))
+    }
+
+    /// The human-readable table.
+    pub fn table(&self) -> String {
+        let mut out = String::new();
+        let m = &self.machine;
+        let _ = writeln!(
+            out,
+            "gust benchmark — {} — {} cores, {} MiB, {}; kernel {}; PostgreSQL {}; RabbitMQ {}; commit {}{}",
+            self.generated_at,
+            show(&m.cores),
+            show(&m.memory_mib),
+            show(&m.cpu_model),
+            show(&m.kernel),
+            show(&m.postgresql),
+            show(&m.rabbitmq),
+            m.git_commit.as_deref().map(|c| &c[..c.len().min(12)]).unwrap_or("?"),
+            if m.git_dirty == Some(true) { " (dirty)" } else { "" }
+        );
+        let c = &self.config;
+        let _ = writeln!(
+            out,
+            "repeat {}, {} workers × concurrency {}, fan-out {} noop / {} bash tasks, chain {} / {}, {} runs by {} clients",
+            c.repeat, c.workers, c.concurrency, c.fanout_tasks, c.bash_fanout_tasks, c.chain_len, c.bash_chain_len, c.runs, c.clients
+        );
+        for warning in &self.warnings {
+            let _ = writeln!(out, "WARNING: {warning}");
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(out, "| scenario | metric | median | min | max | unit |");
+        let _ = writeln!(out, "|---|---|---:|---:|---:|---|");
+        for scenario in &self.scenarios {
+            let status = match scenario.status {
+                Status::Ok => String::new(),
+                other => format!(
+                    " ({})",
+                    serde_json::to_value(other).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
+                ),
+            };
+            if scenario.metrics.is_empty() {
+                let _ = writeln!(out, "| {}{status} | — | — | — | — | |", scenario.name);
+            }
+            for metric in &scenario.metrics {
+                let s = &metric.summary;
+                let _ = writeln!(
+                    out,
+                    "| {}{status} | {} | {} | {} | {} | {} |",
+                    scenario.name,
+                    metric.label,
+                    fmt_num(s.median),
+                    fmt_num(s.min),
+                    fmt_num(s.max),
+                    metric.unit
+                );
+            }
+        }
+        let failures: Vec<String> =
+            self.scenarios.iter().flat_map(|s| s.failures.iter().map(move |f| format!("{}: {f}", s.name))).collect();
+        if !failures.is_empty() {
+            let _ = writeln!(out, "\nFailures:");
+            for failure in failures {
+                let _ = writeln!(out, "- {}", failure.replace('\n', "\n  "));
+            }
+        }
+        let notes: Vec<String> =
+            self.scenarios.iter().flat_map(|s| s.notes.iter().map(move |n| format!("{}: {n}", s.name))).collect();
+        if !notes.is_empty() {
+            let _ = writeln!(out, "\nNotes:");
+            for note in notes {
+                let _ = writeln!(out, "- {note}");
+            }
+        }
+        let _ = writeln!(out, "\n| comparison | value | meaning |");
+        let _ = writeln!(out, "|---|---:|---|");
+        for comparison in &self.comparisons {
+            let value = comparison.value.map(|v| format!("{}×", fmt_num(v))).unwrap_or_else(|| "—".into());
+            let _ = writeln!(out, "| {} | {value} | {} |", comparison.name, comparison.meaning);
+        }
+        let _ = writeln!(out, "\n| target | measured (median) | verdict | note |");
+        let _ = writeln!(out, "|---|---:|---|---|");
+        for target in &self.targets {
+            let verdict = match target.verdict {
+                Verdict::Met => "met",
+                Verdict::NotMet => "NOT MET",
+                Verdict::NotMeasured => "not measured",
+            };
+            let _ = writeln!(out, "| {} | {} | {verdict} | {} |", target.target, target.measured, target.note);
+        }
+        out
+    }
+
+    /// Writes the JSON to `path` (through a `.tmp` file, so a reader never sees half a file).
+    pub fn write_json(&self, path: &Path) -> anyhow::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_string_pretty(self)? + "\n")
+            .with_context(|| format!("writing {}", tmp.display()))?;
+        std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+        Ok(())
+    }
+}
+
+fn show<T: std::fmt::Display>(value: &Option<T>) -> String {
+    value.as_ref().map(ToString::to_string).unwrap_or_else(|| "?".into())
+}
+
+/// A number with as many decimals as its size deserves.
+pub fn fmt_num(value: f64) -> String {
+    if !value.is_finite() {
+        return format!("{value}");
+    }
+    let abs = value.abs();
+    if abs >= 100.0 {
+        format!("{value:.0}")
+    } else if abs >= 10.0 {
+        format!("{value:.1}")
+    } else {
+        format!("{value:.2}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenarios::{m, ScenarioOutcome};
+
+    fn machine() -> Machine {
+        Machine {
+            cores: Some(2),
+            memory_mib: Some(1024),
+            cpu_model: None,
+            kernel: None,
+            postgresql: None,
+            rabbitmq: None,
+            git_commit: None,
+            git_dirty: None,
+            rustc: None,
+        }
+    }
+
+    fn config(fanout_tasks: usize) -> Config {
+        Config {
+            repeat: 1,
+            workers: 2,
+            concurrency: 8,
+            fanout_tasks,
+            bash_fanout_tasks: 2000,
+            chain_len: 200,
+            bash_chain_len: 100,
+            runs: 1000,
+            clients: 8,
+            inherited_gust_env: vec![],
+        }
+    }
+
+    #[test]
+    fn targets_are_judged_on_medians_and_missing_ones_are_not_measured() {
+        let scenarios = vec![
+            ScenarioOutcome::from_repetitions("fanout", vec![Ok(vec![m("tasks_per_s", "t", "tasks/s", 6000.0)])]),
+            ScenarioOutcome::from_repetitions(
+                "celery",
+                vec![Ok(vec![m("fanout_tasks_per_s", "t", "tasks/s", 1000.0)])],
+            ),
+            ScenarioOutcome::from_repetitions("chain", vec![Ok(vec![m("hop_p50_ms", "h", "ms", 7.0)])]),
+        ];
+        let report = Report::new(vec![], config(FULL_FANOUT), machine(), vec![], scenarios);
+        let verdicts: Vec<Verdict> = report.targets.iter().map(|t| t.verdict).collect();
+        assert_eq!(
+            verdicts,
+            vec![Verdict::Met, Verdict::NotMet, Verdict::NotMet, Verdict::NotMeasured, Verdict::NotMeasured]
+        );
+        assert_eq!(report.comparisons[0].value, Some(6.0));
+        assert!(report.table().contains("| fan-out ≥ 5,000 noop tasks/s | 6000 tasks/s | met |"));
+    }
+
+    #[test]
+    fn flat_history_needs_both_ratios() {
+        let history = |hop_ratio: f64, sweep_after: f64| {
+            let scenarios = vec![ScenarioOutcome::from_repetitions(
+                "history",
+                vec![Ok(vec![
+                    m("hop_p50_ratio", "r", "×", hop_ratio),
+                    m("sweep_proxy_empty_ms", "s", "ms", 1.0),
+                    m("sweep_proxy_history_ms", "s", "ms", sweep_after),
+                ])],
+            )];
+            Report::new(vec![], config(2000), machine(), vec![], scenarios).targets[4].verdict
+        };
+        assert_eq!(history(1.05, 1.2), Verdict::Met);
+        assert_eq!(history(1.05, 5.0), Verdict::NotMet);
+        assert_eq!(history(2.0, 1.0), Verdict::NotMet);
+    }
+
+    #[test]
+    fn a_failed_scenario_shows_its_reason() {
+        let scenarios = vec![ScenarioOutcome::from_repetitions("runs", vec![Err("timed out".into())])];
+        let report = Report::new(vec![], config(2000), machine(), vec![], scenarios);
+        assert!(!report.all_ok());
+        let table = report.table();
+        assert!(table.contains("| runs (failed) | — |"), "{table}");
+        assert!(table.contains("- runs: repetition 1: timed out"), "{table}");
+    }
+
+    #[test]
+    fn numbers_get_sensible_decimals() {
+        assert_eq!(fmt_num(5123.4), "5123");
+        assert_eq!(fmt_num(12.345), "12.3");
+        assert_eq!(fmt_num(1.2345), "1.23");
+    }
+}

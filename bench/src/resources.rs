@@ -1,0 +1,136 @@
+//! Memory and CPU of processes, read from `/proc`.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use anyhow::Context;
+use tokio::task::JoinHandle;
+
+/// Memory of a process from `/proc/<pid>/status`, in KiB.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Memory {
+    /// Resident set size now (`VmRSS`).
+    pub rss_kib: u64,
+    /// Peak resident set size since start (`VmHWM`).
+    pub hwm_kib: u64,
+}
+
+/// Reads `VmRSS` and `VmHWM` of `pid`.
+pub fn memory(pid: i32) -> anyhow::Result<Memory> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_status(&text).with_context(|| format!("{path} has no VmRSS/VmHWM"))
+}
+
+fn parse_status(text: &str) -> Option<Memory> {
+    let field = |name: &str| -> Option<u64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        line[name.len()..].split_whitespace().next()?.parse().ok()
+    };
+    Some(Memory { rss_kib: field("VmRSS:")?, hwm_kib: field("VmHWM:")? })
+}
+
+/// User plus system CPU time of `pid` in seconds (`utime + stime` of
+/// `/proc/<pid>/stat`, divided by `clk_tck`).
+pub fn cpu_seconds(pid: i32, clk_tck: f64) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let ticks = parse_stat_ticks(&text).with_context(|| format!("{path} is not in the expected format"))?;
+    Ok(ticks as f64 / clk_tck)
+}
+
+fn parse_stat_ticks(text: &str) -> Option<u64> {
+    // The command name (field 2) is in parentheses and may contain spaces;
+    // fields after the last ')' start at field 3 (state). utime/stime are fields 14/15.
+    let rest = &text[text.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+/// Clock ticks per second for `/proc/<pid>/stat` (from `getconf CLK_TCK`, 100 if unknown).
+pub async fn clk_tck() -> f64 {
+    crate::procs::output_of("getconf", &["CLK_TCK"]).await.and_then(|s| s.parse().ok()).unwrap_or(100.0)
+}
+
+/// Largest values a [`Sampler`] saw for one process.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Peak {
+    /// Largest `VmRSS` sampled.
+    pub max_rss_kib: u64,
+    /// Last `VmHWM` read (the kernel's own peak).
+    pub hwm_kib: u64,
+    /// Number of successful samples.
+    pub samples: usize,
+}
+
+/// Samples the memory of some processes every `every` in the background.
+pub struct Sampler {
+    peaks: Arc<Mutex<Vec<Peak>>>,
+    task: JoinHandle<()>,
+}
+
+impl Sampler {
+    /// Starts sampling `pids` every `every`.
+    pub fn start(pids: Vec<i32>, every: Duration) -> Sampler {
+        let peaks = Arc::new(Mutex::new(vec![Peak::default(); pids.len()]));
+        let shared = peaks.clone();
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let readings: Vec<Option<Memory>> = pids.iter().map(|&pid| memory(pid).ok()).collect();
+                let mut peaks = shared.lock().expect("sampler lock");
+                for (peak, reading) in peaks.iter_mut().zip(readings) {
+                    if let Some(m) = reading {
+                        peak.max_rss_kib = peak.max_rss_kib.max(m.rss_kib);
+                        peak.hwm_kib = m.hwm_kib;
+                        peak.samples += 1;
+                    }
+                }
+            }
+        });
+        Sampler { peaks, task }
+    }
+
+    /// Stops sampling and returns the peaks, in the order of the pids.
+    pub fn stop(self) -> Vec<Peak> {
+        self.task.abort();
+        let peaks = self.peaks.lock().expect("sampler lock").clone();
+        peaks
+    }
+}
+
+/// KiB to MiB.
+pub fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_fields_are_read_in_kib() {
+        let text = "Name:\tgust-worker\nVmPeak:\t  500 kB\nVmHWM:\t   12345 kB\nVmRSS:\t    9876 kB\n";
+        assert_eq!(parse_status(text), Some(Memory { rss_kib: 9876, hwm_kib: 12345 }));
+        assert_eq!(parse_status("Name: x\n"), None);
+    }
+
+    #[test]
+    fn stat_ticks_skip_a_command_name_with_spaces_and_parentheses() {
+        // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+        let text = "42 (gust (x) y) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 1000";
+        assert_eq!(parse_stat_ticks(text), Some(300));
+    }
+
+    #[test]
+    fn our_own_process_can_be_read() {
+        let pid = std::process::id() as i32;
+        assert!(memory(pid).unwrap().rss_kib > 0);
+        assert!(cpu_seconds(pid, 100.0).unwrap() >= 0.0);
+    }
+}
