@@ -133,13 +133,20 @@ impl Scheduler {
     /// Starts the queued runs that may start (a run was created, or one finished).
     async fn start_queued(&self) {
         let queued = match self.pool.get().await {
-            Ok(client) => db::runs::queued_ids(&client).await,
+            Ok(client) => db::runs::queued(&client).await,
             Err(e) => Err(e.into()),
         };
         match queued {
-            Ok(ids) => {
-                for run_pk in ids {
-                    self.schedule(run_pk, None).await;
+            Ok(runs) => {
+                // Once a DAG's oldest queued run is held back, its younger ones are too.
+                let mut held = std::collections::HashSet::new();
+                for (run_pk, dag_id) in runs {
+                    if held.contains(&dag_id) {
+                        continue;
+                    }
+                    if self.schedule(run_pk, None).await == Some(run_scheduling::Progress::Held) {
+                        held.insert(dag_id);
+                    }
                 }
             }
             Err(e) => tracing::error!(error = %e, "listing queued runs failed"),
@@ -157,9 +164,17 @@ impl Scheduler {
         }
     }
 
-    async fn schedule(&self, run_pk: i64, finished: Option<&std::collections::HashSet<String>>) {
-        if let Err(e) = run_scheduling::schedule_run(&self.pool, &self.versions, run_pk, finished).await {
-            tracing::error!(run_pk, error = %e, "scheduling run failed");
+    async fn schedule(
+        &self,
+        run_pk: i64,
+        finished: Option<&std::collections::HashSet<String>>,
+    ) -> Option<run_scheduling::Progress> {
+        match run_scheduling::schedule_run(&self.pool, &self.versions, run_pk, finished).await {
+            Ok(progress) => Some(progress),
+            Err(e) => {
+                tracing::error!(run_pk, error = %e, "scheduling run failed");
+                None
+            }
         }
     }
 

@@ -14,26 +14,27 @@ use crate::{error::SchedulerError, readiness, versions::VersionCache};
 /// Schedules one run under its row lock; another scheduler holding the lock
 /// means the run is being handled, so it is skipped. `finished` names the
 /// tasks that just finished, so only their downstream tasks are looked at;
-/// `None` looks at the whole run.
+/// `None` looks at the whole run. Returns `Held` when a queued run may not
+/// start yet (its DAG is paused or at `max_active_runs`).
 pub async fn schedule_run(
     pool: &Pool,
     versions: &VersionCache,
     run_pk: i64,
     finished: Option<&HashSet<String>>,
-) -> Result<(), SchedulerError> {
+) -> Result<Progress, SchedulerError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let Some(run) = runs::lock_live(&tx, run_pk).await? else { return Ok(()) };
+    let Some(run) = runs::lock_live(&tx, run_pk).await? else { return Ok(Progress::Moved) };
     let dag = versions.get(&tx, run.dag_version_id).await?;
 
     if run.state == RunState::Queued {
         // Serialises run starts per DAG so max_active_runs holds across schedulers.
         tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&run.dag_id]).await?;
         if runs::dag_is_paused(&tx, &run.dag_id).await? {
-            return Ok(());
+            return Ok(Progress::Held);
         }
         if runs::count_running(&tx, &run.dag_id).await? >= i64::from(dag.max_active_runs) {
-            return Ok(());
+            return Ok(Progress::Held);
         }
         task_instances::create_for_run(&tx, run.id, &run.dag_id, &run.run_id, &dag.tasks).await?;
         runs::start(&tx, run.id).await?;
@@ -85,5 +86,14 @@ pub async fn schedule_run(
         }
     }
     tx.commit().await?;
-    Ok(())
+    Ok(Progress::Moved)
+}
+
+/// Whether [`schedule_run`] could move the run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Started, advanced, or nothing to do.
+    Moved,
+    /// A queued run that may not start yet.
+    Held,
 }

@@ -191,10 +191,10 @@ pub async fn finish(db: &impl GenericClient, id: i64, state: RunState) -> Result
     Ok(row.is_some())
 }
 
-/// Primary keys of queued runs, oldest first (served by a partial index).
-pub async fn queued_ids(db: &impl GenericClient) -> Result<Vec<i64>, DbError> {
-    let rows = db.query("SELECT id FROM dag_runs WHERE state = 'queued' ORDER BY id", &[]).await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+/// `(id, dag_id)` of queued runs, oldest first (served by a partial index).
+pub async fn queued(db: &impl GenericClient) -> Result<Vec<(i64, String)>, DbError> {
+    let rows = db.query("SELECT id, dag_id FROM dag_runs WHERE state = 'queued' ORDER BY id", &[]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Whether the DAG is paused (paused DAGs start no runs).
