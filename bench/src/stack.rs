@@ -94,18 +94,7 @@ fn newest_mtime(paths: &[PathBuf]) -> Option<SystemTime> {
     newest
 }
 
-/// `url` with its database name replaced by `name` (query string kept).
-pub fn with_database(url: &str, name: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((head, query)) => (head, format!("?{query}")),
-        None => (url, String::new()),
-    };
-    let server = match head.rsplit_once('/') {
-        Some((server, _)) if server.contains("://") && !server.ends_with('/') => server.to_string(),
-        _ => head.trim_end_matches('/').to_string(),
-    };
-    format!("{server}/{name}{query}")
-}
+pub use gust_shared::db::with_database;
 
 /// Opens one PostgreSQL connection, driven in the background.
 pub async fn pg_connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
@@ -473,19 +462,4 @@ pub async fn delete_namespace(amqp_url: &str, namespace: &str, queues: &[&str]) 
     let (queues, exchanges) = namespace_objects(namespace, queues);
     cleanup::delete_broker_objects(amqp_url, &queues, &exchanges).await;
     cleanup::untrack_broker(&queues, &exchanges);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::with_database;
-
-    #[test]
-    fn database_name_is_replaced_and_query_kept() {
-        assert_eq!(
-            with_database("postgres://postgres@127.0.0.1:5432/gust", "x"),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(with_database("postgres://u:p@h:1/db?sslmode=disable", "x"), "postgres://u:p@h:1/x?sslmode=disable");
-        assert_eq!(with_database("postgres://h:1", "x"), "postgres://h:1/x");
-    }
 }

@@ -103,23 +103,11 @@ fn base_database_url() -> String {
     std::env::var("GUST__DATABASE__URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/gust".into())
 }
 
-fn with_database(url: &str, name: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((head, query)) => (head, format!("?{query}")),
-        None => (url, String::new()),
-    };
-    let server = match head.rsplit_once('/') {
-        Some((server, _)) if server.contains("://") && !server.ends_with('/') => server.to_string(),
-        _ => head.trim_end_matches('/').to_string(),
-    };
-    format!("{server}/{name}{query}")
-}
-
 /// A fresh database (migrated) and namespace; fails loudly when PostgreSQL or RabbitMQ is down.
 pub async fn isolated_settings() -> Settings {
     let id = uuid::Uuid::new_v4().simple().to_string();
     let mut settings = Settings::default();
-    settings.database.url = with_database(&base_database_url(), &format!("gust_test_{}", &id[..16]));
+    settings.database.url = db::with_database(&base_database_url(), &format!("gust_test_{}", &id[..16]));
     settings.database.pool_size = 8;
     if let Ok(url) = std::env::var("GUST__AMQP__URL") {
         settings.amqp.url = url;

@@ -156,6 +156,20 @@ pub async fn ensure_database_exists(url: &str) -> Result<(), DbError> {
     Ok(())
 }
 
+/// `url` with its database name replaced by `name` (query string kept), for
+/// tools that make scratch databases next to the configured one.
+pub fn with_database(url: &str, name: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let server = match head.rsplit_once('/') {
+        Some((server, _)) if server.contains("://") && !server.ends_with('/') => server.to_string(),
+        _ => head.trim_end_matches('/').to_string(),
+    };
+    format!("{server}/{name}{query}")
+}
+
 /// Drops the database named in `url` (test clean-up).
 pub async fn drop_database(url: &str) -> Result<(), DbError> {
     let config = parse_url(url)?;
@@ -195,7 +209,14 @@ pub fn describe_pg_error(error: &tokio_postgres::Error) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::storable_text;
+    use super::{storable_text, with_database};
+
+    #[test]
+    fn with_database_swaps_only_the_database_name() {
+        assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/gust", "x"), "postgres://postgres@127.0.0.1:5432/x");
+        assert_eq!(with_database("postgres://u:p@h:1/db?sslmode=disable", "x"), "postgres://u:p@h:1/x?sslmode=disable");
+        assert_eq!(with_database("postgres://h:1", "x"), "postgres://h:1/x");
+    }
 
     #[test]
     fn nul_characters_are_replaced_before_storing() {
