@@ -54,6 +54,19 @@ pub struct TaskInstanceRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// The CTE that copies the tries in `done` into `task_instance_tries`, each
+/// try's own history row; shared by every statement that ends a try.
+macro_rules! record_try_history {
+    () => {
+        "history AS ( \
+             INSERT INTO task_instance_tries \
+                 (ti_id, try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date) \
+             SELECT id, try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date FROM done \
+             ON CONFLICT (ti_id, try_number) DO UPDATE SET state = EXCLUDED.state, exit_code = EXCLUDED.exit_code, \
+                 failure_reason = EXCLUDED.failure_reason, end_date = EXCLUDED.end_date)"
+    };
+}
+
 const TI_COLUMNS: &str = "id, run_pk, dag_id, run_id, task_id, map_index, operator, queue, state, try_number, \
      max_tries, hostname, pid, exit_code, failure_reason, next_retry_at, queued_at, start_date, end_date, updated_at";
 
@@ -449,7 +462,7 @@ async fn end_try(
 ) -> Result<Option<TaskState>, DbError> {
     let delay_ms = outcome.retry_delay_ms as f64;
     let statement = db
-        .prepare_cached(
+        .prepare_cached(concat!(
             "WITH done AS ( \
                  UPDATE task_instances SET \
                      state = CASE WHEN $3 = 'failed' AND $7 AND try_number <= max_tries THEN 'up_for_retry' ELSE $3 END, \
@@ -457,14 +470,10 @@ async fn end_try(
                                           THEN now() + $6 * interval '1 millisecond' END, \
                      exit_code = $4, failure_reason = $5, end_date = now(), updated_at = now() \
                  WHERE id = $1 AND try_number = $2 AND state = ANY($8) \
-                 RETURNING id, run_pk, task_id, state, try_number, hostname, exit_code, failure_reason, queued_at, start_date, end_date), \
-             history AS ( \
-                 INSERT INTO task_instance_tries \
-                     (ti_id, try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date) \
-                 SELECT id, try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date FROM done \
-                 ON CONFLICT (ti_id, try_number) DO UPDATE SET state = EXCLUDED.state, exit_code = EXCLUDED.exit_code, \
-                     failure_reason = EXCLUDED.failure_reason, end_date = EXCLUDED.end_date) \
-             SELECT run_pk, state, pg_notify($9, run_pk::text || ':' || task_id) FROM done",
+                 RETURNING id, run_pk, task_id, state, try_number, hostname, exit_code, failure_reason, queued_at, start_date, end_date), ",
+            record_try_history!(),
+            " SELECT run_pk, state, pg_notify($9, run_pk::text || ':' || task_id) FROM done"
+        ),
         )
         .await?;
     let row = db
@@ -520,21 +529,17 @@ pub async fn finish_successes(db: &impl GenericClient, tries: &[(Uuid, i32, Opti
     let numbers: Vec<i32> = tries.iter().map(|t| t.1).collect();
     let codes: Vec<Option<i32>> = tries.iter().map(|t| t.2).collect();
     let statement = db
-        .prepare_cached(
+        .prepare_cached(concat!(
             "WITH done AS ( \
                  UPDATE task_instances ti SET state = 'success', exit_code = c.exit_code, failure_reason = NULL, \
                      next_retry_at = NULL, end_date = now(), updated_at = now() \
                  FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(id, try_number, exit_code) \
                  WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = 'running' \
                  RETURNING ti.id, ti.run_pk, ti.task_id, ti.state, ti.try_number, ti.hostname, ti.exit_code, \
-                     ti.failure_reason, ti.queued_at, ti.start_date, ti.end_date), \
-             history AS ( \
-                 INSERT INTO task_instance_tries \
-                     (ti_id, try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date) \
-                 SELECT id, try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date FROM done \
-                 ON CONFLICT (ti_id, try_number) DO UPDATE SET state = EXCLUDED.state, exit_code = EXCLUDED.exit_code, \
-                     failure_reason = EXCLUDED.failure_reason, end_date = EXCLUDED.end_date) \
-             SELECT id, pg_notify($4, run_pk::text || ':' || task_id) FROM done",
+                     ti.failure_reason, ti.queued_at, ti.start_date, ti.end_date), ",
+            record_try_history!(),
+            " SELECT id, pg_notify($4, run_pk::text || ':' || task_id) FROM done"
+        ),
         )
         .await?;
     let rows = db.query(&statement, &[&ids, &numbers, &codes, &TASK_FINISHED_CHANNEL]).await?;
