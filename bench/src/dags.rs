@@ -27,7 +27,10 @@ pub fn task_id(i: usize, n: usize) -> String {
 }
 
 fn header(dag_id: &str, description: &str, max_active_runs: Option<usize>) -> String {
-    let mut yaml = format!("dag_id: {dag_id}\ndescription: {description}\nschedule: null\ntags: [bench]\n");
+    let mut yaml = format!(
+        "dag_id: {dag_id}\ndescription: {description}\nschedule: null\ntags: [bench]\nmax_active_tasks: {}\n",
+        crate::stack::BENCH_POOL_SLOTS
+    );
     if let Some(max) = max_active_runs {
         let _ = writeln!(yaml, "max_active_runs: {max}");
     }

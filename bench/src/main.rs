@@ -46,7 +46,7 @@ struct Cli {
     #[arg(long, default_value_t = 2, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     workers: u64,
     /// Tasks each worker runs at once (GUST__WORKER__CONCURRENCY; Celery --concurrency).
-    #[arg(long, default_value_t = 8, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 16, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     concurrency: u64,
     /// Tasks in the fan-outs (default 10,000 noop, 2,000 bash; Celery uses the noop size), to scale down for quick runs.
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]

@@ -29,6 +29,9 @@ const STOP_GRACE: Duration = Duration::from_secs(20);
 /// The queue every benchmark task goes to.
 const QUEUE: &str = "default";
 
+/// Slots of `default_pool` and `max_active_tasks` of every bench DAG: above any scenario's task count.
+pub const BENCH_POOL_SLOTS: usize = 1_000_000;
+
 /// The three release binaries the harness runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Binaries {
@@ -260,7 +263,18 @@ impl GustStack {
             self.workers.push(worker);
         }
         self.wait_for_api().await?;
+        self.lift_default_pool().await?;
         self.wait_for_consumers(ctx.workers).await
+    }
+
+    /// Gives `default_pool` more slots than any scenario has tasks, so pools do not cap throughput.
+    async fn lift_default_pool(&self) -> anyhow::Result<()> {
+        let url = format!("{}/api/v2/pools/default_pool", self.api);
+        let response = self.http.patch(&url).json(&json!({"slots": BENCH_POOL_SLOTS})).send().await?;
+        if !response.status().is_success() {
+            bail!("resizing default_pool through {url} failed: {} {}", response.status(), response.text().await?);
+        }
+        Ok(())
     }
 
     /// Fails when any gust process has exited.

@@ -9,11 +9,18 @@
 use std::collections::BTreeMap;
 
 use deadpool_postgres::Pool;
+use chrono::Utc;
 use gust_shared::{
-    dag::TaskSpec,
-    db::task_instances::{self, Dispatchable},
+    dag::{resolve_params, Dag, OperatorSpec, TaskSpec},
+    db::{
+        logs,
+        task_instances::{self, Dispatchable},
+        xcom, GenericClient,
+    },
     message::{TaskMessage, SCHEMA_VERSION},
+    template::{self, TemplateContext},
 };
+use uuid::Uuid;
 
 use crate::{broker::Broker, error::SchedulerError, versions::VersionCache};
 
@@ -34,13 +41,23 @@ pub async fn dispatch_scheduled(
             return Ok(total);
         }
         let mut messages = Vec::with_capacity(taken.len());
+        let mut rendered = Rendered::default();
         for ti in &taken {
             let dag = versions.get(&tx, ti.dag_version_id).await?;
             let Some(task) = dag.task(&ti.task_id) else {
                 return Err(SchedulerError::MissingVersion(ti.dag_version_id));
             };
-            messages.push(build_message(ti, task));
+            match render(&tx, ti, &dag, task).await? {
+                Ok(None) => messages.push(build_message(ti, task, task.operator.clone())),
+                Ok(Some(operator)) => {
+                    rendered.ids.push(ti.id);
+                    rendered.fields.push(serde_json::to_value(&operator).unwrap_or_default());
+                    messages.push(build_message(ti, task, operator));
+                }
+                Err(error) => fail_unrenderable(&tx, ti, &error).await?,
+            }
         }
+        task_instances::set_rendered_fields(&tx, &rendered.ids, &rendered.fields).await?;
         broker.publish(&messages).await?;
         tx.commit().await?;
         for m in &messages {
@@ -53,8 +70,66 @@ pub async fn dispatch_scheduled(
     }
 }
 
-/// The self-contained message for try `ti.next_try` of a task instance.
-pub fn build_message(ti: &Dispatchable, task: &TaskSpec) -> TaskMessage {
+/// Rendered operator arguments of the templated tasks of one dispatch batch, for the API.
+#[derive(Default)]
+struct Rendered {
+    ids: Vec<Uuid>,
+    fields: Vec<serde_json::Value>,
+}
+
+/// The task's operator with its templates rendered, `None` when it has no
+/// templates, or why rendering failed (the run's params no longer fit the
+/// DAG, an undefined variable, a syntax error).
+async fn render(
+    db: &impl GenericClient,
+    ti: &Dispatchable,
+    dag: &Dag,
+    task: &TaskSpec,
+) -> Result<Result<Option<OperatorSpec>, String>, SchedulerError> {
+    if !template::operator_is_templated(&task.operator) {
+        return Ok(Ok(None));
+    }
+    let conf = ti.conf.as_object().cloned().unwrap_or_default();
+    let params = match resolve_params(&dag.params, &conf) {
+        Ok(params) => params,
+        Err(e) => return Ok(Err(format!("the run's params do not fit the DAG: {e}"))),
+    };
+    let xcoms = if template::operator_mentions(&task.operator, "xcom_pull") {
+        xcom::for_run(db, ti.run_pk).await?
+    } else {
+        Default::default()
+    };
+    let (data_interval_start, data_interval_end) = ti.data_interval.unzip();
+    let ctx = TemplateContext {
+        dag_id: ti.dag_id.clone(),
+        task_id: ti.task_id.clone(),
+        run_id: ti.run_id.clone(),
+        map_index: ti.map_index,
+        map_item: ti.map_item.clone(),
+        try_number: ti.next_try,
+        logical_date: ti.logical_date,
+        data_interval_start,
+        data_interval_end,
+        run_after: ti.run_after,
+        conf,
+        params,
+        xcoms,
+    };
+    Ok(template::render_operator(&task.operator, &ctx).map(Some).map_err(|e| format!("template error in {e}")))
+}
+
+/// Fails a try whose templates could not be rendered, with the reason in its log.
+async fn fail_unrenderable(db: &impl GenericClient, ti: &Dispatchable, reason: &str) -> Result<(), SchedulerError> {
+    tracing::warn!(dag_id = %ti.dag_id, run_id = %ti.run_id, task_id = %ti.task_id, %reason, "task failed: its templates cannot be rendered");
+    if task_instances::fail_unrenderable(db, ti.id, ti.next_try, reason).await? {
+        let line = format!("gust: {reason}; the task was not run");
+        logs::append(db, ti.id, ti.next_try, &[(Utc::now(), "gust", line.as_str())]).await?;
+    }
+    Ok(())
+}
+
+/// The self-contained message for try `ti.next_try` of a task instance, running `operator`.
+pub fn build_message(ti: &Dispatchable, task: &TaskSpec, operator: OperatorSpec) -> TaskMessage {
     let mut message = TaskMessage {
         version: SCHEMA_VERSION,
         ti_id: ti.id,
@@ -62,10 +137,11 @@ pub fn build_message(ti: &Dispatchable, task: &TaskSpec) -> TaskMessage {
         run_id: ti.run_id.clone(),
         task_id: ti.task_id.clone(),
         map_index: ti.map_index,
+        map_item: ti.map_item.clone(),
         try_number: ti.next_try,
         logical_date: ti.logical_date,
         queue: task.queue.clone(),
-        operator: task.operator.clone(),
+        operator,
         execution_timeout_ms: task.execution_timeout_ms,
         retry: task.retry_policy(),
         env: BTreeMap::new(),

@@ -9,6 +9,7 @@ mod broker;
 mod dag_folder;
 mod dead_letters;
 mod dispatch;
+mod pool_warnings;
 pub mod error;
 mod readiness;
 mod run_scheduling;
@@ -39,6 +40,7 @@ struct Scheduler {
     folder: DagFolder,
     name: String,
     first_beat: bool,
+    pool_warnings: pool_warnings::PoolWarnings,
 }
 
 /// Runs the scheduler until `shutdown` resolves.
@@ -58,6 +60,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         folder: DagFolder::default(),
         name,
         first_beat: true,
+        pool_warnings: pool_warnings::PoolWarnings::default(),
     };
     let mut rescan = interval(scheduler.settings.scheduler.rescan_interval);
     let mut sweep = interval(scheduler.settings.scheduler.safety_interval);
@@ -128,6 +131,7 @@ impl Scheduler {
             Err(e) => tracing::error!(error = %e, "listing live runs failed"),
         }
         self.dispatch().await;
+        self.pool_warnings.check(&self.pool).await;
     }
 
     /// Starts the queued runs that may start (a run was created, or one finished).
@@ -138,14 +142,15 @@ impl Scheduler {
         };
         match queued {
             Ok(runs) => {
-                // Once a DAG's oldest queued run is held back, its younger ones are too.
+                // Once the first queued run of a DAG (or of one of its backfills) is held back, the later ones are too.
                 let mut held = std::collections::HashSet::new();
-                for (run_pk, dag_id) in runs {
-                    if held.contains(&dag_id) {
+                for (run_pk, dag_id, backfill_id) in runs {
+                    let line = (dag_id, backfill_id);
+                    if held.contains(&line) {
                         continue;
                     }
                     if self.schedule(run_pk, None).await == Some(run_scheduling::Progress::Held) {
-                        held.insert(dag_id);
+                        held.insert(line);
                     }
                 }
             }

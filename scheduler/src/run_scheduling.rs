@@ -4,18 +4,31 @@
 use std::collections::HashSet;
 
 use deadpool_postgres::Pool;
+use chrono::Utc;
 use gust_shared::{
-    db::{runs, task_instances},
+    dag::{resolve_params, Dag, ExpandSource},
+    db::{
+        backfills, logs,
+        runs::{self, DagRunRow},
+        task_instances::{self, InstanceState},
+        xcom, GenericClient,
+    },
     state::{RunState, TaskState},
 };
+use uuid::Uuid;
 
-use crate::{error::SchedulerError, readiness, versions::VersionCache};
+use crate::{
+    error::SchedulerError,
+    readiness::{self, BranchChoices},
+    versions::VersionCache,
+};
 
 /// Schedules one run under its row lock; another scheduler holding the lock
 /// means the run is being handled, so it is skipped. `finished` names the
 /// tasks that just finished, so only their downstream tasks are looked at;
 /// `None` looks at the whole run. Returns `Held` when a queued run may not
-/// start yet (its DAG is paused or at `max_active_runs`).
+/// start yet (its DAG is paused or at `max_active_runs`; a backfill run: its
+/// backfill is paused, at its own `max_active_runs`, or has an earlier run to start).
 pub async fn schedule_run(
     pool: &Pool,
     versions: &VersionCache,
@@ -33,7 +46,11 @@ pub async fn schedule_run(
         if runs::dag_is_paused(&tx, &run.dag_id).await? {
             return Ok(Progress::Held);
         }
-        if runs::count_running(&tx, &run.dag_id).await? >= i64::from(dag.max_active_runs) {
+        let may_start = match run.backfill_id {
+            None => runs::count_running(&tx, &run.dag_id).await? < i64::from(dag.max_active_runs),
+            Some(backfill_id) => backfills::may_start_run(&tx, backfill_id, run.id, run.logical_date).await?,
+        };
+        if !may_start {
             return Ok(Progress::Held);
         }
         task_instances::create_for_run(&tx, run.id, &run.dag_id, &run.run_id, &dag.tasks).await?;
@@ -41,45 +58,68 @@ pub async fn schedule_run(
         tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, tasks = dag.tasks.len(), "run started");
     }
 
-    let incremental = finished.filter(|_| run.state == RunState::Running);
-    let instances = match incremental {
-        None => task_instances::states_for_run(&tx, run.id).await?,
-        Some(finished) => {
-            // Only the direct downstreams of what finished can change; load them and their upstreams.
-            let mut needed: HashSet<&str> = HashSet::new();
-            for done in finished {
-                for down in dag.downstream.get(done).into_iter().flatten() {
-                    needed.insert(down);
-                    if let Some(task) = dag.task(down) {
-                        needed.extend(task.upstream.iter().map(String::as_str));
+    // Tasks skipped or upstream_failed here finish without a NOTIFY, so an
+    // incremental pass goes on with their downstreams in this transaction.
+    let mut frontier: Option<HashSet<String>> = finished.filter(|_| run.state == RunState::Running).cloned();
+    let mut incremental = frontier.is_some();
+    let mut outcome = None;
+    loop {
+        let instances = match &frontier {
+            None => task_instances::states_for_run(&tx, run.id).await?,
+            Some(finished) => {
+                // Only the direct downstreams of what finished can change; load them and their upstreams.
+                let mut needed: HashSet<&str> = HashSet::new();
+                for done in finished {
+                    for down in dag.downstream.get(done).into_iter().flatten() {
+                        needed.insert(down);
+                        if let Some(task) = dag.task(down) {
+                            needed.extend(task.upstream.iter().map(String::as_str));
+                        }
                     }
                 }
+                let needed: Vec<&str> = needed.into_iter().collect();
+                if needed.is_empty() {
+                    Vec::new()
+                } else {
+                    task_instances::states_of_tasks(&tx, run.id, &needed).await?
+                }
             }
-            let needed: Vec<&str> = needed.into_iter().collect();
-            if needed.is_empty() {
-                Vec::new()
+        };
+        let choices = branch_choices(&tx, run.id, &dag, &instances).await?;
+        let decisions = readiness::decide(&dag, &instances, &choices);
+        task_instances::transition_many(&tx, &decisions.schedule, TaskState::Scheduled).await?;
+        task_instances::transition_many(&tx, &decisions.upstream_failed, TaskState::UpstreamFailed).await?;
+        task_instances::transition_many(&tx, &decisions.skip, TaskState::Skipped).await?;
+        let mut cascaded = HashSet::new();
+        for (placeholder, task_id) in &decisions.expand {
+            if expand(&tx, &run, &dag, *placeholder, task_id).await? {
+                cascaded.insert(task_id.clone());
+            }
+        }
+        for InstanceState { id, task_id, .. } in &instances {
+            if decisions.upstream_failed.contains(id) {
+                tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, %task_id, "task upstream_failed");
+            } else if decisions.skip.contains(id) {
+                tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, %task_id, "task skipped");
             } else {
-                task_instances::states_of_tasks(&tx, run.id, &needed).await?
+                continue;
             }
+            cascaded.insert(task_id.clone());
         }
-    };
-    let mut decisions = readiness::decide(&dag, &instances);
-    if incremental.is_some() {
-        decisions.run_outcome = None;
-    }
-    task_instances::transition_many(&tx, &decisions.schedule, TaskState::Scheduled).await?;
-    task_instances::transition_many(&tx, &decisions.upstream_failed, TaskState::UpstreamFailed).await?;
-    task_instances::transition_many(&tx, &decisions.skip, TaskState::Skipped).await?;
-    for (id, task_id, _) in &instances {
-        if decisions.upstream_failed.contains(id) {
-            tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, %task_id, "task upstream_failed");
+        if !incremental && decisions.expand.is_empty() {
+            outcome = decisions.run_outcome;
+            break;
         }
+        if cascaded.is_empty() {
+            break;
+        }
+        // Expanding decided tasks the full pass could not see; go on from them as a finished task would.
+        incremental = true;
+        frontier = Some(cascaded);
     }
-    let outcome = match decisions.run_outcome {
-        Some(outcome) => Some(outcome),
-        None if incremental.is_some() => task_instances::run_outcome(&tx, run.id).await?,
-        None => None,
-    };
+    if incremental {
+        outcome = task_instances::run_outcome(&tx, run.id, &dag.leaves).await?;
+    }
     if let Some(outcome) = outcome {
         if runs::finish(&tx, run.id, outcome).await? {
             tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, state = %outcome, "run finished");
@@ -87,6 +127,77 @@ pub async fn schedule_run(
     }
     tx.commit().await?;
     Ok(Progress::Moved)
+}
+
+/// Expands a mapped task whose trigger rule is met into one instance per
+/// element of its list; an empty list skips it and an unreadable one fails
+/// it (with the reason in its log). Returns true when the task finished here.
+async fn expand(
+    db: &impl GenericClient,
+    run: &DagRunRow,
+    dag: &Dag,
+    placeholder: Uuid,
+    task_id: &str,
+) -> Result<bool, SchedulerError> {
+    let Some(source) = dag.task(task_id).and_then(|t| t.expand.as_ref()) else { return Ok(false) };
+    let conf = run.conf.as_object().cloned().unwrap_or_default();
+    let items = match resolve_params(&dag.params, &conf) {
+        Err(e) => Err(format!("the run's params do not fit the DAG: {e}")),
+        Ok(params) => {
+            let xcoms = match source {
+                ExpandSource::Xcom(_) => xcom::for_run(db, run.id).await?,
+                _ => Default::default(),
+            };
+            source.items(&params, &xcoms).map_err(|e| e.to_string())
+        }
+    };
+    let (dag_id, run_id) = (&run.dag_id, &run.run_id);
+    match items {
+        Ok(items) if items.is_empty() => {
+            tracing::info!(%dag_id, %run_id, %task_id, "mapped task has nothing to map over; skipped");
+            task_instances::transition_many(db, &[placeholder], TaskState::Skipped).await?;
+            Ok(true)
+        }
+        Ok(items) => {
+            if task_instances::expand_mapped(db, placeholder, &items).await? {
+                tracing::info!(%dag_id, %run_id, %task_id, instances = items.len(), "mapped task expanded");
+            }
+            Ok(false)
+        }
+        Err(reason) => {
+            tracing::warn!(%dag_id, %run_id, %task_id, %reason, "mapped task cannot be expanded; failed");
+            if task_instances::fail_unexpandable(db, placeholder, &reason).await? {
+                let line = format!("gust: {reason}; the task was not run");
+                logs::append(db, placeholder, 1, &[(Utc::now(), "gust", line.as_str())]).await?;
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// What the succeeded branch tasks among `instances` chose, from their
+/// `return_value` XComs: a task id or a list of ids. A branch that pushed
+/// nothing usable chose nothing, so all its direct downstream tasks are skipped.
+async fn branch_choices(
+    db: &impl GenericClient,
+    run_pk: i64,
+    dag: &Dag,
+    instances: &[InstanceState],
+) -> Result<BranchChoices, SchedulerError> {
+    let branches = readiness::branches_to_load(dag, instances);
+    if branches.is_empty() {
+        return Ok(BranchChoices::new());
+    }
+    let mut choices: BranchChoices = branches.iter().map(|b| (b.to_string(), Vec::new())).collect();
+    for (task_id, value) in xcom::return_values(db, run_pk, &branches).await? {
+        let chosen = match value {
+            serde_json::Value::String(id) => vec![id],
+            serde_json::Value::Array(ids) => ids.into_iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        };
+        choices.insert(task_id, chosen);
+    }
+    Ok(choices)
 }
 
 /// Whether [`schedule_run`] could move the run on.

@@ -19,6 +19,8 @@ pub struct CachedDag {
     pub dag: Dag,
     /// Direct downstream task ids of each task.
     pub downstream: HashMap<String, Vec<String>>,
+    /// Tasks nothing depends on: the ones that decide a run's outcome.
+    pub leaves: Vec<String>,
 }
 
 impl std::ops::Deref for CachedDag {
@@ -47,7 +49,9 @@ impl VersionCache {
                 downstream.entry(up.clone()).or_default().push(task.task_id.clone());
             }
         }
-        let dag = Arc::new(CachedDag { dag: version.definition, downstream });
+        let leaves =
+            version.definition.tasks.iter().filter(|t| !downstream.contains_key(&t.task_id)).map(|t| t.task_id.clone()).collect();
+        let dag = Arc::new(CachedDag { dag: version.definition, downstream, leaves });
         self.versions.lock().expect("cache lock").insert(version_id, dag.clone());
         Ok(dag)
     }

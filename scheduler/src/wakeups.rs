@@ -7,7 +7,7 @@ use std::{
 };
 
 use futures_util::StreamExt;
-use gust_shared::db::{self, DbError, RUN_QUEUED_CHANNEL, TASK_FINISHED_CHANNEL};
+use gust_shared::db::{self, pools::POOLS_CHANGED_CHANNEL, DbError, RUN_QUEUED_CHANNEL, TASK_FINISHED_CHANNEL};
 use tokio::sync::Notify;
 use tokio_postgres::AsyncMessage;
 
@@ -26,6 +26,8 @@ pub struct Pending {
     pub runs: HashMap<i64, Option<HashSet<String>>>,
     /// A run was created somewhere.
     pub runs_queued: bool,
+    /// A pool was created or changed: slots may have opened.
+    pub pools_changed: bool,
     /// The listener lost its connection; notifications may have been missed.
     pub lost: bool,
 }
@@ -37,7 +39,7 @@ impl Wakeups {
             let notified = self.notify.notified();
             {
                 let mut pending = self.pending.lock().expect("wakeups lock");
-                if !pending.runs.is_empty() || pending.runs_queued || pending.lost {
+                if !pending.runs.is_empty() || pending.runs_queued || pending.pools_changed || pending.lost {
                     return std::mem::take(&mut *pending);
                 }
             }
@@ -81,6 +83,9 @@ pub async fn listen(url: &str, wakeups: Arc<Wakeups>) -> Result<Listener, DbErro
                     }
                 }
                 Ok(AsyncMessage::Notification(n)) if n.channel() == RUN_QUEUED_CHANNEL => feed.push(|p| p.runs_queued = true),
+                Ok(AsyncMessage::Notification(n)) if n.channel() == POOLS_CHANGED_CHANNEL => {
+                    feed.push(|p| p.pools_changed = true)
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "LISTEN connection lost");
@@ -90,6 +95,10 @@ pub async fn listen(url: &str, wakeups: Arc<Wakeups>) -> Result<Listener, DbErro
         }
         feed.push(|p| p.lost = true);
     });
-    client.batch_execute(&format!("LISTEN {TASK_FINISHED_CHANNEL}; LISTEN {RUN_QUEUED_CHANNEL};")).await?;
+    client
+        .batch_execute(&format!(
+            "LISTEN {TASK_FINISHED_CHANNEL}; LISTEN {RUN_QUEUED_CHANNEL}; LISTEN {POOLS_CHANGED_CHANNEL};"
+        ))
+        .await?;
     Ok(Listener { _client: client, closed })
 }

@@ -33,7 +33,13 @@ pub async fn reap(pool: &Pool, broker: &Broker, versions: &VersionCache, thresho
         let state = task_instances::fail_zombie(&tx, zombie, &reason, delay_ms).await?;
         logs::append(&tx, zombie.id, zombie.try_number, &[(chrono::Utc::now(), "gust", reason.as_str())]).await?;
         if state == Some(TaskState::UpForRetry) {
-            broker.publish_delayed(&build_message(&info, task), delay_ms).await?;
+            // A retry reruns the arguments rendered for the try, as a worker's retry does.
+            let operator = info
+                .rendered_fields
+                .clone()
+                .and_then(|fields| serde_json::from_value(fields).ok())
+                .unwrap_or_else(|| task.operator.clone());
+            broker.publish_delayed(&build_message(&info, task, operator), delay_ms).await?;
         }
         tracing::warn!(dag_id = %info.dag_id, run_id = %info.run_id, task_id = %info.task_id, try_number = zombie.try_number, ?state, "zombie task ended");
     }

@@ -10,3 +10,4 @@ pub mod message;
 pub mod settings;
 pub mod state;
 pub mod telemetry;
+pub mod template;

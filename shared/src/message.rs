@@ -27,6 +27,9 @@ pub struct TaskMessage {
     pub task_id: String,
     /// Index of a mapped task, -1 when not mapped.
     pub map_index: i32,
+    /// The element a mapped task instance runs for (`$GUST_MAP_ITEM`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_item: Option<serde_json::Value>,
     /// The try this message runs (1 for the first).
     pub try_number: i32,
     /// Logical date of the run, if it has one.
@@ -87,6 +90,10 @@ impl TaskMessage {
             ("GUST_MAP_INDEX".to_string(), self.map_index.to_string()),
             ("GUST_TI_ID".to_string(), self.ti_id.to_string()),
         ]);
+        if let Some(item) = &self.map_item {
+            let text = item.as_str().map_or_else(|| item.to_string(), str::to_string);
+            env.insert("GUST_MAP_ITEM".into(), text);
+        }
         if let Some(date) = self.logical_date {
             env.insert("GUST_LOGICAL_DATE".into(), date.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
             env.insert("GUST_DS".into(), date.format("%Y-%m-%d").to_string());
@@ -107,10 +114,11 @@ mod tests {
             run_id: "manual__x".into(),
             task_id: "t".into(),
             map_index: -1,
+            map_item: None,
             try_number: 1,
             logical_date: None,
             queue: "default".into(),
-            operator: OperatorSpec::Bash { command: "true".into(), env: BTreeMap::new(), cwd: None },
+            operator: OperatorSpec::Bash { command: "true".into(), env: BTreeMap::new(), cwd: None, do_xcom_push: false },
             execution_timeout_ms: Some(1000),
             retry: RetryPolicy { delay_ms: 1000, exponential: false, max_delay_ms: None },
             env: BTreeMap::new(),

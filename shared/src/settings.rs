@@ -87,11 +87,15 @@ pub struct SchedulerSettings {
     pub zombie_threshold: Duration,
 }
 
+/// Tasks a worker runs at once unless configured: Airflow's Celery `worker_concurrency` default.
+/// Waiting tasks cost a tokio task or a child process, not a thread or a prefork slot.
+pub const DEFAULT_WORKER_CONCURRENCY: usize = 16;
+
 /// Worker settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WorkerSettings {
-    /// Tasks run at once, and the broker prefetch; 0 means the number of cores.
+    /// Tasks run at once, and the broker prefetch (Airflow's `worker_concurrency`, default 16).
     pub concurrency: usize,
     /// Queues this worker consumes (comma-separated in the environment).
     #[serde(deserialize_with = "comma_list")]
@@ -103,6 +107,8 @@ pub struct WorkerSettings {
     pub kill_grace: Duration,
     /// Bytes of log kept per try; the rest is dropped with a note.
     pub max_log_bytes: usize,
+    /// Largest XCom a task may push, in bytes of JSON; a bigger one fails the try.
+    pub max_xcom_bytes: usize,
     /// How often a worker records that it is alive and still running its tasks.
     #[serde(with = "humantime_serde")]
     pub heartbeat_interval: Duration,
@@ -171,11 +177,12 @@ impl Default for SchedulerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
-            concurrency: 0,
+            concurrency: DEFAULT_WORKER_CONCURRENCY,
             queues: vec!["default".into()],
             name: None,
             kill_grace: Duration::from_secs(5),
             max_log_bytes: 4 * 1024 * 1024,
+            max_xcom_bytes: 1024 * 1024,
             heartbeat_interval: Duration::from_secs(5),
             takeover_after: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(30),
@@ -203,7 +210,7 @@ impl Settings {
     }
 
     /// Checks values that parse but cannot work, and fills in derived defaults.
-    pub fn validated(mut self) -> Result<Self, SettingsError> {
+    pub fn validated(self) -> Result<Self, SettingsError> {
         if !self.database.url.starts_with("postgres://") && !self.database.url.starts_with("postgresql://") {
             return Err(SettingsError::Invalid {
                 key: "GUST__DATABASE__URL",
@@ -228,7 +235,7 @@ impl Settings {
             return Err(SettingsError::Invalid { key: "GUST__AMQP__DELIVERY_LIMIT", problem: "must be at least 1".into() });
         }
         if self.worker.concurrency == 0 {
-            self.worker.concurrency = std::thread::available_parallelism().map_or(1, |n| n.get());
+            return Err(SettingsError::Invalid { key: "GUST__WORKER__CONCURRENCY", problem: "must be at least 1".into() });
         }
         if self.worker.queues.is_empty() {
             return Err(SettingsError::Invalid { key: "GUST__WORKER__QUEUES", problem: "name at least one queue".into() });
@@ -316,8 +323,10 @@ mod tests {
     }
 
     #[test]
-    fn zero_concurrency_means_the_number_of_cores() {
-        let settings = Settings::default().validated().unwrap();
-        assert!(settings.worker.concurrency >= 1);
+    fn zero_concurrency_is_rejected_naming_the_variable() {
+        let mut settings = Settings::default();
+        settings.worker.concurrency = 0;
+        let err = settings.validated().unwrap_err().to_string();
+        assert!(err.contains("GUST__WORKER__CONCURRENCY"), "{err}");
     }
 }

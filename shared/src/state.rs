@@ -121,9 +121,9 @@ pub enum RunState {
     Queued,
     /// Its task instances exist and are being scheduled.
     Running,
-    /// Every task ended in success (or skipped).
+    /// Every task finished and no leaf task failed (Airflow's rule: an inner failure handled downstream is fine).
     Success,
-    /// At least one task failed or was upstream_failed.
+    /// Every task finished and a leaf task (one without downstream) failed or was upstream_failed.
     Failed,
 }
 

@@ -7,7 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use gust_shared::db::{runs::CreateRunError, DbError};
+use gust_shared::db::{backfills::CreateBackfillError, runs::CreateRunError, DbError};
 use serde::Serialize;
 
 /// Why a request failed; every handler and extractor error ends up here.
@@ -100,6 +100,15 @@ impl From<CreateRunError> for ApiError {
         match error {
             duplicate @ CreateRunError::Duplicate { .. } => ApiError::Conflict(duplicate.to_string()),
             CreateRunError::Db(db) => ApiError::Db(db),
+        }
+    }
+}
+
+impl From<CreateBackfillError> for ApiError {
+    fn from(error: CreateBackfillError) -> Self {
+        match error {
+            active @ CreateBackfillError::AlreadyActive { .. } => ApiError::Conflict(active.to_string()),
+            CreateBackfillError::Db(db) => ApiError::Db(db),
         }
     }
 }

@@ -16,6 +16,7 @@ use gust_shared::{
     db::{
         logs,
         task_instances::{self, Claim, TryOutcome},
+        xcom,
         DbError,
     },
     message::TaskMessage,
@@ -270,7 +271,7 @@ async fn record_outcome(ctx: &Context, message: &TaskMessage, outcome: &Outcome)
         retry_delay_ms: delay_ms,
         retryable: true,
     };
-    if outcome.state == TaskState::Success {
+    if outcome.state == TaskState::Success && outcome.xcom.is_none() {
         // Nothing else has to be atomic with a success: group-commit it with other tasks'.
         // No pooled connection is held while waiting: the batch needs one.
         match ctx.successes.submit((message.ti_id, message.try_number, outcome.exit_code)).await {
@@ -280,11 +281,14 @@ async fn record_outcome(ctx: &Context, message: &TaskMessage, outcome: &Outcome)
         }
     }
     let mut client = ctx.pool.get().await?;
-    if outcome.state == TaskState::Success {
+    if outcome.state == TaskState::Success && outcome.xcom.is_none() {
         return Ok(task_instances::finish(&client, message.ti_id, message.try_number, &try_outcome).await?);
     }
     let tx = client.transaction().await?;
     let recorded = task_instances::finish(&tx, message.ti_id, message.try_number, &try_outcome).await?;
+    if let (Some(TaskState::Success), Some(value)) = (recorded, &outcome.xcom) {
+        xcom::replace(&tx, message.ti_id, message.try_number, &[(xcom::RETURN_VALUE_KEY, value)]).await?;
+    }
     if recorded == Some(TaskState::UpForRetry) {
         let mut next = message.clone();
         next.try_number += 1;

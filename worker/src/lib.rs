@@ -129,7 +129,7 @@ async fn session_context(
         claims: group_commit::claims(pool.clone(), hostname.to_string()),
         successes: group_commit::successes(pool.clone()),
         hostname: hostname.to_string(),
-        limits: RunLimits { kill_grace: settings.worker.kill_grace },
+        limits: RunLimits { kill_grace: settings.worker.kill_grace, max_xcom_bytes: settings.worker.max_xcom_bytes },
         max_log_bytes: settings.worker.max_log_bytes,
         running: running.clone(),
         heartbeat_interval: settings.worker.heartbeat_interval,

@@ -2,16 +2,22 @@
 //! the parser that turns one YAML file into it.
 
 mod graph;
+mod mapping;
+mod params;
 mod parse;
 mod schedule;
+mod trigger_rule;
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use params::{resolve_params, Param, ParamError, ParamProblem, ParamType, Params};
+pub use mapping::{ExpandSource, MapError, MAX_MAP_LENGTH};
 pub use parse::{parse_dag_file, DagError};
-pub use schedule::{Schedule, ScheduleError};
+pub use schedule::{DataInterval, Schedule, ScheduleBounds, ScheduleError};
+pub use trigger_rule::{TriggerOutcome, TriggerRule, UpstreamCounts};
 
 /// A validated DAG, stored as JSON in `dags.definition` and `dag_versions.definition`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,12 +30,22 @@ pub struct Dag {
     pub schedule: Option<Schedule>,
     /// First logical date a scheduled run may have.
     pub start_date: DateTime<Utc>,
-    /// Whether missed intervals are created (only the latest is, for now).
+    /// Last logical date a scheduled run may have, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_date: Option<DateTime<Utc>>,
+    /// IANA timezone the schedule's cron and naive dates are read in.
+    #[serde(default, skip_serializing_if = "is_utc")]
+    pub timezone: chrono_tz::Tz,
+    /// Whether every missed interval gets a run (oldest first), or only the latest.
     pub catchup: bool,
     /// Most runs of this DAG in `running` at once.
     pub max_active_runs: u32,
-    /// Default parameters, overridable by a trigger's `conf`.
-    pub params: serde_json::Map<String, serde_json::Value>,
+    /// Most task instances of this DAG queued or running at once, across all its runs.
+    #[serde(default = "default_max_active_tasks", skip_serializing_if = "is_default_max_active_tasks")]
+    pub max_active_tasks: u32,
+    /// Declared params (defaults and types), overridable by a trigger's `conf`; see [`resolve_params`].
+    #[serde(default)]
+    pub params: Params,
     /// Labels shown in the API.
     pub tags: Vec<String>,
     /// Owners shown in the API.
@@ -59,6 +75,58 @@ pub struct TaskSpec {
     pub max_retry_delay_ms: Option<u64>,
     /// Time after which the worker kills the task, in milliseconds.
     pub execution_timeout_ms: Option<u64>,
+    /// When the task runs, judged from its upstreams' states.
+    #[serde(default, skip_serializing_if = "TriggerRule::is_default")]
+    pub trigger_rule: TriggerRule,
+    /// Pool whose slots the task occupies while queued or running.
+    #[serde(default = "default_pool", skip_serializing_if = "is_default_pool")]
+    pub pool: String,
+    /// Slots of its pool the task occupies (at least 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub pool_slots: u32,
+    /// Dispatch order among waiting tasks: a higher weight goes first.
+    #[serde(default = "default_priority_weight", skip_serializing_if = "is_default_priority_weight")]
+    pub priority_weight: i32,
+    /// The list a mapped task expands over, one task instance per element.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expand: Option<ExpandSource>,
+}
+
+/// The pool tasks use unless they name another (Airflow's `default_pool`).
+pub const DEFAULT_POOL: &str = "default_pool";
+/// `max_active_tasks` of a DAG that sets none (Airflow's default).
+pub const DEFAULT_MAX_ACTIVE_TASKS: u32 = 16;
+
+fn default_pool() -> String {
+    DEFAULT_POOL.to_string()
+}
+
+fn is_default_pool(pool: &str) -> bool {
+    pool == DEFAULT_POOL
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(slots: &u32) -> bool {
+    *slots == 1
+}
+
+fn default_priority_weight() -> i32 {
+    1
+}
+
+fn is_default_priority_weight(weight: &i32) -> bool {
+    *weight == 1
+}
+
+fn default_max_active_tasks() -> u32 {
+    DEFAULT_MAX_ACTIVE_TASKS
+}
+
+fn is_default_max_active_tasks(limit: &u32) -> bool {
+    *limit == DEFAULT_MAX_ACTIVE_TASKS
 }
 
 /// When and how often a failed task is tried again.
@@ -105,11 +173,26 @@ pub enum OperatorSpec {
         /// Working directory; a fresh temporary folder when unset.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cwd: Option<String>,
+        /// Whether the last line of stdout becomes the task's `return_value` XCom.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        do_xcom_push: bool,
+    },
+    /// Runs a shell command whose `return_value` XCom (its last stdout line or
+    /// `$GUST_XCOM`) names the direct downstream task or tasks to follow.
+    Branch {
+        /// The command line.
+        command: String,
+        /// Extra environment variables.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        env: BTreeMap<String, String>,
+        /// Working directory; a fresh temporary folder when unset.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cwd: Option<String>,
     },
 }
 
 /// The operator names a DAG file may use.
-pub const KNOWN_OPERATORS: &[&str] = &["noop", "bash"];
+pub const KNOWN_OPERATORS: &[&str] = &["noop", "bash", "branch"];
 
 impl OperatorSpec {
     /// The operator's name as written in DAG files.
@@ -117,7 +200,13 @@ impl OperatorSpec {
         match self {
             OperatorSpec::Noop => "noop",
             OperatorSpec::Bash { .. } => "bash",
+            OperatorSpec::Branch { .. } => "branch",
         }
+    }
+
+    /// Whether this operator chooses which downstream tasks run.
+    pub fn is_branch(&self) -> bool {
+        matches!(self, OperatorSpec::Branch { .. })
     }
 }
 
@@ -132,10 +221,19 @@ impl TaskSpec {
     }
 }
 
+fn is_utc(timezone: &chrono_tz::Tz) -> bool {
+    *timezone == chrono_tz::Tz::UTC
+}
+
 impl Dag {
     /// The task named `task_id`, if the DAG has it.
     pub fn task(&self, task_id: &str) -> Option<&TaskSpec> {
         self.tasks.iter().find(|t| t.task_id == task_id)
+    }
+
+    /// The span and timezone the DAG's schedule is read in.
+    pub fn schedule_bounds(&self) -> ScheduleBounds {
+        ScheduleBounds { start_date: self.start_date, end_date: self.end_date, timezone: self.timezone }
     }
 }
 

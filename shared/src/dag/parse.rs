@@ -2,10 +2,14 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
 use serde::Deserialize;
 
-use super::{graph::topological_order, Dag, OperatorSpec, Schedule, TaskSpec, KNOWN_OPERATORS};
+use super::{
+    graph::topological_order, Dag, ExpandSource, OperatorSpec, Params, Schedule, TaskSpec, TriggerRule, DEFAULT_MAX_ACTIVE_TASKS,
+    DEFAULT_POOL, KNOWN_OPERATORS,
+};
 
 /// Why a DAG file was rejected: the file, the task if one is at fault, and the problem.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -26,13 +30,19 @@ struct RawDag {
     #[serde(default)]
     description: Option<String>,
     #[serde(default)]
-    schedule: Option<String>,
+    schedule: Option<serde_json::Value>,
     #[serde(default)]
-    start_date: Option<RawDate>,
+    start_date: Option<String>,
+    #[serde(default)]
+    end_date: Option<String>,
+    #[serde(default)]
+    timezone: Option<String>,
     #[serde(default)]
     catchup: bool,
     #[serde(default)]
     max_active_runs: Option<u32>,
+    #[serde(default)]
+    max_active_tasks: Option<u32>,
     #[serde(default)]
     params: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
@@ -40,13 +50,6 @@ struct RawDag {
     #[serde(default)]
     default_args: RawTaskDefaults,
     tasks: Vec<RawTask>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum RawDate {
-    DateTime(DateTime<Utc>),
-    Date(NaiveDate),
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -59,6 +62,10 @@ struct RawTaskDefaults {
     retry_exponential_backoff: Option<bool>,
     max_retry_delay: Option<String>,
     execution_timeout: Option<String>,
+    trigger_rule: Option<String>,
+    pool: Option<serde_json::Value>,
+    pool_slots: Option<serde_json::Value>,
+    priority_weight: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +74,8 @@ struct RawTask {
     operator: String,
     #[serde(default)]
     depends_on: Vec<String>,
+    #[serde(default)]
+    expand: Option<serde_json::Value>,
     #[serde(flatten)]
     overrides: RawTaskOverrides,
     #[serde(flatten)]
@@ -81,11 +90,27 @@ struct RawTaskOverrides {
     retry_exponential_backoff: Option<bool>,
     max_retry_delay: Option<String>,
     execution_timeout: Option<String>,
+    trigger_rule: Option<String>,
+    pool: Option<serde_json::Value>,
+    pool_slots: Option<serde_json::Value>,
+    priority_weight: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct BashArgs {
+    command: String,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    cwd: Option<String>,
+    #[serde(default)]
+    do_xcom_push: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BranchArgs {
     command: String,
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -102,21 +127,46 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
     let raw: RawDag = serde_yaml_ng::from_str(yaml).map_err(|e| fail(None, format!("not a valid DAG file: {e}")))?;
 
     check_identifier(&raw.dag_id).map_err(|p| fail(None, format!("dag_id {p}")))?;
-    let schedule = match raw.schedule.as_deref() {
-        None | Some("") | Some("@none") | Some("None") => None,
-        Some(text) => Some(Schedule::parse(text).map_err(|e| fail(None, e.to_string()))?),
+    let schedule = match raw.schedule {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(text)) if matches!(text.trim(), "" | "@none" | "None") => None,
+        Some(value) => Some(Schedule::from_value(&value).map_err(|e| fail(None, e.to_string()))?),
     };
     if schedule.is_some() && raw.start_date.is_none() {
         return Err(fail(None, "a scheduled DAG needs a start_date (e.g. start_date: 2026-01-01)".into()));
     }
-    let start_date = match raw.start_date {
-        Some(RawDate::DateTime(dt)) => dt,
-        Some(RawDate::Date(d)) => Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight exists")),
+    let timezone = match raw.timezone.as_deref() {
+        None => Tz::UTC,
+        Some(name) => {
+            name.trim().parse::<Tz>().map_err(|_| fail(None, format!("unknown timezone `{name}`; {TZ_HINT}")))?
+        }
+    };
+    let start_date = match raw.start_date.as_deref() {
+        Some(text) => date_in(text, timezone).map_err(|p| fail(None, format!("start_date: {p}")))?,
         None => DateTime::<Utc>::UNIX_EPOCH,
     };
+    let end_date = raw.end_date.as_deref().map(|text| date_in(text, timezone)).transpose();
+    let end_date = end_date.map_err(|p| fail(None, format!("end_date: {p}")))?;
+    if end_date.is_some_and(|end_date| end_date < start_date) {
+        return Err(fail(None, "end_date is before start_date".into()));
+    }
     let max_active_runs = raw.max_active_runs.unwrap_or(DEFAULT_MAX_ACTIVE_RUNS);
     if max_active_runs == 0 {
         return Err(fail(None, "max_active_runs must be at least 1".into()));
+    }
+    let max_active_tasks = raw.max_active_tasks.unwrap_or(DEFAULT_MAX_ACTIVE_TASKS);
+    if max_active_tasks == 0 {
+        return Err(fail(None, "max_active_tasks must be at least 1".into()));
+    }
+    let params = Params::declare(raw.params).map_err(|problem| fail(None, problem))?;
+    if let Some(name) = params.required().next().filter(|_| schedule.is_some()) {
+        return Err(fail(
+            None,
+            format!(
+                "param `{name}` has no default, but scheduled runs have no conf to set it; \
+                 give it a default or make the DAG manual-only with `schedule: null`"
+            ),
+        ));
     }
     if raw.tasks.is_empty() {
         return Err(fail(None, "a DAG needs at least one task under `tasks:`".into()));
@@ -127,6 +177,13 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
         duration_ms(defaults.max_retry_delay.as_deref()).map_err(|p| fail(None, format!("default_args.max_retry_delay: {p}")))?;
     let default_timeout =
         duration_ms(defaults.execution_timeout.as_deref()).map_err(|p| fail(None, format!("default_args.execution_timeout: {p}")))?;
+    let default_trigger_rule =
+        parse_trigger_rule(defaults.trigger_rule.as_deref()).map_err(|p| fail(None, format!("default_args.trigger_rule: {p}")))?;
+    let default_pool = pool_name(defaults.pool.as_ref()).map_err(|p| fail(None, format!("default_args.pool: {p}")))?;
+    let default_pool_slots =
+        pool_slots(defaults.pool_slots.as_ref()).map_err(|p| fail(None, format!("default_args.pool_slots: {p}")))?;
+    let default_priority_weight = priority_weight(defaults.priority_weight.as_ref())
+        .map_err(|p| fail(None, format!("default_args.priority_weight: {p}")))?;
 
     let mut seen = HashSet::new();
     for task in &raw.tasks {
@@ -157,16 +214,46 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
         if execution_timeout_ms.or(default_timeout) == Some(0) {
             return Err(at("execution_timeout must be longer than 0s".into()));
         }
+        let trigger_rule =
+            parse_trigger_rule(o.trigger_rule.as_deref()).map_err(|p| at(format!("trigger_rule: {p}")))?;
+        let pool = pool_name(o.pool.as_ref()).map_err(|p| at(format!("pool: {p}")))?;
+        let slots = pool_slots(o.pool_slots.as_ref()).map_err(|p| at(format!("pool_slots: {p}")))?;
+        let weight = priority_weight(o.priority_weight.as_ref()).map_err(|p| at(format!("priority_weight: {p}")))?;
+        let expand = task.expand.as_ref().map(ExpandSource::from_value).transpose().map_err(|p| at(format!("expand: {p}")))?;
+        match &expand {
+            Some(ExpandSource::Xcom(source)) if !seen.contains(source.as_str()) || source == &task.id => {
+                return Err(at(format!("expand: xcom names `{source}`, which is not another task of this DAG")));
+            }
+            Some(ExpandSource::Param(name)) if params.get(name).is_none() => {
+                return Err(at(format!("expand: param `{name}` is not declared in the DAG's params")));
+            }
+            Some(_) if task.operator == "branch" => {
+                return Err(at("a branch task cannot be mapped with expand".into()));
+            }
+            _ => {}
+        }
+        let mut upstream = task.depends_on.clone();
+        if let Some(ExpandSource::Xcom(source)) = &expand {
+            // Mapping over a task's XCom depends on that task, as an XComArg does in Airflow.
+            if !upstream.contains(source) {
+                upstream.push(source.clone());
+            }
+        }
         tasks.push(TaskSpec {
             task_id: task.id.clone(),
             operator: operator_spec(&task.operator, &task.args).map_err(at)?,
-            upstream: task.depends_on.clone(),
+            upstream,
             queue,
             retries: o.retries.or(defaults.retries).unwrap_or(0),
             retry_delay_ms: retry_delay_ms.or(default_delay).unwrap_or(DEFAULT_RETRY_DELAY_MS),
             retry_exponential_backoff: o.retry_exponential_backoff.or(defaults.retry_exponential_backoff).unwrap_or(false),
             max_retry_delay_ms: max_retry_delay_ms.or(default_max_delay),
             execution_timeout_ms: execution_timeout_ms.or(default_timeout),
+            trigger_rule: trigger_rule.or(default_trigger_rule).unwrap_or_default(),
+            pool: pool.or_else(|| default_pool.clone()).unwrap_or_else(|| DEFAULT_POOL.into()),
+            pool_slots: slots.or(default_pool_slots).unwrap_or(1),
+            priority_weight: weight.or(default_priority_weight).unwrap_or(1),
+            expand,
         });
     }
 
@@ -183,9 +270,12 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
         description: raw.description,
         schedule,
         start_date,
+        end_date,
+        timezone,
         catchup: raw.catchup,
         max_active_runs,
-        params: raw.params,
+        max_active_tasks,
+        params,
         tags: raw.tags,
         owners: vec![defaults.owner.clone().unwrap_or_else(|| "gust".into())],
         tasks,
@@ -204,11 +294,76 @@ fn operator_spec(operator: &str, args: &serde_json::Map<String, serde_json::Valu
             if bash.command.trim().is_empty() {
                 return Err("operator `bash`: command is empty".into());
             }
-            Ok(OperatorSpec::Bash { command: bash.command, env: bash.env, cwd: bash.cwd })
+            Ok(OperatorSpec::Bash { command: bash.command, env: bash.env, cwd: bash.cwd, do_xcom_push: bash.do_xcom_push })
+        }
+        "branch" => {
+            let branch: BranchArgs = serde_json::from_value(serde_json::Value::Object(args.clone()))
+                .map_err(|e| format!("operator `branch`: {e}"))?;
+            if branch.command.trim().is_empty() {
+                return Err("operator `branch`: command is empty".into());
+            }
+            Ok(OperatorSpec::Branch { command: branch.command, env: branch.env, cwd: branch.cwd })
         }
         other => Err(format!("unknown operator `{other}`; known operators: {}", KNOWN_OPERATORS.join(", "))),
     }
 }
+
+fn pool_name(value: Option<&serde_json::Value>) -> Result<Option<String>, String> {
+    match value {
+        None => Ok(None),
+        Some(serde_json::Value::String(name)) => check_identifier(name).map(|()| Some(name.clone())),
+        Some(other) => Err(format!("must be a pool name (a string), got {other}")),
+    }
+}
+
+fn pool_slots(value: Option<&serde_json::Value>) -> Result<Option<u32>, String> {
+    let Some(value) = value else { return Ok(None) };
+    match value.as_u64().map(u32::try_from) {
+        Some(Ok(0)) => Err("must be at least 1, got 0".into()),
+        Some(Ok(slots)) => Ok(Some(slots)),
+        _ => Err(format!("must be a whole number of slots, at least 1, got {value}")),
+    }
+}
+
+fn priority_weight(value: Option<&serde_json::Value>) -> Result<Option<i32>, String> {
+    let Some(value) = value else { return Ok(None) };
+    match value.as_i64().map(i32::try_from) {
+        Some(Ok(weight)) => Ok(Some(weight)),
+        _ => Err(format!("must be a whole number (higher runs first), got {value}")),
+    }
+}
+
+fn parse_trigger_rule(text: Option<&str>) -> Result<Option<TriggerRule>, String> {
+    let Some(text) = text else { return Ok(None) };
+    TriggerRule::parse(text.trim()).map(Some).ok_or_else(|| {
+        let accepted: Vec<&str> = TriggerRule::ALL.iter().map(|r| r.as_str()).collect();
+        format!("unknown trigger rule `{text}`; accepted: {}", accepted.join(", "))
+    })
+}
+
+/// A date or date-time; without an offset it is read on `timezone`'s wall clock.
+fn date_in(text: &str, timezone: Tz) -> Result<DateTime<Utc>, String> {
+    let text = text.trim();
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    let naive = NAIVE_DATE_TIME_FORMATS
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .or_else(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)))
+        .ok_or_else(|| {
+            format!("bad date `{text}`; write e.g. 2026-01-01, 2026-01-01T06:00:00 or 2026-01-01T06:00:00+02:00")
+        })?;
+    match timezone.from_local_datetime(&naive) {
+        LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => Ok(at.with_timezone(&Utc)),
+        LocalResult::None => Err(format!("`{text}` does not exist in {timezone} (the clocks skip it)")),
+    }
+}
+
+const NAIVE_DATE_TIME_FORMATS: &[&str] =
+    &["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"];
+
+const TZ_HINT: &str = "use an IANA name such as Europe/Amsterdam, America/New_York or UTC";
 
 fn duration_ms(text: Option<&str>) -> Result<Option<u64>, String> {
     let Some(text) = text else { return Ok(None) };
@@ -272,7 +427,7 @@ tasks:
         assert_eq!(b.queue, "etl");
         let c = dag.task("c").unwrap();
         assert_eq!((c.retries, c.queue.as_str()), (0, "gpu"));
-        assert_eq!(c.operator, OperatorSpec::Bash { command: "echo c".into(), env: BTreeMap::new(), cwd: None });
+        assert_eq!(c.operator, OperatorSpec::Bash { command: "echo c".into(), env: BTreeMap::new(), cwd: None, do_xcom_push: false });
     }
 
     fn problem_of(yaml: &str) -> String {
@@ -304,7 +459,7 @@ tasks:
     #[test]
     fn an_unknown_operator_lists_the_known_ones() {
         let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: spark}\n");
-        assert!(err.contains("task `a`: unknown operator `spark`; known operators: noop, bash"), "{err}");
+        assert!(err.contains("task `a`: unknown operator `spark`; known operators: noop, bash, branch"), "{err}");
     }
 
     #[test]
@@ -345,9 +500,178 @@ tasks:
     }
 
     #[test]
+    fn a_param_default_that_does_not_fit_its_type_names_the_file_and_the_param() {
+        let err = problem_of(
+            "dag_id: x\nparams: {count: {type: integer, default: many}}\ntasks:\n  - {id: a, operator: noop}\n",
+        );
+        assert_eq!(err, r#"dags/test.yaml: param `count`: the default must be an integer, got the string "many""#);
+        let err = problem_of("dag_id: x\nparams: {count: {type: intger}}\ntasks:\n  - {id: a, operator: noop}\n");
+        assert!(err.contains("param `count`: unknown type \"intger\""), "{err}");
+    }
+
+    #[test]
+    fn a_scheduled_dag_cannot_have_a_required_param() {
+        let yaml = "dag_id: x\nschedule: '@daily'\nstart_date: 2026-01-01\nparams: {env: {type: string}}\ntasks:\n  - {id: a, operator: noop}\n";
+        assert!(problem_of(yaml).contains("param `env` has no default"), "{}", problem_of(yaml));
+        let manual =
+            parse("dag_id: x\nparams: {env: {type: string}, n: 3}\ntasks:\n  - {id: a, operator: noop}\n").unwrap();
+        assert_eq!(manual.params.required().collect::<Vec<_>>(), ["env"]);
+    }
+
+    #[test]
     fn the_model_survives_a_json_round_trip() {
         let dag = parse(DIAMOND).unwrap();
         let json = serde_json::to_value(&dag).unwrap();
         assert_eq!(serde_json::from_value::<Dag>(json).unwrap(), dag);
+    }
+
+    #[test]
+    fn a_trigger_rule_is_set_per_task_or_in_default_args_and_defaults_to_all_success() {
+        let dag = parse(
+            "dag_id: x\ndefault_args: {trigger_rule: none_failed}\ntasks:\n  - {id: a, operator: noop}\n  - {id: b, operator: noop, depends_on: [a], trigger_rule: all_done}\n",
+        )
+        .unwrap();
+        assert_eq!(dag.task("a").unwrap().trigger_rule, TriggerRule::NoneFailed);
+        assert_eq!(dag.task("b").unwrap().trigger_rule, TriggerRule::AllDone);
+        assert_eq!(parse(DIAMOND).unwrap().task("d").unwrap().trigger_rule, TriggerRule::AllSuccess);
+    }
+
+    #[test]
+    fn an_unknown_trigger_rule_names_the_file_the_task_and_the_accepted_rules() {
+        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: noop, trigger_rule: all_sucess}\n");
+        assert!(err.starts_with("dags/test.yaml: task `a`: trigger_rule: unknown trigger rule `all_sucess`; accepted: all_success, all_failed, all_done,"), "{err}");
+        assert!(err.contains("none_failed_min_one_success"), "{err}");
+        let err =
+            problem_of("dag_id: x\ndefault_args: {trigger_rule: sometimes}\ntasks:\n  - {id: a, operator: noop}\n");
+        assert!(err.contains("default_args.trigger_rule: unknown trigger rule `sometimes`"), "{err}");
+    }
+
+    #[test]
+    fn a_task_stored_before_trigger_rules_existed_still_loads_as_all_success() {
+        let dag = parse(DIAMOND).unwrap();
+        let mut json = serde_json::to_value(&dag).unwrap();
+        for task in json["tasks"].as_array_mut().unwrap() {
+            assert!(task.get("trigger_rule").is_none(), "the default is not stored, so version hashes do not change");
+            task.as_object_mut().unwrap().remove("trigger_rule");
+        }
+        assert_eq!(serde_json::from_value::<Dag>(json).unwrap(), dag);
+    }
+
+    fn scheduled(lines: &str) -> String {
+        format!("dag_id: x\n{lines}\ntasks:\n  - {{id: a, operator: noop}}\n")
+    }
+
+    #[test]
+    fn timezone_start_date_and_end_date_are_read_on_the_dag_wall_clock() {
+        let yaml = scheduled(
+            "schedule: '0 2 * * *'\ntimezone: Europe/Amsterdam\nstart_date: 2026-01-01\nend_date: 2026-07-01T06:30:00",
+        );
+        let dag = parse(&yaml).unwrap();
+        assert_eq!(dag.timezone, chrono_tz::Europe::Amsterdam);
+        assert_eq!(dag.start_date, Utc.with_ymd_and_hms(2025, 12, 31, 23, 0, 0).unwrap());
+        assert_eq!(dag.end_date, Some(Utc.with_ymd_and_hms(2026, 7, 1, 4, 30, 0).unwrap()));
+        let utc = parse(&scheduled("schedule: '@daily'\nstart_date: 2026-01-01T00:00:00+02:00")).unwrap();
+        assert_eq!((utc.timezone, utc.start_date), (Tz::UTC, Utc.with_ymd_and_hms(2025, 12, 31, 22, 0, 0).unwrap()));
+        assert_eq!(utc.end_date, None);
+    }
+
+    #[test]
+    fn once_and_fixed_interval_schedules_are_accepted() {
+        let every = parse(&scheduled("schedule: {every: 15m}\nstart_date: 2026-01-01")).unwrap();
+        assert_eq!(every.schedule, Some(Schedule::every("15m").unwrap()));
+        let once = parse(&scheduled("schedule: '@once'\nstart_date: 2026-01-01")).unwrap();
+        assert!(once.schedule.unwrap().is_once());
+        assert_eq!(parse(&scheduled("schedule: null")).unwrap().schedule, None);
+    }
+
+    #[test]
+    fn bad_timezones_dates_and_intervals_name_the_file_and_the_problem() {
+        let daily = |extra: &str| scheduled(&format!("schedule: '@daily'\nstart_date: 2026-01-01\n{extra}"));
+        let err = problem_of(&daily("timezone: Europe/Amsterdm"));
+        assert!(err.starts_with("dags/test.yaml: unknown timezone `Europe/Amsterdm`; use an IANA name"), "{err}");
+        let err = problem_of(&daily("end_date: next tuesday"));
+        assert!(err.starts_with("dags/test.yaml: end_date: bad date `next tuesday`; write e.g. 2026-01-01"), "{err}");
+        assert!(problem_of(&daily("end_date: 2025-06-01")).contains("end_date is before start_date"));
+        let err = problem_of(&daily("timezone: Europe/Amsterdam\nend_date: 2026-03-29 02:30"));
+        assert!(err.contains("does not exist in Europe/Amsterdam"), "{err}");
+        let err = problem_of(&scheduled("schedule: {every: soon}\nstart_date: 2026-01-01"));
+        assert!(err.starts_with("dags/test.yaml: bad schedule `{every: soon}`: bad duration"), "{err}");
+        let err = problem_of(&scheduled("schedule: {cron: '@daily'}\nstart_date: 2026-01-01"));
+        assert!(err.contains("exactly one key, `every`"), "{err}");
+    }
+
+    #[test]
+    fn pool_pool_slots_and_priority_weight_come_from_the_task_or_default_args() {
+        let dag = parse(
+            "dag_id: x\nmax_active_tasks: 3\ndefault_args: {pool: etl, priority_weight: 5}\ntasks:\n  - {id: a, operator: noop}\n  - {id: b, operator: noop, pool: gpu, pool_slots: 2, priority_weight: -1}\n",
+        )
+        .unwrap();
+        assert_eq!(dag.max_active_tasks, 3);
+        let a = dag.task("a").unwrap();
+        assert_eq!((a.pool.as_str(), a.pool_slots, a.priority_weight), ("etl", 1, 5));
+        let b = dag.task("b").unwrap();
+        assert_eq!((b.pool.as_str(), b.pool_slots, b.priority_weight), ("gpu", 2, -1));
+        let plain = parse(DIAMOND).unwrap();
+        assert_eq!(plain.max_active_tasks, 16);
+        let d = plain.task("d").unwrap();
+        assert_eq!((d.pool.as_str(), d.pool_slots, d.priority_weight), ("default_pool", 1, 1));
+    }
+
+    #[test]
+    fn bad_pool_settings_name_the_file_the_task_and_the_problem() {
+        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: noop, pool_slots: 0}\n");
+        assert_eq!(err, "dags/test.yaml: task `a`: pool_slots: must be at least 1, got 0");
+        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: noop, pool_slots: two}\n");
+        assert!(err.starts_with("dags/test.yaml: task `a`: pool_slots: must be a whole number"), "{err}");
+        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: noop, priority_weight: high}\n");
+        assert!(err.starts_with("dags/test.yaml: task `a`: priority_weight: must be a whole number"), "{err}");
+        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: noop, pool: [a]}\n");
+        assert!(err.starts_with("dags/test.yaml: task `a`: pool: must be a pool name"), "{err}");
+        let err = problem_of("dag_id: x\ndefault_args: {pool_slots: 0}\ntasks:\n  - {id: a, operator: noop}\n");
+        assert!(err.contains("default_args.pool_slots: must be at least 1"), "{err}");
+        let err = problem_of("dag_id: x\nmax_active_tasks: 0\ntasks:\n  - {id: a, operator: noop}\n");
+        assert_eq!(err, "dags/test.yaml: max_active_tasks must be at least 1");
+    }
+
+    #[test]
+    fn default_pool_settings_are_not_stored_so_old_definitions_keep_their_hash() {
+        let dag = parse(DIAMOND).unwrap();
+        let json = serde_json::to_value(&dag).unwrap();
+        assert!(json.get("max_active_tasks").is_none(), "{json}");
+        for task in json["tasks"].as_array().unwrap() {
+            for key in ["pool", "pool_slots", "priority_weight"] {
+                assert!(task.get(key).is_none(), "{key} stored in {task}");
+            }
+        }
+        assert_eq!(serde_json::from_value::<Dag>(json).unwrap(), dag);
+    }
+
+    #[test]
+    fn a_utc_dag_without_end_date_stores_neither_field() {
+        let json = serde_json::to_value(parse(DIAMOND).unwrap()).unwrap();
+        assert!(json.get("timezone").is_none() && json.get("end_date").is_none(), "{json}");
+    }
+
+    #[test]
+    fn a_task_mapped_over_an_xcom_depends_on_the_task_that_pushes_it() {
+        let dag = parse(
+            "dag_id: x\ntasks:\n  - {id: list, operator: bash, command: ls, do_xcom_push: true}\n  - {id: each, operator: bash, command: 'echo {{ item }}', expand: {xcom: list}}\n",
+        )
+        .unwrap();
+        let each = dag.task("each").unwrap();
+        assert_eq!(each.upstream, ["list"]);
+        assert_eq!(each.expand, Some(ExpandSource::Xcom("list".into())));
+    }
+
+    #[test]
+    fn bad_expand_sources_name_the_task_and_the_problem() {
+        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: noop, expand: {xcom: nope}}\n");
+        assert!(err.contains("task `a`: expand: xcom names `nope`, which is not another task"), "{err}");
+        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: noop, expand: {param: files}}\n");
+        assert!(err.contains("param `files` is not declared"), "{err}");
+        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: noop, expand: 3}\n");
+        assert!(err.contains("task `a`: expand: cannot expand over 3"), "{err}");
+        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: branch, command: echo b, expand: [1]}\n  - {id: b, operator: noop, depends_on: [a]}\n");
+        assert!(err.contains("branch task cannot be mapped"), "{err}");
     }
 }

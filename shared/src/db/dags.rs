@@ -27,6 +27,8 @@ pub struct DagRow {
     pub owners: Vec<String>,
     /// Most concurrently running runs.
     pub max_active_runs: i32,
+    /// Most task instances queued or running at once, across its runs.
+    pub max_active_tasks: i32,
     /// Id of the newest version.
     pub latest_version_id: i64,
     /// When the file was last parsed.
@@ -49,7 +51,7 @@ pub struct DagVersion {
 }
 
 const DAG_COLUMNS: &str = "dag_id, is_paused, is_active, fileloc, schedule, description, tags, owners, \
-     max_active_runs, latest_version_id, last_parsed_at";
+     max_active_runs, max_active_tasks, latest_version_id, last_parsed_at";
 
 fn dag_row(row: &Row) -> DagRow {
     DagRow {
@@ -62,6 +64,7 @@ fn dag_row(row: &Row) -> DagRow {
         tags: row.get("tags"),
         owners: row.get("owners"),
         max_active_runs: row.get("max_active_runs"),
+        max_active_tasks: row.get("max_active_tasks"),
         latest_version_id: row.get("latest_version_id"),
         last_parsed_at: row.get("last_parsed_at"),
     }
@@ -88,6 +91,7 @@ pub async fn upsert(db: &impl GenericClient, dag: &Dag, fileloc: &str, hash: &st
         .map(|r| (r.get(0), r.get(1)));
     let schedule = dag.schedule.as_ref().map(|s| s.text.clone());
     let max_active_runs = i32::try_from(dag.max_active_runs).unwrap_or(i32::MAX);
+    let max_active_tasks = i32::try_from(dag.max_active_tasks).unwrap_or(i32::MAX);
     if let Some((current_hash, is_active)) = &current {
         if current_hash == hash {
             if !is_active {
@@ -100,9 +104,21 @@ pub async fn upsert(db: &impl GenericClient, dag: &Dag, fileloc: &str, hash: &st
     }
     if current.is_none() {
         db.execute(
-            "INSERT INTO dags (dag_id, fileloc, schedule, description, tags, owners, max_active_runs, definition, version_hash) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[&dag.dag_id, &fileloc, &schedule, &dag.description, &dag.tags, &dag.owners, &max_active_runs, &definition, &hash],
+            "INSERT INTO dags (dag_id, fileloc, schedule, description, tags, owners, max_active_runs, definition, version_hash, \
+                 max_active_tasks) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &dag.dag_id,
+                &fileloc,
+                &schedule,
+                &dag.description,
+                &dag.tags,
+                &dag.owners,
+                &max_active_runs,
+                &definition,
+                &hash,
+                &max_active_tasks,
+            ],
         )
         .await?;
     }
@@ -117,9 +133,22 @@ pub async fn upsert(db: &impl GenericClient, dag: &Dag, fileloc: &str, hash: &st
         .get(0);
     db.execute(
         "UPDATE dags SET fileloc = $2, schedule = $3, description = $4, tags = $5, owners = $6, max_active_runs = $7, \
-         definition = $8, version_hash = $9, latest_version_id = $10, is_active = true, last_parsed_at = now() \
+         definition = $8, version_hash = $9, latest_version_id = $10, is_active = true, last_parsed_at = now(), \
+         max_active_tasks = $11 \
          WHERE dag_id = $1",
-        &[&dag.dag_id, &fileloc, &schedule, &dag.description, &dag.tags, &dag.owners, &max_active_runs, &definition, &hash, &version_id],
+        &[
+            &dag.dag_id,
+            &fileloc,
+            &schedule,
+            &dag.description,
+            &dag.tags,
+            &dag.owners,
+            &max_active_runs,
+            &definition,
+            &hash,
+            &version_id,
+            &max_active_tasks,
+        ],
     )
     .await?;
     Ok(true)

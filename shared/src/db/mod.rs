@@ -1,13 +1,16 @@
 //! PostgreSQL: the connection pool, the embedded migrations, and one module
 //! of queries per table family.
 
+pub mod backfills;
 pub mod dags;
 pub mod dead_letters;
 pub mod heartbeats;
 pub mod import_errors;
 pub mod logs;
+pub mod pools;
 pub mod runs;
 pub mod task_instances;
+pub mod xcom;
 
 use std::str::FromStr;
 

@@ -15,7 +15,7 @@ pub struct DagRunRow {
     pub dag_id: String,
     /// Unique per DAG, e.g. `manual__2026-01-01T00:00:00+00:00`.
     pub run_id: String,
-    /// `manual` or `scheduled`.
+    /// `manual`, `scheduled` or `backfill`.
     pub run_type: String,
     /// Start of the data interval (Airflow's logical date), if any.
     pub logical_date: Option<DateTime<Utc>>,
@@ -41,6 +41,8 @@ pub struct DagRunRow {
     pub triggered_by: String,
     /// Free-text note.
     pub note: Option<String>,
+    /// The backfill the run belongs to, if any.
+    pub backfill_id: Option<i64>,
 }
 
 /// What is needed to create a run.
@@ -81,7 +83,7 @@ pub enum CreateRunError {
 }
 
 const RUN_COLUMNS: &str = "id, dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end, \
-     run_after, conf, state, dag_version_id, queued_at, start_date, end_date, triggered_by, note";
+     run_after, conf, state, dag_version_id, queued_at, start_date, end_date, triggered_by, note, backfill_id";
 
 fn run_row(row: &Row) -> Result<DagRunRow, DbError> {
     let state: String = row.get("state");
@@ -102,6 +104,7 @@ fn run_row(row: &Row) -> Result<DagRunRow, DbError> {
         end_date: row.get("end_date"),
         triggered_by: row.get("triggered_by"),
         note: row.get("note"),
+        backfill_id: row.get("backfill_id"),
     })
 }
 
@@ -147,9 +150,21 @@ pub async fn list(db: &impl GenericClient, dag_id: &str, limit: i64, offset: i64
     Ok((rows.iter().map(run_row).collect::<Result<_, _>>()?, total))
 }
 
-/// Primary keys of every queued or running run (served by a partial index).
+/// Primary keys of every queued or running run (served by a partial index);
+/// of a backfill's queued runs only the one it would start next.
 pub async fn live_ids(db: &impl GenericClient) -> Result<Vec<i64>, DbError> {
-    let rows = db.query("SELECT id FROM dag_runs WHERE state IN ('queued', 'running') ORDER BY id", &[]).await?;
+    let rows = db
+        .query(
+            "SELECT id FROM dag_runs \
+             WHERE state IN ('queued', 'running') AND (backfill_id IS NULL OR state = 'running') \
+             UNION ALL \
+             (SELECT DISTINCT ON (r.backfill_id) r.id FROM dag_runs r JOIN backfills b ON b.id = r.backfill_id \
+              WHERE r.state = 'queued' \
+              ORDER BY r.backfill_id, CASE WHEN b.run_backwards THEN r.logical_date END DESC, r.logical_date, r.id) \
+             ORDER BY id",
+            &[],
+        )
+        .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
@@ -161,12 +176,44 @@ pub async fn lock_live(db: &impl GenericClient, id: i64) -> Result<Option<DagRun
     db.query_opt(&sql, &[&id]).await?.as_ref().map(run_row).transpose()
 }
 
-/// Number of running runs of a DAG.
+/// Number of running runs of a DAG, backfill runs left out (they have their own limit).
 pub async fn count_running(db: &impl GenericClient, dag_id: &str) -> Result<i64, DbError> {
     Ok(db
-        .query_one("SELECT count(*) FROM dag_runs WHERE dag_id = $1 AND state = 'running'", &[&dag_id])
+        .query_one(
+            "SELECT count(*) FROM dag_runs WHERE dag_id = $1 AND state = 'running' AND backfill_id IS NULL",
+            &[&dag_id],
+        )
         .await?
         .get(0))
+}
+
+/// Number of queued or running runs of a DAG, backfill runs left out.
+pub async fn count_live(db: &impl GenericClient, dag_id: &str) -> Result<i64, DbError> {
+    Ok(db
+        .query_one(
+            "SELECT count(*) FROM dag_runs \
+             WHERE dag_id = $1 AND state IN ('queued', 'running') AND backfill_id IS NULL",
+            &[&dag_id],
+        )
+        .await?
+        .get(0))
+}
+
+/// The latest logical date of a DAG's scheduled runs, if it has any.
+pub async fn latest_scheduled_logical_date(
+    db: &impl GenericClient,
+    dag_id: &str,
+) -> Result<Option<DateTime<Utc>>, DbError> {
+    Ok(db
+        .query_one("SELECT max(logical_date) FROM dag_runs WHERE dag_id = $1 AND run_type = 'scheduled'", &[&dag_id])
+        .await?
+        .get(0))
+}
+
+/// Holds off every other scheduler's run creation for the DAG until this transaction ends.
+pub async fn lock_run_creation(db: &impl GenericClient, dag_id: &str) -> Result<(), DbError> {
+    db.execute("SELECT pg_advisory_xact_lock(hashtext('gust.create_runs'), hashtext($1))", &[&dag_id]).await?;
+    Ok(())
 }
 
 /// Moves a run `queued → running`; false when it was not queued.
@@ -179,22 +226,37 @@ pub async fn start(db: &impl GenericClient, id: i64) -> Result<bool, DbError> {
 
 /// Moves a run `running → success|failed`, and (on commit) wakes the
 /// schedulers so a run of the same DAG held back by `max_active_runs` starts;
-/// false when it was not running.
+/// completes its backfill when it was the backfill's last live run. False
+/// when it was not running.
 pub async fn finish(db: &impl GenericClient, id: i64, state: RunState) -> Result<bool, DbError> {
     let row = db
         .query_opt(
             "UPDATE dag_runs SET state = $2, end_date = now() WHERE id = $1 AND state = 'running' \
-             RETURNING pg_notify($3, dag_id)",
+             RETURNING pg_notify($3, dag_id), backfill_id",
             &[&id, &state.as_str(), &RUN_QUEUED_CHANNEL],
         )
         .await?;
-    Ok(row.is_some())
+    let Some(row) = row else { return Ok(false) };
+    if let Some(backfill_id) = row.get::<_, Option<i64>>(1) {
+        super::backfills::complete_if_done(db, backfill_id).await?;
+    }
+    Ok(true)
 }
 
-/// `(id, dag_id)` of queued runs, oldest first (served by a partial index).
-pub async fn queued(db: &impl GenericClient) -> Result<Vec<(i64, String)>, DbError> {
-    let rows = db.query("SELECT id, dag_id FROM dag_runs WHERE state = 'queued' ORDER BY id", &[]).await?;
-    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+/// `(id, dag_id, backfill_id)` of queued runs in the order they may start:
+/// the DAGs' own runs oldest first, then each backfill's runs in its
+/// logical-date order (newest first with `run_backwards`).
+pub async fn queued(db: &impl GenericClient) -> Result<Vec<(i64, String, Option<i64>)>, DbError> {
+    let rows = db
+        .query(
+            "SELECT r.id, r.dag_id, r.backfill_id FROM dag_runs r LEFT JOIN backfills b ON b.id = r.backfill_id \
+             WHERE r.state = 'queued' \
+             ORDER BY r.backfill_id NULLS FIRST, CASE WHEN b.run_backwards THEN r.logical_date END DESC, \
+                      CASE WHEN NOT b.run_backwards THEN r.logical_date END, r.id",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
 /// Whether the DAG is paused (paused DAGs start no runs).

@@ -52,6 +52,14 @@ pub struct TaskInstanceRow {
     pub end_date: Option<DateTime<Utc>>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The operator's arguments as rendered for the latest dispatched try.
+    pub rendered_fields: Option<serde_json::Value>,
+    /// Pool whose slots it occupies while queued or running.
+    pub pool: String,
+    /// Slots of the pool it occupies.
+    pub pool_slots: i32,
+    /// Dispatch order among waiting task instances: higher first.
+    pub priority_weight: i32,
 }
 
 /// The CTE that copies the tries in `done` into `task_instance_tries`, each
@@ -68,7 +76,8 @@ macro_rules! record_try_history {
 }
 
 const TI_COLUMNS: &str = "id, run_pk, dag_id, run_id, task_id, map_index, operator, queue, state, try_number, \
-     max_tries, hostname, pid, exit_code, failure_reason, next_retry_at, queued_at, start_date, end_date, updated_at";
+     max_tries, hostname, pid, exit_code, failure_reason, next_retry_at, queued_at, start_date, end_date, updated_at, rendered_fields, \
+     pool, pool_slots, priority_weight";
 
 fn ti_row(row: &Row) -> Result<TaskInstanceRow, DbError> {
     let state: String = row.get("state");
@@ -93,10 +102,15 @@ fn ti_row(row: &Row) -> Result<TaskInstanceRow, DbError> {
         start_date: row.get("start_date"),
         end_date: row.get("end_date"),
         updated_at: row.get("updated_at"),
+        rendered_fields: row.get("rendered_fields"),
+        pool: row.get("pool"),
+        pool_slots: row.get("pool_slots"),
+        priority_weight: row.get("priority_weight"),
     })
 }
 
-/// Creates one task instance per task of a run, in state `none`, in one statement.
+/// Creates one task instance per task of a run in one statement: `scheduled`
+/// for tasks without upstreams, `none` for the others.
 pub async fn create_for_run(
     db: &impl GenericClient,
     run_pk: i64,
@@ -108,13 +122,24 @@ pub async fn create_for_run(
     let operators: Vec<&str> = tasks.iter().map(|t| t.operator.name()).collect();
     let queues: Vec<&str> = tasks.iter().map(|t| t.queue.as_str()).collect();
     let max_tries: Vec<i32> = tasks.iter().map(|t| i32::try_from(t.retries).unwrap_or(i32::MAX)).collect();
+    let pools: Vec<&str> = tasks.iter().map(|t| t.pool.as_str()).collect();
+    let pool_slots: Vec<i32> = tasks.iter().map(|t| i32::try_from(t.pool_slots).unwrap_or(i32::MAX)).collect();
+    let weights: Vec<i32> = tasks.iter().map(|t| t.priority_weight).collect();
+    // A task without upstreams may run whatever its trigger rule: it starts `scheduled`,
+    // which spares a large fan-out a second pass over every row before its first dispatch.
+    let states: Vec<&str> = tasks
+        .iter()
+        .map(|t| if t.upstream.is_empty() && t.expand.is_none() { "scheduled" } else { "none" })
+        .collect();
     Ok(db
         .execute(
-            "INSERT INTO task_instances (run_pk, dag_id, run_id, task_id, operator, queue, max_tries) \
-             SELECT $1, $2, $3, t.task_id, t.operator, t.queue, t.max_tries \
-             FROM unnest($4::text[], $5::text[], $6::text[], $7::int[]) AS t(task_id, operator, queue, max_tries) \
+            "INSERT INTO task_instances (run_pk, dag_id, run_id, task_id, operator, queue, max_tries, \
+                 pool, pool_slots, priority_weight, state) \
+             SELECT $1, $2, $3, t.task_id, t.operator, t.queue, t.max_tries, t.pool, t.pool_slots, t.priority_weight, t.state \
+             FROM unnest($4::text[], $5::text[], $6::text[], $7::int[], $8::text[], $9::int[], $10::int[], $11::text[]) \
+                 AS t(task_id, operator, queue, max_tries, pool, pool_slots, priority_weight, state) \
              ON CONFLICT (run_pk, task_id, map_index) DO NOTHING",
-            &[&run_pk, &dag_id, &run_id, &task_ids, &operators, &queues, &max_tries],
+            &[&run_pk, &dag_id, &run_id, &task_ids, &operators, &queues, &max_tries, &pools, &pool_slots, &weights, &states],
         )
         .await?)
 }
@@ -125,33 +150,100 @@ pub async fn list_for_run(db: &impl GenericClient, run_pk: i64) -> Result<Vec<Ta
     db.query(&sql, &[&run_pk]).await?.iter().map(ti_row).collect()
 }
 
-/// `(id, task_id, state)` of every task instance of a run, for scheduling decisions.
-pub async fn states_for_run(db: &impl GenericClient, run_pk: i64) -> Result<Vec<(Uuid, String, TaskState)>, DbError> {
-    let rows = db.query("SELECT id, task_id, state FROM task_instances WHERE run_pk = $1", &[&run_pk]).await?;
-    rows.iter().map(id_task_state).collect()
+/// One task instance as the scheduler's readiness pass sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InstanceState {
+    /// Primary key.
+    pub id: Uuid,
+    /// The task.
+    pub task_id: String,
+    /// -1 unless mapped (a mapped task not expanded yet has one instance at -1).
+    pub map_index: i32,
+    /// Current state.
+    pub state: TaskState,
 }
 
-fn id_task_state(r: &Row) -> Result<(Uuid, String, TaskState), DbError> {
-    let state: String = r.get(2);
+/// Every task instance of a run, for scheduling decisions.
+pub async fn states_for_run(db: &impl GenericClient, run_pk: i64) -> Result<Vec<InstanceState>, DbError> {
+    let rows = db.query("SELECT id, task_id, map_index, state FROM task_instances WHERE run_pk = $1", &[&run_pk]).await?;
+    rows.iter().map(instance_state).collect()
+}
+
+fn instance_state(r: &Row) -> Result<InstanceState, DbError> {
+    let state: String = r.get(3);
     let state = TaskState::parse(&state).ok_or_else(|| DbError::Corrupt(format!("task state `{state}`")))?;
-    Ok((r.get(0), r.get(1), state))
+    Ok(InstanceState { id: r.get(0), task_id: r.get(1), map_index: r.get(2), state })
 }
 
-/// `(id, task_id, state)` of the named tasks of a run.
+/// Every task instance of the named tasks of a run.
 pub async fn states_of_tasks(
     db: &impl GenericClient,
     run_pk: i64,
     task_ids: &[&str],
-) -> Result<Vec<(Uuid, String, TaskState)>, DbError> {
+) -> Result<Vec<InstanceState>, DbError> {
     let rows = db
-        .query("SELECT id, task_id, state FROM task_instances WHERE run_pk = $1 AND task_id = ANY($2)", &[&run_pk, &task_ids])
+        .query(
+            "SELECT id, task_id, map_index, state FROM task_instances WHERE run_pk = $1 AND task_id = ANY($2)",
+            &[&run_pk, &task_ids],
+        )
         .await?;
-    rows.iter().map(id_task_state).collect()
+    rows.iter().map(instance_state).collect()
+}
+
+/// Expands a mapped task's placeholder instance (`map_index` -1, state `none`)
+/// into one scheduled instance per element of `items`: the placeholder becomes
+/// index 0 and copies of it take the others. Returns false when the
+/// placeholder was already expanded or moved on.
+pub async fn expand_mapped(db: &impl GenericClient, placeholder: Uuid, items: &[serde_json::Value]) -> Result<bool, DbError> {
+    let Some((first, rest)) = items.split_first() else { return Ok(false) };
+    let updated = db
+        .execute(
+            "UPDATE task_instances SET map_index = 0, map_item = $2, state = 'scheduled', updated_at = now() \
+             WHERE id = $1 AND map_index = -1 AND state = 'none'",
+            &[&placeholder, first],
+        )
+        .await?;
+    if updated == 0 {
+        return Ok(false);
+    }
+    if !rest.is_empty() {
+        // Copies every column of the expanded instance (pool, queue, max_tries…) but its identity and element.
+        db.execute(
+            "INSERT INTO task_instances \
+             SELECT (jsonb_populate_record(t, jsonb_build_object('id', gen_random_uuid(), 'map_index', i.n, 'map_item', i.item))).* \
+             FROM task_instances t, unnest($2::jsonb[]) WITH ORDINALITY AS i(item, n) WHERE t.id = $1",
+            &[&placeholder, &rest],
+        )
+        .await?;
+    }
+    Ok(true)
+}
+
+/// Fails a mapped task's placeholder whose list could not be read (not a
+/// list, no XCom, too long), with the reason, and wakes the schedulers.
+pub async fn fail_unexpandable(db: &impl GenericClient, placeholder: Uuid, reason: &str) -> Result<bool, DbError> {
+    let row = db
+        .query_opt(
+            "UPDATE task_instances SET state = 'failed', try_number = 1, failure_reason = $2, start_date = now(), \
+                 end_date = now(), updated_at = now() \
+             WHERE id = $1 AND map_index = -1 AND state = 'none' RETURNING run_pk, task_id",
+            &[&placeholder, &reason],
+        )
+        .await?;
+    let Some(row) = row else { return Ok(false) };
+    let (run_pk, task_id): (i64, String) = (row.get(0), row.get(1));
+    db.execute("SELECT pg_notify($1, $2)", &[&TASK_FINISHED_CHANNEL, &format!("{run_pk}:{task_id}")]).await?;
+    Ok(true)
 }
 
 /// The run's outcome once none of its task instances is unfinished (served
-/// by the partial index on live task instances), else `None`.
-pub async fn run_outcome(db: &impl GenericClient, run_pk: i64) -> Result<Option<crate::state::RunState>, DbError> {
+/// by the partial index on live task instances), else `None`: `failed` when
+/// one of the `leaves` (tasks without downstream) failed or was upstream_failed.
+pub async fn run_outcome(
+    db: &impl GenericClient,
+    run_pk: i64,
+    leaves: &[String],
+) -> Result<Option<crate::state::RunState>, DbError> {
     let live: bool = db
         .query_one(
             "SELECT EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 \
@@ -165,8 +257,9 @@ pub async fn run_outcome(db: &impl GenericClient, run_pk: i64) -> Result<Option<
     }
     let failed: bool = db
         .query_one(
-            "SELECT EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 AND state NOT IN ('success', 'skipped', 'removed'))",
-            &[&run_pk],
+            "SELECT EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 AND task_id = ANY($2) \
+                 AND state IN ('failed', 'upstream_failed'))",
+            &[&run_pk, &leaves],
         )
         .await?
         .get(0);
@@ -210,26 +303,80 @@ pub struct Dispatchable {
     pub logical_date: Option<DateTime<Utc>>,
     /// The DAG version of the run.
     pub dag_version_id: i64,
+    /// The run's data interval, when it has one.
+    pub data_interval: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// When the run was due (the time templates use when it has no logical date).
+    pub run_after: DateTime<Utc>,
+    /// The run's trigger `conf`.
+    pub conf: serde_json::Value,
+    /// The operator as rendered for the current try, when it had templates.
+    pub rendered_fields: Option<serde_json::Value>,
+    /// The element a mapped task instance runs for.
+    pub map_item: Option<serde_json::Value>,
 }
 
-/// Locks up to `limit` scheduled task instances (skipping ones another
-/// scheduler holds) and moves them to `queued` with their next try number.
-/// Run inside a transaction that commits only after the broker confirmed.
+/// Advisory lock key that serializes dispatch across schedulers ("gustdisp"),
+/// so slot and `max_active_tasks` counts cannot be raced.
+const DISPATCH_LOCK: i64 = 0x6775_7374_6469_7370;
+
+/// Takes up to `limit` scheduled task instances that fit, and moves them to
+/// `queued` with their next try number. Run inside a transaction that commits
+/// only after the broker confirmed.
+///
+/// Nothing is taken beyond the free slots of each pool (its slots minus the
+/// `pool_slots` of its queued and running task instances) or beyond the
+/// `max_active_tasks` of each DAG (minus its queued and running ones). Among
+/// the candidates, higher `priority_weight` goes first, then older runs; in
+/// each pool they are taken in that order until one does not fit, so a task
+/// needing many slots is not starved by smaller ones behind it. Task
+/// instances whose pool does not exist stay `scheduled` (see
+/// [`super::pools::problems`]). Dispatch holds a transaction-scoped advisory
+/// lock, taken in its own statement so the counts that follow see every
+/// earlier dispatch's commit.
 pub async fn take_for_dispatch(db: &impl GenericClient, limit: i64) -> Result<Vec<Dispatchable>, DbError> {
-    let rows = db
-        .query(
-            "WITH picked AS ( \
-                 SELECT ti.id FROM task_instances ti WHERE ti.state = 'scheduled' \
-                 ORDER BY ti.run_pk LIMIT $1 FOR UPDATE SKIP LOCKED) \
+    db.execute("SELECT pg_advisory_xact_lock($1)", &[&DISPATCH_LOCK]).await?;
+    let statement = db
+        .prepare_cached(
+            "WITH in_flight AS ( \
+                 SELECT pool, dag_id, pool_slots FROM task_instances WHERE state IN ('queued', 'running')), \
+             pool_free AS ( \
+                 SELECT p.name, p.slots - coalesce((SELECT sum(f.pool_slots) FROM in_flight f WHERE f.pool = p.name), 0) AS free \
+                 FROM pools p), \
+             dag_free AS ( \
+                 SELECT d.dag_id, d.max_active_tasks - (SELECT count(*) FROM in_flight f WHERE f.dag_id = d.dag_id) AS free \
+                 FROM dags d WHERE d.dag_id IN (SELECT r.dag_id FROM dag_runs r WHERE r.state IN ('queued', 'running'))), \
+             candidates AS ( \
+                 SELECT c.id, c.dag_id, c.pool, c.pool_slots, c.priority_weight, c.run_pk \
+                 FROM dag_free d CROSS JOIN pool_free p CROSS JOIN LATERAL ( \
+                     SELECT ti.id, ti.dag_id, ti.pool, ti.pool_slots, ti.priority_weight, ti.run_pk FROM task_instances ti \
+                     WHERE ti.state = 'scheduled' AND ti.dag_id = d.dag_id AND ti.pool = p.name \
+                     ORDER BY ti.priority_weight DESC, ti.run_pk, ti.id \
+                     LIMIT greatest(least(d.free, p.free, $1), 0)) c \
+                 WHERE d.free > 0 AND p.free > 0), \
+             within_dag AS ( \
+                 SELECT c.*, row_number() OVER ( \
+                     PARTITION BY c.dag_id ORDER BY c.priority_weight DESC, c.run_pk, c.id) AS dag_rank \
+                 FROM candidates c), \
+             within_pool AS ( \
+                 SELECT w.*, sum(w.pool_slots) OVER ( \
+                     PARTITION BY w.pool ORDER BY w.priority_weight DESC, w.run_pk, w.id \
+                     ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS pool_used \
+                 FROM within_dag w JOIN dag_free d ON d.dag_id = w.dag_id WHERE w.dag_rank <= d.free), \
+             picked AS ( \
+                 SELECT ti.id FROM within_pool w JOIN pool_free p ON p.name = w.pool JOIN task_instances ti ON ti.id = w.id \
+                 WHERE w.pool_used <= p.free AND ti.state = 'scheduled' \
+                 ORDER BY w.priority_weight DESC, w.run_pk, w.id LIMIT $1 \
+                 FOR UPDATE OF ti SKIP LOCKED) \
              UPDATE task_instances ti SET state = 'queued', try_number = ti.try_number + 1, queued_at = now(), \
                  updated_at = now(), hostname = NULL, pid = NULL, exit_code = NULL, start_date = NULL, end_date = NULL \
              FROM picked, dag_runs r \
              WHERE ti.id = picked.id AND r.id = ti.run_pk AND ti.state = 'scheduled' \
              RETURNING ti.id, ti.run_pk, ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number, \
-                 r.logical_date, r.dag_version_id",
-            &[&limit],
+                 r.logical_date, r.dag_version_id, r.data_interval_start, r.data_interval_end, r.run_after, r.conf, \
+                 NULL::jsonb, ti.map_item",
         )
         .await?;
+    let rows = db.query(&statement, &[&limit]).await?;
     Ok(rows.iter().map(dispatchable).collect())
 }
 
@@ -244,7 +391,37 @@ fn dispatchable(r: &Row) -> Dispatchable {
         next_try: r.get(6),
         logical_date: r.get(7),
         dag_version_id: r.get(8),
+        data_interval: r.get::<_, Option<DateTime<Utc>>>(9).zip(r.get::<_, Option<DateTime<Utc>>>(10)),
+        run_after: r.get(11),
+        conf: r.get(12),
+        rendered_fields: r.get(13),
+        map_item: r.get(14),
     }
+}
+
+/// Records the operator arguments rendered for the tries just dispatched.
+pub async fn set_rendered_fields(
+    db: &impl GenericClient,
+    ids: &[Uuid],
+    fields: &[serde_json::Value],
+) -> Result<(), DbError> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    db.execute(
+        "UPDATE task_instances ti SET rendered_fields = f.fields FROM unnest($1::uuid[], $2::jsonb[]) AS f(id, fields) \
+         WHERE ti.id = f.id",
+        &[&ids, &fields],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Fails a try taken for dispatch whose templates could not be rendered; no
+/// retry, since the same templates would fail the same way.
+pub async fn fail_unrenderable(db: &impl GenericClient, id: Uuid, try_number: i32, reason: &str) -> Result<bool, DbError> {
+    let outcome = TryOutcome::failed_without_retry(reason);
+    Ok(end_try(db, id, try_number, &["queued"], &outcome).await?.is_some())
 }
 
 /// What a worker found when it tried to claim a try.
@@ -414,7 +591,8 @@ pub async fn dispatch_info(db: &impl GenericClient, id: Uuid) -> Result<Option<D
     let row = db
         .query_opt(
             "SELECT ti.id, ti.run_pk, ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.try_number + 1, \
-                 r.logical_date, r.dag_version_id \
+                 r.logical_date, r.dag_version_id, r.data_interval_start, r.data_interval_end, r.run_after, r.conf, \
+                 ti.rendered_fields, ti.map_item \
              FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk WHERE ti.id = $1",
             &[&id],
         )
@@ -447,6 +625,13 @@ pub struct TryOutcome<'a> {
     pub retry_delay_ms: u64,
     /// Whether a failure may be retried at all.
     pub retryable: bool,
+}
+
+impl<'a> TryOutcome<'a> {
+    /// A failure no retry can mend (broken templates, a message the broker gave up on).
+    pub fn failed_without_retry(reason: &'a str) -> Self {
+        TryOutcome { state: TaskState::Failed, exit_code: None, failure_reason: Some(reason), retry_delay_ms: 0, retryable: false }
+    }
 }
 
 /// Records the end of a try whose state is one of `expected`, with its own
@@ -560,13 +745,7 @@ pub async fn finish(
 /// delivery limit: its task keeps killing workers). No retry: retrying would
 /// loop forever.
 pub async fn fail_undeliverable(db: &impl GenericClient, id: Uuid, try_number: i32, reason: &str) -> Result<bool, DbError> {
-    let outcome = TryOutcome {
-        state: TaskState::Failed,
-        exit_code: None,
-        failure_reason: Some(reason),
-        retry_delay_ms: 0,
-        retryable: false,
-    };
+    let outcome = TryOutcome::failed_without_retry(reason);
     let current: Option<i32> =
         db.query_opt("SELECT try_number FROM task_instances WHERE id = $1", &[&id]).await?.map(|r| r.get(0));
     // Takeovers after worker deaths move the try number on; the message still names the first.
@@ -637,7 +816,9 @@ pub async fn clear(db: &impl GenericClient, ids: &[Uuid], retries: &[i32]) -> Re
             &[&ids, &retries, &finished],
         )
         .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
+    let cleared: Vec<Uuid> = rows.iter().map(|r| r.get(0)).collect();
+    super::xcom::delete_for(db, &cleared).await?;
+    Ok(cleared)
 }
 
 /// Sets a task instance's state by hand (Airflow's "mark success/failed")

@@ -247,6 +247,10 @@ tasks:
             start_date: None,
             end_date: None,
             updated_at: chrono::Utc::now(),
+            rendered_fields: None,
+            pool: "default_pool".into(),
+            pool_slots: 1,
+            priority_weight: 1,
         }
     }
 

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use axum::{extract::State, Json};
 use chrono::{DateTime, SecondsFormat, Utc};
+use gust_shared::dag::{resolve_params, Params};
 use gust_shared::db::{
     self,
     dags::DagVersion,
@@ -245,6 +246,10 @@ pub(crate) async fn trigger(
             "DAG `{dag_id}` is stale: its file is no longer in the DAG folder, so it cannot be triggered"
         )));
     }
+    let latest = db::dags::version(&tx, dag.latest_version_id).await?.ok_or_else(|| {
+        ApiError::Db(DbError::Corrupt(format!("DAG version {} of DAG `{dag_id}` is missing", dag.latest_version_id)))
+    })?;
+    check_conf(&dag_id, &latest.definition.params, &conf)?;
     let new_run = NewRun {
         dag_id: &dag_id,
         run_id: &run_id,
@@ -290,6 +295,14 @@ pub(crate) fn validate_run_id(run_id: &str) -> Result<(), String> {
         return Err(format!("`{run_id}` contains {bad:?}; use only letters, digits and _ - . : + ~"));
     }
     Ok(())
+}
+
+/// Checks a trigger's `conf` against the DAG's declared params; a mismatch is a 400 naming the param.
+fn check_conf(dag_id: &str, params: &Params, conf: &Value) -> Result<(), ApiError> {
+    let empty = serde_json::Map::new();
+    resolve_params(params, conf.as_object().unwrap_or(&empty))
+        .map(drop)
+        .map_err(|error| ApiError::BadRequest(format!("`conf` does not fit the params of DAG `{dag_id}`: {error}")))
 }
 
 /// The run's `conf`: a JSON object, `{}` when absent or null.

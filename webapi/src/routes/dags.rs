@@ -67,9 +67,6 @@ pub(crate) struct DagCollection {
 /// The only DAG bundle gust has: the scheduler's DAG folder.
 pub(crate) const BUNDLE_NAME: &str = "dags-folder";
 
-/// Airflow's default `max_active_tasks`; gust does not limit tasks per DAG yet.
-const MAX_ACTIVE_TASKS: i32 = 16;
-
 impl From<DagRow> for DagResponse {
     fn from(dag: DagRow) -> Self {
         let periodic = dag.schedule.is_some();
@@ -86,7 +83,7 @@ impl From<DagRow> for DagResponse {
                 .map(|name| DagTagResponse { name, dag_id: dag.dag_id.clone(), dag_display_name: dag.dag_id.clone() })
                 .collect(),
             description: dag.description,
-            max_active_tasks: MAX_ACTIVE_TASKS,
+            max_active_tasks: dag.max_active_tasks,
             max_active_runs: dag.max_active_runs,
             max_consecutive_failed_dag_runs: 0,
             has_import_errors: false,
@@ -120,6 +117,8 @@ fn timetable_description(schedule: Option<&str>) -> String {
         Some("@weekly") => "At 00:00, only on Sunday".into(),
         Some("@monthly") => "At 00:00, on day 1 of the month".into(),
         Some("@yearly" | "@annually") => "At 00:00, on day 1 of January".into(),
+        Some("@once") => "Once, as soon as possible".into(),
+        Some(every) if every.starts_with("every ") => every.into(),
         Some(cron) => format!("cron: {cron}"),
     }
 }
@@ -223,6 +222,8 @@ mod tests {
         assert_eq!(timetable_description(None), "Never, external triggers only");
         assert_eq!(timetable_description(Some("@daily")), "At 00:00");
         assert_eq!(timetable_description(Some("0 3 * * *")), "cron: 0 3 * * *");
+        assert_eq!(timetable_description(Some("@once")), "Once, as soon as possible");
+        assert_eq!(timetable_description(Some("every 15m")), "every 15m");
     }
 
     #[test]

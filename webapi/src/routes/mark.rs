@@ -288,6 +288,10 @@ mod tests {
             start_date: None,
             end_date: None,
             updated_at: chrono::Utc::now(),
+            rendered_fields: None,
+            pool: "default_pool".into(),
+            pool_slots: 1,
+            priority_weight: 1,
         };
         assert_eq!(
             transition_conflict(&ti, TaskState::Running, TaskState::Skipped),

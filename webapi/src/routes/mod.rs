@@ -1,5 +1,6 @@
 //! The route table and the answers for unknown paths and methods.
 
+mod backfills;
 mod clear;
 mod dag_runs;
 mod dags;
@@ -9,13 +10,15 @@ mod import_errors;
 mod logs;
 mod mark;
 mod pagination;
+mod pools;
 mod task_graph;
 mod task_instances;
 mod tries;
+mod xcom;
 
 use axum::{
     http::{Method, StatusCode, Uri},
-    routing::{get, patch, post},
+    routing::{get, patch, post, put},
     Router,
 };
 
@@ -40,8 +43,18 @@ pub(crate) fn api() -> Router<AppState> {
         .route(&format!("{TI}/tries"), get(tries::list))
         .route(&format!("{TI}/tries/{{try_number}}"), get(tries::get_one))
         .route(&format!("{TI}/logs/{{try_number}}"), get(logs::get))
+        .route(&format!("{TI}/xcomEntries"), get(xcom::list))
+        .route(&format!("{TI}/xcomEntries/{{xcom_key}}"), get(xcom::get_one))
         .route("/api/v2/dags/{dag_id}/clearTaskInstances", post(clear::clear))
+        .route("/api/v2/backfills", get(backfills::list).post(backfills::create))
+        .route("/api/v2/backfills/dry_run", post(backfills::dry_run))
+        .route("/api/v2/backfills/{backfill_id}", get(backfills::get_one))
+        .route("/api/v2/backfills/{backfill_id}/pause", put(backfills::pause))
+        .route("/api/v2/backfills/{backfill_id}/unpause", put(backfills::unpause))
+        .route("/api/v2/backfills/{backfill_id}/cancel", put(backfills::cancel))
         .route("/api/v2/importErrors", get(import_errors::list))
+        .route("/api/v2/pools", get(pools::list).post(pools::create))
+        .route("/api/v2/pools/{pool_name}", get(pools::get_one).patch(pools::patch).delete(pools::delete))
         .route("/api/v2/gust/deadLetters", get(dead_letters::list))
 }
 

@@ -36,7 +36,7 @@ pub(crate) struct TaskInstanceHistoryResponse {
     dag_display_name: String,
     hostname: Option<String>,
     unixname: Option<String>,
-    pool: &'static str,
+    pool: String,
     pool_slots: i32,
     queue: Option<String>,
     priority_weight: Option<i32>,
@@ -101,10 +101,10 @@ impl TaskInstanceHistoryResponse {
             dag_display_name: ti.dag_id.clone(),
             hostname: ti.hostname.clone(),
             unixname: None,
-            pool: "default_pool",
-            pool_slots: 1,
+            pool: ti.pool.clone(),
+            pool_slots: ti.pool_slots,
             queue: Some(ti.queue.clone()),
-            priority_weight: Some(1),
+            priority_weight: Some(ti.priority_weight),
             operator: Some(ti.operator.clone()),
             operator_name: Some(ti.operator.clone()),
             queued_when: ti.queued_at,
@@ -214,6 +214,10 @@ mod tests {
             start_date: Some(at(11)),
             end_date: None,
             updated_at: at(11),
+            rendered_fields: None,
+            pool: "default_pool".into(),
+            pool_slots: 1,
+            priority_weight: 1,
         }
     }
 

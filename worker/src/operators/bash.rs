@@ -38,13 +38,16 @@ impl Operator for Bash {
 }
 
 async fn run_bash(task: &TaskMessage, log: &LogSink, limits: &RunLimits, stop: &CancellationToken) -> Outcome {
-    let OperatorSpec::Bash { command, env, cwd } = &task.operator else {
-        log.line(Stream::Gust, "bash operator got a message for another operator").await;
-        return Outcome::failed(None, "bash operator got a message for another operator");
+    let (command, env, cwd, push_last_line) = match &task.operator {
+        OperatorSpec::Bash { command, env, cwd, do_xcom_push } => (command, env, cwd, *do_xcom_push),
+        OperatorSpec::Branch { command, env, cwd } => (command, env, cwd, true),
+        OperatorSpec::Noop => {
+            log.line(Stream::Gust, "bash operator got a message for another operator").await;
+            return Outcome::failed(None, "bash operator got a message for another operator");
+        }
     };
-    let scratch = cwd.is_none().then(|| {
-        std::env::temp_dir().join(format!("gust-{}-{}-{}", task.ti_id, task.try_number, std::process::id()))
-    });
+    let unique = format!("{}-{}-{}", task.ti_id, task.try_number, std::process::id());
+    let scratch = cwd.is_none().then(|| std::env::temp_dir().join(format!("gust-{unique}")));
     let workdir = cwd.as_ref().map(PathBuf::from).or_else(|| scratch.clone()).expect("one of the two is set");
     if let Some(dir) = &scratch {
         if let Err(e) = std::fs::create_dir_all(dir) {
@@ -53,22 +56,78 @@ async fn run_bash(task: &TaskMessage, log: &LogSink, limits: &RunLimits, stop: &
             return Outcome::failed(None, reason);
         }
     }
-    let outcome = run_in(task, command, env, &workdir, log, limits, stop).await;
+    let xcom_file = std::env::temp_dir().join(format!("gust-xcom-{unique}.json"));
+    let (mut outcome, last_line) = run_in(task, command, env, &workdir, &xcom_file, log, limits, stop).await;
+    if outcome.state == TaskState::Success {
+        outcome = with_xcom(outcome, &xcom_file, push_last_line.then_some(last_line).flatten(), limits, log).await;
+        if task.operator.is_branch() && outcome.state == TaskState::Success && outcome.xcom.is_none() {
+            let reason = "branch task pushed no XCom: print the task id (or a JSON list of ids) to follow as the last line of stdout, or write it to $GUST_XCOM";
+            log.line(Stream::Gust, reason).await;
+            outcome = Outcome::failed(outcome.exit_code, reason);
+        }
+    }
+    let _ = std::fs::remove_file(&xcom_file);
     if let Some(dir) = scratch {
         let _ = std::fs::remove_dir_all(dir);
     }
     outcome
 }
 
+/// Attaches the try's XCom: the JSON in `$GUST_XCOM` if the task wrote one,
+/// else its last stdout line (JSON if it parses, a string otherwise) when the
+/// operator pushes it. An invalid or oversized XCom fails the try.
+async fn with_xcom(
+    outcome: Outcome,
+    xcom_file: &std::path::Path,
+    last_line: Option<String>,
+    limits: &RunLimits,
+    log: &LogSink,
+) -> Outcome {
+    let written = match std::fs::metadata(xcom_file) {
+        Ok(meta) if meta.len() > limits.max_xcom_bytes as u64 => {
+            let reason = format!(
+                "$GUST_XCOM holds {} bytes, more than the worker's max_xcom_bytes ({}); keep XComs small and pass large data by reference",
+                meta.len(),
+                limits.max_xcom_bytes
+            );
+            log.line(Stream::Gust, reason.clone()).await;
+            return Outcome::failed(outcome.exit_code, reason);
+        }
+        Ok(meta) if meta.len() > 0 => std::fs::read(xcom_file).ok(),
+        _ => None,
+    };
+    let value = match (written, last_line) {
+        (Some(bytes), _) => match serde_json::from_slice(&bytes) {
+            Ok(value) => value,
+            Err(e) => {
+                let reason = format!("$GUST_XCOM does not hold valid JSON: {e}");
+                log.line(Stream::Gust, reason.clone()).await;
+                return Outcome::failed(outcome.exit_code, reason);
+            }
+        },
+        (None, Some(line)) if line.len() > limits.max_xcom_bytes => {
+            let reason = format!("the last stdout line is longer than the worker's max_xcom_bytes ({})", limits.max_xcom_bytes);
+            log.line(Stream::Gust, reason.clone()).await;
+            return Outcome::failed(outcome.exit_code, reason);
+        }
+        (None, Some(line)) => serde_json::from_str(&line).unwrap_or(serde_json::Value::String(line)),
+        (None, None) => return outcome,
+    };
+    Outcome { xcom: Some(value), ..outcome }
+}
+
+/// Runs the command; returns how it ended and its last non-empty stdout line.
+#[allow(clippy::too_many_arguments)]
 async fn run_in(
     task: &TaskMessage,
     command: &str,
     env: &std::collections::BTreeMap<String, String>,
     workdir: &std::path::Path,
+    xcom_file: &std::path::Path,
     log: &LogSink,
     limits: &RunLimits,
     stop: &CancellationToken,
-) -> Outcome {
+) -> (Outcome, Option<String>) {
     let mut command_line = Command::new("bash");
     // SAFETY: the closure runs in the forked child before exec and only makes async-signal-safe calls (prctl, getppid).
     unsafe {
@@ -80,6 +139,7 @@ async fn run_in(
         .current_dir(workdir)
         .envs(&task.env)
         .envs(env)
+        .env("GUST_XCOM", xcom_file)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -91,7 +151,7 @@ async fn run_in(
         Err(e) => {
             let reason = format!("cannot start bash: {e}");
             log.line(Stream::Gust, reason.clone()).await;
-            return Outcome::failed(None, reason);
+            return (Outcome::failed(None, reason), None);
         }
     };
     let pgid = child.id().and_then(|id| i32::try_from(id).ok()).unwrap_or(0);
@@ -119,7 +179,7 @@ async fn run_in(
     };
     // Whatever the command left running in its group (background jobs) ends with the try.
     signal_group(pgid, Signal::SIGKILL);
-    let _ = stdout.await;
+    let last_line = stdout.await.ok().flatten();
     let _ = stderr.await;
 
     let exit_code = match status {
@@ -130,22 +190,23 @@ async fn run_in(
         Err(e) => {
             let reason = format!("lost track of the bash process: {e}");
             log.line(Stream::Gust, reason.clone()).await;
-            return Outcome::failed(None, reason);
+            return (Outcome::failed(None, reason), None);
         }
     };
     let code_text = exit_code.map_or("unknown".to_string(), |c| c.to_string());
     if interrupted {
-        return Outcome::interrupted(exit_code);
+        return (Outcome::interrupted(exit_code), None);
     }
     if let Some(limit) = timed_out {
         log.line(Stream::Gust, format!("task timed out; exit code {code_text}")).await;
-        return Outcome::failed(exit_code, format!("timed out after {limit:?} (execution_timeout)"));
+        return (Outcome::failed(exit_code, format!("timed out after {limit:?} (execution_timeout)")), None);
     }
     log.line(Stream::Gust, format!("command exited with code {code_text}")).await;
-    match exit_code {
-        Some(0) => Outcome { state: TaskState::Success, exit_code, failure_reason: None, interrupted: false },
+    let outcome = match exit_code {
+        Some(0) => Outcome { exit_code, ..Outcome::success() },
         _ => Outcome::failed(exit_code, format!("exit code {code_text}")),
-    }
+    };
+    (outcome, last_line)
 }
 
 /// Makes the kernel kill the task's shell when the worker dies (even by
@@ -185,20 +246,26 @@ fn signal_group(pgid: i32, signal: Signal) {
     }
 }
 
-async fn pump(reader: Option<impl AsyncRead + Unpin>, log: LogSink, stream: Stream) {
-    let Some(reader) = reader else { return };
+/// Copies one output stream to the log line by line; returns the last non-empty line.
+async fn pump(reader: Option<impl AsyncRead + Unpin>, log: LogSink, stream: Stream) -> Option<String> {
+    let reader = reader?;
     let mut reader = BufReader::new(reader);
     let mut buf = Vec::new();
+    let mut last = None;
     loop {
         buf.clear();
         match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) | Err(_) => return last,
             Ok(_) => {
                 while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                     buf.pop();
                 }
                 buf.truncate(MAX_LINE_BYTES);
-                log.line(stream, String::from_utf8_lossy(&buf).into_owned()).await;
+                let line = String::from_utf8_lossy(&buf).into_owned();
+                if !line.trim().is_empty() {
+                    last = Some(line.clone());
+                }
+                log.line(stream, line).await;
             }
         }
     }

@@ -23,22 +23,24 @@ pub struct Outcome {
     pub failure_reason: Option<String>,
     /// The worker stopped the try because it is shutting down; nothing is recorded.
     pub interrupted: bool,
+    /// The `return_value` XCom the try pushed, stored with its success.
+    pub xcom: Option<serde_json::Value>,
 }
 
 impl Outcome {
     /// A successful try without a process.
     pub fn success() -> Self {
-        Outcome { state: TaskState::Success, exit_code: None, failure_reason: None, interrupted: false }
+        Outcome { state: TaskState::Success, exit_code: None, failure_reason: None, interrupted: false, xcom: None }
     }
 
     /// A failed try and why.
     pub fn failed(exit_code: Option<i32>, reason: impl Into<String>) -> Self {
-        Outcome { state: TaskState::Failed, exit_code, failure_reason: Some(reason.into()), interrupted: false }
+        Outcome { state: TaskState::Failed, exit_code, failure_reason: Some(reason.into()), interrupted: false, xcom: None }
     }
 
     /// A try cut short by the worker's shutdown.
     pub fn interrupted(exit_code: Option<i32>) -> Self {
-        Outcome { state: TaskState::Failed, exit_code, failure_reason: None, interrupted: true }
+        Outcome { state: TaskState::Failed, exit_code, failure_reason: None, interrupted: true, xcom: None }
     }
 }
 
@@ -47,6 +49,8 @@ impl Outcome {
 pub struct RunLimits {
     /// Time between SIGTERM and SIGKILL when a task is killed.
     pub kill_grace: Duration,
+    /// Largest XCom a try may push, in bytes of JSON.
+    pub max_xcom_bytes: usize,
 }
 
 /// A boxed operator future.
@@ -69,6 +73,6 @@ pub trait Operator: Send + Sync {
 pub fn for_spec(spec: &OperatorSpec) -> &'static dyn Operator {
     match spec {
         OperatorSpec::Noop => &noop::Noop,
-        OperatorSpec::Bash { .. } => &bash::Bash,
+        OperatorSpec::Bash { .. } | OperatorSpec::Branch { .. } => &bash::Bash,
     }
 }

@@ -1,0 +1,263 @@
+//! `/api/v2/pools`: list, read, create, change and delete pools (Airflow's shapes).
+
+use axum::{extract::State, http::StatusCode, Json};
+use gust_shared::{
+    dag::DEFAULT_POOL,
+    db::{
+        self,
+        pools::{PoolError, PoolFields, PoolRow},
+    },
+};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::pagination::PageParams;
+use crate::{
+    error::ApiError,
+    extract::{ApiJson, ApiPath, ApiQuery},
+    AppState,
+};
+
+/// Airflow's `PoolResponse`.
+#[derive(Debug, Serialize)]
+pub(crate) struct PoolResponse {
+    name: String,
+    slots: i32,
+    description: Option<String>,
+    include_deferred: bool,
+    occupied_slots: i64,
+    running_slots: i64,
+    queued_slots: i64,
+    scheduled_slots: i64,
+    open_slots: i64,
+    deferred_slots: i64,
+}
+
+/// Airflow's `PoolCollectionResponse`.
+#[derive(Debug, Serialize)]
+pub(crate) struct PoolCollection {
+    pools: Vec<PoolResponse>,
+    total_entries: i64,
+}
+
+impl From<PoolRow> for PoolResponse {
+    fn from(pool: PoolRow) -> Self {
+        Self {
+            occupied_slots: pool.occupied_slots(),
+            open_slots: pool.open_slots(),
+            running_slots: pool.running_slots,
+            queued_slots: pool.queued_slots,
+            scheduled_slots: pool.scheduled_slots,
+            deferred_slots: pool.deferred_slots,
+            name: pool.name,
+            slots: pool.slots,
+            description: pool.description,
+            include_deferred: pool.include_deferred,
+        }
+    }
+}
+
+/// Airflow's `PoolBody`: what `POST /pools` takes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PoolBody {
+    name: String,
+    slots: i64,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    include_deferred: bool,
+}
+
+/// Airflow's `PoolPatchBody`: every field optional; `description: null` clears it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PoolPatchBody {
+    #[serde(default, alias = "pool")]
+    name: Option<String>,
+    #[serde(default)]
+    slots: Option<i64>,
+    #[serde(default, deserialize_with = "present")]
+    description: Option<Option<String>>,
+    #[serde(default)]
+    include_deferred: Option<bool>,
+}
+
+/// Deserializes a field that is present (even as `null`) into `Some`.
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
+/// Query of `PATCH /pools/{pool_name}`.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PatchParams {
+    update_mask: Option<String>,
+}
+
+/// `GET /api/v2/pools`
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageParams>,
+) -> Result<Json<PoolCollection>, ApiError> {
+    let page = page.page()?;
+    let db = state.db().await?;
+    let (pools, total_entries) = db::pools::list(&db, page.limit, page.offset).await?;
+    Ok(Json(PoolCollection { pools: pools.into_iter().map(PoolResponse::from).collect(), total_entries }))
+}
+
+/// `GET /api/v2/pools/{pool_name}`
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<Json<PoolResponse>, ApiError> {
+    let db = state.db().await?;
+    let pool = db::pools::get(&db, &name).await?.ok_or_else(|| pool_not_found(&name))?;
+    Ok(Json(pool.into()))
+}
+
+/// `POST /api/v2/pools`: 201 with the new pool, 409 when the name is taken.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<PoolBody>,
+) -> Result<(StatusCode, Json<PoolResponse>), ApiError> {
+    check_name(&body.name)?;
+    let fields = PoolFields {
+        slots: Some(checked_slots(body.slots)?),
+        description: Some(body.description),
+        include_deferred: Some(body.include_deferred),
+    };
+    let db = state.db().await?;
+    let pool = db::pools::create(&db, &body.name, &fields).await.map_err(pool_error)?;
+    tracing::info!(pool = %pool.name, slots = pool.slots, "pool created through the API");
+    Ok((StatusCode::CREATED, Json(pool.into())))
+}
+
+/// `PATCH /api/v2/pools/{pool_name}`: changes the fields in `update_mask`, or every field the body has.
+pub(crate) async fn patch(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+    ApiQuery(params): ApiQuery<PatchParams>,
+    ApiJson(body): ApiJson<PoolPatchBody>,
+) -> Result<Json<PoolResponse>, ApiError> {
+    let fields = patch_fields(&name, params.update_mask.as_deref(), body)?;
+    let db = state.db().await?;
+    let pool = db::pools::update(&db, &name, &fields).await?.ok_or_else(|| pool_not_found(&name))?;
+    tracing::info!(pool = %pool.name, slots = pool.slots, "pool changed through the API");
+    Ok(Json(pool.into()))
+}
+
+/// `DELETE /api/v2/pools/{pool_name}`: 204; `default_pool` cannot be deleted (400).
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    ApiPath(name): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let db = state.db().await?;
+    if !db::pools::delete(&db, &name).await.map_err(pool_error)? {
+        return Err(pool_not_found(&name));
+    }
+    tracing::info!(pool = %name, "pool deleted through the API");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The changes a PATCH asks for, checked.
+fn patch_fields(name: &str, update_mask: Option<&str>, body: PoolPatchBody) -> Result<PoolFields, ApiError> {
+    const FIELDS: [&str; 4] = ["name", "slots", "description", "include_deferred"];
+    let mask: Option<Vec<&str>> =
+        update_mask.map(|mask| mask.split(',').map(str::trim).filter(|field| !field.is_empty()).collect());
+    if let Some(field) = mask.iter().flatten().find(|field| !FIELDS.contains(field) && **field != "pool") {
+        return Err(ApiError::BadRequest(format!(
+            "update_mask names `{field}`, which is not a pool field; use {}",
+            FIELDS.join(", ")
+        )));
+    }
+    let wanted = |field: &str| mask.as_ref().is_none_or(|mask| mask.contains(&field));
+    if let Some(new_name) = body.name.as_deref().filter(|_| wanted("name") || wanted("pool")) {
+        if new_name != name {
+            return Err(ApiError::BadRequest(format!(
+                "pools cannot be renamed (`{name}` to `{new_name}`); create `{new_name}` and delete `{name}`"
+            )));
+        }
+    }
+    let fields = PoolFields {
+        slots: body.slots.filter(|_| wanted("slots")).map(checked_slots).transpose()?,
+        description: body.description.filter(|_| wanted("description")),
+        include_deferred: body.include_deferred.filter(|_| wanted("include_deferred")),
+    };
+    if name == DEFAULT_POOL && fields.description.is_some() {
+        return Err(ApiError::BadRequest(
+            "only `slots` and `include_deferred` of `default_pool` can be changed".into(),
+        ));
+    }
+    Ok(fields)
+}
+
+fn checked_slots(slots: i64) -> Result<i32, ApiError> {
+    i32::try_from(slots).ok().filter(|slots| *slots >= 0).ok_or_else(|| {
+        ApiError::BadRequest(format!("`slots` must be a whole number from 0 to {}, got {slots}", i32::MAX))
+    })
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let ok = !name.is_empty()
+        && name.len() <= 256
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "pool name `{name}` must be 1-256 characters of letters, digits, '_', '-' or '.'"
+        )))
+    }
+}
+
+fn pool_not_found(name: &str) -> ApiError {
+    ApiError::NotFound(format!("pool `{name}` not found"))
+}
+
+fn pool_error(error: PoolError) -> ApiError {
+    match error {
+        duplicate @ PoolError::Duplicate(_) => ApiError::Conflict(duplicate.to_string()),
+        default @ PoolError::DefaultPool => ApiError::BadRequest(default.to_string()),
+        PoolError::Db(db) => ApiError::Db(db),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(json: serde_json::Value) -> PoolPatchBody {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn without_update_mask_every_field_in_the_body_changes() {
+        let fields = patch_fields("etl", None, body(serde_json::json!({"slots": 3, "description": null}))).unwrap();
+        assert_eq!(fields, PoolFields { slots: Some(3), description: Some(None), include_deferred: None });
+    }
+
+    #[test]
+    fn an_update_mask_limits_the_change_to_the_fields_it_names() {
+        let all = serde_json::json!({"slots": 3, "description": "x", "include_deferred": true});
+        let fields = patch_fields("etl", Some("slots"), body(all)).unwrap();
+        assert_eq!(fields, PoolFields { slots: Some(3), description: None, include_deferred: None });
+        let error = patch_fields("etl", Some("slots,colour"), body(serde_json::json!({}))).unwrap_err().to_string();
+        assert!(error.contains("`colour`"), "{error}");
+    }
+
+    #[test]
+    fn negative_slots_a_rename_and_a_default_pool_description_are_refused() {
+        assert!(patch_fields("etl", None, body(serde_json::json!({"slots": -1}))).is_err());
+        let rename = patch_fields("etl", None, body(serde_json::json!({"name": "other"}))).unwrap_err().to_string();
+        assert!(rename.contains("cannot be renamed"), "{rename}");
+        assert!(patch_fields("etl", None, body(serde_json::json!({"name": "etl", "slots": 1}))).is_ok());
+        let default = patch_fields(DEFAULT_POOL, None, body(serde_json::json!({"description": "x"}))).unwrap_err();
+        assert!(default.to_string().contains("default_pool"), "{default}");
+    }
+
+    #[test]
+    fn pool_names_follow_the_dag_file_rules() {
+        assert!(check_name("gpu-pool_1.a").is_ok());
+        assert!(check_name("").is_err());
+        assert!(check_name("has space").is_err());
+    }
+}
