@@ -32,6 +32,9 @@ const QUEUE: &str = "default";
 /// Slots of `default_pool` and `max_active_tasks` of every bench DAG: above any scenario's task count.
 pub const BENCH_POOL_SLOTS: usize = 1_000_000;
 
+/// The admin the webapi creates at start (`GUST__AUTH__ADMIN_USERNAME`) and the harness logs in as.
+const BENCH_ADMIN: &str = "bench";
+
 /// The three release binaries the harness runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct Binaries {
@@ -136,8 +139,10 @@ pub struct GustStack {
     pub dir: PathBuf,
     /// Base URL of the webapi.
     pub api: String,
-    /// HTTP client for the API.
+    /// HTTP client for the API; once the stack is up it sends the admin's bearer token.
     pub http: reqwest::Client,
+    /// The admin's bearer token, from `POST /auth/token`.
+    pub token: String,
     /// Connection to the stack's database.
     pub db: tokio_postgres::Client,
     /// The scheduler process.
@@ -148,6 +153,7 @@ pub struct GustStack {
     pub workers_started: Instant,
     webapi: Option<ChildProcess>,
     amqp_url: String,
+    admin_password: String,
 }
 
 impl GustStack {
@@ -203,12 +209,14 @@ impl GustStack {
             dir,
             api: String::new(),
             http: reqwest::Client::new(),
+            token: String::new(),
             db,
             scheduler: None,
             workers: Vec::new(),
             workers_started: Instant::now(),
             webapi: None,
             amqp_url: ctx.amqp_url.clone(),
+            admin_password: format!("bench-{}", uuid::Uuid::new_v4().simple()),
         })
     }
 
@@ -220,6 +228,8 @@ impl GustStack {
             ("GUST__DAGS__FOLDER".into(), self.dir.join("dags").display().to_string()),
             ("GUST__SCHEDULER__RESCAN_INTERVAL".into(), "1s".into()),
             ("GUST__WORKER__CONCURRENCY".into(), ctx.concurrency.to_string()),
+            ("GUST__AUTH__ADMIN_USERNAME".into(), BENCH_ADMIN.into()),
+            ("GUST__AUTH__ADMIN_PASSWORD".into(), self.admin_password.clone()),
             ("RUST_LOG".into(), "warn".into()),
         ]
     }
@@ -285,13 +295,19 @@ impl GustStack {
         Ok(())
     }
 
+    /// Waits until the webapi answers a login, then sends that token with every request.
     async fn wait_for_api(&mut self) -> anyhow::Result<()> {
         let deadline = Instant::now() + STARTUP_PATIENCE;
-        let url = format!("{}/api/v2/version", self.api);
+        let url = format!("{}/auth/token", self.api);
+        let login = json!({"username": BENCH_ADMIN, "password": self.admin_password});
         loop {
             self.ensure_running()?;
-            if let Ok(response) = self.http.get(&url).send().await {
-                if response.status().is_success() {
+            if let Ok(response) = self.http.post(&url).json(&login).send().await {
+                if response.status() == reqwest::StatusCode::CREATED {
+                    let body: serde_json::Value = response.json().await?;
+                    let token = body["access_token"].as_str().context("no access_token in the login response")?;
+                    self.token = token.to_string();
+                    self.http = authed_client(token)?;
                     return Ok(());
                 }
             }
@@ -440,6 +456,13 @@ impl GustStack {
             let _ = std::fs::remove_dir_all(&self.dir);
         }
     }
+}
+
+/// An HTTP client that sends `token` as bearer with every request.
+pub fn authed_client(token: &str) -> anyhow::Result<reqwest::Client> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::AUTHORIZATION, format!("Bearer {token}").parse()?);
+    Ok(reqwest::Client::builder().default_headers(headers).build()?)
 }
 
 /// Triggers a run of `dag_id` through `POST /api/v2/dags/{dag_id}/dagRuns`.

@@ -26,9 +26,60 @@ pub fn parse_start_mode(binary: &str, args: impl IntoIterator<Item = String>) ->
     }
 }
 
+/// The arguments of `create-user --username NAME --role ROLE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateUserArgs {
+    /// Login name of the user to create or update.
+    pub username: String,
+    /// Role name, checked by the binary.
+    pub role: String,
+}
+
+/// Usage of the `create-user` command.
+pub const CREATE_USER_USAGE: &str = "  create-user --username NAME --role viewer|operator|admin\n                 create or update an API user; the password comes from\n                 GUST_NEW_USER_PASSWORD or the first line of standard input";
+
+/// Parses the arguments after `create-user`; returns the usage text as the error.
+pub fn parse_create_user(binary: &str, args: impl IntoIterator<Item = String>) -> Result<CreateUserArgs, String> {
+    let usage = format!("usage: {binary} create-user --username NAME --role ROLE\n\n{CREATE_USER_USAGE}");
+    let (mut username, mut role) = (None, None);
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
+            None => (arg.clone(), None),
+        };
+        let slot = match flag.as_str() {
+            "--username" => &mut username,
+            "--role" => &mut role,
+            "--help" | "-h" => return Err(usage),
+            _ => return Err(format!("unknown argument {arg:?}\n\n{usage}")),
+        };
+        match inline.or_else(|| args.next()) {
+            Some(value) if !value.trim().is_empty() => *slot = Some(value),
+            _ => return Err(format!("{flag} needs a value\n\n{usage}")),
+        }
+    }
+    match (username, role) {
+        (Some(username), Some(role)) => Ok(CreateUserArgs { username, role }),
+        _ => Err(format!("both --username and --role are required\n\n{usage}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn create_user_needs_a_username_and_a_role() {
+        let parse = |a: &[&str]| parse_create_user("gust-x", a.iter().map(|s| s.to_string()));
+        assert_eq!(
+            parse(&["--username", "ana", "--role=admin"]),
+            Ok(CreateUserArgs { username: "ana".into(), role: "admin".into() })
+        );
+        assert!(parse(&["--username", "ana"]).unwrap_err().contains("required"));
+        assert!(parse(&["--role"]).unwrap_err().contains("needs a value"));
+        assert!(parse(&["--password", "x"]).unwrap_err().contains("unknown argument"));
+    }
 
     #[test]
     fn start_modes_parse_and_unknown_arguments_are_rejected() {

@@ -37,6 +37,8 @@ pub struct Settings {
     pub worker: WorkerSettings,
     /// HTTP API.
     pub webapi: WebapiSettings,
+    /// API authentication: token signing and the first admin.
+    pub auth: AuthSettings,
 }
 
 /// PostgreSQL settings.
@@ -132,6 +134,91 @@ pub struct WebapiSettings {
     pub max_body_bytes: usize,
 }
 
+/// Shortest JWT signing secret accepted, in bytes (HS256 wants at least its 256-bit output).
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+
+/// API authentication settings.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuthSettings {
+    /// HS256 key that signs API tokens; unset outside production means a random one per process.
+    pub jwt_secret: Option<String>,
+    /// How long an issued token is valid (Airflow's `jwt_expiration_time`, 24h).
+    #[serde(with = "humantime_serde")]
+    pub token_lifetime: Duration,
+    /// Production mode: a missing or short `jwt_secret` stops the webapi instead of being generated.
+    pub production: bool,
+    /// Name of an admin user the webapi creates or updates at start (with `admin_password`).
+    pub admin_username: Option<String>,
+    /// Password of `admin_username`.
+    pub admin_password: Option<String>,
+}
+
+impl std::fmt::Debug for AuthSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "***");
+        f.debug_struct("AuthSettings")
+            .field("jwt_secret", &redacted(&self.jwt_secret))
+            .field("token_lifetime", &self.token_lifetime)
+            .field("production", &self.production)
+            .field("admin_username", &self.admin_username)
+            .field("admin_password", &redacted(&self.admin_password))
+            .finish()
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            token_lifetime: Duration::from_secs(24 * 60 * 60),
+            production: false,
+            admin_username: None,
+            admin_password: None,
+        }
+    }
+}
+
+impl AuthSettings {
+    fn validate(&self) -> Result<(), SettingsError> {
+        let secret_len = self.jwt_secret.as_deref().map_or(0, str::len);
+        if self.production && secret_len < MIN_JWT_SECRET_BYTES {
+            return Err(SettingsError::Invalid {
+                key: "GUST__AUTH__JWT_SECRET",
+                problem: format!(
+                    "production mode (GUST__AUTH__PRODUCTION) needs a secret of at least {MIN_JWT_SECRET_BYTES} bytes, e.g. `openssl rand -hex 32`"
+                ),
+            });
+        }
+        if self.jwt_secret.is_some() && secret_len == 0 {
+            return Err(SettingsError::Invalid {
+                key: "GUST__AUTH__JWT_SECRET",
+                problem: "is empty; unset it or set a secret".into(),
+            });
+        }
+        if self.token_lifetime.is_zero() {
+            return Err(SettingsError::Invalid {
+                key: "GUST__AUTH__TOKEN_LIFETIME",
+                problem: "must be longer than 0s".into(),
+            });
+        }
+        match (&self.admin_username, &self.admin_password) {
+            (Some(_), None) => Err(SettingsError::Invalid {
+                key: "GUST__AUTH__ADMIN_PASSWORD",
+                problem: "GUST__AUTH__ADMIN_USERNAME is set, so its password must be too".into(),
+            }),
+            (None, Some(_)) => Err(SettingsError::Invalid {
+                key: "GUST__AUTH__ADMIN_USERNAME",
+                problem: "GUST__AUTH__ADMIN_PASSWORD is set without the user it belongs to".into(),
+            }),
+            (Some(name), Some(_)) if name.trim().is_empty() => {
+                Err(SettingsError::Invalid { key: "GUST__AUTH__ADMIN_USERNAME", problem: "must not be empty".into() })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Self {
@@ -141,6 +228,7 @@ impl Default for Settings {
             scheduler: SchedulerSettings::default(),
             worker: WorkerSettings::default(),
             webapi: WebapiSettings::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -261,6 +349,7 @@ impl Settings {
                 problem: "must be at least 1".into(),
             });
         }
+        self.auth.validate()?;
         Ok(self)
     }
 
@@ -320,6 +409,35 @@ mod tests {
         settings.database.url = "mysql://x".into();
         let err = settings.validated().unwrap_err().to_string();
         assert!(err.contains("GUST__DATABASE__URL"), "{err}");
+    }
+
+    #[test]
+    fn production_mode_without_a_long_secret_is_rejected_naming_the_variable() {
+        let mut settings = Settings::default();
+        settings.auth.production = true;
+        let err = settings.clone().validated().unwrap_err().to_string();
+        assert!(err.contains("GUST__AUTH__JWT_SECRET"), "{err}");
+        settings.auth.jwt_secret = Some("short".into());
+        assert!(settings.clone().validated().is_err());
+        settings.auth.jwt_secret = Some("x".repeat(MIN_JWT_SECRET_BYTES));
+        assert!(settings.validated().is_ok());
+    }
+
+    #[test]
+    fn an_admin_username_without_a_password_is_rejected() {
+        let mut settings = Settings::default();
+        settings.auth.admin_username = Some("admin".into());
+        let err = settings.validated().unwrap_err().to_string();
+        assert!(err.contains("GUST__AUTH__ADMIN_PASSWORD"), "{err}");
+    }
+
+    #[test]
+    fn auth_secrets_are_not_in_debug_output() {
+        let mut settings = Settings::default();
+        settings.auth.jwt_secret = Some("top-secret-signing-key".into());
+        settings.auth.admin_password = Some("hunter2hunter2".into());
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("top-secret") && !shown.contains("hunter2"), "{shown}");
     }
 
     #[test]

@@ -27,6 +27,12 @@ use tokio_util::sync::CancellationToken;
 /// (a hang guard, not a timing assertion).
 pub const PATIENCE: Duration = Duration::from_secs(90);
 
+/// The admin every test stack creates from its settings and whose token its HTTP client sends.
+pub const ADMIN_USER: &str = "admin";
+
+/// The password of [`ADMIN_USER`].
+pub const ADMIN_PASSWORD: &str = "admin-password";
+
 /// How to shape a test stack.
 #[derive(Debug, Clone)]
 pub struct StackOptions {
@@ -53,8 +59,10 @@ pub struct TestStack {
     pub settings: Settings,
     /// Base URL of the webapi, e.g. `http://127.0.0.1:41234`.
     pub api: String,
-    /// HTTP client for the API.
+    /// HTTP client for the API; it sends the admin's bearer token.
     pub http: reqwest::Client,
+    /// The admin's bearer token.
+    pub token: String,
     /// Pool on the stack's database, for checks the API does not expose.
     pub pool: Pool,
     /// The DAG folder the scheduler watches.
@@ -99,6 +107,20 @@ async fn join_all(components: Vec<Component>) {
     }
 }
 
+/// Logs in at `POST {api}/auth/token` and returns the access token.
+pub async fn login(api: &str, username: &str, password: &str) -> String {
+    let response = reqwest::Client::new()
+        .post(format!("{api}/auth/token"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .expect("POST /auth/token");
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert_eq!(status, 201, "logging in as {username}: {body}");
+    body["access_token"].as_str().expect("access_token in the token response").to_string()
+}
+
 fn base_database_url() -> String {
     std::env::var("GUST__DATABASE__URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/gust".into())
 }
@@ -120,6 +142,9 @@ pub async fn isolated_settings() -> Settings {
     settings.worker.takeover_after = Duration::from_millis(1500);
     settings.worker.shutdown_grace = Duration::from_secs(5);
     settings.scheduler.zombie_threshold = Duration::from_secs(3);
+    settings.auth.jwt_secret = Some(format!("{id}{id}"));
+    settings.auth.admin_username = Some(ADMIN_USER.into());
+    settings.auth.admin_password = Some(ADMIN_PASSWORD.into());
     let settings = settings.validated().expect("test settings are valid");
     if let Err(e) = db::migrate(&settings.database.url).await {
         panic!(
@@ -158,7 +183,9 @@ impl TestStack {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the webapi");
         let api = format!("http://{}", listener.local_addr().expect("webapi address"));
         let pool = db::connect(&settings.database.url, 4).await.expect("connecting to the test database");
-        let state = gust_webapi::AppState::new(pool.clone());
+        gust_webapi::auth::bootstrap_users(&pool, &settings.auth).await.expect("creating the admin user");
+        let state =
+            gust_webapi::AppState::new(pool.clone()).with_auth(gust_webapi::auth::Auth::from_settings(&settings.auth));
         let token = stop.clone();
         components.push((
             "webapi".to_string(),
@@ -171,17 +198,12 @@ impl TestStack {
         if options.in_process_engine {
             components.extend(start_engine(&settings, workers, &engine_stop));
         }
-        TestStack {
-            settings,
-            api,
-            http: reqwest::Client::new(),
-            pool,
-            dags_dir,
-            workers,
-            stop,
-            engine_stop,
-            components,
-        }
+        let token = login(&api, ADMIN_USER, ADMIN_PASSWORD).await;
+        let mut headers = reqwest::header::HeaderMap::new();
+        let bearer = format!("Bearer {token}").parse().expect("a token is a valid header value");
+        headers.insert(reqwest::header::AUTHORIZATION, bearer);
+        let http = reqwest::Client::builder().default_headers(headers).build().expect("building the HTTP client");
+        TestStack { settings, api, http, token, pool, dags_dir, workers, stop, engine_stop, components }
     }
 
     /// Fails the test if a component already stopped (it should run until `stop`).

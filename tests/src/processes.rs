@@ -30,7 +30,13 @@ pub fn binary(name: &str) -> PathBuf {
 /// The environment that hands `settings` to a gust binary.
 pub fn settings_env(settings: &Settings) -> Vec<(String, String)> {
     let ms = |d: std::time::Duration| format!("{}ms", d.as_millis());
-    vec![
+    let auth = [
+        ("GUST__AUTH__JWT_SECRET", &settings.auth.jwt_secret),
+        ("GUST__AUTH__ADMIN_USERNAME", &settings.auth.admin_username),
+        ("GUST__AUTH__ADMIN_PASSWORD", &settings.auth.admin_password),
+    ];
+    let auth = auth.into_iter().filter_map(|(key, value)| Some((key.to_string(), value.clone()?)));
+    let mut env: Vec<(String, String)> = vec![
         ("GUST__DATABASE__URL".into(), settings.database.url.clone()),
         ("GUST__DATABASE__POOL_SIZE".into(), settings.database.pool_size.to_string()),
         ("GUST__AMQP__URL".into(), settings.amqp.url.clone()),
@@ -46,7 +52,9 @@ pub fn settings_env(settings: &Settings) -> Vec<(String, String)> {
         ("GUST__WORKER__TAKEOVER_AFTER".into(), ms(settings.worker.takeover_after)),
         ("GUST__WORKER__SHUTDOWN_GRACE".into(), ms(settings.worker.shutdown_grace)),
         ("GUST__SCHEDULER__ZOMBIE_THRESHOLD".into(), ms(settings.scheduler.zombie_threshold)),
-    ]
+    ];
+    env.extend(auth);
+    env
 }
 
 /// A running gust binary whose output goes to a log file.

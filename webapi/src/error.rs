@@ -3,7 +3,7 @@
 
 use axum::{
     extract::rejection::{JsonRejection, PathRejection, QueryRejection},
-    http::StatusCode,
+    http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
 };
@@ -22,6 +22,20 @@ pub enum ApiError {
     /// The request conflicts with what already exists (409).
     #[error("{0}")]
     Conflict(String),
+    /// No valid bearer token, or a failed login (401 with `WWW-Authenticate: Bearer`).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The token's role is too weak for the request (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Too many failed logins; try again after `retry_after_secs` (429 with `Retry-After`).
+    #[error("{detail}")]
+    TooManyRequests {
+        /// What happened, for the client.
+        detail: String,
+        /// Seconds until another attempt is accepted.
+        retry_after_secs: u64,
+    },
     /// A request the framework rejected (bad JSON, path, query, size, method), with its own status.
     #[error("{detail}")]
     Rejected {
@@ -61,6 +75,9 @@ impl ApiError {
             ApiError::BadRequest(detail) => (StatusCode::BAD_REQUEST, detail),
             ApiError::NotFound(detail) => (StatusCode::NOT_FOUND, detail),
             ApiError::Conflict(detail) => (StatusCode::CONFLICT, detail),
+            ApiError::Unauthorized(detail) => (StatusCode::UNAUTHORIZED, detail),
+            ApiError::Forbidden(detail) => (StatusCode::FORBIDDEN, detail),
+            ApiError::TooManyRequests { detail, .. } => (StatusCode::TOO_MANY_REQUESTS, detail),
             ApiError::Rejected { status, detail } => (status, detail),
             ApiError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
@@ -89,9 +106,20 @@ fn db_is_unavailable(error: &DbError) -> bool {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let header = match &self {
+            ApiError::Unauthorized(_) => Some((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))),
+            ApiError::TooManyRequests { retry_after_secs, .. } => {
+                Some((header::RETRY_AFTER, HeaderValue::from(*retry_after_secs)))
+            }
+            _ => None,
+        };
         let (status, detail) = self.status_and_detail();
         let title = status.canonical_reason().unwrap_or("Error");
-        (status, Json(ErrorBody { status: status.as_u16(), title, detail })).into_response()
+        let mut response = (status, Json(ErrorBody { status: status.as_u16(), title, detail })).into_response();
+        if let Some((name, value)) = header {
+            response.headers_mut().insert(name, value);
+        }
+        response
     }
 }
 
@@ -161,6 +189,8 @@ mod tests {
         assert_eq!(status(ApiError::BadRequest("x".into())), StatusCode::BAD_REQUEST);
         assert_eq!(status(ApiError::NotFound("x".into())), StatusCode::NOT_FOUND);
         assert_eq!(status(ApiError::Conflict("x".into())), StatusCode::CONFLICT);
+        assert_eq!(status(ApiError::Unauthorized("x".into())), StatusCode::UNAUTHORIZED);
+        assert_eq!(status(ApiError::Forbidden("x".into())), StatusCode::FORBIDDEN);
         assert_eq!(status(ApiError::Unavailable("x".into())), StatusCode::SERVICE_UNAVAILABLE);
         let unreachable = DbError::Unreachable { url: "postgres://h/db".into(), cause: "refused".into() };
         assert_eq!(status(ApiError::Db(unreachable)), StatusCode::SERVICE_UNAVAILABLE);

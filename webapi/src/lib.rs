@@ -2,12 +2,14 @@
 //! state gust keeps in PostgreSQL.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod error;
 mod extract;
 mod routes;
 
 use std::{
     future::Future,
+    net::SocketAddr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -20,7 +22,7 @@ use axum::{
     Router,
 };
 use deadpool_postgres::{Object, Pool};
-use gust_shared::settings::WebapiSettings;
+use gust_shared::settings::{AuthSettings, WebapiSettings};
 use tokio::sync::Mutex;
 use tower::ServiceBuilder;
 use tower_http::{
@@ -54,10 +56,13 @@ pub struct AppState {
     pub amqp_url: Option<String>,
     /// The last broker check and when it ran, shared so health stays cheap under load.
     pub(crate) broker_health: Arc<Mutex<Option<(Instant, routes::BrokerHealth)>>>,
+    /// Token keys and the failed-login limiter.
+    pub auth: Arc<auth::Auth>,
 }
 
 impl AppState {
-    /// State over `pool` with the default body limit and liveness threshold, and no broker check.
+    /// State over `pool` with the default body limit and liveness threshold, no broker check,
+    /// and a random token key of this process.
     pub fn new(pool: Pool) -> Self {
         Self {
             pool,
@@ -65,7 +70,13 @@ impl AppState {
             liveness_threshold: DEFAULT_LIVENESS_THRESHOLD,
             amqp_url: None,
             broker_health: Arc::default(),
+            auth: Arc::new(auth::Auth::with_random_secret(AuthSettings::default().token_lifetime)),
         }
+    }
+
+    /// The same state with other token keys (from [`auth::Auth::from_settings`]).
+    pub fn with_auth(self, auth: auth::Auth) -> Self {
+        Self { auth: Arc::new(auth), ..self }
     }
 
     /// The same state with another body limit.
@@ -95,10 +106,11 @@ impl AppState {
     }
 }
 
-/// The whole HTTP API with its middleware: request ids, tracing, body limit, JSON errors.
+/// The whole HTTP API with its middleware: request ids, tracing, body limit, JSON errors, authentication.
 pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.max_body_bytes;
     routes::api()
+        .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
         .with_state(state)
@@ -127,7 +139,10 @@ pub async fn serve(
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, "gust-webapi listening");
     }
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(WebapiError::Serve)
+    axum::serve(listener, router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(WebapiError::Serve)
 }
 
 fn request_span(request: &Request) -> tracing::Span {

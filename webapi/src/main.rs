@@ -1,18 +1,32 @@
 //! `gust-webapi`: serves the HTTP API until ctrl-c or SIGTERM.
 
-use anyhow::Context;
-use gust_shared::{cli::StartMode, db, settings::Settings};
-use gust_webapi::AppState;
+use std::io::BufRead;
+
+use anyhow::{bail, Context};
+use gust_shared::{
+    cli::{CreateUserArgs, StartMode, CREATE_USER_USAGE},
+    db,
+    settings::Settings,
+};
+use gust_webapi::{
+    auth::{self, Auth, Role},
+    AppState,
+};
+
+/// Environment variable `create-user` reads the new password from.
+const NEW_PASSWORD_VAR: &str = "GUST_NEW_USER_PASSWORD";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     gust_shared::telemetry::init();
-    let mode = match gust_shared::cli::parse_start_mode("gust-webapi", std::env::args().skip(1)) {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("create-user") {
+        let parsed = gust_shared::cli::parse_create_user("gust-webapi", args.into_iter().skip(1));
+        return create_user(parsed.unwrap_or_else(|usage| exit_with_usage(&usage))).await;
+    }
+    let mode = match gust_shared::cli::parse_start_mode("gust-webapi", args) {
         Ok(mode) => mode,
-        Err(usage) => {
-            eprintln!("{usage}");
-            std::process::exit(2);
-        }
+        Err(usage) => exit_with_usage(&format!("{usage}\n\nor:\n{CREATE_USER_USAGE}")),
     };
     let settings = Settings::load()?;
     if matches!(mode, StartMode::MigrateOnly | StartMode::MigrateThenRun) {
@@ -23,6 +37,9 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
+    auth::bootstrap_users(&pool, &settings.auth)
+        .await
+        .context("creating the admin user from GUST__AUTH__ADMIN_USERNAME")?;
     let bind = &settings.webapi.bind;
     let listener = tokio::net::TcpListener::bind(bind)
         .await
@@ -30,9 +47,41 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState::new(pool)
         .with_max_body_bytes(settings.webapi.max_body_bytes)
         .with_liveness_threshold(settings.scheduler.zombie_threshold)
-        .with_amqp_url(settings.amqp.url.clone());
+        .with_amqp_url(settings.amqp.url.clone())
+        .with_auth(Auth::from_settings(&settings.auth));
     gust_webapi::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("gust-webapi stopped");
+    Ok(())
+}
+
+fn exit_with_usage(usage: &str) -> ! {
+    eprintln!("{usage}");
+    std::process::exit(2);
+}
+
+/// `create-user`: creates or updates one user, the password from the environment or standard input.
+async fn create_user(args: CreateUserArgs) -> anyhow::Result<()> {
+    let role: Role = args.role.parse()?;
+    let password = match std::env::var(NEW_PASSWORD_VAR) {
+        Ok(password) => password,
+        Err(_) => {
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                eprintln!("password for {} (or set {NEW_PASSWORD_VAR}):", args.username);
+            }
+            let mut line = String::new();
+            std::io::stdin().lock().read_line(&mut line).context("reading the password from standard input")?;
+            line.trim_end_matches(['\n', '\r']).to_string()
+        }
+    };
+    if password.is_empty() {
+        bail!("no password: set {NEW_PASSWORD_VAR} or pipe it on standard input");
+    }
+    let settings = Settings::load()?;
+    let pool = db::connect(&settings.database.url, 1).await?;
+    let created = auth::create_or_update_user(&pool, &args.username, &password, role).await?;
+    let what = if created { "created" } else { "updated" };
+    tracing::info!(username = %args.username, %role, "{what} user");
+    println!("{what} user {} with role {role}", args.username);
     Ok(())
 }
 

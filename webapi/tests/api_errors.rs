@@ -161,13 +161,16 @@ async fn an_unreachable_database_is_a_503_json_error_and_unhealthy() {
     let config: tokio_postgres::Config = "postgres://postgres@127.0.0.1:1/gust".parse().unwrap();
     let manager = deadpool_postgres::Manager::new(config, tokio_postgres::NoTls);
     let pool = deadpool_postgres::Pool::builder(manager).max_size(1).build().unwrap();
-    let router = gust_webapi::router(gust_webapi::AppState::new(pool));
+    let state = gust_webapi::AppState::new(pool);
+    let token = state.auth.issue("admin", gust_webapi::auth::Role::Admin).unwrap();
+    let router = gust_webapi::router(state);
     let send = |path: &'static str| {
-        let router = router.clone();
+        let (router, token) = (router.clone(), token.clone());
         async move {
             use http_body_util::BodyExt;
             use tower::ServiceExt;
-            let response = router.oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
+            let request = Request::get(path).header("authorization", format!("Bearer {token}")).body(Body::empty());
+            let response = router.oneshot(request.unwrap()).await.unwrap();
             let status = response.status();
             let body = response.into_body().collect().await.unwrap().to_bytes();
             (status, serde_json::from_slice::<serde_json::Value>(&body).expect("a JSON body"))

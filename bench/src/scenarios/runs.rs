@@ -47,15 +47,16 @@ struct Triggered {
     wall: Duration,
 }
 
-async fn trigger_all(ctx: &Ctx, api: &str) -> anyhow::Result<Triggered> {
+async fn trigger_all(ctx: &Ctx, api: &str, token: &str) -> anyhow::Result<Triggered> {
     let next = Arc::new(AtomicUsize::new(0));
     let conflicts = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..ctx.clients {
         let (next, conflicts, api, total) = (next.clone(), conflicts.clone(), api.to_string(), ctx.runs);
+        let token = token.to_string();
         clients.spawn(async move {
-            let http = reqwest::Client::new();
+            let http = stack::authed_client(&token)?;
             let mut latencies = Vec::new();
             while next.fetch_add(1, Ordering::Relaxed) < total {
                 let mut attempt = 0;
@@ -87,7 +88,7 @@ async fn measure(ctx: &Ctx, stack: &mut GustStack) -> anyhow::Result<Vec<Measure
     stack.wait_for_dag(DAG_ID).await?;
     let scheduler = stack.scheduler_pid();
     let cpu_before = resources::cpu_seconds(scheduler, ctx.clk_tck)?;
-    let triggered = trigger_all(ctx, &stack.api).await?;
+    let triggered = trigger_all(ctx, &stack.api, &stack.token).await?;
     let deadline = Instant::now() + TIMEOUT;
     let count = stack
         .db

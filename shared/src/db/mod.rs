@@ -10,6 +10,7 @@ pub mod logs;
 pub mod pools;
 pub mod runs;
 pub mod task_instances;
+pub mod users;
 pub mod xcom;
 
 use std::str::FromStr;

@@ -26,11 +26,12 @@ use crate::{error::ApiError, AppState};
 
 pub(crate) use health::BrokerHealth;
 
-/// Every `/api/v2` route gust serves.
+/// Every `/api/v2` route gust serves, and the token endpoint.
 pub(crate) fn api() -> Router<AppState> {
     const RUN: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}";
     const TI: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
     Router::new()
+        .route("/auth/token", post(crate::auth::login))
         .route("/api/v2/monitor/health", get(health::health))
         .route("/api/v2/version", get(health::version))
         .route("/api/v2/dags", get(dags::list))

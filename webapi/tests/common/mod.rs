@@ -9,9 +9,14 @@ use axum::{
 };
 use deadpool_postgres::Pool;
 use gust_shared::db;
-use gust_webapi::AppState;
+use gust_webapi::{
+    auth::{self, Auth, Role},
+    AppState,
+};
 use http_body_util::BodyExt;
 use serde_json::Value;
+use std::sync::Arc;
+
 use tower::ServiceExt;
 
 /// PostgreSQL server the tests use, without a database name.
@@ -33,12 +38,22 @@ tasks:
     depends_on: [extract]
 "#;
 
+/// The admin user every [`TestApi`] has, and whose token it sends unless told otherwise.
+pub const ADMIN_USER: &str = "admin";
+
+/// The password of [`ADMIN_USER`].
+pub const ADMIN_PASSWORD: &str = "admin-password";
+
 /// The router under test, its pool, and the database it drops when dropped.
 pub struct TestApi {
     /// The full router, middleware included.
     pub router: Router,
     /// A pool on the test database, to arrange state.
     pub pool: Pool,
+    /// The token keys the router checks against.
+    pub auth: Arc<Auth>,
+    /// The admin's token, sent by [`Self::send`] when a request has no `Authorization` header.
+    pub admin_token: String,
     url: String,
 }
 
@@ -102,7 +117,44 @@ impl TestApi {
         }
         let pool = db::connect(&url, 4).await.expect("connect to the freshly migrated test database");
         let state = configure(AppState::new(pool.clone()).with_max_body_bytes(1024 * 1024));
-        Self { router: gust_webapi::router(state), pool, url }
+        auth::create_or_update_user(&pool, ADMIN_USER, ADMIN_PASSWORD, Role::Admin).await.expect("create the admin");
+        let admin_token = state.auth.issue(ADMIN_USER, Role::Admin).expect("sign the admin's token");
+        Self { auth: state.auth.clone(), router: gust_webapi::router(state), pool, admin_token, url }
+    }
+
+    /// The URL of the test database (for child processes).
+    pub fn database_url(&self) -> &str {
+        &self.url
+    }
+
+    /// Creates a user `<role>-user` with `role` and returns a token for it.
+    pub async fn token_for(&self, role: Role) -> String {
+        let username = format!("{role}-user");
+        auth::create_or_update_user(&self.pool, &username, "password-of-a-user", role).await.expect("create a user");
+        self.auth.issue(&username, role).expect("sign a token")
+    }
+
+    /// Sends `request` as is: with the `Authorization` header it has, or none.
+    pub async fn send_raw(&self, request: Request<Body>) -> Reply {
+        let response = self.router.clone().oneshot(request).await.expect("the router is infallible");
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.expect("read the response body").to_bytes();
+        Reply { status: parts.status, headers: parts.headers, body }
+    }
+
+    /// `method path` with an optional JSON body and `token` as bearer (`None`: no `Authorization` header).
+    pub async fn send_as(&self, token: Option<&str>, method: Method, path: &str, body: Option<&str>) -> Reply {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(token) = token {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        let request = match body {
+            Some(body) => {
+                request.header(header::CONTENT_TYPE, "application/json").body(Body::from(body.to_string())).unwrap()
+            }
+            None => request.body(Body::empty()).unwrap(),
+        };
+        self.send_raw(request).await
     }
 
     /// Stores a DAG as the scheduler would after parsing its file.
@@ -112,12 +164,13 @@ impl TestApi {
         db::dags::upsert(&client, &dag, &format!("/dags/{}.yaml", dag.dag_id), "hash-1").await.unwrap();
     }
 
-    /// Sends one request through the whole router.
-    pub async fn send(&self, request: Request<Body>) -> Reply {
-        let response = self.router.clone().oneshot(request).await.expect("the router is infallible");
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.expect("read the response body").to_bytes();
-        Reply { status: parts.status, headers: parts.headers, body }
+    /// Sends one request through the whole router, as the admin unless it has an `Authorization` header.
+    pub async fn send(&self, mut request: Request<Body>) -> Reply {
+        if !request.headers().contains_key(header::AUTHORIZATION) {
+            let value = format!("Bearer {}", self.admin_token).parse().expect("a token is a valid header value");
+            request.headers_mut().insert(header::AUTHORIZATION, value);
+        }
+        self.send_raw(request).await
     }
 
     /// `GET path`.

@@ -1,0 +1,214 @@
+//! Authentication and roles: the token endpoint, bearer checks on every
+//! route, role limits, failed-login rate limiting and `create-user`.
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::{header, Method, StatusCode};
+use common::{TestApi, ADMIN_PASSWORD, ADMIN_USER, ETL_DAG};
+use gust_webapi::auth::{Claims, Role, MAX_FAILED_LOGINS};
+use serde_json::json;
+
+async fn login(api: &TestApi, username: &str, password: &str) -> common::Reply {
+    let body = json!({"username": username, "password": password}).to_string();
+    api.send_as(None, Method::POST, "/auth/token", Some(&body)).await
+}
+
+fn assert_bearer_challenge(reply: &common::Reply) {
+    reply.assert_error(StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.headers.get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()), Some("Bearer"));
+}
+
+#[tokio::test]
+async fn a_valid_login_returns_a_bearer_token_that_opens_the_api() {
+    let api = TestApi::start().await;
+    let reply = login(&api, ADMIN_USER, ADMIN_PASSWORD).await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    let body = reply.json();
+    assert_eq!(body["token_type"], "bearer");
+    assert_eq!(body["expires_in"], 24 * 60 * 60);
+    let token = body["access_token"].as_str().expect("access_token");
+    let claims = api.auth.verify(token).unwrap();
+    assert_eq!((claims.sub.as_str(), claims.role), (ADMIN_USER, Role::Admin));
+    let dags = api.send_as(Some(token), Method::GET, "/api/v2/dags", None).await;
+    assert_eq!(dags.status, StatusCode::OK, "{}", dags.text());
+}
+
+#[tokio::test]
+async fn a_wrong_password_and_an_unknown_user_get_the_same_401() {
+    let api = TestApi::start().await;
+    let wrong_password = login(&api, ADMIN_USER, "not-the-password").await.assert_error(StatusCode::UNAUTHORIZED);
+    let unknown_user = login(&api, "nobody", ADMIN_PASSWORD).await.assert_error(StatusCode::UNAUTHORIZED);
+    assert_eq!(wrong_password, unknown_user);
+    assert!(!wrong_password.contains("password is wrong") && !wrong_password.contains("no such user"));
+}
+
+#[tokio::test]
+async fn every_api_route_but_health_needs_a_token() {
+    let api = TestApi::start().await;
+    api.add_dag(ETL_DAG).await;
+    for (method, path) in [
+        (Method::GET, "/api/v2/version"),
+        (Method::GET, "/api/v2/dags"),
+        (Method::GET, "/api/v2/dags/etl"),
+        (Method::POST, "/api/v2/dags/etl/dagRuns"),
+        (Method::GET, "/api/v2/dags/etl/dagRuns/r1/taskInstances/extract/logs/1"),
+        (Method::GET, "/api/v2/pools"),
+        (Method::DELETE, "/api/v2/pools/default_pool"),
+        (Method::GET, "/api/v2/gust/deadLetters"),
+    ] {
+        let reply = api.send_as(None, method.clone(), path, None).await;
+        assert_bearer_challenge(&reply);
+        assert!(reply.json()["detail"].as_str().unwrap().contains("/auth/token"), "{method} {path}");
+    }
+    let health = api.send_as(None, Method::GET, "/api/v2/monitor/health", None).await;
+    assert_ne!(health.status, StatusCode::UNAUTHORIZED, "{}", health.text());
+}
+
+#[tokio::test]
+async fn a_garbage_or_foreign_token_is_a_401() {
+    let api = TestApi::start().await;
+    assert_bearer_challenge(&api.send_as(Some("garbage"), Method::GET, "/api/v2/dags", None).await);
+    let foreign = gust_webapi::auth::Auth::with_secret(&[1; 32], Duration::from_secs(60)).issue("admin", Role::Admin);
+    assert_bearer_challenge(&api.send_as(Some(&foreign.unwrap()), Method::GET, "/api/v2/dags", None).await);
+    let request = axum::http::Request::get("/api/v2/dags")
+        .header(header::AUTHORIZATION, format!("Basic {}", api.admin_token))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    assert_bearer_challenge(&api.send_raw(request).await);
+}
+
+#[tokio::test]
+async fn an_expired_token_is_a_401_that_says_so() {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+    let claims = Claims { sub: ADMIN_USER.into(), role: Role::Admin, iat: now - 7200, exp: now - 3600 };
+    let secret = [9u8; 32];
+    let api = TestApi::start_with(|state| {
+        state.with_auth(gust_webapi::auth::Auth::with_secret(&secret, Duration::from_secs(60)))
+    })
+    .await;
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&secret),
+    )
+    .unwrap();
+    let reply = api.send_as(Some(&expired), Method::GET, "/api/v2/dags", None).await;
+    assert_bearer_challenge(&reply);
+    assert!(reply.json()["detail"].as_str().unwrap().contains("expired"), "{}", reply.text());
+}
+
+#[tokio::test]
+async fn a_viewer_reads_but_cannot_trigger_pause_or_change_pools() {
+    let api = TestApi::start().await;
+    api.add_dag(ETL_DAG).await;
+    let viewer = api.token_for(Role::Viewer).await;
+    let dags = api.send_as(Some(&viewer), Method::GET, "/api/v2/dags/etl", None).await;
+    assert_eq!(dags.status, StatusCode::OK, "{}", dags.text());
+    let writes = [
+        (Method::POST, "/api/v2/dags/etl/dagRuns", r#"{"conf": {}}"#, "operator"),
+        (Method::PATCH, "/api/v2/dags/etl", r#"{"is_paused": true}"#, "operator"),
+        (Method::POST, "/api/v2/dags/etl/clearTaskInstances", r#"{"dry_run": true}"#, "operator"),
+        (Method::PATCH, "/api/v2/pools/default_pool", r#"{"slots": 5}"#, "admin"),
+        (Method::POST, "/api/v2/pools", r#"{"name": "p", "slots": 1}"#, "admin"),
+    ];
+    for (method, path, body, needed) in writes {
+        let detail =
+            api.send_as(Some(&viewer), method.clone(), path, Some(body)).await.assert_error(StatusCode::FORBIDDEN);
+        assert!(detail.contains(&format!("needs the {needed} role")), "{method} {path}: {detail}");
+    }
+}
+
+#[tokio::test]
+async fn an_operator_triggers_and_pauses_but_cannot_create_or_change_pools() {
+    let api = TestApi::start().await;
+    api.add_dag(ETL_DAG).await;
+    let operator = api.token_for(Role::Operator).await;
+    let run = api.send_as(Some(&operator), Method::POST, "/api/v2/dags/etl/dagRuns", Some(r#"{"conf": {}}"#)).await;
+    assert_eq!(run.status, StatusCode::OK, "{}", run.text());
+    let paused = api.send_as(Some(&operator), Method::PATCH, "/api/v2/dags/etl", Some(r#"{"is_paused": true}"#)).await;
+    assert_eq!(paused.status, StatusCode::OK, "{}", paused.text());
+    let pool = r#"{"name": "gpu", "slots": 1}"#;
+    let detail = api
+        .send_as(Some(&operator), Method::POST, "/api/v2/pools", Some(pool))
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
+    assert!(detail.contains("admin") && detail.contains("operator"), "{detail}");
+    api.send_as(Some(&operator), Method::DELETE, "/api/v2/pools/gpu", None).await.assert_error(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn an_admin_creates_changes_and_deletes_pools() {
+    let api = TestApi::start().await;
+    let admin = api.token_for(Role::Admin).await;
+    let pool = r#"{"name": "gpu", "slots": 1}"#;
+    assert_eq!(api.send_as(Some(&admin), Method::POST, "/api/v2/pools", Some(pool)).await.status, StatusCode::CREATED);
+    let patched = api.send_as(Some(&admin), Method::PATCH, "/api/v2/pools/gpu", Some(r#"{"slots": 2}"#)).await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text());
+    let deleted = api.send_as(Some(&admin), Method::DELETE, "/api/v2/pools/gpu", None).await;
+    assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.text());
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_are_rate_limited_per_user_with_retry_after() {
+    let api = TestApi::start().await;
+    for _ in 0..MAX_FAILED_LOGINS {
+        login(&api, ADMIN_USER, "guess-guess").await.assert_error(StatusCode::UNAUTHORIZED);
+    }
+    let limited = login(&api, ADMIN_USER, ADMIN_PASSWORD).await;
+    limited.assert_error(StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = limited.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    api.token_for(Role::Viewer).await;
+    let other_user = login(&api, "viewer-user", "password-of-a-user").await;
+    assert_eq!(other_user.status, StatusCode::CREATED, "another user is not limited: {}", other_user.text());
+}
+
+#[tokio::test]
+async fn a_successful_login_resets_the_failure_count() {
+    let api = TestApi::start().await;
+    for _ in 0..MAX_FAILED_LOGINS - 1 {
+        login(&api, ADMIN_USER, "guess-guess").await.assert_error(StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(login(&api, ADMIN_USER, ADMIN_PASSWORD).await.status, StatusCode::CREATED);
+    login(&api, ADMIN_USER, "guess-guess").await.assert_error(StatusCode::UNAUTHORIZED);
+    assert_eq!(login(&api, ADMIN_USER, ADMIN_PASSWORD).await.status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn a_malformed_login_body_is_a_4xx_json_error() {
+    let api = TestApi::start().await;
+    let reply = api.send_as(None, Method::POST, "/auth/token", Some(r#"{"username": "admin"}"#)).await;
+    assert!(reply.status.is_client_error(), "{}", reply.status);
+    reply.assert_error(reply.status);
+}
+
+#[tokio::test]
+async fn create_user_makes_a_user_who_can_log_in_with_the_piped_password() {
+    let api = TestApi::start().await;
+    let run = |role: &str, stdin: &str| {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gust-webapi"))
+            .args(["create-user", "--username", "ops", "--role", role])
+            .env("GUST__DATABASE__URL", api.database_url())
+            .env_remove("GUST_NEW_USER_PASSWORD")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start gust-webapi create-user");
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let created = run("operator", "ops-password\n");
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stdout).contains("created user ops with role operator"));
+    let reply = login(&api, "ops", "ops-password").await;
+    assert_eq!(reply.status, StatusCode::CREATED, "{}", reply.text());
+    assert_eq!(api.auth.verify(reply.json()["access_token"].as_str().unwrap()).unwrap().role, Role::Operator);
+
+    let bad_role = run("root", "ops-password\n");
+    assert!(!bad_role.status.success());
+    assert!(String::from_utf8_lossy(&bad_role.stderr).contains("viewer, operator or admin"));
+}
