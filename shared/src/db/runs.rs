@@ -173,7 +173,8 @@ pub async fn lock_live(db: &impl GenericClient, id: i64) -> Result<Option<DagRun
     let sql = format!(
         "SELECT {RUN_COLUMNS} FROM dag_runs WHERE id = $1 AND state IN ('queued', 'running') FOR UPDATE SKIP LOCKED"
     );
-    db.query_opt(&sql, &[&id]).await?.as_ref().map(run_row).transpose()
+    let statement = db.prepare_cached(&sql).await?;
+    db.query_opt(&statement, &[&id]).await?.as_ref().map(run_row).transpose()
 }
 
 /// Number of running runs of a DAG, backfill runs left out (they have their own limit).

@@ -181,12 +181,10 @@ pub async fn states_of_tasks(
     run_pk: i64,
     task_ids: &[&str],
 ) -> Result<Vec<InstanceState>, DbError> {
-    let rows = db
-        .query(
-            "SELECT id, task_id, map_index, state FROM task_instances WHERE run_pk = $1 AND task_id = ANY($2)",
-            &[&run_pk, &task_ids],
-        )
+    let statement = db
+        .prepare_cached("SELECT id, task_id, map_index, state FROM task_instances WHERE run_pk = $1 AND task_id = ANY($2)")
         .await?;
+    let rows = db.query(&statement, &[&run_pk, &task_ids]).await?;
     rows.iter().map(instance_state).collect()
 }
 
@@ -244,26 +242,18 @@ pub async fn run_outcome(
     run_pk: i64,
     leaves: &[String],
 ) -> Result<Option<crate::state::RunState>, DbError> {
-    let live: bool = db
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 \
-                 AND state IN ('none', 'scheduled', 'queued', 'running', 'up_for_retry'))",
-            &[&run_pk],
+    let statement = db
+        .prepare_cached(
+            "SELECT CASE \
+                 WHEN EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 \
+                     AND state IN ('none', 'scheduled', 'queued', 'running', 'up_for_retry')) THEN NULL \
+                 WHEN EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 AND task_id = ANY($2) \
+                     AND state IN ('failed', 'upstream_failed')) THEN 'failed' \
+                 ELSE 'success' END",
         )
-        .await?
-        .get(0);
-    if live {
-        return Ok(None);
-    }
-    let failed: bool = db
-        .query_one(
-            "SELECT EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 AND task_id = ANY($2) \
-                 AND state IN ('failed', 'upstream_failed'))",
-            &[&run_pk, &leaves],
-        )
-        .await?
-        .get(0);
-    Ok(Some(if failed { crate::state::RunState::Failed } else { crate::state::RunState::Success }))
+        .await?;
+    let outcome: Option<String> = db.query_one(&statement, &[&run_pk, &leaves]).await?.get(0);
+    Ok(outcome.map(|o| if o == "failed" { crate::state::RunState::Failed } else { crate::state::RunState::Success }))
 }
 
 /// Moves the given task instances to `next` where the transition is allowed; returns how many moved.
@@ -272,14 +262,14 @@ pub async fn transition_many(db: &impl GenericClient, ids: &[Uuid], next: TaskSt
         return Ok(0);
     }
     let finished = next.is_finished();
-    Ok(db
-        .execute(
+    let statement = db
+        .prepare_cached(
             "UPDATE task_instances SET state = $2, updated_at = now(), \
              end_date = CASE WHEN $4 THEN now() ELSE end_date END \
              WHERE id = ANY($1) AND state = ANY($3)",
-            &[&ids, &next.as_str(), &next.allowed_from_strs(), &finished],
         )
-        .await?)
+        .await?;
+    Ok(db.execute(&statement, &[&ids, &next.as_str(), &next.allowed_from_strs(), &finished]).await?)
 }
 
 /// A scheduled task instance ready to be published, with what its message needs.
@@ -334,7 +324,8 @@ const DISPATCH_LOCK: i64 = 0x6775_7374_6469_7370;
 /// lock, taken in its own statement so the counts that follow see every
 /// earlier dispatch's commit.
 pub async fn take_for_dispatch(db: &impl GenericClient, limit: i64) -> Result<Vec<Dispatchable>, DbError> {
-    db.execute("SELECT pg_advisory_xact_lock($1)", &[&DISPATCH_LOCK]).await?;
+    let lock = db.prepare_cached("SELECT pg_advisory_xact_lock($1)").await?;
+    db.execute(&lock, &[&DISPATCH_LOCK]).await?;
     let statement = db
         .prepare_cached(
             "WITH in_flight AS ( \
