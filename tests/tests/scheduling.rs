@@ -126,3 +126,35 @@ async fn two_schedulers_create_each_scheduled_run_exactly_once() {
     second.await.expect("second scheduler panicked").expect("second scheduler failed");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn max_active_runs_holds_with_two_schedulers_starting_runs() {
+    let dag = "dag_id: bounded_manual\nmax_active_runs: 2\ntasks:\n  - {id: a, operator: bash, command: sleep 0.3}\n  - {id: b, operator: noop, depends_on: [a]}\n";
+    let stack = TestStack::spawn(&[("bounded_manual.yaml", dag)]).await;
+    let second_stop = CancellationToken::new();
+    let (settings, token) = (stack.settings.clone(), second_stop.clone());
+    let second = tokio::spawn(async move { gust_scheduler::run(settings, token.cancelled_owned()).await });
+
+    let mut run_ids = Vec::new();
+    for i in 0..6 {
+        let (status, body) = stack
+            .send(reqwest::Method::POST, "/api/v2/dags/bounded_manual/dagRuns", &json!({"dag_run_id": format!("r{i}")}))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        run_ids.push(format!("r{i}"));
+    }
+    let mut spans = Vec::new();
+    for run_id in &run_ids {
+        assert_eq!(stack.wait_for_run("bounded_manual", run_id).await, "success");
+        let (_, run) = stack.get(&format!("/api/v2/dags/bounded_manual/dagRuns/{run_id}")).await;
+        let at = |field: &str| run[field].as_str().unwrap().parse::<DateTime<Utc>>().unwrap();
+        spans.push((at("start_date"), at("end_date")));
+    }
+    let most_at_once =
+        spans.iter().map(|(start, _)| spans.iter().filter(|(s, e)| s <= start && start < e).count()).max().unwrap_or(0);
+    assert!(most_at_once <= 2, "never more than max_active_runs running at once: {spans:?}");
+
+    second_stop.cancel();
+    second.await.expect("second scheduler panicked").expect("second scheduler failed");
+    stack.stop().await;
+}
