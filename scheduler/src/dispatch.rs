@@ -6,7 +6,7 @@
 //! never sees a half-dispatched try; if the commit fails the claim finds the
 //! task still `scheduled`, drops the message, and the next pass publishes again.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use deadpool_postgres::Pool;
 use chrono::Utc;
@@ -18,8 +18,9 @@ use gust_shared::{
         xcom, GenericClient,
     },
     message::{TaskMessage, SCHEMA_VERSION},
-    template::{self, TemplateContext},
+    template::{self, TemplateContext, Xcoms},
 };
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::{broker::Broker, error::SchedulerError, versions::VersionCache};
@@ -42,12 +43,13 @@ pub async fn dispatch_scheduled(
         }
         let mut messages = Vec::with_capacity(taken.len());
         let mut rendered = Rendered::default();
+        let mut xcoms_by_run = HashMap::new();
         for ti in &taken {
             let dag = versions.get(&tx, ti.dag_version_id).await?;
             let Some(task) = dag.task(&ti.task_id) else {
                 return Err(SchedulerError::MissingVersion(ti.dag_version_id));
             };
-            match render(&tx, ti, &dag, task).await? {
+            match render(&tx, ti, &dag, task, &mut xcoms_by_run).await? {
                 Ok(None) => messages.push(build_message(ti, task, task.operator.clone())),
                 Ok(Some(operator)) => {
                     rendered.ids.push(ti.id);
@@ -80,22 +82,26 @@ struct Rendered {
 /// The task's operator with its templates rendered, `None` when it has no
 /// templates, or why rendering failed (the run's params no longer fit the
 /// DAG, an undefined variable, a syntax error).
+/// `xcoms_by_run` keeps each run's XComs loaded once per dispatch batch.
 async fn render(
     db: &impl GenericClient,
     ti: &Dispatchable,
     dag: &Dag,
     task: &TaskSpec,
+    xcoms_by_run: &mut HashMap<i64, Xcoms>,
 ) -> Result<Result<Option<OperatorSpec>, String>, SchedulerError> {
     if !template::operator_is_templated(&task.operator) {
         return Ok(Ok(None));
     }
-    let conf = ti.conf.as_object().cloned().unwrap_or_default();
-    let params = match resolve_params(&dag.params, &conf) {
-        Ok(params) => params,
-        Err(e) => return Ok(Err(format!("the run's params do not fit the DAG: {e}"))),
+    let (conf, params) = match run_params(dag, &ti.conf) {
+        Ok(resolved) => resolved,
+        Err(reason) => return Ok(Err(reason)),
     };
     let xcoms = if template::operator_mentions(&task.operator, "xcom_pull") {
-        xcom::for_run(db, ti.run_pk).await?
+        if !xcoms_by_run.contains_key(&ti.run_pk) {
+            xcoms_by_run.insert(ti.run_pk, xcom::for_run(db, ti.run_pk).await?);
+        }
+        xcoms_by_run[&ti.run_pk].clone()
     } else {
         Default::default()
     };
@@ -116,6 +122,14 @@ async fn render(
         xcoms,
     };
     Ok(template::render_operator(&task.operator, &ctx).map(Some).map_err(|e| format!("template error in {e}")))
+}
+
+/// A run's `conf` as a map and its params resolved against it, or why they
+/// no longer fit the DAG (its version changed the params after the trigger).
+pub(crate) fn run_params(dag: &Dag, conf: &serde_json::Value) -> Result<(Map<String, Value>, Map<String, Value>), String> {
+    let conf = conf.as_object().cloned().unwrap_or_default();
+    let params = resolve_params(&dag.params, &conf).map_err(|e| format!("the run's params do not fit the DAG: {e}"))?;
+    Ok((conf, params))
 }
 
 /// Fails a try whose templates could not be rendered, with the reason in its log.

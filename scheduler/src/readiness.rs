@@ -10,6 +10,8 @@ use gust_shared::{
 };
 use uuid::Uuid;
 
+use crate::versions::CachedDag;
+
 /// What each succeeded branch task chose: branch task id → the task ids it follows.
 ///
 /// Branch tasks are those whose operator [`is_branch`](gust_shared::dag::OperatorSpec::is_branch).
@@ -57,17 +59,16 @@ pub fn branches_to_load<'a>(dag: &'a Dag, instances: &[InstanceState]) -> Vec<&'
 /// downstream of a chosen task; tasks it lists that are not direct
 /// downstreams are not run by the choice. The run ends once every task is
 /// finished: `failed` if a leaf task failed or was upstream_failed, else `success`.
-pub fn decide(dag: &Dag, instances: &[InstanceState], choices: &BranchChoices) -> Decisions {
+pub fn decide(dag: &CachedDag, instances: &[InstanceState], choices: &BranchChoices) -> Decisions {
     let mut by_task: HashMap<&str, Vec<(Uuid, i32, TaskState)>> = HashMap::new();
     for i in instances {
         by_task.entry(i.task_id.as_str()).or_default().push((i.id, i.map_index, i.state));
     }
-    let downstream = downstream_of(dag);
     let (branch_skipped, held) = {
         // Branch tasks are never mapped, so their single instance is their state.
         let single: HashMap<&str, (Uuid, TaskState)> =
             by_task.iter().map(|(task, all)| (*task, (all[0].0, all[0].2))).collect();
-        branch_verdicts(dag, &single, &downstream, choices)
+        branch_verdicts(dag, &single, choices)
     };
     let mut decisions = Decisions::default();
     for task in &dag.tasks {
@@ -119,10 +120,9 @@ pub fn decide(dag: &Dag, instances: &[InstanceState], choices: &BranchChoices) -
     let all_finished = by_task.values().flatten().all(|(_, _, s)| s.is_finished());
     if all_finished && decisions.expand.is_empty() {
         let leaf_failed = dag
-            .tasks
+            .leaves
             .iter()
-            .filter(|t| !downstream.contains_key(t.task_id.as_str()))
-            .filter_map(|t| by_task.get(t.task_id.as_str()))
+            .filter_map(|leaf| by_task.get(leaf.as_str()))
             .flatten()
             .any(|(_, _, s)| matches!(s, TaskState::Failed | TaskState::UpstreamFailed));
         decisions.run_outcome = Some(if leaf_failed { RunState::Failed } else { RunState::Success });
@@ -130,21 +130,10 @@ pub fn decide(dag: &Dag, instances: &[InstanceState], choices: &BranchChoices) -
     decisions
 }
 
-fn downstream_of(dag: &Dag) -> HashMap<&str, Vec<&str>> {
-    let mut downstream: HashMap<&str, Vec<&str>> = HashMap::new();
-    for task in &dag.tasks {
-        for up in &task.upstream {
-            downstream.entry(up.as_str()).or_default().push(task.task_id.as_str());
-        }
-    }
-    downstream
-}
-
 /// The tasks succeeded branches skip, and the tasks held until a branch's choice is loaded.
 fn branch_verdicts<'a>(
-    dag: &'a Dag,
+    dag: &'a CachedDag,
     states: &HashMap<&str, (Uuid, TaskState)>,
-    downstream: &HashMap<&'a str, Vec<&'a str>>,
     choices: &BranchChoices,
 ) -> (HashSet<&'a str>, HashSet<&'a str>) {
     let mut skipped = HashSet::new();
@@ -154,7 +143,7 @@ fn branch_verdicts<'a>(
         if !matches!(states.get(id), Some((_, TaskState::Success))) {
             continue;
         }
-        let direct = downstream.get(id).map(Vec::as_slice).unwrap_or_default();
+        let direct: Vec<&str> = dag.downstream.get(id).into_iter().flatten().map(String::as_str).collect();
         let Some(chosen) = choices.get(id) else {
             held.extend(direct.iter().copied());
             continue;
@@ -164,7 +153,7 @@ fn branch_verdicts<'a>(
         let mut stack: Vec<&str> = chosen.iter().filter_map(|c| dag.task(c)).map(|t| t.task_id.as_str()).collect();
         while let Some(task) = stack.pop() {
             if followed.insert(task) {
-                stack.extend(downstream.get(task).into_iter().flatten().copied());
+                stack.extend(dag.downstream.get(task).into_iter().flatten().map(String::as_str));
             }
         }
         skipped.extend(direct.iter().copied().filter(|d| !followed.contains(d)));
@@ -177,20 +166,20 @@ mod tests {
     use super::*;
     use gust_shared::dag::parse_dag_file;
 
-    fn diamond() -> Dag {
-        parse_dag_file(
+    fn diamond() -> CachedDag {
+        CachedDag::new(parse_dag_file(
             "diamond.yaml",
             "dag_id: diamond\ntasks:\n  - {id: a, operator: noop}\n  - {id: b, operator: noop, depends_on: [a]}\n  - {id: c, operator: noop, depends_on: [a]}\n  - {id: d, operator: noop, depends_on: [b, c]}\n",
         )
-        .unwrap()
+        .unwrap())
     }
 
     fn no_choices() -> BranchChoices {
         BranchChoices::new()
     }
 
-    fn dag(yaml_tasks: &str) -> Dag {
-        parse_dag_file("test.yaml", &format!("dag_id: test\ntasks:\n{yaml_tasks}")).unwrap()
+    fn dag(yaml_tasks: &str) -> CachedDag {
+        CachedDag::new(parse_dag_file("test.yaml", &format!("dag_id: test\ntasks:\n{yaml_tasks}")).unwrap())
     }
 
     fn instances(states: &[(&str, TaskState)]) -> Vec<InstanceState> {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use deadpool_postgres::Pool;
 use chrono::Utc;
 use gust_shared::{
-    dag::{resolve_params, Dag, ExpandSource},
+    dag::{Dag, ExpandSource},
     db::{
         backfills, logs,
         runs::{self, DagRunRow},
@@ -18,6 +18,7 @@ use gust_shared::{
 use uuid::Uuid;
 
 use crate::{
+    dispatch::run_params,
     error::SchedulerError,
     readiness::{self, BranchChoices},
     versions::VersionCache,
@@ -140,10 +141,9 @@ async fn expand(
     task_id: &str,
 ) -> Result<bool, SchedulerError> {
     let Some(source) = dag.task(task_id).and_then(|t| t.expand.as_ref()) else { return Ok(false) };
-    let conf = run.conf.as_object().cloned().unwrap_or_default();
-    let items = match resolve_params(&dag.params, &conf) {
-        Err(e) => Err(format!("the run's params do not fit the DAG: {e}")),
-        Ok(params) => {
+    let items = match run_params(dag, &run.conf) {
+        Err(reason) => Err(reason),
+        Ok((_, params)) => {
             let xcoms = match source {
                 ExpandSource::Xcom(_) => xcom::for_run(db, run.id).await?,
                 _ => Default::default(),

@@ -23,6 +23,20 @@ pub struct CachedDag {
     pub leaves: Vec<String>,
 }
 
+impl CachedDag {
+    /// Indexes a definition's edges.
+    pub fn new(dag: Dag) -> Self {
+        let mut downstream: HashMap<String, Vec<String>> = HashMap::new();
+        for task in &dag.tasks {
+            for up in &task.upstream {
+                downstream.entry(up.clone()).or_default().push(task.task_id.clone());
+            }
+        }
+        let leaves = dag.tasks.iter().filter(|t| !downstream.contains_key(&t.task_id)).map(|t| t.task_id.clone()).collect();
+        CachedDag { dag, downstream, leaves }
+    }
+}
+
 impl std::ops::Deref for CachedDag {
     type Target = Dag;
     fn deref(&self) -> &Dag {
@@ -43,15 +57,7 @@ impl VersionCache {
             return Ok(dag.clone());
         }
         let version = dags::version(db, version_id).await?.ok_or(SchedulerError::MissingVersion(version_id))?;
-        let mut downstream: HashMap<String, Vec<String>> = HashMap::new();
-        for task in &version.definition.tasks {
-            for up in &task.upstream {
-                downstream.entry(up.clone()).or_default().push(task.task_id.clone());
-            }
-        }
-        let leaves =
-            version.definition.tasks.iter().filter(|t| !downstream.contains_key(&t.task_id)).map(|t| t.task_id.clone()).collect();
-        let dag = Arc::new(CachedDag { dag: version.definition, downstream, leaves });
+        let dag = Arc::new(CachedDag::new(version.definition));
         self.versions.lock().expect("cache lock").insert(version_id, dag.clone());
         Ok(dag)
     }
