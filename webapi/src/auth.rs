@@ -368,12 +368,15 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default())
 }
 
+/// Routes anyone may call, as in Airflow: health, version, the token endpoint and the API document.
+const PUBLIC_ROUTES: [&str; 5] = ["/api/v2/monitor/health", "/api/v2/version", "/auth/token", "/openapi.json", "/docs"];
+
 /// What `method` on the route template `route` needs. GETs are for viewers,
 /// the run-repair and trigger routes for operators, everything else
 /// (pools, and any route not named here) for admins.
 pub fn required_access(method: &Method, route: &str) -> Access {
     const RUN: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}";
-    if route == "/api/v2/monitor/health" || route == "/auth/token" {
+    if PUBLIC_ROUTES.contains(&route) {
         return Access::Public;
     }
     if *method == Method::GET || *method == Method::HEAD {
@@ -455,7 +458,7 @@ mod tests {
     /// Every route in `routes::api()` with the access it must need.
     const EVERY_ROUTE: &[(&str, &str, Access)] = &[
         ("GET", "/api/v2/monitor/health", Access::Public),
-        ("GET", "/api/v2/version", Access::Role(Role::Viewer)),
+        ("GET", "/api/v2/version", Access::Public),
         ("GET", "/api/v2/dags", Access::Role(Role::Viewer)),
         ("GET", "/api/v2/dags/{dag_id}", Access::Role(Role::Viewer)),
         ("PATCH", "/api/v2/dags/{dag_id}", Access::Role(Role::Operator)),

@@ -2,7 +2,7 @@
 //! `{"status": 404, "title": "Not Found", "detail": "DAG `x` not found"}`.
 
 use axum::{
-    extract::rejection::{JsonRejection, PathRejection, QueryRejection},
+    extract::rejection::{JsonRejection, PathRejection},
     http::{header, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
     Json,
@@ -155,12 +155,6 @@ impl From<tokio_postgres::Error> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
-        ApiError::with_status(rejection.status(), rejection.body_text())
-    }
-}
-
-impl From<QueryRejection> for ApiError {
-    fn from(rejection: QueryRejection) -> Self {
         ApiError::with_status(rejection.status(), rejection.body_text())
     }
 }

@@ -2,7 +2,7 @@
 //! or query string gets the same JSON error shape as everything else.
 
 use axum::{
-    extract::{FromRequest, FromRequestParts, Path, Query, Request},
+    extract::{FromRequest, FromRequestParts, Path, Request},
     http::request::Parts,
     Json,
 };
@@ -13,7 +13,8 @@ use crate::error::ApiError;
 /// A JSON request body (`Content-Type: application/json`).
 pub struct ApiJson<T>(pub T);
 
-/// The query string, deserialized; unknown keys are ignored.
+/// The query string, deserialized; unknown keys are ignored and a repeated key
+/// (`tags=a&tags=b`, how Airflow's clients send lists) fills a `Vec`.
 pub struct ApiQuery<T>(pub T);
 
 /// The path parameters, deserialized.
@@ -39,9 +40,11 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
-        Ok(Self(value))
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_html_form::from_str(query)
+            .map(Self)
+            .map_err(|error| ApiError::BadRequest(format!("invalid query string: {error}")))
     }
 }
 

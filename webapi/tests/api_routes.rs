@@ -81,7 +81,7 @@ async fn triggering_a_dag_creates_a_queued_manual_run() {
     let versions = run["dag_versions"].as_array().unwrap();
     assert_eq!(versions.len(), 1, "{run}");
     assert_eq!(versions[0]["version_number"], 1);
-    assert!(versions[0]["id"].is_string());
+    assert_eq!(versions[0]["id"], "00000000-0000-0000-0000-000000000001", "a UUID, as Airflow clients parse it");
 
     let encoded = run_id.replace(':', "%3A").replace('+', "%2B");
     let one = ok_json(api.get(&format!("/api/v2/dags/etl/dagRuns/{encoded}")).await).await;

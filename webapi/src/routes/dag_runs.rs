@@ -57,7 +57,7 @@ pub(crate) struct DagRunResponse {
 /// Airflow's `DagVersionResponse`.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct DagVersionResponse {
-    id: String,
+    id: uuid::Uuid,
     version_number: i32,
     dag_id: String,
     dag_display_name: String,
@@ -77,7 +77,7 @@ pub(crate) struct DagRunCollection {
 impl From<&DagVersion> for DagVersionResponse {
     fn from(version: &DagVersion) -> Self {
         Self {
-            id: version.id.to_string(),
+            id: version_uuid(version.id),
             version_number: version.version_number,
             dag_id: version.dag_id.clone(),
             dag_display_name: version.dag_id.clone(),
@@ -115,6 +115,11 @@ impl DagRunResponse {
             dag_id: run.dag_id,
         }
     }
+}
+
+/// The UUID Airflow clients expect for a DAG version: gust's numeric id in the low bits.
+pub(crate) fn version_uuid(version_id: i64) -> uuid::Uuid {
+    uuid::Uuid::from_u64_pair(0, version_id as u64)
 }
 
 /// Seconds from `start` to `end`, when both are known.
