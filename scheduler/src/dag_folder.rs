@@ -3,7 +3,7 @@
 //! errors, DAGs whose file is gone are marked inactive.
 
 use std::{
-    collections::HashMap,
+    collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     time::SystemTime,
 };
@@ -59,10 +59,17 @@ impl DagFolder {
         let mut owner_of: HashMap<String, PathBuf> = HashMap::new();
         let mut failing: Vec<String> = Vec::new();
         let mut present: Vec<String> = Vec::new();
+        // A DAG deleted through the API since it was parsed is parsed and stored again, as Airflow does.
+        let stored: HashSet<String> = dags::ids(&client).await?.into_iter().collect();
 
         for (path, modified, len) in files {
             let name = path.display().to_string();
-            let cached = self.seen.get(&path).filter(|(m, l, _)| *m == modified && *l == len).map(|(_, _, p)| p.clone());
+            let cached = self
+                .seen
+                .get(&path)
+                .filter(|(m, l, _)| *m == modified && *l == len)
+                .map(|(_, _, p)| p.clone())
+                .filter(|p| !matches!(p, Parsed::Dag { dag_id } if !stored.contains(dag_id)));
             let parsed = match cached {
                 Some(parsed) => parsed,
                 None => {
@@ -74,7 +81,11 @@ impl DagFolder {
                                 let hash = hex::encode(Sha256::digest(text.as_bytes()));
                                 if let Some(other) = owner_of.get(&dag.dag_id) {
                                     Parsed::Broken {
-                                        problem: format!("{name}: dag_id `{}` is already defined in {}", dag.dag_id, other.display()),
+                                        problem: format!(
+                                            "{name}: dag_id `{}` is already defined in {}",
+                                            dag.dag_id,
+                                            other.display()
+                                        ),
                                     }
                                 } else {
                                     let tx = client.transaction().await?;
@@ -114,7 +125,8 @@ impl DagFolder {
                 }
             }
         }
-        self.seen.retain(|path, _| owner_of.values().any(|p| p == path) || failing.contains(&path.display().to_string()));
+        self.seen
+            .retain(|path, _| owner_of.values().any(|p| p == path) || failing.contains(&path.display().to_string()));
 
         // A DAG whose file is broken keeps running its last good version.
         for (dag_id, fileloc) in dags::active_filelocs(&client).await? {
@@ -147,4 +159,69 @@ fn dag_files(folder: &Path) -> std::io::Result<Vec<(PathBuf, SystemTime, u64)>> 
     }
     files.sort();
     Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use gust_shared::db::{self, runs::Deletion};
+
+    use super::*;
+
+    /// A scratch database and DAG folder, both removed when dropped (even when the test fails).
+    struct Scratch {
+        url: String,
+        folder: PathBuf,
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            std::fs::remove_dir_all(&self.folder).ok();
+            let url = self.url.clone();
+            let dropped = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|rt| rt.block_on(db::drop_database(&url)))
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(Ok(())))) {
+                eprintln!("could not drop test database {}", self.url);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_dag_deleted_through_the_api_is_registered_again_by_the_next_scan() {
+        let server =
+            std::env::var("GUST_TEST_POSTGRES").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into());
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_nanos();
+        let unique = format!("{}_{nanos}", std::process::id());
+        let scratch = Scratch {
+            url: format!("{server}/gust_dag_folder_test_{unique}"),
+            folder: std::env::temp_dir().join(format!("gust-dag-folder-{unique}")),
+        };
+        if let Err(e) = db::migrate(&scratch.url).await {
+            panic!("this test needs PostgreSQL at {server} (user postgres, trust auth), or GUST_TEST_POSTGRES: {e}");
+        }
+        let pool = db::connect(&scratch.url, 2).await.expect("connect to the test database");
+        std::fs::create_dir_all(&scratch.folder).unwrap();
+        let yaml = "dag_id: etl\nstart_date: 2026-01-01\ntasks:\n  - id: a\n    operator: noop\n";
+        std::fs::write(scratch.folder.join("etl.yaml"), yaml).unwrap();
+
+        let mut scanner = DagFolder::default();
+        assert_eq!(scanner.scan(&pool, &scratch.folder).await.unwrap().new_versions, 1);
+        let mut client = pool.get().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        assert_eq!(dags::delete(&tx, "etl").await.unwrap(), Deletion::Deleted);
+        tx.commit().await.unwrap();
+        let again = scanner.scan(&pool, &scratch.folder).await.unwrap();
+        assert_eq!(again.new_versions, 1, "the unchanged file is stored again");
+        assert!(dags::get(&client, "etl").await.unwrap().is_some_and(|dag| dag.is_active));
+        let cached = scanner.scan(&pool, &scratch.folder).await.unwrap();
+        assert_eq!(cached.new_versions, 0, "and then served from the cache");
+        drop(client);
+        pool.close();
+    }
 }

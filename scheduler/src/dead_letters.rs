@@ -30,7 +30,12 @@ pub async fn consume(connection: &Connection, topology: &Topology, pool: Pool) -
     topology.declare_dead_queue(&channel).await?;
     channel.basic_qos(32, BasicQosOptions::default()).await?;
     let mut consumer = channel
-        .basic_consume(topology.dead_queue().into(), "gust-scheduler-dead-letters".into(), BasicConsumeOptions::default(), FieldTable::default())
+        .basic_consume(
+            topology.dead_queue().into(),
+            "gust-scheduler-dead-letters".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
         .await?;
     Ok(tokio::spawn(async move {
         let _channel = channel;
@@ -101,7 +106,9 @@ async fn record(pool: &Pool, delivery: Delivery) {
     let parsed = TaskMessage::from_bytes(&delivery.data);
     match &parsed {
         Err(MessageError::Malformed(e)) => (letter.reason, letter.detail) = ("malformed".into(), e.to_string()),
-        Err(e @ MessageError::UnknownVersion { .. }) => (letter.reason, letter.detail) = ("unknown_schema_version".into(), e.to_string()),
+        Err(e @ MessageError::UnknownVersion { .. }) => {
+            (letter.reason, letter.detail) = ("unknown_schema_version".into(), e.to_string())
+        }
         Ok(message) => {
             letter.ti_id = Some(message.ti_id);
             letter.dag_id = Some(message.dag_id.clone());
@@ -153,7 +160,8 @@ async fn store(
             );
             let failed = task_instances::fail_undeliverable(&tx, message.ti_id, message.try_number, &detail).await?;
             if failed {
-                logs::append(&tx, message.ti_id, message.try_number, &[(chrono::Utc::now(), "gust", detail.as_str())]).await?;
+                logs::append(&tx, message.ti_id, message.try_number, &[(chrono::Utc::now(), "gust", detail.as_str())])
+                    .await?;
             }
             letter.reason = "delivery_limit".into();
             letter.detail = detail;

@@ -6,19 +6,22 @@
 //! never sees a half-dispatched try; if the commit fails the claim finds the
 //! task still `scheduled`, drops the message, and the next pass publishes again.
 
-use std::collections::{BTreeMap, HashMap};
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
 
-use deadpool_postgres::Pool;
 use chrono::Utc;
+use deadpool_postgres::Pool;
 use gust_shared::{
     dag::{resolve_params, Dag, OperatorSpec, TaskSpec},
     db::{
         logs,
         task_instances::{self, Dispatchable},
-        xcom, GenericClient,
+        variables, xcom, GenericClient,
     },
     message::{TaskMessage, SCHEMA_VERSION},
-    template::{self, TemplateContext, Xcoms},
+    template::{self, TemplateContext, Variables, Xcoms},
 };
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -44,12 +47,13 @@ pub async fn dispatch_scheduled(
         let mut messages = Vec::with_capacity(taken.len());
         let mut rendered = Rendered::default();
         let mut xcoms_by_run = HashMap::new();
+        let mut loaded_variables = None;
         for ti in &taken {
             let dag = versions.get(&tx, ti.dag_version_id).await?;
             let Some(task) = dag.task(&ti.task_id) else {
                 return Err(SchedulerError::MissingVersion(ti.dag_version_id));
             };
-            match render(&tx, ti, &dag, task, &mut xcoms_by_run).await? {
+            match render(&tx, ti, &dag, task, &mut xcoms_by_run, &mut loaded_variables).await? {
                 Ok(None) => messages.push(build_message(ti, task, task.operator.clone())),
                 Ok(Some(operator)) => {
                     rendered.ids.push(ti.id);
@@ -82,13 +86,15 @@ struct Rendered {
 /// The task's operator with its templates rendered, `None` when it has no
 /// templates, or why rendering failed (the run's params no longer fit the
 /// DAG, an undefined variable, a syntax error).
-/// `xcoms_by_run` keeps each run's XComs loaded once per dispatch batch.
+/// `xcoms_by_run` keeps each run's XComs, and `loaded_variables` the Variables, loaded
+/// once per dispatch batch, and only for templates that can read them.
 async fn render(
     db: &impl GenericClient,
     ti: &Dispatchable,
     dag: &Dag,
     task: &TaskSpec,
     xcoms_by_run: &mut HashMap<i64, Xcoms>,
+    loaded_variables: &mut Option<Arc<Variables>>,
 ) -> Result<Result<Option<OperatorSpec>, String>, SchedulerError> {
     if !template::operator_is_templated(&task.operator) {
         return Ok(Ok(None));
@@ -105,6 +111,14 @@ async fn render(
     } else {
         Default::default()
     };
+    let variables = if template::operator_reads_variables(&task.operator) {
+        if loaded_variables.is_none() {
+            *loaded_variables = Some(Arc::new(variables::all_values(db).await?));
+        }
+        loaded_variables.clone().unwrap_or_default()
+    } else {
+        Arc::default()
+    };
     let (data_interval_start, data_interval_end) = ti.data_interval.unzip();
     let ctx = TemplateContext {
         dag_id: ti.dag_id.clone(),
@@ -120,13 +134,17 @@ async fn render(
         conf,
         params,
         xcoms,
+        variables,
     };
     Ok(template::render_operator(&task.operator, &ctx).map(Some).map_err(|e| format!("template error in {e}")))
 }
 
 /// A run's `conf` as a map and its params resolved against it, or why they
 /// no longer fit the DAG (its version changed the params after the trigger).
-pub(crate) fn run_params(dag: &Dag, conf: &serde_json::Value) -> Result<(Map<String, Value>, Map<String, Value>), String> {
+pub(crate) fn run_params(
+    dag: &Dag,
+    conf: &serde_json::Value,
+) -> Result<(Map<String, Value>, Map<String, Value>), String> {
     let conf = conf.as_object().cloned().unwrap_or_default();
     let params = resolve_params(&dag.params, &conf).map_err(|e| format!("the run's params do not fit the DAG: {e}"))?;
     Ok((conf, params))

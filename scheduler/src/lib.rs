@@ -9,8 +9,8 @@ mod broker;
 mod dag_folder;
 mod dead_letters;
 mod dispatch;
-mod pool_warnings;
 pub mod error;
+mod pool_warnings;
 mod readiness;
 mod run_scheduling;
 mod timetable;
@@ -160,7 +160,9 @@ impl Scheduler {
 
     async fn beat(&mut self) {
         let result = match self.pool.get().await {
-            Ok(client) => db::heartbeats::beat(&client, &self.name, "scheduler", &host_name(), 0, self.first_beat).await,
+            Ok(client) => {
+                db::heartbeats::beat(&client, &self.name, "scheduler", &host_name(), 0, self.first_beat).await
+            }
             Err(e) => Err(e.into()),
         };
         match result {

@@ -3,8 +3,8 @@
 
 use std::collections::HashSet;
 
-use deadpool_postgres::Pool;
 use chrono::Utc;
+use deadpool_postgres::Pool;
 use gust_shared::{
     dag::{Dag, ExpandSource},
     db::{

@@ -32,7 +32,8 @@ impl CachedDag {
                 downstream.entry(up.clone()).or_default().push(task.task_id.clone());
             }
         }
-        let leaves = dag.tasks.iter().filter(|t| !downstream.contains_key(&t.task_id)).map(|t| t.task_id.clone()).collect();
+        let leaves =
+            dag.tasks.iter().filter(|t| !downstream.contains_key(&t.task_id)).map(|t| t.task_id.clone()).collect();
         CachedDag { dag, downstream, leaves }
     }
 }

@@ -82,7 +82,9 @@ pub async fn listen(url: &str, wakeups: Arc<Wakeups>) -> Result<Listener, DbErro
                         });
                     }
                 }
-                Ok(AsyncMessage::Notification(n)) if n.channel() == RUN_QUEUED_CHANNEL => feed.push(|p| p.runs_queued = true),
+                Ok(AsyncMessage::Notification(n)) if n.channel() == RUN_QUEUED_CHANNEL => {
+                    feed.push(|p| p.runs_queued = true)
+                }
                 Ok(AsyncMessage::Notification(n)) if n.channel() == POOLS_CHANGED_CHANNEL => {
                     feed.push(|p| p.pools_changed = true)
                 }

@@ -16,7 +16,12 @@ use crate::{broker::Broker, dispatch::build_message, error::SchedulerError, vers
 const BATCH: i64 = 100;
 
 /// Fails or retries every try silent for longer than `threshold`; returns how many.
-pub async fn reap(pool: &Pool, broker: &Broker, versions: &VersionCache, threshold: Duration) -> Result<usize, SchedulerError> {
+pub async fn reap(
+    pool: &Pool,
+    broker: &Broker,
+    versions: &VersionCache,
+    threshold: Duration,
+) -> Result<usize, SchedulerError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let zombies = task_instances::lock_zombies(&tx, threshold, BATCH).await?;

@@ -5,7 +5,9 @@ use std::collections::HashSet;
 
 use futures_util::future::try_join_all;
 use lapin::{
-    options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions},
+    options::{
+        BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+    },
     types::{AMQPValue, FieldTable, ShortString},
     BasicProperties, Channel, Confirmation, Connection, ConnectionProperties, ExchangeKind,
 };
@@ -43,9 +45,7 @@ pub enum AmqpError {
 /// Opens a connection named after the component.
 pub async fn connect(url: &str, component: &str) -> Result<Connection, AmqpError> {
     let props = ConnectionProperties::default().with_connection_name(component.into());
-    Connection::connect(url, props)
-        .await
-        .map_err(|source| AmqpError::Unreachable { url: redact_url(url), source })
+    Connection::connect(url, props).await.map_err(|source| AmqpError::Unreachable { url: redact_url(url), source })
 }
 
 /// Names and shapes of everything gust declares, under one namespace.

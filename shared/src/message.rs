@@ -118,7 +118,12 @@ mod tests {
             try_number: 1,
             logical_date: None,
             queue: "default".into(),
-            operator: OperatorSpec::Bash { command: "true".into(), env: BTreeMap::new(), cwd: None, do_xcom_push: false },
+            operator: OperatorSpec::Bash {
+                command: "true".into(),
+                env: BTreeMap::new(),
+                cwd: None,
+                do_xcom_push: false,
+            },
             execution_timeout_ms: Some(1000),
             retry: RetryPolicy { delay_ms: 1000, exponential: false, max_delay_ms: None },
             env: BTreeMap::new(),

@@ -320,13 +320,22 @@ impl Settings {
             });
         }
         if self.amqp.delivery_limit == 0 {
-            return Err(SettingsError::Invalid { key: "GUST__AMQP__DELIVERY_LIMIT", problem: "must be at least 1".into() });
+            return Err(SettingsError::Invalid {
+                key: "GUST__AMQP__DELIVERY_LIMIT",
+                problem: "must be at least 1".into(),
+            });
         }
         if self.worker.concurrency == 0 {
-            return Err(SettingsError::Invalid { key: "GUST__WORKER__CONCURRENCY", problem: "must be at least 1".into() });
+            return Err(SettingsError::Invalid {
+                key: "GUST__WORKER__CONCURRENCY",
+                problem: "must be at least 1".into(),
+            });
         }
         if self.worker.queues.is_empty() {
-            return Err(SettingsError::Invalid { key: "GUST__WORKER__QUEUES", problem: "name at least one queue".into() });
+            return Err(SettingsError::Invalid {
+                key: "GUST__WORKER__QUEUES",
+                problem: "name at least one queue".into(),
+            });
         }
         if self.worker.takeover_after <= self.worker.heartbeat_interval * 2 {
             return Err(SettingsError::Invalid {
@@ -341,7 +350,10 @@ impl Settings {
             });
         }
         if self.database.pool_size == 0 {
-            return Err(SettingsError::Invalid { key: "GUST__DATABASE__POOL_SIZE", problem: "must be at least 1".into() });
+            return Err(SettingsError::Invalid {
+                key: "GUST__DATABASE__POOL_SIZE",
+                problem: "must be at least 1".into(),
+            });
         }
         if self.scheduler.dispatch_batch == 0 {
             return Err(SettingsError::Invalid {

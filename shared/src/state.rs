@@ -69,7 +69,11 @@ impl TaskState {
     pub const fn is_finished(self) -> bool {
         matches!(
             self,
-            TaskState::Success | TaskState::Failed | TaskState::UpstreamFailed | TaskState::Skipped | TaskState::Removed
+            TaskState::Success
+                | TaskState::Failed
+                | TaskState::UpstreamFailed
+                | TaskState::Skipped
+                | TaskState::Removed
         )
     }
 

@@ -10,13 +10,18 @@
 //!   the DAG changed under the run);
 //! - `xcoms`: the XComs of the task's upstream tasks, task id → key → value (for a mapped upstream,
 //!   the caller decides the value, e.g. a list in map-index order). Only what is loaded here can be
-//!   pulled; a missing task or key pulls `None`, as in Airflow.
+//!   pulled; a missing task or key pulls `None`, as in Airflow;
+//! - `variables`: Airflow's Variables, key → text, read as `var.value.<key>` (the text) and
+//!   `var.json.<key>` (the text parsed as JSON). The caller loads them only when
+//!   [`operator_reads_variables`]; a key that does not exist is an error naming it, unless read
+//!   as `var.value.get('key', 'default')`.
 //!
 //! Variables, as in Airflow: `ds`, `ds_nodash`, `ts`, `ts_nodash`, `ts_nodash_with_tz`,
 //! `logical_date`, `data_interval_start`, `data_interval_end`, `run_id`, `params`,
 //! `dag_run.{conf, run_id, logical_date, run_after, data_interval_start, data_interval_end}`,
 //! `ti.{task_id, try_number, map_index, run_id, dag_id, xcom_pull(...)}` (also as
-//! `task_instance`), `task.task_id`, `dag.dag_id`, `macros.ds_add(ds, days)` and
+//! `task_instance`), `task.task_id`, `dag.dag_id`, `var.value.<key>`, `var.json.<key>`,
+//! `macros.ds_add(ds, days)` and
 //! `macros.ds_format(ds, input_format, output_format)` (Python `strftime` formats). Dates
 //! are ISO 8601 strings with `+00:00`. A run without a logical date (a manual run may have
 //! none) takes its `run_after` time for `ds`, `ts`, `logical_date` and the data interval;
@@ -37,7 +42,7 @@ use std::{collections::BTreeMap, fmt::Write as _, sync::Arc, sync::OnceLock};
 
 use chrono::{format::StrftimeItems, DateTime, NaiveDate, NaiveTime, SecondsFormat, Timelike, Utc};
 use minijinja::{
-    value::{Kwargs, Serde, ValueKind},
+    value::{from_args, Kwargs, Object, ObjectRepr, Serde, ValueKind},
     AutoEscape, Environment, Error, ErrorKind, UndefinedBehavior, Value,
 };
 
@@ -45,6 +50,9 @@ use crate::dag::OperatorSpec;
 
 /// XComs a template may pull: task id → key → value.
 pub type Xcoms = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
+
+/// Variables a template may read: key → text value.
+pub type Variables = BTreeMap<String, String>;
 
 /// The XCom key `ti.xcom_pull` reads when given none.
 pub const RETURN_VALUE_KEY: &str = "return_value";
@@ -78,6 +86,8 @@ pub struct TemplateContext {
     pub xcoms: Xcoms,
     /// The element a mapped task instance runs for (`{{ item }}`); `None` when not mapped.
     pub map_item: Option<serde_json::Value>,
+    /// Variables that `var.value.<key>` and `var.json.<key>` read (empty unless loaded).
+    pub variables: Arc<Variables>,
 }
 
 /// Why a template could not be rendered, with the line when known.
@@ -167,6 +177,12 @@ pub fn operator_is_templated(operator: &OperatorSpec) -> bool {
 /// so a caller loads XComs only for templates that can pull them).
 pub fn operator_mentions(operator: &OperatorSpec, word: &str) -> bool {
     templated_fields(operator).into_iter().any(|text| is_template(text) && text.contains(word))
+}
+
+/// Whether a templated argument of the operator may read Variables (`var.value.x`,
+/// `var.json.x`), so a caller loads them only for such templates.
+pub fn operator_reads_variables(operator: &OperatorSpec) -> bool {
+    operator_mentions(operator, "var")
 }
 
 /// Renders one template string against `ctx`.
@@ -265,6 +281,10 @@ fn context_value(ctx: &TemplateContext) -> Value {
         ("xcom_pull", xcom_pull(ctx.dag_id.clone(), Arc::new(ctx.xcoms.clone()))),
     ]);
     let macros = map([("ds_add", Value::from_function(ds_add)), ("ds_format", Value::from_function(ds_format))]);
+    let var = map([
+        ("value", Value::from_object(VariableAccessor { variables: ctx.variables.clone(), json: false })),
+        ("json", Value::from_object(VariableAccessor { variables: ctx.variables.clone(), json: true })),
+    ]);
 
     let context = map([
         ("ds", Value::from(date.format("%Y-%m-%d").to_string())),
@@ -283,6 +303,7 @@ fn context_value(ctx: &TemplateContext) -> Value {
         ("task", map([("task_id", Value::from(ctx.task_id.clone()))])),
         ("dag", map([("dag_id", Value::from(ctx.dag_id.clone()))])),
         ("macros", macros),
+        ("var", var),
     ]);
     match &ctx.map_item {
         Some(item) => minijinja::context! { item => Value::from(Serde(item)), ..context },
@@ -346,6 +367,90 @@ fn xcom_pull(dag_id: String, xcoms: Arc<Xcoms>) -> Value {
     })
 }
 
+/// `var.value` (each variable's text) or `var.json` (each variable's text parsed as JSON),
+/// Airflow's variable accessors: `var.value.key`, `var.value['key']`, `var.value.get('key', default)`.
+struct VariableAccessor {
+    variables: Arc<Variables>,
+    json: bool,
+}
+
+impl VariableAccessor {
+    fn name(&self) -> &'static str {
+        if self.json {
+            "var.json"
+        } else {
+            "var.value"
+        }
+    }
+
+    /// The variable's value, an invalid value (an error when used) when it is not JSON
+    /// but read as JSON, or `None` when there is no such variable.
+    fn lookup(&self, key: &str) -> Option<Value> {
+        let text = self.variables.get(key)?;
+        if !self.json {
+            return Some(Value::from(text.as_str()));
+        }
+        Some(match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(json) => Value::from(Serde(json)),
+            Err(error) => Value::from(Error::new(
+                ErrorKind::InvalidOperation,
+                format!("variable `{key}` is not JSON ({error}); read its text with var.value"),
+            )),
+        })
+    }
+
+    fn unknown(&self, key: &str) -> Error {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!(
+                "variable `{key}` (read as {}) does not exist; create it with POST /api/v2/variables, \
+                 or give a default with {}.get('{key}', 'default')",
+                self.name(),
+                self.name()
+            ),
+        )
+    }
+}
+
+/// Without the values, so printing the accessor shows no secret.
+impl std::fmt::Debug for VariableAccessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({} variables)", self.name(), self.variables.len())
+    }
+}
+
+impl Object for VariableAccessor {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        Some(self.lookup(key).unwrap_or_else(|| Value::from(self.unknown(key))))
+    }
+
+    fn call_method(
+        self: &Arc<Self>,
+        _state: &mut minijinja::State<'_, '_>,
+        method: &str,
+        args: &[Value],
+    ) -> Result<Value, Error> {
+        if method != "get" {
+            return Err(Error::from(ErrorKind::UnknownMethod));
+        }
+        let (key, default): (&str, Option<Value>) = from_args(args)?;
+        match (self.lookup(key), default) {
+            (Some(value), _) => Ok(value),
+            (None, Some(default)) => Ok(default),
+            (None, None) => Err(self.unknown(key)),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<{}>", self.name())
+    }
+}
+
 /// `macros.ds_add('2026-01-01', 5)` is `'2026-01-06'`; days may be negative.
 fn ds_add(ds: &str, days: i64) -> Result<String, Error> {
     let date = NaiveDate::parse_from_str(ds, "%Y-%m-%d").map_err(|_| {
@@ -400,6 +505,11 @@ mod tests {
     fn ctx() -> TemplateContext {
         TemplateContext {
             map_item: None,
+            variables: Arc::new(BTreeMap::from([
+                ("bucket".to_string(), "s3://warehouse".to_string()),
+                ("cfg".to_string(), r#"{"region": "eu", "shards": [1, 2]}"#.to_string()),
+                ("my-key".to_string(), "dashed".to_string()),
+            ])),
             dag_id: "etl".into(),
             task_id: "load".into(),
             run_id: "scheduled__2026-03-04T00:00:00+00:00".into(),
@@ -619,6 +729,57 @@ mod tests {
         };
         let error = render_operator(&bash, &ctx()).unwrap_err();
         assert!(error.to_string().starts_with("env.TARGET: `params.nope` is undefined on line 1"), "{error}");
+    }
+
+    #[test]
+    fn variables_are_read_as_text_with_var_value() {
+        assert_eq!(r("aws s3 ls {{ var.value.bucket }}/{{ ds_nodash }}"), "aws s3 ls s3://warehouse/20260304");
+        assert_eq!(r("{{ var.value['my-key'] }}"), "dashed");
+        assert_eq!(r("{{ var.value.cfg }}"), r#"{"region": "eu", "shards": [1, 2]}"#);
+        assert_eq!(
+            r("{{ var.value.get('bucket') }} {{ var.value.get('nope', 'fallback') }}"),
+            "s3://warehouse fallback"
+        );
+    }
+
+    #[test]
+    fn variables_holding_json_are_read_as_values_with_var_json() {
+        assert_eq!(r("{{ var.json.cfg.region }} {{ var.json.cfg.shards[1] }}"), "eu 2");
+        assert_eq!(r("{{ var.json.cfg.shards }}"), "[1,2]");
+        assert_eq!(r("{{ var.json.get('nope', {'a': 1}).a }}"), "1");
+        let error = err("{{ var.json.bucket }}").to_string();
+        assert!(error.contains("variable `bucket` is not JSON") && error.contains("var.value"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_variable_is_an_error_naming_it() {
+        let error = err("echo\necho {{ var.value.missing_key }}");
+        assert!(matches!(error, TemplateError::Render { line: Some(2), .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(text.contains("variable `missing_key` (read as var.value) does not exist"), "{text}");
+        assert!(text.contains("POST /api/v2/variables"), "{text}");
+        let text = err("{{ var.json.get('missing_key') }}").to_string();
+        assert!(text.contains("variable `missing_key` (read as var.json) does not exist"), "{text}");
+        let text = err("{{ var.json.cfg.nope }}").to_string();
+        assert!(text.contains("`var.json.cfg.nope` is undefined"), "{text}");
+    }
+
+    #[test]
+    fn the_variable_accessors_do_not_print_every_variable() {
+        assert_eq!(r("{{ var.value }} {{ var.json }}"), "<var.value> <var.json>");
+    }
+
+    #[test]
+    fn only_templates_that_mention_var_need_the_variables_loaded() {
+        let bash = |command: &str| OperatorSpec::Bash {
+            command: command.into(),
+            env: BTreeMap::new(),
+            cwd: None,
+            do_xcom_push: false,
+        };
+        assert!(operator_reads_variables(&bash("echo {{ var.value.x }}")));
+        assert!(!operator_reads_variables(&bash("echo {{ ds }}")));
+        assert!(!operator_reads_variables(&bash("echo $var.value")), "not a template");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 
 pub mod ledger;
 pub mod processes;
+pub mod python;
 
 use std::{
     collections::BTreeMap,
@@ -15,7 +16,9 @@ use std::{
 use deadpool_postgres::Pool;
 use gust_shared::{amqp, db, settings::Settings};
 use lapin::{
-    options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions},
+    options::{
+        BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
+    },
     types::FieldTable,
     BasicProperties,
 };
@@ -241,7 +244,11 @@ impl TestStack {
     pub async fn trigger(&self, dag_id: &str, conf: Value) -> String {
         self.wait_for_dag(dag_id).await;
         let (status, body) = self
-            .send(reqwest::Method::POST, &format!("/api/v2/dags/{dag_id}/dagRuns"), &json!({"logical_date": null, "conf": conf}))
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v2/dags/{dag_id}/dagRuns"),
+                &json!({"logical_date": null, "conf": conf}),
+            )
             .await;
         assert_eq!(status, 200, "triggering {dag_id}: {body}");
         assert_eq!(body["state"], "queued", "a new run is queued: {body}");
@@ -270,7 +277,9 @@ impl TestStack {
         self.task_instances(dag_id, run_id)
             .await
             .iter()
-            .map(|ti| (ti["task_id"].as_str().unwrap_or("?").to_string(), ti["state"].as_str().unwrap_or("none").to_string()))
+            .map(|ti| {
+                (ti["task_id"].as_str().unwrap_or("?").to_string(), ti["state"].as_str().unwrap_or("none").to_string())
+            })
             .collect()
     }
 
@@ -283,7 +292,9 @@ impl TestStack {
 
     /// The text of one try's log, through the API.
     pub async fn log_text(&self, dag_id: &str, run_id: &str, task_id: &str, try_number: u32) -> String {
-        let path = format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}?full_content=true");
+        let path = format!(
+            "/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}?full_content=true"
+        );
         let (status, body) = self.get(&path).await;
         assert_eq!(status, 200, "reading the log: {body}");
         body["content"]
@@ -323,7 +334,8 @@ impl TestStack {
 
     /// Publishes a raw body to the stack's tasks exchange with routing key `queue`, confirmed.
     pub async fn publish_raw(&self, queue: &str, body: &[u8]) {
-        let connection = amqp::connect(&self.settings.amqp.url, "gust-tests-publisher").await.expect("connecting to RabbitMQ");
+        let connection =
+            amqp::connect(&self.settings.amqp.url, "gust-tests-publisher").await.expect("connecting to RabbitMQ");
         let channel = connection.create_channel().await.expect("opening a channel");
         channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
         let topology = amqp::Topology::new(&self.settings.amqp.namespace);
@@ -345,10 +357,15 @@ impl TestStack {
 
     /// Messages ready in a queue of the stack's namespace (by full queue name).
     pub async fn queue_depth(&self, queue_name: &str) -> u32 {
-        let connection = amqp::connect(&self.settings.amqp.url, "gust-tests-inspector").await.expect("connecting to RabbitMQ");
+        let connection =
+            amqp::connect(&self.settings.amqp.url, "gust-tests-inspector").await.expect("connecting to RabbitMQ");
         let channel = connection.create_channel().await.expect("opening a channel");
         let queue = channel
-            .queue_declare(queue_name.into(), QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() }, FieldTable::default())
+            .queue_declare(
+                queue_name.into(),
+                QueueDeclareOptions { passive: true, ..QueueDeclareOptions::default() },
+                FieldTable::default(),
+            )
             .await
             .expect("inspecting the queue");
         let _ = connection.close(200, "done".into()).await;
@@ -361,7 +378,12 @@ impl TestStack {
     }
 
     /// Like [`Self::start_process`], with settings changed by `adjust` first.
-    pub fn start_process_with(&self, binary: &str, name: &str, adjust: impl FnOnce(&mut Settings)) -> processes::Process {
+    pub fn start_process_with(
+        &self,
+        binary: &str,
+        name: &str,
+        adjust: impl FnOnce(&mut Settings),
+    ) -> processes::Process {
         let mut settings = self.settings.clone();
         adjust(&mut settings);
         processes::Process::start(binary, name, &settings, &self.dags_dir)
@@ -377,7 +399,8 @@ impl TestStack {
     /// Waits until a task of a run is in `state`; returns its task instance object.
     pub async fn wait_for_task_state(&self, dag_id: &str, run_id: &str, task_id: &str, state: &str) -> Value {
         self.eventually(&format!("task {task_id} to be {state}"), || async {
-            let (status, body) = self.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")).await;
+            let (status, body) =
+                self.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")).await;
             (status == 200 && body["state"] == state).then_some(body)
         })
         .await

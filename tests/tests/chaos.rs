@@ -120,7 +120,8 @@ async fn sigterm_past_the_grace_period_hands_the_task_back_to_another_worker() {
     );
     let stack = TestStack::spawn_with(&[("handback.yaml", &dag)], engineless()).await;
     let _scheduler = stack.start_process("gust-scheduler", "scheduler");
-    let impatient = stack.start_process_with("gust-worker", "worker-impatient", |s| s.worker.shutdown_grace = Duration::from_secs(1));
+    let impatient = stack
+        .start_process_with("gust-worker", "worker-impatient", |s| s.worker.shutdown_grace = Duration::from_secs(1));
     let run_id = stack.trigger("handback", json!({})).await;
 
     stack.wait_for_task_state("handback", &run_id, "long", "running").await;
@@ -171,13 +172,17 @@ async fn three_schedulers_dispatch_every_try_exactly_once() {
     let ledger = Ledger::new();
     let mut dag = String::from("dag_id: wide\ntasks:\n  - {id: root, operator: noop}\n");
     for i in 0..40 {
-        dag.push_str(&format!("  - {{id: t{i}, operator: bash, command: '{}', depends_on: [root]}}\n", ledger.command(0.0)));
+        dag.push_str(&format!(
+            "  - {{id: t{i}, operator: bash, command: '{}', depends_on: [root]}}\n",
+            ledger.command(0.0)
+        ));
     }
     dag.push_str("  - {id: join, operator: noop, depends_on: [");
     dag.push_str(&(0..40).map(|i| format!("t{i}")).collect::<Vec<_>>().join(", "));
     dag.push_str("]}\n");
     let stack = TestStack::spawn_with(&[("wide.yaml", &dag)], engineless()).await;
-    let _schedulers: Vec<_> = (1..=3).map(|i| stack.start_process("gust-scheduler", &format!("scheduler-{i}"))).collect();
+    let _schedulers: Vec<_> =
+        (1..=3).map(|i| stack.start_process("gust-scheduler", &format!("scheduler-{i}"))).collect();
     let _workers: Vec<_> = (1..=2).map(|i| stack.start_process("gust-worker", &format!("worker-{i}"))).collect();
     let first = stack.trigger("wide", json!({})).await;
     let second = stack.trigger("wide", json!({})).await;
@@ -200,8 +205,8 @@ async fn a_task_that_kills_its_worker_every_time_ends_failed_at_the_delivery_lim
     let mut stack = TestStack::spawn_with(&[("killer.yaml", dag)], engineless()).await;
     stack.settings.amqp.delivery_limit = 2;
     // The broker's delivery limit, not the zombie check, is what must stop this task.
-    let _scheduler =
-        stack.start_process_with("gust-scheduler", "scheduler", |s| s.scheduler.zombie_threshold = Duration::from_secs(60));
+    let _scheduler = stack
+        .start_process_with("gust-scheduler", "scheduler", |s| s.scheduler.zombie_threshold = Duration::from_secs(60));
     let mut worker = stack.start_process("gust-worker", "worker-0");
     let run_id = stack.trigger("killer", json!({})).await;
 

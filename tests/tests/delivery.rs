@@ -12,7 +12,10 @@ use serde_json::json;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redelivered_message_for_a_finished_try_is_acked_without_running() {
     let marker = std::env::temp_dir().join(format!("gust-once-{}", uuid::Uuid::new_v4()));
-    let dag = format!("dag_id: once\ntasks:\n  - {{id: count, operator: bash, command: 'echo ran >> {}'}}\n", marker.display());
+    let dag = format!(
+        "dag_id: once\ntasks:\n  - {{id: count, operator: bash, command: 'echo ran >> {}'}}\n",
+        marker.display()
+    );
     let options = StackOptions { worker_concurrency: 1, ..StackOptions::default() };
     let stack = TestStack::spawn_with(&[("once.yaml", &dag)], options).await;
     let first = stack.trigger("once", json!({})).await;
@@ -32,7 +35,12 @@ async fn redelivered_message_for_a_finished_try_is_acked_without_running() {
         try_number: 1,
         logical_date: None,
         queue: "default".into(),
-        operator: OperatorSpec::Bash { command: format!("echo ran >> {}", marker.display()), env: Default::default(), cwd: None, do_xcom_push: false },
+        operator: OperatorSpec::Bash {
+            command: format!("echo ran >> {}", marker.display()),
+            env: Default::default(),
+            cwd: None,
+            do_xcom_push: false,
+        },
         execution_timeout_ms: None,
         retry: RetryPolicy { delay_ms: 1000, exponential: false, max_delay_ms: None },
         env: Default::default(),
@@ -42,7 +50,11 @@ async fn redelivered_message_for_a_finished_try_is_acked_without_running() {
     let second = stack.trigger("once", json!({})).await;
     assert_eq!(stack.wait_for_run("once", &second).await, "success");
 
-    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "ran\nran\n", "one execution per run, none for the duplicate");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "ran\nran\n",
+        "one execution per run, none for the duplicate"
+    );
     assert_eq!(stack.log_text("once", &first, "count", 1).await, log_before);
     let (_, again) = stack.get(&format!("/api/v2/dags/once/dagRuns/{first}/taskInstances/count")).await;
     assert_eq!((again["state"].as_str(), again["try_number"].as_i64()), (Some("success"), Some(1)), "{again}");
@@ -81,7 +93,8 @@ async fn garbage_message_is_dead_lettered_and_the_worker_keeps_going() {
             (status == 200 && body["total_entries"] == 3).then_some(body)
         })
         .await;
-    let mut reasons: Vec<&str> = letters["dead_letters"].as_array().unwrap().iter().map(|l| l["reason"].as_str().unwrap()).collect();
+    let mut reasons: Vec<&str> =
+        letters["dead_letters"].as_array().unwrap().iter().map(|l| l["reason"].as_str().unwrap()).collect();
     reasons.sort();
     assert_eq!(reasons, vec!["malformed", "unknown_schema_version", "unknown_task_instance"], "{letters}");
     let run_id = stack.trigger("ok", json!({})).await;

@@ -80,7 +80,8 @@ tasks:
             ("side", "success"),
         ])
     );
-    let transform = stack.task_instances("breaks", &run_id).await.into_iter().find(|t| t["task_id"] == "transform").unwrap();
+    let transform =
+        stack.task_instances("breaks", &run_id).await.into_iter().find(|t| t["task_id"] == "transform").unwrap();
     assert_eq!(transform["exit_code"], 3, "{transform}");
     let log = stack.log_text("breaks", &run_id, "transform", 1).await;
     assert!(log.contains("bad input") && log.contains("exited with code 3"), "{log}");
@@ -102,7 +103,10 @@ async fn broken_dag_file_is_an_import_error_while_other_dags_keep_running() {
     let error = &errors["import_errors"][0];
     assert!(error["filename"].as_str().unwrap().ends_with("broken.yaml"), "{error}");
     let trace = error["stack_trace"].as_str().unwrap();
-    assert!(trace.contains("dependency cycle") && trace.contains("a -> b -> a") || trace.contains("b -> a -> b"), "{trace}");
+    assert!(
+        trace.contains("dependency cycle") && trace.contains("a -> b -> a") || trace.contains("b -> a -> b"),
+        "{trace}"
+    );
     assert_eq!(stack.get("/api/v2/dags/loops").await.0, 404);
 
     let run_id = stack.trigger("good", json!({})).await;
@@ -141,7 +145,9 @@ async fn two_workers_share_the_load() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn paused_dag_keeps_its_run_queued_until_unpaused() {
-    let stack = TestStack::spawn(&[("hello.yaml", "dag_id: hello\ntasks:\n  - {id: hi, operator: bash, command: echo hi}\n")]).await;
+    let stack =
+        TestStack::spawn(&[("hello.yaml", "dag_id: hello\ntasks:\n  - {id: hi, operator: bash, command: echo hi}\n")])
+            .await;
     stack.wait_for_dag("hello").await;
     let (status, body) = stack.send(reqwest::Method::PATCH, "/api/v2/dags/hello", &json!({"is_paused": true})).await;
     assert_eq!((status, &body["is_paused"]), (200, &json!(true)), "{body}");

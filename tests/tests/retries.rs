@@ -25,7 +25,8 @@ fn time(value: &Value) -> DateTime<Utc> {
 }
 
 async fn tries(stack: &TestStack, dag_id: &str, run_id: &str, task_id: &str) -> Vec<Value> {
-    let (status, body) = stack.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")).await;
+    let (status, body) =
+        stack.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")).await;
     assert_eq!(status, 200, "{body}");
     body["task_instances"].as_array().cloned().unwrap_or_default()
 }
@@ -42,7 +43,11 @@ async fn task_failing_twice_then_succeeding_with_two_retries_ends_success_with_t
 
     assert_eq!(stack.wait_for_run("flaky", &run_id).await, "success");
     let (_, ti) = stack.get(&format!("/api/v2/dags/flaky/dagRuns/{run_id}/taskInstances/wobbly")).await;
-    assert_eq!((ti["state"].as_str(), ti["try_number"].as_i64(), ti["max_tries"].as_i64()), (Some("success"), Some(3), Some(2)), "{ti}");
+    assert_eq!(
+        (ti["state"].as_str(), ti["try_number"].as_i64(), ti["max_tries"].as_i64()),
+        (Some("success"), Some(3), Some(2)),
+        "{ti}"
+    );
     for n in 1..=3 {
         let log = stack.log_text("flaky", &run_id, "wobbly", n).await;
         assert!(log.contains(&format!("attempt {n}")), "try {n} has its own log: {log}");
@@ -54,7 +59,11 @@ async fn task_failing_twice_then_succeeding_with_two_retries_ends_success_with_t
     // Exponential backoff: 1 s after the first failure, 2 s after the second (bounded above for noisy machines).
     for (i, expected_ms) in [(1usize, 1000i64), (2, 2000)] {
         let gap = (time(&tries[i]["start_date"]) - time(&tries[i - 1]["end_date"])).num_milliseconds();
-        assert!(gap >= expected_ms - 50 && gap < expected_ms + 10_000, "gap before try {} was {gap} ms, expected ~{expected_ms}", i + 1);
+        assert!(
+            gap >= expected_ms - 50 && gap < expected_ms + 10_000,
+            "gap before try {} was {gap} ms, expected ~{expected_ms}",
+            i + 1
+        );
     }
     let _ = std::fs::remove_file(counter);
     stack.stop().await;
@@ -68,7 +77,11 @@ async fn exhausted_retries_fail_the_run() {
 
     assert_eq!(stack.wait_for_run("hopeless", &run_id).await, "failed");
     let (_, ti) = stack.get(&format!("/api/v2/dags/hopeless/dagRuns/{run_id}/taskInstances/never")).await;
-    assert_eq!((ti["state"].as_str(), ti["try_number"].as_i64(), ti["exit_code"].as_i64()), (Some("failed"), Some(2), Some(7)), "{ti}");
+    assert_eq!(
+        (ti["state"].as_str(), ti["try_number"].as_i64(), ti["exit_code"].as_i64()),
+        (Some("failed"), Some(2), Some(7)),
+        "{ti}"
+    );
     assert_eq!(stack.task_states("hopeless", &run_id).await["after"], "upstream_failed");
     stack.stop().await;
 }
@@ -84,7 +97,9 @@ async fn a_pending_retry_survives_stopping_every_scheduler_and_worker() {
     let run_id = stack.trigger("survivor", json!({})).await;
     stack
         .eventually("the first try to fail into up_for_retry", || async {
-            (stack.task_states("survivor", &run_id).await.get("second_time_lucky").map(String::as_str) == Some("up_for_retry")).then_some(())
+            (stack.task_states("survivor", &run_id).await.get("second_time_lucky").map(String::as_str)
+                == Some("up_for_retry"))
+            .then_some(())
         })
         .await;
 
@@ -126,7 +141,8 @@ async fn timed_out_task_is_killed_with_its_children_and_leaves_no_orphan() {
     assert!(log.contains("sending SIGKILL"), "{log}");
     let (_, ti) = stack.get(&format!("/api/v2/dags/stuck/dagRuns/{run_id}/taskInstances/sleeper")).await;
     assert!(ti["failure_reason"].as_str().unwrap_or_default().contains("timed out after 2s"), "{ti}");
-    let recorded: Vec<i32> = std::fs::read_to_string(&pids).unwrap().lines().map(|l| l.trim().parse().unwrap()).collect();
+    let recorded: Vec<i32> =
+        std::fs::read_to_string(&pids).unwrap().lines().map(|l| l.trim().parse().unwrap()).collect();
     assert_eq!(recorded.len(), 2, "the child's and the shell's pid");
     for pid in recorded {
         assert!(process_is_dead(pid), "process {pid} outlived its timed-out task");
@@ -151,7 +167,12 @@ async fn clearing_a_failed_task_reruns_it_and_its_downstream() {
     let body = json!({"dry_run": false, "dag_run_id": run_id, "task_ids": ["compute"], "include_downstream": true, "only_failed": false});
     let (status, cleared) = stack.send(reqwest::Method::POST, "/api/v2/dags/fixable/clearTaskInstances", &body).await;
     assert_eq!(status, 200, "{cleared}");
-    let mut cleared_ids: Vec<_> = cleared["task_instances"].as_array().unwrap().iter().map(|t| t["task_id"].as_str().unwrap().to_string()).collect();
+    let mut cleared_ids: Vec<_> = cleared["task_instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["task_id"].as_str().unwrap().to_string())
+        .collect();
     cleared_ids.sort();
     assert_eq!(cleared_ids, vec!["compute", "publish"]);
 
@@ -177,7 +198,10 @@ async fn a_task_marked_failed_by_hand_stays_failed_when_its_worker_finishes() {
     let stack = TestStack::spawn(&[("overruled.yaml", dag)]).await;
     let run_id = stack.trigger("overruled", json!({})).await;
     stack
-        .eventually("the task to run", || async { (stack.task_states("overruled", &run_id).await.get("slow").map(String::as_str) == Some("running")).then_some(()) })
+        .eventually("the task to run", || async {
+            (stack.task_states("overruled", &run_id).await.get("slow").map(String::as_str) == Some("running"))
+                .then_some(())
+        })
         .await;
 
     let path = format!("/api/v2/dags/overruled/dagRuns/{run_id}/taskInstances/slow");

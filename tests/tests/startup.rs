@@ -35,6 +35,9 @@ async fn unreachable_rabbitmq_is_named_with_the_setting_to_fix() {
     let mut settings = isolated_settings().await;
     settings.amqp.url = format!("amqp://guest:guest@127.0.0.1:{}/%2f", closed_port().await);
     let err = gust_worker::run(settings.clone(), std::future::pending()).await.unwrap_err().to_string();
-    assert!(err.contains("cannot reach RabbitMQ at amqp://guest:***@127.0.0.1") && err.contains("GUST__AMQP__URL"), "{err}");
+    assert!(
+        err.contains("cannot reach RabbitMQ at amqp://guest:***@127.0.0.1") && err.contains("GUST__AMQP__URL"),
+        "{err}"
+    );
     gust_shared::db::drop_database(&settings.database.url).await.unwrap();
 }

@@ -125,3 +125,32 @@ tasks:
     assert_eq!(stack.wait_for_run("typo", &again).await, "failed");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn variables_created_through_the_api_reach_templates_and_an_unknown_one_fails_its_task() {
+    let dag = r#"
+dag_id: uses_vars
+tasks:
+  - id: show
+    operator: bash
+    command: "echo bucket={{ var.value.target_bucket }} region={{ var.json.settings.region }}"
+  - {id: missing, operator: bash, command: "echo {{ var.value.no_such_key }}"}
+"#;
+    let stack = TestStack::spawn(&[("uses_vars.yaml", dag)]).await;
+    for (key, value) in [("target_bucket", "s3://warehouse"), ("settings", r#"{"region": "eu-west-1"}"#)] {
+        let (status, body) =
+            stack.send(reqwest::Method::POST, "/api/v2/variables", &json!({"key": key, "value": value})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let run_id = stack.trigger("uses_vars", json!({})).await;
+    assert_eq!(stack.wait_for_run("uses_vars", &run_id).await, "failed");
+    assert_eq!(stack.task_states("uses_vars", &run_id).await, states(&[("show", "success"), ("missing", "failed")]));
+    let log = stack.log_text("uses_vars", &run_id, "show", 1).await;
+    assert!(log.contains("bucket=s3://warehouse region=eu-west-1"), "{log}");
+    let log = stack.log_text("uses_vars", &run_id, "missing", 1).await;
+    assert!(
+        log.contains("variable `no_such_key`") && log.contains("does not exist"),
+        "the log names the variable: {log}"
+    );
+    stack.stop().await;
+}

@@ -54,7 +54,7 @@ pub enum Role {
     Viewer,
     /// Also triggers, clears, marks, pauses and backfills.
     Operator,
-    /// Also manages pools and users.
+    /// Also manages pools, variables and users.
     Admin,
 }
 
@@ -256,18 +256,32 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
 }
 
-/// Creates `username` with `password` and `role`, or resets an existing user's; true when it was created.
-pub async fn create_or_update_user(pool: &Pool, username: &str, password: &str, role: Role) -> Result<bool, AuthError> {
+/// Checks a new username: non-empty, without leading or trailing spaces.
+pub fn check_username(username: &str) -> Result<(), AuthError> {
     if username.trim().is_empty() || username.trim() != username {
         return Err(AuthError::BadUsername);
     }
+    Ok(())
+}
+
+/// Checks a new password: at least [`MIN_PASSWORD_CHARS`] characters.
+pub fn check_password(password: &str) -> Result<(), AuthError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(AuthError::WeakPassword);
     }
-    let password = password.to_string();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| AuthError::Hash(e.to_string()))??;
+    Ok(())
+}
+
+/// [`hash_password`] on the blocking pool, so Argon2 does not stall the async workers.
+pub async fn hash_password_off_thread(password: String) -> Result<String, AuthError> {
+    tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| AuthError::Hash(e.to_string()))?
+}
+
+/// Creates `username` with `password` and `role`, or resets an existing user's; true when it was created.
+pub async fn create_or_update_user(pool: &Pool, username: &str, password: &str, role: Role) -> Result<bool, AuthError> {
+    check_username(username)?;
+    check_password(password)?;
+    let hash = hash_password_off_thread(password.to_string()).await?;
     let client = pool.get().await.map_err(DbError::Pool)?;
     Ok(db::users::upsert(&client, username, &hash, role.as_str()).await?)
 }
@@ -276,8 +290,24 @@ pub async fn create_or_update_user(pool: &Pool, username: &str, password: &str, 
 /// warns when nobody could log in.
 pub async fn bootstrap_users(pool: &Pool, settings: &AuthSettings) -> Result<(), AuthError> {
     if let (Some(username), Some(password)) = (&settings.admin_username, &settings.admin_password) {
-        let created = create_or_update_user(pool, username, password, Role::Admin).await?;
-        tracing::info!(%username, "{} admin user from GUST__AUTH__ADMIN_USERNAME", if created { "created" } else { "updated" });
+        // Rewriting an unchanged admin would end its tokens (they die with every password
+        // or role change), so every restart would log the admin out: leave it alone.
+        let current = db::users::get(&pool.get().await.map_err(DbError::Pool)?, username).await?;
+        let unchanged = match current.filter(|user| user.role == Role::Admin.as_str()) {
+            Some(user) => {
+                let password = password.clone();
+                tokio::task::spawn_blocking(move || verify_password(&password, &user.password_hash))
+                    .await
+                    .unwrap_or(false)
+            }
+            None => false,
+        };
+        if unchanged {
+            tracing::info!(%username, "admin user from GUST__AUTH__ADMIN_USERNAME is up to date");
+        } else {
+            let created = create_or_update_user(pool, username, password, Role::Admin).await?;
+            tracing::info!(%username, "{} admin user from GUST__AUTH__ADMIN_USERNAME", if created { "created" } else { "updated" });
+        }
     }
     let client = pool.get().await.map_err(DbError::Pool)?;
     if db::users::count(&client).await? == 0 {
@@ -290,14 +320,14 @@ pub async fn bootstrap_users(pool: &Pool, settings: &AuthSettings) -> Result<(),
 }
 
 /// The body of `POST /auth/token`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub(crate) struct LoginRequest {
     username: String,
     password: String,
 }
 
 /// The answer of `POST /auth/token` (Airflow's simple auth manager shape).
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -317,6 +347,10 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 }
 
 /// `POST /auth/token`: a token for a valid username and password.
+#[utoipa::path(post, path = "/auth/token", tag = "Login", request_body = LoginRequest, responses(
+    (status = 201, description = "A bearer token for the `/api/v2` routes", body = TokenResponse),
+    (status = 429, description = "Too many failed logins for this user from this address; see `Retry-After`"),
+))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientAddress(ip): ClientAddress,
@@ -369,15 +403,23 @@ fn dummy_hash() -> &'static str {
 }
 
 /// Routes anyone may call, as in Airflow: health, version, the token endpoint and the API document.
-const PUBLIC_ROUTES: [&str; 5] = ["/api/v2/monitor/health", "/api/v2/version", "/auth/token", "/openapi.json", "/docs"];
+pub(crate) const PUBLIC_ROUTES: [&str; 5] =
+    ["/api/v2/monitor/health", "/api/v2/version", "/auth/token", "/openapi.json", "/docs"];
+
+/// gust's user management, admin-only for every method.
+const USERS_ROUTE: &str = "/api/v2/gust/users";
 
 /// What `method` on the route template `route` needs. GETs are for viewers,
 /// the run-repair and trigger routes for operators, everything else
-/// (pools, and any route not named here) for admins.
+/// (pools, variables, and any route not named here) for admins.
 pub fn required_access(method: &Method, route: &str) -> Access {
     const RUN: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}";
     if PUBLIC_ROUTES.contains(&route) {
         return Access::Public;
+    }
+    // Who may do what is for admins only, reading included.
+    if route == USERS_ROUTE || route.starts_with("/api/v2/gust/users/") {
+        return Access::Role(Role::Admin);
     }
     if *method == Method::GET || *method == Method::HEAD {
         return Access::Role(Role::Viewer);
@@ -388,6 +430,7 @@ pub fn required_access(method: &Method, route: &str) -> Access {
             *method == Method::PATCH && (rest.is_empty() || rest == "/dry_run")
         }
         Some("") => *method == Method::PATCH,
+        Some("/clear") => *method == Method::POST,
         _ => match route {
             "/api/v2/dags/{dag_id}" => *method == Method::PATCH,
             "/api/v2/dags/{dag_id}/dagRuns"
@@ -412,8 +455,11 @@ pub(crate) async fn authorize(State(state): State<AppState>, mut request: Reques
     let Access::Role(needed) = required_access(request.method(), &route) else {
         return next.run(request).await;
     };
-    let user = match bearer_user(&state.auth, &request) {
-        Ok(user) => user,
+    let user = match bearer_claims(&state.auth, &request) {
+        Ok(claims) => match current_user(&state, claims).await {
+            Ok(user) => user,
+            Err(error) => return error.into_response(),
+        },
         Err(error) => return error.into_response(),
     };
     if user.role < needed {
@@ -429,7 +475,32 @@ pub(crate) async fn authorize(State(state): State<AppState>, mut request: Reques
     next.run(request).await
 }
 
-fn bearer_user(auth: &Arc<Auth>, request: &Request) -> Result<CurrentUser, ApiError> {
+/// The caller as the users table has them now, for a token whose signature and
+/// expiry are good. Tokens carry the role at issue time, so each request does
+/// one lookup on the unique username index: a deleted user's token is refused,
+/// as is one issued before the user's password or role last changed (`iat`
+/// has whole seconds, so a token from the very second of the change survives
+/// it), and the role is the stored one.
+async fn current_user(state: &AppState, claims: Claims) -> Result<CurrentUser, ApiError> {
+    let check = db::users::token_check(&state.db().await?, &claims.sub).await?;
+    let Some(check) = check else {
+        return Err(ApiError::Unauthorized(format!("user `{}` no longer exists; this token is void", claims.sub)));
+    };
+    if claims.iat < u64::try_from(check.changed_at.timestamp()).unwrap_or(0) {
+        return Err(ApiError::Unauthorized(format!(
+            "the password or role of user `{}` changed after this token was issued; get a new one from POST /auth/token",
+            claims.sub
+        )));
+    }
+    let role = check
+        .role
+        .parse::<Role>()
+        .map_err(|_| ApiError::Db(DbError::Corrupt(format!("role `{}` of user `{}`", check.role, claims.sub))))?;
+    Ok(CurrentUser { username: claims.sub, role })
+}
+
+/// The claims of the request's bearer token, if its signature and expiry are good.
+fn bearer_claims(auth: &Arc<Auth>, request: &Request) -> Result<Claims, ApiError> {
     let header = request.headers().get(header::AUTHORIZATION).ok_or_else(|| {
         ApiError::Unauthorized(
             "this needs a bearer token: get one from POST /auth/token and send `Authorization: Bearer <token>`".into(),
@@ -441,14 +512,13 @@ fn bearer_user(auth: &Arc<Auth>, request: &Request) -> Result<CurrentUser, ApiEr
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .ok_or_else(|| ApiError::Unauthorized("the Authorization header must be `Bearer <token>`".into()))?;
-    let claims = auth.verify(token).map_err(|e| {
+    auth.verify(token).map_err(|e| {
         let why = match e.kind() {
             jsonwebtoken::errors::ErrorKind::ExpiredSignature => "the token has expired",
             _ => "the token is not valid",
         };
         ApiError::Unauthorized(format!("{why}; get a new one from POST /auth/token"))
-    })?;
-    Ok(CurrentUser { username: claims.sub, role: claims.role })
+    })
 }
 
 #[cfg(test)]
@@ -462,9 +532,13 @@ mod tests {
         ("GET", "/api/v2/dags", Access::Role(Role::Viewer)),
         ("GET", "/api/v2/dags/{dag_id}", Access::Role(Role::Viewer)),
         ("PATCH", "/api/v2/dags/{dag_id}", Access::Role(Role::Operator)),
+        ("DELETE", "/api/v2/dags/{dag_id}", Access::Role(Role::Admin)),
         ("GET", "/api/v2/dags/{dag_id}/dagRuns", Access::Role(Role::Viewer)),
         ("POST", "/api/v2/dags/{dag_id}/dagRuns", Access::Role(Role::Operator)),
         ("GET", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", Access::Role(Role::Viewer)),
+        ("PATCH", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", Access::Role(Role::Operator)),
+        ("DELETE", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", Access::Role(Role::Admin)),
+        ("POST", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/clear", Access::Role(Role::Operator)),
         ("GET", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", Access::Role(Role::Viewer)),
         ("GET", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", Access::Role(Role::Viewer)),
         ("PATCH", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", Access::Role(Role::Operator)),
@@ -509,7 +583,19 @@ mod tests {
         ("PATCH", "/api/v2/pools/{pool_name}", Access::Role(Role::Admin)),
         ("DELETE", "/api/v2/pools/{pool_name}", Access::Role(Role::Admin)),
         ("GET", "/api/v2/gust/deadLetters", Access::Role(Role::Viewer)),
+        ("GET", "/api/v2/gust/users", Access::Role(Role::Admin)),
+        ("POST", "/api/v2/gust/users", Access::Role(Role::Admin)),
+        ("GET", "/api/v2/gust/users/{username}", Access::Role(Role::Admin)),
+        ("PATCH", "/api/v2/gust/users/{username}", Access::Role(Role::Admin)),
+        ("DELETE", "/api/v2/gust/users/{username}", Access::Role(Role::Admin)),
+        ("GET", "/api/v2/variables", Access::Role(Role::Viewer)),
+        ("POST", "/api/v2/variables", Access::Role(Role::Admin)),
+        ("GET", "/api/v2/variables/{variable_key}", Access::Role(Role::Viewer)),
+        ("PATCH", "/api/v2/variables/{variable_key}", Access::Role(Role::Admin)),
+        ("DELETE", "/api/v2/variables/{variable_key}", Access::Role(Role::Admin)),
         ("POST", "/auth/token", Access::Public),
+        ("GET", "/openapi.json", Access::Public),
+        ("GET", "/docs", Access::Public),
     ];
 
     #[test]
@@ -522,10 +608,43 @@ mod tests {
 
     #[test]
     fn the_route_table_of_this_test_lists_every_route_the_router_serves() {
-        let source = include_str!("routes/mod.rs");
-        let served = source.matches(".route(").count();
-        let listed: std::collections::BTreeSet<&str> = EVERY_ROUTE.iter().map(|(_, route, _)| *route).collect();
-        assert_eq!(served, listed.len(), "a route was added to routes/mod.rs: list it in EVERY_ROUTE");
+        let document = crate::openapi_document();
+        let mut served = std::collections::BTreeSet::new();
+        for (path, item) in &document.paths.paths {
+            let methods = [
+                ("GET", &item.get),
+                ("POST", &item.post),
+                ("PUT", &item.put),
+                ("PATCH", &item.patch),
+                ("DELETE", &item.delete),
+            ];
+            for (method, operation) in methods {
+                if operation.is_some() {
+                    served.insert((method.to_string(), path.clone()));
+                }
+            }
+        }
+        served.insert(("GET".into(), "/openapi.json".into()));
+        served.insert(("GET".into(), "/docs".into()));
+        let listed: std::collections::BTreeSet<(String, String)> =
+            EVERY_ROUTE.iter().map(|(method, route, _)| (method.to_string(), route.to_string())).collect();
+        let unlisted: Vec<_> = served.difference(&listed).collect();
+        let unserved: Vec<_> = listed.difference(&served).collect();
+        assert!(unlisted.is_empty(), "served (and documented) but missing from EVERY_ROUTE: {unlisted:?}");
+        assert!(unserved.is_empty(), "in EVERY_ROUTE but not served through `routes!`: {unserved:?}");
+    }
+
+    #[test]
+    fn user_management_needs_an_admin_even_to_read() {
+        for method in [Method::GET, Method::HEAD, Method::POST, Method::PATCH, Method::DELETE] {
+            assert_eq!(required_access(&method, "/api/v2/gust/users"), Access::Role(Role::Admin), "{method}");
+            assert_eq!(
+                required_access(&method, "/api/v2/gust/users/{username}"),
+                Access::Role(Role::Admin),
+                "{method}"
+            );
+        }
+        assert_eq!(required_access(&Method::GET, "/api/v2/gust/usersX"), Access::Role(Role::Viewer));
     }
 
     #[test]

@@ -60,3 +60,11 @@ where
         Ok(Self(value))
     }
 }
+
+/// Deserializes a body field that is present (even as `null`) into `Some`, so
+/// a PATCH can tell "set to null" (`Some(None)`) from "not given" (`None`).
+pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}

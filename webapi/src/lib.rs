@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 mod extract;
+mod openapi;
 mod routes;
 
 use std::{
@@ -33,6 +34,7 @@ use tower_http::{
 };
 
 pub use error::{ApiError, WebapiError};
+use utoipa_scalar::Servable as _;
 
 /// How long a request waits for a pooled database connection before answering 503.
 const DB_WAIT: Duration = Duration::from_secs(10);
@@ -106,10 +108,22 @@ impl AppState {
     }
 }
 
+/// The API's OpenAPI document, as `GET /openapi.json` serves it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, mut document) = routes::api().split_for_parts();
+    openapi::finish(&mut document);
+    document
+}
+
 /// The whole HTTP API with its middleware: request ids, tracing, body limit, JSON errors, authentication.
 pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.max_body_bytes;
-    routes::api()
+    let (api, mut document) = routes::api().split_for_parts();
+    openapi::finish(&mut document);
+    let document = Arc::new(document);
+    let docs: Router<AppState> = utoipa_scalar::Scalar::with_url("/docs", document.as_ref().clone()).into();
+    api.route("/openapi.json", axum::routing::get(move || async move { axum::Json(document.as_ref().clone()) }))
+        .merge(docs)
         .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)

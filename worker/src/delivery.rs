@@ -16,8 +16,7 @@ use gust_shared::{
     db::{
         logs,
         task_instances::{self, Claim, TryOutcome},
-        xcom,
-        DbError,
+        xcom, DbError,
     },
     message::TaskMessage,
     state::TaskState,
@@ -86,23 +85,31 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
             return;
         }
     }
-    let (dag_id, run_id, task_id, try_number) = (&message.dag_id, &message.run_id, &message.task_id, message.try_number);
+    let (dag_id, run_id, task_id, try_number) =
+        (&message.dag_id, &message.run_id, &message.task_id, message.try_number);
     tracing::info!(%dag_id, %run_id, %task_id, try_number, operator = message.operator.name(), "task started");
     ctx.running.lock().expect("running set").insert(message.ti_id);
 
     let (log, writer) = LogSink::start(ctx.pool.clone(), message.ti_id, try_number, ctx.max_log_bytes);
     let outcome = operators::for_spec(&message.operator).run(&message, &log, &ctx.limits, &stop).await;
     if outcome.interrupted {
-        log.line(Stream::Gust, format!("worker {} is shutting down and its grace period is over; try {try_number} is handed back to the queue", ctx.hostname))
-            .await;
+        log.line(
+            Stream::Gust,
+            format!(
+                "worker {} is shutting down and its grace period is over; try {try_number} is handed back to the queue",
+                ctx.hostname
+            ),
+        )
+        .await;
     }
     drop(log);
     writer.finish().await;
 
     if outcome.interrupted {
-        let released = (|| async { task_instances::hand_back(&ctx.pool.get().await?, message.ti_id, try_number).await })
-            .retry(ExponentialBuilder::default().with_max_times(5).with_max_delay(Duration::from_secs(2)))
-            .await;
+        let released =
+            (|| async { task_instances::hand_back(&ctx.pool.get().await?, message.ti_id, try_number).await })
+                .retry(ExponentialBuilder::default().with_max_times(5).with_max_delay(Duration::from_secs(2)))
+                .await;
         ctx.running.lock().expect("running set").remove(&message.ti_id);
         tracing::warn!(%dag_id, %run_id, %task_id, try_number, released = ?released.ok(), "task interrupted by shutdown; handed back");
         settle(delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await);
@@ -124,9 +131,13 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
         Ok(Some(state)) => {
             tracing::info!(%dag_id, %run_id, %task_id, try_number, %state, exit_code = ?outcome.exit_code, "task finished")
         }
-        Ok(None) => tracing::warn!(%dag_id, %run_id, %task_id, try_number, "try was changed by someone else while running; outcome not recorded"),
+        Ok(None) => {
+            tracing::warn!(%dag_id, %run_id, %task_id, try_number, "try was changed by someone else while running; outcome not recorded")
+        }
         // The try stops heartbeating now, so the scheduler's zombie check ends it by its retry rules.
-        Err(e) => tracing::error!(%dag_id, %run_id, %task_id, try_number, error = %e, "recording task outcome failed for good; leaving the try to the zombie check"),
+        Err(e) => {
+            tracing::error!(%dag_id, %run_id, %task_id, try_number, error = %e, "recording task outcome failed for good; leaving the try to the zombie check")
+        }
     }
     settle(delivery.acker.ack(BasicAckOptions::default()).await);
 }
@@ -262,7 +273,11 @@ impl From<deadpool_postgres::PoolError> for FinishError {
 /// Commits the try's outcome. When the database turns a failure into
 /// `up_for_retry`, the next try is published to its delay queue inside the
 /// same transaction, so the retry exists in the broker before the state says it does.
-async fn record_outcome(ctx: &Context, message: &TaskMessage, outcome: &Outcome) -> Result<Option<TaskState>, FinishError> {
+async fn record_outcome(
+    ctx: &Context,
+    message: &TaskMessage,
+    outcome: &Outcome,
+) -> Result<Option<TaskState>, FinishError> {
     let delay_ms = message.retry.delay_after(message.try_number);
     let try_outcome = TryOutcome {
         state: outcome.state,

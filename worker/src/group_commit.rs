@@ -70,15 +70,21 @@ impl<T: Send + 'static> GroupCommit<T> {
 
 /// Batches `queued → running` claims: `(task instance, try)`.
 pub fn claims(pool: Pool, hostname: String) -> GroupCommit<(Uuid, i32)> {
-    GroupCommit::spawn(pool, |t| t.0, move |pool, tries| {
-        let hostname = hostname.clone();
-        async move { task_instances::claim_queued_many(&pool.get().await?, &tries, &hostname).await }
-    })
+    GroupCommit::spawn(
+        pool,
+        |t| t.0,
+        move |pool, tries| {
+            let hostname = hostname.clone();
+            async move { task_instances::claim_queued_many(&pool.get().await?, &tries, &hostname).await }
+        },
+    )
 }
 
 /// Batches successful finishes: `(task instance, try, exit code)`.
 pub fn successes(pool: Pool) -> GroupCommit<(Uuid, i32, Option<i32>)> {
-    GroupCommit::spawn(pool, |t| t.0, |pool, tries| async move {
-        task_instances::finish_successes(&pool.get().await?, &tries).await
-    })
+    GroupCommit::spawn(
+        pool,
+        |t| t.0,
+        |pool, tries| async move { task_instances::finish_successes(&pool.get().await?, &tries).await },
+    )
 }

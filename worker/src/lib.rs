@@ -154,7 +154,12 @@ async fn consume(
     for queue in &settings.worker.queues {
         let tag = format!("{}/{queue}", ctx.hostname);
         let consumer = channel
-            .basic_consume(topology.work_queue(queue).into(), tag.as_str().into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                topology.work_queue(queue).into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await;
         match consumer {
             Ok(consumer) => consumers.push(consumer),

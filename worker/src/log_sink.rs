@@ -93,7 +93,11 @@ async fn write_batches(
             }
             if *stream != Stream::Gust && written + text.len() > max_bytes {
                 truncated = true;
-                keep.push((*ts, Stream::Gust.as_str(), "log truncated: this try wrote more than the worker's max_log_bytes"));
+                keep.push((
+                    *ts,
+                    Stream::Gust.as_str(),
+                    "log truncated: this try wrote more than the worker's max_log_bytes",
+                ));
                 continue;
             }
             written += text.len();

@@ -77,7 +77,11 @@ impl ExpandSource {
     }
 
     /// The elements to map over, given the run's resolved params and the run's XComs.
-    pub fn items(&self, params: &serde_json::Map<String, serde_json::Value>, xcoms: &Xcoms) -> Result<Vec<serde_json::Value>, MapError> {
+    pub fn items(
+        &self,
+        params: &serde_json::Map<String, serde_json::Value>,
+        xcoms: &Xcoms,
+    ) -> Result<Vec<serde_json::Value>, MapError> {
         let (source, value) = match self {
             ExpandSource::Items(items) => return Ok(items.clone()),
             ExpandSource::Param(name) => {

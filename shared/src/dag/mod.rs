@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use params::{resolve_params, Param, ParamError, ParamProblem, ParamType, Params};
 pub use mapping::{ExpandSource, MapError, MAX_MAP_LENGTH};
+pub use params::{resolve_params, Param, ParamError, ParamProblem, ParamType, Params};
 pub use parse::{parse_dag_file, DagError};
 pub use schedule::{DataInterval, Schedule, ScheduleBounds, ScheduleError};
 pub use trigger_rule::{TriggerOutcome, TriggerRule, UpstreamCounts};

@@ -7,8 +7,8 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::{
-    graph::topological_order, Dag, ExpandSource, OperatorSpec, Params, Schedule, TaskSpec, TriggerRule, DEFAULT_MAX_ACTIVE_TASKS,
-    DEFAULT_POOL, KNOWN_OPERATORS,
+    graph::topological_order, Dag, ExpandSource, OperatorSpec, Params, Schedule, TaskSpec, TriggerRule,
+    DEFAULT_MAX_ACTIVE_TASKS, DEFAULT_POOL, KNOWN_OPERATORS,
 };
 
 /// Why a DAG file was rejected: the file, the task if one is at fault, and the problem.
@@ -123,7 +123,8 @@ const DEFAULT_MAX_ACTIVE_RUNS: u32 = 16;
 
 /// Parses and validates the YAML text of one DAG file; `file` names it in errors.
 pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
-    let fail = |task: Option<&str>, problem: String| DagError { file: file.into(), task: task.map(Into::into), problem };
+    let fail =
+        |task: Option<&str>, problem: String| DagError { file: file.into(), task: task.map(Into::into), problem };
     let raw: RawDag = serde_yaml_ng::from_str(yaml).map_err(|e| fail(None, format!("not a valid DAG file: {e}")))?;
 
     check_identifier(&raw.dag_id).map_err(|p| fail(None, format!("dag_id {p}")))?;
@@ -172,13 +173,14 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
         return Err(fail(None, "a DAG needs at least one task under `tasks:`".into()));
     }
     let defaults = &raw.default_args;
-    let default_delay = duration_ms(defaults.retry_delay.as_deref()).map_err(|p| fail(None, format!("default_args.retry_delay: {p}")))?;
-    let default_max_delay =
-        duration_ms(defaults.max_retry_delay.as_deref()).map_err(|p| fail(None, format!("default_args.max_retry_delay: {p}")))?;
-    let default_timeout =
-        duration_ms(defaults.execution_timeout.as_deref()).map_err(|p| fail(None, format!("default_args.execution_timeout: {p}")))?;
-    let default_trigger_rule =
-        parse_trigger_rule(defaults.trigger_rule.as_deref()).map_err(|p| fail(None, format!("default_args.trigger_rule: {p}")))?;
+    let default_delay = duration_ms(defaults.retry_delay.as_deref())
+        .map_err(|p| fail(None, format!("default_args.retry_delay: {p}")))?;
+    let default_max_delay = duration_ms(defaults.max_retry_delay.as_deref())
+        .map_err(|p| fail(None, format!("default_args.max_retry_delay: {p}")))?;
+    let default_timeout = duration_ms(defaults.execution_timeout.as_deref())
+        .map_err(|p| fail(None, format!("default_args.execution_timeout: {p}")))?;
+    let default_trigger_rule = parse_trigger_rule(defaults.trigger_rule.as_deref())
+        .map_err(|p| fail(None, format!("default_args.trigger_rule: {p}")))?;
     let default_pool = pool_name(defaults.pool.as_ref()).map_err(|p| fail(None, format!("default_args.pool: {p}")))?;
     let default_pool_slots =
         pool_slots(defaults.pool_slots.as_ref()).map_err(|p| fail(None, format!("default_args.pool_slots: {p}")))?;
@@ -208,7 +210,8 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
         let queue = o.queue.clone().or_else(|| defaults.queue.clone()).unwrap_or_else(|| "default".into());
         check_identifier(&queue).map_err(|p| at(format!("queue {p}")))?;
         let retry_delay_ms = duration_ms(o.retry_delay.as_deref()).map_err(|p| at(format!("retry_delay: {p}")))?;
-        let max_retry_delay_ms = duration_ms(o.max_retry_delay.as_deref()).map_err(|p| at(format!("max_retry_delay: {p}")))?;
+        let max_retry_delay_ms =
+            duration_ms(o.max_retry_delay.as_deref()).map_err(|p| at(format!("max_retry_delay: {p}")))?;
         let execution_timeout_ms =
             duration_ms(o.execution_timeout.as_deref()).map_err(|p| at(format!("execution_timeout: {p}")))?;
         if execution_timeout_ms.or(default_timeout) == Some(0) {
@@ -219,7 +222,8 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
         let pool = pool_name(o.pool.as_ref()).map_err(|p| at(format!("pool: {p}")))?;
         let slots = pool_slots(o.pool_slots.as_ref()).map_err(|p| at(format!("pool_slots: {p}")))?;
         let weight = priority_weight(o.priority_weight.as_ref()).map_err(|p| at(format!("priority_weight: {p}")))?;
-        let expand = task.expand.as_ref().map(ExpandSource::from_value).transpose().map_err(|p| at(format!("expand: {p}")))?;
+        let expand =
+            task.expand.as_ref().map(ExpandSource::from_value).transpose().map_err(|p| at(format!("expand: {p}")))?;
         match &expand {
             Some(ExpandSource::Xcom(source)) if !seen.contains(source.as_str()) || source == &task.id => {
                 return Err(at(format!("expand: xcom names `{source}`, which is not another task of this DAG")));
@@ -246,7 +250,10 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
             queue,
             retries: o.retries.or(defaults.retries).unwrap_or(0),
             retry_delay_ms: retry_delay_ms.or(default_delay).unwrap_or(DEFAULT_RETRY_DELAY_MS),
-            retry_exponential_backoff: o.retry_exponential_backoff.or(defaults.retry_exponential_backoff).unwrap_or(false),
+            retry_exponential_backoff: o
+                .retry_exponential_backoff
+                .or(defaults.retry_exponential_backoff)
+                .unwrap_or(false),
             max_retry_delay_ms: max_retry_delay_ms.or(default_max_delay),
             execution_timeout_ms: execution_timeout_ms.or(default_timeout),
             trigger_rule: trigger_rule.or(default_trigger_rule).unwrap_or_default(),
@@ -294,7 +301,12 @@ fn operator_spec(operator: &str, args: &serde_json::Map<String, serde_json::Valu
             if bash.command.trim().is_empty() {
                 return Err("operator `bash`: command is empty".into());
             }
-            Ok(OperatorSpec::Bash { command: bash.command, env: bash.env, cwd: bash.cwd, do_xcom_push: bash.do_xcom_push })
+            Ok(OperatorSpec::Bash {
+                command: bash.command,
+                env: bash.env,
+                cwd: bash.cwd,
+                do_xcom_push: bash.do_xcom_push,
+            })
         }
         "branch" => {
             let branch: BranchArgs = serde_json::from_value(serde_json::Value::Object(args.clone()))
@@ -427,7 +439,10 @@ tasks:
         assert_eq!(b.queue, "etl");
         let c = dag.task("c").unwrap();
         assert_eq!((c.retries, c.queue.as_str()), (0, "gpu"));
-        assert_eq!(c.operator, OperatorSpec::Bash { command: "echo c".into(), env: BTreeMap::new(), cwd: None, do_xcom_push: false });
+        assert_eq!(
+            c.operator,
+            OperatorSpec::Bash { command: "echo c".into(), env: BTreeMap::new(), cwd: None, do_xcom_push: false }
+        );
     }
 
     fn problem_of(yaml: &str) -> String {
@@ -441,7 +456,10 @@ tasks:
         );
         assert!(err.starts_with("dags/test.yaml: task `"), "{err}");
         assert!(err.contains("dependency cycle: "), "{err}");
-        assert!(err.contains("a -> b -> c -> a") || err.contains("b -> c -> a -> b") || err.contains("c -> a -> b -> c"), "{err}");
+        assert!(
+            err.contains("a -> b -> c -> a") || err.contains("b -> c -> a -> b") || err.contains("c -> a -> b -> c"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -466,13 +484,17 @@ tasks:
     fn a_bad_duration_names_the_field_and_the_value() {
         let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: noop, retry_delay: soon}\n");
         assert!(err.contains("task `a`: retry_delay: bad duration `soon`"), "{err}");
-        let err = problem_of("dag_id: x\ndefault_args: {execution_timeout: 5 parsecs}\ntasks:\n  - {id: a, operator: noop}\n");
+        let err = problem_of(
+            "dag_id: x\ndefault_args: {execution_timeout: 5 parsecs}\ntasks:\n  - {id: a, operator: noop}\n",
+        );
         assert!(err.contains("default_args.execution_timeout: bad duration"), "{err}");
     }
 
     #[test]
     fn a_bad_cron_is_rejected() {
-        let err = problem_of("dag_id: x\nschedule: '99 * * * *'\nstart_date: 2026-01-01\ntasks:\n  - {id: a, operator: noop}\n");
+        let err = problem_of(
+            "dag_id: x\nschedule: '99 * * * *'\nstart_date: 2026-01-01\ntasks:\n  - {id: a, operator: noop}\n",
+        );
         assert!(err.contains("bad schedule `99 * * * *`"), "{err}");
     }
 
@@ -496,7 +518,9 @@ tasks:
 
     #[test]
     fn a_scheduled_dag_needs_a_start_date() {
-        assert!(problem_of("dag_id: x\nschedule: '@daily'\ntasks:\n  - {id: a, operator: noop}\n").contains("start_date"));
+        assert!(
+            problem_of("dag_id: x\nschedule: '@daily'\ntasks:\n  - {id: a, operator: noop}\n").contains("start_date")
+        );
     }
 
     #[test]

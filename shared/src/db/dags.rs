@@ -3,7 +3,11 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
-use super::{DbError, GenericClient};
+use super::{
+    filters::{Conditions, TextMatch},
+    runs::{lock_busy_tasks, Deletion},
+    DbError, GenericClient,
+};
 use crate::dag::Dag;
 
 /// A DAG as stored, for the API and the scheduler.
@@ -95,8 +99,11 @@ pub async fn upsert(db: &impl GenericClient, dag: &Dag, fileloc: &str, hash: &st
     if let Some((current_hash, is_active)) = &current {
         if current_hash == hash {
             if !is_active {
-                db.execute("UPDATE dags SET is_active = true, fileloc = $2 WHERE dag_id = $1", &[&dag.dag_id, &fileloc])
-                    .await?;
+                db.execute(
+                    "UPDATE dags SET is_active = true, fileloc = $2 WHERE dag_id = $1",
+                    &[&dag.dag_id, &fileloc],
+                )
+                .await?;
             }
             db.execute("UPDATE dags SET last_parsed_at = now() WHERE dag_id = $1", &[&dag.dag_id]).await?;
             return Ok(false);
@@ -177,17 +184,113 @@ pub async fn get(db: &impl GenericClient, dag_id: &str) -> Result<Option<DagRow>
     Ok(db.query_opt(&sql, &[&dag_id]).await?.as_ref().map(dag_row))
 }
 
-/// A page of DAGs ordered by id, and the total count.
-pub async fn list(db: &impl GenericClient, limit: i64, offset: i64, only_active: bool) -> Result<(Vec<DagRow>, i64), DbError> {
+/// Which DAGs [`list_filtered`] returns; an unset field or an empty list matches every DAG.
+#[derive(Debug, Clone, Default)]
+pub struct DagFilter {
+    /// Only DAGs whose file is still there (Airflow's `exclude_stale`).
+    pub only_active: bool,
+    /// Only paused (`true`) or unpaused (`false`) DAGs.
+    pub paused: Option<bool>,
+    /// DAGs with any of these tags, or with all of them when `all_tags` is set.
+    pub tags: Vec<String>,
+    /// `tags` must all be present rather than any.
+    pub all_tags: bool,
+    /// DAGs with any of these owners.
+    pub owners: Vec<String>,
+    /// Text matches on the DAG id (gust's display name too); each must hold.
+    pub dag_id_matches: Vec<TextMatch>,
+}
+
+/// The fields a DAG listing may be ordered by (Airflow's names) and their SQL
+/// over `dags` and its latest run `lr`; only these static strings ever reach an `ORDER BY`.
+pub const ORDER_FIELDS: &[(&str, &str)] = &[
+    ("dag_id", "dag_id"),
+    // gust shows the DAG id as the display name.
+    ("dag_display_name", "dag_id"),
+    ("last_run_state", "lr.last_run_state"),
+    ("last_run_start_date", "lr.last_run_start_date"),
+    // Airflow's `state` and `start_date` of a DAG listing are those of its latest run.
+    ("state", "lr.last_run_state"),
+    ("start_date", "lr.last_run_start_date"),
+];
+
+/// The order of a listing that names none, and the tiebreak of every one.
+pub const DEFAULT_ORDER: &str = "dag_id ASC";
+
+/// Each DAG's latest run (by `run_after`), joined only when the order needs it.
+const LATEST_RUN_JOIN: &str =
+    "LEFT JOIN LATERAL (SELECT r.state AS last_run_state, r.start_date AS last_run_start_date \
+     FROM dag_runs r WHERE r.dag_id = d.dag_id ORDER BY r.run_after DESC, r.id DESC LIMIT 1) lr ON true";
+
+/// A page of the DAGs `filter` keeps, ordered by `order_by`, and how many it
+/// keeps in all. `order_by` must be built from [`ORDER_FIELDS`] only.
+pub async fn list_filtered(
+    db: &impl GenericClient,
+    filter: &DagFilter,
+    order_by: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<DagRow>, i64), DbError> {
+    let mut c = Conditions::default();
+    if filter.only_active {
+        c.push("is_active = $?", true);
+    }
+    c.push_opt("is_paused = $?", filter.paused);
+    if filter.all_tags {
+        c.push_any("tags @> $?::text[]", &filter.tags);
+    } else {
+        c.push_any("tags && $?::text[]", &filter.tags);
+    }
+    c.push_any("owners && $?::text[]", &filter.owners);
+    for text in &filter.dag_id_matches {
+        c.push_match("d.dag_id", Some(text));
+    }
+    let where_sql = c.where_sql();
+    let total: i64 = db.query_one(&format!("SELECT count(*) FROM dags d {where_sql}"), &c.params()).await?.get(0);
+    let join = if order_by.contains("lr.") { LATEST_RUN_JOIN } else { "" };
+    let n = c.len();
     let sql = format!(
-        "SELECT {DAG_COLUMNS} FROM dags WHERE ($3 = false OR is_active) ORDER BY dag_id LIMIT $1 OFFSET $2"
+        "SELECT {DAG_COLUMNS} FROM dags d {join} {where_sql} ORDER BY {order_by} LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
     );
-    let rows = db.query(&sql, &[&limit, &offset, &only_active]).await?;
-    let total: i64 = db
-        .query_one("SELECT count(*) FROM dags WHERE ($1 = false OR is_active)", &[&only_active])
-        .await?
-        .get(0);
+    let mut params = c.params();
+    params.push(&limit);
+    params.push(&offset);
+    let rows = db.query(&sql, &params).await?;
     Ok((rows.iter().map(dag_row).collect(), total))
+}
+
+/// Deletes a DAG's metadata: the DAG, its versions, runs, backfills, task
+/// instances and their tries, logs and XComs (the foreign keys cascade),
+/// unless one of its task instances is queued or running. Run it in a
+/// transaction: it locks the DAG, its live runs and its unfinished task
+/// instances first, so no scheduler or worker moves them meanwhile. The DAG
+/// file is untouched: the schedulers register the DAG again on their next rescan.
+pub async fn delete(db: &impl GenericClient, dag_id: &str) -> Result<Deletion, DbError> {
+    if db.query_opt("SELECT 1 FROM dags WHERE dag_id = $1 FOR UPDATE", &[&dag_id]).await?.is_none() {
+        return Ok(Deletion::NotFound);
+    }
+    db.query("SELECT 1 FROM dag_runs WHERE dag_id = $1 AND state IN ('queued', 'running') FOR UPDATE", &[&dag_id])
+        .await?;
+    let busy = lock_busy_tasks(
+        db,
+        "SELECT run_id, task_id, map_index, state FROM task_instances \
+         WHERE dag_id = $1 AND state IN ('none', 'scheduled', 'queued', 'running', 'up_for_retry') \
+         ORDER BY run_id, task_id, map_index FOR UPDATE",
+        &dag_id,
+    )
+    .await?;
+    if !busy.is_empty() {
+        return Ok(Deletion::Busy(busy));
+    }
+    db.execute("DELETE FROM dags WHERE dag_id = $1", &[&dag_id]).await?;
+    Ok(Deletion::Deleted)
+}
+
+/// The id of every stored DAG, active or not.
+pub async fn ids(db: &impl GenericClient) -> Result<Vec<String>, DbError> {
+    Ok(db.query("SELECT dag_id FROM dags", &[]).await?.iter().map(|r| r.get(0)).collect())
 }
 
 /// Sets `is_paused`; returns the updated DAG, or `None` when it does not exist.

@@ -48,7 +48,8 @@ pub async fn beat(
 
 /// Records a clean stop.
 pub async fn stopped(db: &impl GenericClient, name: &str) -> Result<(), DbError> {
-    db.execute("UPDATE component_heartbeats SET stopped_at = now(), running_tasks = 0 WHERE name = $1", &[&name]).await?;
+    db.execute("UPDATE component_heartbeats SET stopped_at = now(), running_tasks = 0 WHERE name = $1", &[&name])
+        .await?;
     Ok(())
 }
 

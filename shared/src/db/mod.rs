@@ -4,6 +4,7 @@
 pub mod backfills;
 pub mod dags;
 pub mod dead_letters;
+pub mod filters;
 pub mod heartbeats;
 pub mod import_errors;
 pub mod logs;
@@ -11,6 +12,7 @@ pub mod pools;
 pub mod runs;
 pub mod task_instances;
 pub mod users;
+pub mod variables;
 pub mod xcom;
 
 use std::str::FromStr;
@@ -80,7 +82,11 @@ impl DbError {
                 None => true,
                 Some(code) => {
                     let code = code.code();
-                    code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "40001" || code == "40P01"
+                    code.starts_with("08")
+                        || code.starts_with("57P")
+                        || code.starts_with("53")
+                        || code == "40001"
+                        || code == "40P01"
                 }
             },
             DbError::BadUrl { .. } | DbError::NotMigrated { .. } | DbError::Migration(_) | DbError::Corrupt(_) => false,
@@ -105,10 +111,7 @@ pub async fn connect(url: &str, pool_size: usize) -> Result<Pool, DbError> {
         deadpool_postgres::PoolError::Backend(pg) => unreachable(url, describe_pg_error(&pg)),
         other => unreachable(url, other),
     })?;
-    let migrated: bool = client
-        .query_one("SELECT to_regclass('public.task_logs') IS NOT NULL", &[])
-        .await?
-        .get(0);
+    let migrated: bool = client.query_one("SELECT to_regclass('public.task_logs') IS NOT NULL", &[]).await?.get(0);
     if !migrated {
         return Err(DbError::NotMigrated { url: redact_url(url) });
     }
@@ -116,7 +119,12 @@ pub async fn connect(url: &str, pool_size: usize) -> Result<Pool, DbError> {
 }
 
 /// Opens one connection outside any pool (for LISTEN and migrations).
-pub async fn connect_single(url: &str) -> Result<(tokio_postgres::Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>), DbError> {
+pub async fn connect_single(
+    url: &str,
+) -> Result<
+    (tokio_postgres::Client, tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>),
+    DbError,
+> {
     parse_url(url)?.connect(NoTls).await.map_err(|e| unreachable(url, describe_pg_error(&e)))
 }
 
@@ -217,7 +225,10 @@ mod tests {
 
     #[test]
     fn with_database_swaps_only_the_database_name() {
-        assert_eq!(with_database("postgres://postgres@127.0.0.1:5432/gust", "x"), "postgres://postgres@127.0.0.1:5432/x");
+        assert_eq!(
+            with_database("postgres://postgres@127.0.0.1:5432/gust", "x"),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
         assert_eq!(with_database("postgres://u:p@h:1/db?sslmode=disable", "x"), "postgres://u:p@h:1/x?sslmode=disable");
         assert_eq!(with_database("postgres://h:1", "x"), "postgres://h:1/x");
     }

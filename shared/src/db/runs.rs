@@ -3,7 +3,10 @@
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
-use super::{DbError, GenericClient, RUN_QUEUED_CHANNEL};
+use super::{
+    filters::{Conditions, TextMatch, TimeRange},
+    DbError, GenericClient, RUN_QUEUED_CHANNEL,
+};
 use crate::state::RunState;
 
 /// A DAG run as stored.
@@ -118,7 +121,17 @@ pub async fn insert(db: &impl GenericClient, run: &NewRun<'_>) -> Result<DagRunR
     let result = db
         .query_one(
             &sql,
-            &[&run.dag_id, &run.run_id, &run.run_type, &run.logical_date, &start, &end, &run.conf, &run.dag_version_id, &run.triggered_by],
+            &[
+                &run.dag_id,
+                &run.run_id,
+                &run.run_type,
+                &run.logical_date,
+                &start,
+                &end,
+                &run.conf,
+                &run.dag_version_id,
+                &run.triggered_by,
+            ],
         )
         .await;
     let row = match result {
@@ -143,11 +156,210 @@ pub async fn get(db: &impl GenericClient, dag_id: &str, run_id: &str) -> Result<
 }
 
 /// A page of one DAG's runs, newest first, and the total count.
-pub async fn list(db: &impl GenericClient, dag_id: &str, limit: i64, offset: i64) -> Result<(Vec<DagRunRow>, i64), DbError> {
+pub async fn list(
+    db: &impl GenericClient,
+    dag_id: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<DagRunRow>, i64), DbError> {
     let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE dag_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3");
     let rows = db.query(&sql, &[&dag_id, &limit, &offset]).await?;
     let total: i64 = db.query_one("SELECT count(*) FROM dag_runs WHERE dag_id = $1", &[&dag_id]).await?.get(0);
     Ok((rows.iter().map(run_row).collect::<Result<_, _>>()?, total))
+}
+
+/// Which runs [`list_filtered`] returns; an unset field or an empty list matches every run.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    /// The DAG (`None`: every DAG).
+    pub dag_id: Option<String>,
+    /// Any of these states.
+    pub states: Vec<String>,
+    /// Any of these run types.
+    pub run_types: Vec<String>,
+    /// The logical date.
+    pub logical_date: TimeRange,
+    /// When the run started.
+    pub start_date: TimeRange,
+    /// When the run ended.
+    pub end_date: TimeRange,
+    /// When the run became due.
+    pub run_after: TimeRange,
+    /// Text matches on the DAG id; each must hold.
+    pub dag_id_matches: Vec<TextMatch>,
+    /// Text matches on the run id; each must hold.
+    pub run_id_matches: Vec<TextMatch>,
+}
+
+/// The fields a run listing may be ordered by (Airflow's names) and their SQL;
+/// only these static strings ever reach an `ORDER BY`.
+pub const ORDER_FIELDS: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("state", "state"),
+    ("dag_id", "dag_id"),
+    ("run_id", "run_id"),
+    ("dag_run_id", "run_id"),
+    ("run_type", "run_type"),
+    ("logical_date", "logical_date"),
+    ("run_after", "run_after"),
+    ("queued_at", "queued_at"),
+    ("start_date", "start_date"),
+    ("end_date", "end_date"),
+    ("duration", "(end_date - start_date)"),
+    ("conf", "conf::text"),
+];
+
+/// The order of a listing that names none: newest first.
+pub const DEFAULT_ORDER: &str = "id DESC";
+
+/// Appended to every listing's order so pages are stable: the primary key.
+pub const ORDER_TIEBREAK: &str = "id DESC";
+
+/// A page of the runs `filter` keeps, ordered by `order_by`, and how many it
+/// keeps in all. `order_by` must be built from [`ORDER_FIELDS`] only.
+pub async fn list_filtered(
+    db: &impl GenericClient,
+    filter: &RunFilter,
+    order_by: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<DagRunRow>, i64), DbError> {
+    let mut c = Conditions::default();
+    c.push_opt("dag_id = $?", filter.dag_id.clone());
+    c.push_any("state = ANY($?)", &filter.states);
+    c.push_any("run_type = ANY($?)", &filter.run_types);
+    c.push_range("logical_date", &filter.logical_date);
+    c.push_range("start_date", &filter.start_date);
+    c.push_range("end_date", &filter.end_date);
+    c.push_range("run_after", &filter.run_after);
+    for text in &filter.dag_id_matches {
+        c.push_match("dag_id", Some(text));
+    }
+    for text in &filter.run_id_matches {
+        c.push_match("run_id", Some(text));
+    }
+    let where_sql = c.where_sql();
+    let total: i64 = db.query_one(&format!("SELECT count(*) FROM dag_runs {where_sql}"), &c.params()).await?.get(0);
+    let n = c.len();
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM dag_runs {where_sql} ORDER BY {order_by} LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let mut params = c.params();
+    params.push(&limit);
+    params.push(&offset);
+    let rows = db.query(&sql, &params).await?;
+    Ok((rows.iter().map(run_row).collect::<Result<_, _>>()?, total))
+}
+
+/// Locks a run for a change by hand, waiting for a scheduler that holds it;
+/// `None` when it does not exist.
+pub async fn lock(db: &impl GenericClient, id: i64) -> Result<Option<DagRunRow>, DbError> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE id = $1 FOR UPDATE");
+    db.query_opt(&sql, &[&id]).await?.as_ref().map(run_row).transpose()
+}
+
+/// Sets a run's state by hand (Airflow's `set_dag_run_state`) if it still is
+/// `from`, as Airflow's `DagRun.set_state` does: `queued` starts it over (new
+/// `queued_at`, no start or end date), `success` and `failed` set the end date.
+/// Wakes the schedulers on commit (a queued run to start, or a freed
+/// `max_active_runs` slot) and completes the run's backfill when this ended
+/// its last live run. `None` when the run was no longer `from`.
+pub async fn set_state(
+    db: &impl GenericClient,
+    id: i64,
+    from: RunState,
+    to: RunState,
+) -> Result<Option<DagRunRow>, DbError> {
+    let sql = format!(
+        "UPDATE dag_runs SET state = $3, \
+             queued_at = CASE WHEN $3 = 'queued' THEN now() ELSE queued_at END, \
+             start_date = CASE WHEN $3 = 'queued' THEN NULL ELSE start_date END, \
+             end_date = CASE WHEN $3 IN ('success', 'failed') THEN now() END \
+         WHERE id = $1 AND state = $2 RETURNING {RUN_COLUMNS}"
+    );
+    let Some(row) = db.query_opt(&sql, &[&id, &from.as_str(), &to.as_str()]).await? else { return Ok(None) };
+    let run = run_row(&row)?;
+    db.execute("SELECT pg_notify($1, $2)", &[&RUN_QUEUED_CHANNEL, &run.dag_id]).await?;
+    if let (true, Some(backfill_id)) = (to.is_finished(), run.backfill_id) {
+        super::backfills::complete_if_done(db, backfill_id).await?;
+    }
+    Ok(Some(run))
+}
+
+/// Sets (or, with `None`, removes) a run's note.
+pub async fn set_note(db: &impl GenericClient, id: i64, note: Option<&str>) -> Result<(), DbError> {
+    db.execute("UPDATE dag_runs SET note = $2 WHERE id = $1", &[&id, &note]).await?;
+    Ok(())
+}
+
+/// A task instance still at work (queued or running), which keeps its run or DAG from being deleted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BusyTask {
+    /// The run.
+    pub run_id: String,
+    /// The task.
+    pub task_id: String,
+    /// -1 unless mapped.
+    pub map_index: i32,
+    /// `queued` or `running`.
+    pub state: String,
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion {
+    /// The rows are gone (on commit).
+    Deleted,
+    /// Nothing by that key exists.
+    NotFound,
+    /// Nothing was deleted: these task instances are still queued or running.
+    Busy(Vec<BusyTask>),
+}
+
+/// Locks the unfinished task instances `sql` selects (so no dispatch, claim or
+/// scheduling pass moves them until the transaction ends) and returns the
+/// queued or running ones among them.
+pub(super) async fn lock_busy_tasks(
+    db: &impl GenericClient,
+    sql: &'static str,
+    key: &(dyn tokio_postgres::types::ToSql + Sync),
+) -> Result<Vec<BusyTask>, DbError> {
+    let rows = db.query(sql, &[key]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| BusyTask { run_id: r.get(0), task_id: r.get(1), map_index: r.get(2), state: r.get(3) })
+        .filter(|t| t.state == "queued" || t.state == "running")
+        .collect())
+}
+
+/// Deletes a run with its task instances, their tries, logs and XComs (the
+/// foreign keys cascade) unless one of its task instances is queued or
+/// running. Run it in a transaction: it locks the run and its unfinished task
+/// instances first. Deleting a live run wakes the schedulers (a freed
+/// `max_active_runs` slot) and may complete its backfill.
+pub async fn delete(db: &impl GenericClient, id: i64) -> Result<Deletion, DbError> {
+    let Some(run) = lock(db, id).await? else { return Ok(Deletion::NotFound) };
+    let busy = lock_busy_tasks(
+        db,
+        "SELECT run_id, task_id, map_index, state FROM task_instances \
+         WHERE run_pk = $1 AND state IN ('none', 'scheduled', 'queued', 'running', 'up_for_retry') \
+         ORDER BY task_id, map_index FOR UPDATE",
+        &id,
+    )
+    .await?;
+    if !busy.is_empty() {
+        return Ok(Deletion::Busy(busy));
+    }
+    db.execute("DELETE FROM dag_runs WHERE id = $1", &[&id]).await?;
+    if !run.state.is_finished() {
+        db.execute("SELECT pg_notify($1, $2)", &[&RUN_QUEUED_CHANNEL, &run.dag_id]).await?;
+        if let Some(backfill_id) = run.backfill_id {
+            super::backfills::complete_if_done(db, backfill_id).await?;
+        }
+    }
+    Ok(Deletion::Deleted)
 }
 
 /// Primary keys of every queued or running run (served by a partial index);
@@ -262,19 +474,13 @@ pub async fn queued(db: &impl GenericClient) -> Result<Vec<(i64, String, Option<
 
 /// Whether the DAG is paused (paused DAGs start no runs).
 pub async fn dag_is_paused(db: &impl GenericClient, dag_id: &str) -> Result<bool, DbError> {
-    Ok(db
-        .query_opt("SELECT is_paused FROM dags WHERE dag_id = $1", &[&dag_id])
-        .await?
-        .is_none_or(|r| r.get(0)))
+    Ok(db.query_opt("SELECT is_paused FROM dags WHERE dag_id = $1", &[&dag_id]).await?.is_none_or(|r| r.get(0)))
 }
 
 /// Puts a run back to `queued` (after some of its tasks were cleared) and wakes the schedulers.
 pub async fn requeue(db: &impl GenericClient, id: i64) -> Result<bool, DbError> {
     let row = db
-        .query_opt(
-            "UPDATE dag_runs SET state = 'queued', end_date = NULL WHERE id = $1 RETURNING dag_id",
-            &[&id],
-        )
+        .query_opt("UPDATE dag_runs SET state = 'queued', end_date = NULL WHERE id = $1 RETURNING dag_id", &[&id])
         .await?;
     let Some(row) = row else { return Ok(false) };
     let dag_id: String = row.get(0);

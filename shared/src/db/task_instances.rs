@@ -6,7 +6,10 @@ use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 use uuid::Uuid;
 
-use super::{DbError, GenericClient, TASK_FINISHED_CHANNEL};
+use super::{
+    filters::{Conditions, TextMatch, TimeRange},
+    DbError, GenericClient, TASK_FINISHED_CHANNEL,
+};
 use crate::{dag::TaskSpec, state::TaskState};
 
 /// A task instance as stored.
@@ -127,10 +130,8 @@ pub async fn create_for_run(
     let weights: Vec<i32> = tasks.iter().map(|t| t.priority_weight).collect();
     // A task without upstreams may run whatever its trigger rule: it starts `scheduled`,
     // which spares a large fan-out a second pass over every row before its first dispatch.
-    let states: Vec<&str> = tasks
-        .iter()
-        .map(|t| if t.upstream.is_empty() && t.expand.is_none() { "scheduled" } else { "none" })
-        .collect();
+    let states: Vec<&str> =
+        tasks.iter().map(|t| if t.upstream.is_empty() && t.expand.is_none() { "scheduled" } else { "none" }).collect();
     Ok(db
         .execute(
             "INSERT INTO task_instances (run_pk, dag_id, run_id, task_id, operator, queue, max_tries, \
@@ -146,8 +147,215 @@ pub async fn create_for_run(
 
 /// Every task instance of a run, for the API.
 pub async fn list_for_run(db: &impl GenericClient, run_pk: i64) -> Result<Vec<TaskInstanceRow>, DbError> {
-    let sql = format!("SELECT {TI_COLUMNS} FROM task_instances WHERE run_pk = $1 ORDER BY start_date NULLS LAST, task_id, map_index");
+    let sql = format!(
+        "SELECT {TI_COLUMNS} FROM task_instances WHERE run_pk = $1 ORDER BY start_date NULLS LAST, task_id, map_index"
+    );
     db.query(&sql, &[&run_pk]).await?.iter().map(ti_row).collect()
+}
+
+/// A task instance with the fields of its run that the API shows beside it.
+#[derive(Debug, Clone)]
+pub struct ListedTaskInstance {
+    /// The task instance.
+    pub ti: TaskInstanceRow,
+    /// The run's logical date.
+    pub logical_date: Option<DateTime<Utc>>,
+    /// The run's `run_after`.
+    pub run_after: DateTime<Utc>,
+}
+
+/// Bounds on a task instance's duration in seconds; each bound that is set must hold.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DurationRange {
+    /// Greater than or equal to.
+    pub gte: Option<f64>,
+    /// Strictly greater than.
+    pub gt: Option<f64>,
+    /// Less than or equal to.
+    pub lte: Option<f64>,
+    /// Strictly less than.
+    pub lt: Option<f64>,
+}
+
+/// Which task instances [`list_filtered`] returns; an unset field or an
+/// empty list matches every task instance.
+#[derive(Debug, Clone, Default)]
+pub struct TaskInstanceFilter {
+    /// The run's primary key (the fastest way to name one run).
+    pub run_pk: Option<i64>,
+    /// The DAG.
+    pub dag_id: Option<String>,
+    /// The run id (in any DAG unless `dag_id` is set).
+    pub run_id: Option<String>,
+    /// The task.
+    pub task_id: Option<String>,
+    /// Any of these states (API spellings; names gust never uses match nothing).
+    pub states: Vec<String>,
+    /// Any of these pools.
+    pub pools: Vec<String>,
+    /// Any of these queues.
+    pub queues: Vec<String>,
+    /// Any of these operators.
+    pub operators: Vec<String>,
+    /// Any of these map indexes.
+    pub map_indexes: Vec<i32>,
+    /// Any of these try numbers.
+    pub try_numbers: Vec<i32>,
+    /// The run's logical date.
+    pub logical_date: TimeRange,
+    /// The run's `run_after`.
+    pub run_after: TimeRange,
+    /// When the current try started.
+    pub start_date: TimeRange,
+    /// When the current try ended.
+    pub end_date: TimeRange,
+    /// Last change.
+    pub updated_at: TimeRange,
+    /// Seconds from start to end of the current try (unfinished ones have none and never match).
+    pub duration: DurationRange,
+    /// Text matches on the DAG id, all of which must hold.
+    pub dag_id_matches: Vec<TextMatch>,
+    /// Text matches on the run id.
+    pub run_id_matches: Vec<TextMatch>,
+    /// Text matches on the task id (gust's display name).
+    pub task_id_matches: Vec<TextMatch>,
+    /// Text matches on the pool.
+    pub pool_matches: Vec<TextMatch>,
+    /// Text matches on the queue.
+    pub queue_matches: Vec<TextMatch>,
+    /// Text matches on the operator.
+    pub operator_matches: Vec<TextMatch>,
+}
+
+/// The SQL of a task instance's duration in seconds (null until it has both ends).
+const DURATION_SQL: &str = "EXTRACT(EPOCH FROM ti.end_date - ti.start_date)::float8";
+
+/// The fields a task instance listing may be ordered by (Airflow's names) and
+/// their SQL over `task_instances ti JOIN dag_runs r`; only these static
+/// strings ever reach an `ORDER BY`.
+pub const ORDER_FIELDS: &[(&str, &str)] = &[
+    ("id", "ti.id"),
+    ("state", "ti.state"),
+    ("duration", DURATION_SQL),
+    ("start_date", "ti.start_date"),
+    ("end_date", "ti.end_date"),
+    ("map_index", "ti.map_index"),
+    // gust renders no map index names; the index itself is what it would show.
+    ("rendered_map_index", "ti.map_index"),
+    ("try_number", "ti.try_number"),
+    ("logical_date", "r.logical_date"),
+    ("run_after", "r.run_after"),
+    ("data_interval_start", "r.data_interval_start"),
+    ("data_interval_end", "r.data_interval_end"),
+    ("operator", "ti.operator"),
+    ("task_id", "ti.task_id"),
+    ("dag_id", "ti.dag_id"),
+    ("run_id", "ti.run_id"),
+    ("dag_run_id", "ti.run_id"),
+    ("pool", "ti.pool"),
+    ("queue", "ti.queue"),
+    ("priority_weight", "ti.priority_weight"),
+    ("pool_slots", "ti.pool_slots"),
+    ("max_tries", "ti.max_tries"),
+    ("hostname", "ti.hostname"),
+    ("queued_when", "ti.queued_at"),
+    ("updated_at", "ti.updated_at"),
+];
+
+/// The order of a listing that names none: as [`list_for_run`] lists a run.
+pub const DEFAULT_ORDER: &str = "ti.start_date ASC";
+
+/// Appended to every listing's order so pages are stable: the unique key.
+pub const ORDER_TIEBREAK: &str = "ti.dag_id ASC, ti.run_id ASC, ti.task_id ASC, ti.map_index ASC";
+
+fn conditions(filter: &TaskInstanceFilter) -> Conditions {
+    let mut c = Conditions::default();
+    let ints = |values: &[i32]| (!values.is_empty()).then(|| values.to_vec());
+    c.push_opt("ti.run_pk = $?", filter.run_pk);
+    c.push_opt("ti.dag_id = $?", filter.dag_id.clone());
+    c.push_opt("ti.run_id = $?", filter.run_id.clone());
+    c.push_opt("ti.task_id = $?", filter.task_id.clone());
+    c.push_any("ti.state = ANY($?)", &filter.states);
+    c.push_any("ti.pool = ANY($?)", &filter.pools);
+    c.push_any("ti.queue = ANY($?)", &filter.queues);
+    c.push_any("ti.operator = ANY($?)", &filter.operators);
+    c.push_opt("ti.map_index = ANY($?)", ints(&filter.map_indexes));
+    c.push_opt("ti.try_number = ANY($?)", ints(&filter.try_numbers));
+    c.push_range("r.logical_date", &filter.logical_date);
+    c.push_range("r.run_after", &filter.run_after);
+    c.push_range("ti.start_date", &filter.start_date);
+    c.push_range("ti.end_date", &filter.end_date);
+    c.push_range("ti.updated_at", &filter.updated_at);
+    // The same expression as DURATION_SQL (concat! needs the literal).
+    macro_rules! duration {
+        ($operator:literal) => {
+            concat!("EXTRACT(EPOCH FROM ti.end_date - ti.start_date)::float8 ", $operator, " $?")
+        };
+    }
+    c.push_opt(duration!(">="), filter.duration.gte);
+    c.push_opt(duration!(">"), filter.duration.gt);
+    c.push_opt(duration!("<="), filter.duration.lte);
+    c.push_opt(duration!("<"), filter.duration.lt);
+    let matches: [(&'static str, &[TextMatch]); 6] = [
+        ("ti.dag_id", &filter.dag_id_matches),
+        ("ti.run_id", &filter.run_id_matches),
+        ("ti.task_id", &filter.task_id_matches),
+        ("ti.pool", &filter.pool_matches),
+        ("ti.queue", &filter.queue_matches),
+        ("ti.operator", &filter.operator_matches),
+    ];
+    for (column, texts) in matches {
+        for text in texts {
+            c.push_match(column, Some(text));
+        }
+    }
+    c
+}
+
+/// One page of the task instances `filter` matches, across runs and DAGs,
+/// with the run fields the API shows, and how many match in all.
+/// `order_by` must be built only from [`ORDER_FIELDS`], [`DEFAULT_ORDER`] and
+/// [`ORDER_TIEBREAK`]: it is SQL.
+pub async fn list_filtered(
+    db: &impl GenericClient,
+    filter: &TaskInstanceFilter,
+    order_by: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<ListedTaskInstance>, i64), DbError> {
+    let conditions = conditions(filter);
+    let where_sql = conditions.where_sql();
+    let mut params = conditions.params();
+    let count_sql = format!("SELECT count(*) FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk {where_sql}");
+    let total: i64 = db.query_one(&count_sql, &params).await?.get(0);
+    let columns: Vec<String> = TI_COLUMNS.split(',').map(|c| format!("ti.{}", c.trim())).collect();
+    let sql = format!(
+        "SELECT {}, r.logical_date AS run_logical_date, r.run_after AS run_run_after \
+         FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk {where_sql} \
+         ORDER BY {order_by} LIMIT ${} OFFSET ${}",
+        columns.join(", "),
+        params.len() + 1,
+        params.len() + 2
+    );
+    params.push(&limit);
+    params.push(&offset);
+    let rows = db.query(&sql, &params).await?;
+    let listed = rows
+        .iter()
+        .map(|row| {
+            Ok(ListedTaskInstance {
+                ti: ti_row(row)?,
+                logical_date: row.get("run_logical_date"),
+                run_after: row.get("run_run_after"),
+            })
+        })
+        .collect::<Result<_, DbError>>()?;
+    Ok((listed, total))
+}
+
+/// True when some DAG has a run with this run id (for listings across DAGs that name a run).
+pub async fn any_run_with_id(db: &impl GenericClient, run_id: &str) -> Result<bool, DbError> {
+    Ok(db.query_opt("SELECT 1 FROM dag_runs WHERE run_id = $1 LIMIT 1", &[&run_id]).await?.is_some())
 }
 
 /// One task instance as the scheduler's readiness pass sees it.
@@ -165,7 +373,8 @@ pub struct InstanceState {
 
 /// Every task instance of a run, for scheduling decisions.
 pub async fn states_for_run(db: &impl GenericClient, run_pk: i64) -> Result<Vec<InstanceState>, DbError> {
-    let rows = db.query("SELECT id, task_id, map_index, state FROM task_instances WHERE run_pk = $1", &[&run_pk]).await?;
+    let rows =
+        db.query("SELECT id, task_id, map_index, state FROM task_instances WHERE run_pk = $1", &[&run_pk]).await?;
     rows.iter().map(instance_state).collect()
 }
 
@@ -182,7 +391,9 @@ pub async fn states_of_tasks(
     task_ids: &[&str],
 ) -> Result<Vec<InstanceState>, DbError> {
     let statement = db
-        .prepare_cached("SELECT id, task_id, map_index, state FROM task_instances WHERE run_pk = $1 AND task_id = ANY($2)")
+        .prepare_cached(
+            "SELECT id, task_id, map_index, state FROM task_instances WHERE run_pk = $1 AND task_id = ANY($2)",
+        )
         .await?;
     let rows = db.query(&statement, &[&run_pk, &task_ids]).await?;
     rows.iter().map(instance_state).collect()
@@ -192,7 +403,11 @@ pub async fn states_of_tasks(
 /// into one scheduled instance per element of `items`: the placeholder becomes
 /// index 0 and copies of it take the others. Returns false when the
 /// placeholder was already expanded or moved on.
-pub async fn expand_mapped(db: &impl GenericClient, placeholder: Uuid, items: &[serde_json::Value]) -> Result<bool, DbError> {
+pub async fn expand_mapped(
+    db: &impl GenericClient,
+    placeholder: Uuid,
+    items: &[serde_json::Value],
+) -> Result<bool, DbError> {
     let Some((first, rest)) = items.split_first() else { return Ok(false) };
     let updated = db
         .execute(
@@ -410,7 +625,12 @@ pub async fn set_rendered_fields(
 
 /// Fails a try taken for dispatch whose templates could not be rendered; no
 /// retry, since the same templates would fail the same way.
-pub async fn fail_unrenderable(db: &impl GenericClient, id: Uuid, try_number: i32, reason: &str) -> Result<bool, DbError> {
+pub async fn fail_unrenderable(
+    db: &impl GenericClient,
+    id: Uuid,
+    try_number: i32,
+    reason: &str,
+) -> Result<bool, DbError> {
     let outcome = TryOutcome::failed_without_retry(reason);
     Ok(end_try(db, id, try_number, &["queued"], &outcome).await?.is_some())
 }
@@ -564,7 +784,11 @@ pub struct Zombie {
 }
 
 /// Running tries (up to `limit`) whose last heartbeat is older than `threshold`, locked for handling.
-pub async fn lock_zombies(db: &impl GenericClient, threshold: std::time::Duration, limit: i64) -> Result<Vec<Zombie>, DbError> {
+pub async fn lock_zombies(
+    db: &impl GenericClient,
+    threshold: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<Zombie>, DbError> {
     let seconds = threshold.as_secs_f64();
     let rows = db
         .query(
@@ -598,8 +822,13 @@ pub async fn fail_zombie(
     reason: &str,
     retry_delay_ms: u64,
 ) -> Result<Option<TaskState>, DbError> {
-    let outcome =
-        TryOutcome { state: TaskState::Failed, exit_code: None, failure_reason: Some(reason), retry_delay_ms, retryable: true };
+    let outcome = TryOutcome {
+        state: TaskState::Failed,
+        exit_code: None,
+        failure_reason: Some(reason),
+        retry_delay_ms,
+        retryable: true,
+    };
     end_try(db, zombie.id, zombie.try_number, &["running"], &outcome).await
 }
 
@@ -621,7 +850,13 @@ pub struct TryOutcome<'a> {
 impl<'a> TryOutcome<'a> {
     /// A failure no retry can mend (broken templates, a message the broker gave up on).
     pub fn failed_without_retry(reason: &'a str) -> Self {
-        TryOutcome { state: TaskState::Failed, exit_code: None, failure_reason: Some(reason), retry_delay_ms: 0, retryable: false }
+        TryOutcome {
+            state: TaskState::Failed,
+            exit_code: None,
+            failure_reason: Some(reason),
+            retry_delay_ms: 0,
+            retryable: false,
+        }
     }
 }
 
@@ -700,7 +935,10 @@ pub async fn claim_queued_many(
 /// Records many successful tries in one statement (with their history rows
 /// and one NOTIFY each); returns the ids recorded. Tries no longer running
 /// on this worker are left alone.
-pub async fn finish_successes(db: &impl GenericClient, tries: &[(Uuid, i32, Option<i32>)]) -> Result<Vec<Uuid>, DbError> {
+pub async fn finish_successes(
+    db: &impl GenericClient,
+    tries: &[(Uuid, i32, Option<i32>)],
+) -> Result<Vec<Uuid>, DbError> {
     let ids: Vec<Uuid> = tries.iter().map(|t| t.0).collect();
     let numbers: Vec<i32> = tries.iter().map(|t| t.1).collect();
     let codes: Vec<Option<i32>> = tries.iter().map(|t| t.2).collect();
@@ -715,8 +953,7 @@ pub async fn finish_successes(db: &impl GenericClient, tries: &[(Uuid, i32, Opti
                      ti.failure_reason, ti.queued_at, ti.start_date, ti.end_date), ",
             record_try_history!(),
             " SELECT id, pg_notify($4, run_pk::text || ':' || task_id) FROM done"
-        ),
-        )
+        ))
         .await?;
     let rows = db.query(&statement, &[&ids, &numbers, &codes, &TASK_FINISHED_CHANNEL]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
@@ -735,7 +972,12 @@ pub async fn finish(
 /// Fails a try whose message the broker gave up on (delivered more than the
 /// delivery limit: its task keeps killing workers). No retry: retrying would
 /// loop forever.
-pub async fn fail_undeliverable(db: &impl GenericClient, id: Uuid, try_number: i32, reason: &str) -> Result<bool, DbError> {
+pub async fn fail_undeliverable(
+    db: &impl GenericClient,
+    id: Uuid,
+    try_number: i32,
+    reason: &str,
+) -> Result<bool, DbError> {
     let outcome = TryOutcome::failed_without_retry(reason);
     let current: Option<i32> =
         db.query_opt("SELECT try_number FROM task_instances WHERE id = $1", &[&id]).await?.map(|r| r.get(0));
@@ -795,8 +1037,11 @@ pub async fn tries(db: &impl GenericClient, id: Uuid) -> Result<Vec<TryRow>, DbE
 /// (Airflow's clear): each gets `retries[i]` more tries from its current one.
 /// Only finished ones move; returns the ids that did.
 pub async fn clear(db: &impl GenericClient, ids: &[Uuid], retries: &[i32]) -> Result<Vec<Uuid>, DbError> {
-    let finished: Vec<&str> =
-        crate::state::ALL_TASK_STATES.iter().filter(|s| s.is_finished() || **s == TaskState::UpForRetry).map(|s| s.as_str()).collect();
+    let finished: Vec<&str> = crate::state::ALL_TASK_STATES
+        .iter()
+        .filter(|s| s.is_finished() || **s == TaskState::UpForRetry)
+        .map(|s| s.as_str())
+        .collect();
     let rows = db
         .query(
             "UPDATE task_instances ti SET state = 'none', max_tries = ti.try_number + c.retries, end_date = NULL, \

@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{DbError, GenericClient};
-pub use crate::template::RETURN_VALUE_KEY;
 use crate::template::Xcoms;
+pub use crate::template::RETURN_VALUE_KEY;
 
 /// One stored XCom entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,9 +50,8 @@ pub async fn delete_for(db: &impl GenericClient, ti_ids: &[Uuid]) -> Result<(), 
 
 /// Every XCom of one task instance, by key.
 pub async fn list(db: &impl GenericClient, ti_id: Uuid) -> Result<Vec<XcomEntry>, DbError> {
-    let rows = db
-        .query("SELECT key, value, try_number, timestamp FROM xcom WHERE ti_id = $1 ORDER BY key", &[&ti_id])
-        .await?;
+    let rows =
+        db.query("SELECT key, value, try_number, timestamp FROM xcom WHERE ti_id = $1 ORDER BY key", &[&ti_id]).await?;
     Ok(rows.iter().map(entry_of).collect())
 }
 

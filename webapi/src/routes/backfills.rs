@@ -10,6 +10,7 @@
 //! never touched. Runs are created (or re-queued) in one transaction.
 
 use std::collections::HashMap;
+use utoipa::{IntoParams, ToSchema};
 
 use axum::{extract::State, Json};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -40,7 +41,7 @@ pub(crate) const MAX_BACKFILL_RUNS: usize = 10_000;
 const DEFAULT_MAX_ACTIVE_RUNS: i32 = 10;
 
 /// Body of `POST /backfills` and `POST /backfills/dry_run` (Airflow's `BackfillPostBody`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct BackfillPostBody {
     dag_id: String,
     from_date: DateTime<Utc>,
@@ -49,6 +50,7 @@ pub(crate) struct BackfillPostBody {
     run_backwards: bool,
     dag_run_conf: Option<Value>,
     #[serde(default)]
+    #[schema(value_type = String, example = "none")]
     reprocess_behavior: ReprocessBehavior,
     #[serde(default = "default_max_active_runs")]
     max_active_runs: i64,
@@ -60,7 +62,7 @@ fn default_max_active_runs() -> i64 {
 }
 
 /// Airflow's `BackfillResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct BackfillResponse {
     id: i64,
     dag_id: String,
@@ -68,6 +70,7 @@ pub(crate) struct BackfillResponse {
     to_date: DateTime<Utc>,
     dag_run_conf: Value,
     is_paused: bool,
+    #[schema(value_type = String, example = "none")]
     reprocess_behavior: ReprocessBehavior,
     max_active_runs: i32,
     created_at: DateTime<Utc>,
@@ -77,27 +80,28 @@ pub(crate) struct BackfillResponse {
 }
 
 /// Airflow's `BackfillCollectionResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct BackfillCollection {
     backfills: Vec<BackfillResponse>,
     total_entries: i64,
 }
 
 /// Airflow's `DryRunBackfillResponse`: one run the backfill would create or re-run.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DryRunBackfill {
     logical_date: DateTime<Utc>,
 }
 
 /// Airflow's `DryRunBackfillCollectionResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DryRunCollection {
     backfills: Vec<DryRunBackfill>,
     total_entries: usize,
 }
 
 /// Query of `GET /backfills`: the DAG (required, as in Airflow) and the order.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct ListFilters {
     dag_id: String,
     order_by: Option<String>,
@@ -299,6 +303,7 @@ async fn missing_or_completed(db: &impl GenericClient, id: i64) -> ApiError {
 }
 
 /// `POST /api/v2/backfills`: creates the backfill and its runs (state `queued`).
+#[utoipa::path(post, path = "/api/v2/backfills", tag = "Backfill", request_body = BackfillPostBody, responses((status = 200, body = BackfillResponse)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<BackfillPostBody>,
@@ -403,6 +408,7 @@ async fn rerun(
 }
 
 /// `POST /api/v2/backfills/dry_run`: the logical dates a backfill would run, in the order it would start them.
+#[utoipa::path(post, path = "/api/v2/backfills/dry_run", tag = "Backfill", request_body = BackfillPostBody, responses((status = 200, body = DryRunCollection)))]
 pub(crate) async fn dry_run(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<BackfillPostBody>,
@@ -423,6 +429,7 @@ pub(crate) async fn dry_run(
 }
 
 /// `GET /api/v2/backfills?dag_id=…`: the DAG's backfills by id (`order_by=-id` for newest first).
+#[utoipa::path(get, path = "/api/v2/backfills", tag = "Backfill", params(PageParams, ListFilters), responses((status = 200, body = BackfillCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
@@ -442,6 +449,7 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v2/backfills/{backfill_id}`
+#[utoipa::path(get, path = "/api/v2/backfills/{backfill_id}", tag = "Backfill", params(("backfill_id" = i64, Path, description = "The backfill's id")), responses((status = 200, body = BackfillResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -452,6 +460,7 @@ pub(crate) async fn get_one(
 }
 
 /// `PUT /api/v2/backfills/{backfill_id}/pause`: the backfill starts no new runs; running ones go on.
+#[utoipa::path(put, path = "/api/v2/backfills/{backfill_id}/pause", tag = "Backfill", params(("backfill_id" = i64, Path, description = "The backfill's id")), responses((status = 200, body = BackfillResponse)))]
 pub(crate) async fn pause(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -460,6 +469,7 @@ pub(crate) async fn pause(
 }
 
 /// `PUT /api/v2/backfills/{backfill_id}/unpause`
+#[utoipa::path(put, path = "/api/v2/backfills/{backfill_id}/unpause", tag = "Backfill", params(("backfill_id" = i64, Path, description = "The backfill's id")), responses((status = 200, body = BackfillResponse)))]
 pub(crate) async fn unpause(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -489,6 +499,7 @@ async fn wake_schedulers(db: &impl GenericClient, dag_id: &str) -> Result<(), Ap
 
 /// `PUT /api/v2/backfills/{backfill_id}/cancel`: its queued runs become
 /// `failed`, running ones finish, and the backfill is completed now.
+#[utoipa::path(put, path = "/api/v2/backfills/{backfill_id}/cancel", tag = "Backfill", params(("backfill_id" = i64, Path, description = "The backfill's id")), responses((status = 200, body = BackfillResponse)))]
 pub(crate) async fn cancel(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,

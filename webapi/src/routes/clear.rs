@@ -2,7 +2,9 @@
 //! instances of a run to "no status" so the scheduler runs them again
 //! (Airflow's clear), optionally with their upstream or downstream tasks.
 
+use super::path_params::DagPath;
 use std::collections::{HashMap, HashSet};
+use utoipa::ToSchema;
 
 use axum::{extract::State, Json};
 use gust_shared::{
@@ -27,7 +29,7 @@ use crate::{
 /// Body of the route (Airflow's `ClearTaskInstancesBody`; note that `dry_run`
 /// and `only_failed` default to true, as in Airflow). `start_date` and
 /// `end_date` are accepted and, as in Airflow when a run is named, ignored.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct ClearBody {
     #[serde(default = "yes")]
     dry_run: bool,
@@ -55,7 +57,7 @@ fn yes() -> bool {
 }
 
 /// One entry of `task_ids`: a task, or one mapped instance of it as `[task_id, map_index]`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, ToSchema)]
 #[serde(untagged)]
 enum TaskSelector {
     /// Every instance of the task.
@@ -75,6 +77,7 @@ struct Selection {
 
 /// `POST /api/v2/dags/{dag_id}/clearTaskInstances`: answers the task
 /// instances cleared (or, with `dry_run`, that would be).
+#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/clearTaskInstances", tag = "Task Instance", params(DagPath), request_body = ClearBody, responses((status = 200, description = "The task instances cleared (or, with `dry_run`, that would be)", body = TaskInstanceCollection)))]
 pub(crate) async fn clear(
     State(state): State<AppState>,
     ApiPath(dag_id): ApiPath<String>,

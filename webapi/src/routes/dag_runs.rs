@@ -8,15 +8,19 @@ use gust_shared::dag::{resolve_params, Params};
 use gust_shared::db::{
     self,
     dags::DagVersion,
-    runs::{DagRunRow, NewRun},
+    runs::{DagRunRow, NewRun, RunFilter},
     DbError, GenericClient,
 };
+use gust_shared::state::RunState;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
     dags::{dag_not_found, dag_or_404, BUNDLE_NAME},
-    pagination::PageParams,
+    list_query::QueryPairs,
+    pagination::{OrderParams, PageParams},
+    path_params::{DagPath, RunPath},
 };
 use crate::{
     error::ApiError,
@@ -27,10 +31,10 @@ use crate::{
 /// Longest accepted `dag_run_id`.
 const MAX_RUN_ID_LEN: usize = 250;
 /// Longest accepted run note (Airflow's limit).
-const MAX_NOTE_LEN: usize = 1000;
+pub(crate) const MAX_NOTE_LEN: usize = 1000;
 
 /// Airflow's `DAGRunResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DagRunResponse {
     dag_run_id: String,
     dag_id: String,
@@ -55,7 +59,7 @@ pub(crate) struct DagRunResponse {
 }
 
 /// Airflow's `DagVersionResponse`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct DagVersionResponse {
     id: uuid::Uuid,
     version_number: i32,
@@ -68,7 +72,7 @@ pub(crate) struct DagVersionResponse {
 }
 
 /// Airflow's `DAGRunCollectionResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DagRunCollection {
     dag_runs: Vec<DagRunResponse>,
     total_entries: i64,
@@ -173,19 +177,148 @@ pub(crate) async fn definition_of(db: &impl GenericClient, run: &DagRunRow) -> R
     })
 }
 
-/// `GET /api/v2/dags/{dag_id}/dagRuns`
+/// The path segment Airflow uses for "every DAG".
+const ALL_DAGS: &str = "~";
+
+/// Airflow's run types; gust creates `manual`, `scheduled` and `backfill` runs, the others match nothing.
+const RUN_TYPES: [&str; 6] =
+    ["backfill", "scheduled", "manual", "operator_triggered", "asset_triggered", "asset_materialization"];
+
+/// Airflow's `get_dag_runs` filters gust cannot apply yet: given, they are a 400, never silently ignored.
+const UNSUPPORTED_FILTERS: &[&str] = &[
+    "cursor",
+    "dag_version",
+    "bundle_version",
+    "conf_contains",
+    "updated_at_gte",
+    "updated_at_gt",
+    "updated_at_lte",
+    "updated_at_lt",
+    "duration_gte",
+    "duration_gt",
+    "duration_lte",
+    "duration_lt",
+    "partition_date_gte",
+    "partition_date_lte",
+    "partition_key_pattern",
+    "partition_key_prefix_pattern",
+    "triggering_user_name_pattern",
+    "triggering_user_name_prefix_pattern",
+    "consuming_asset_pattern",
+];
+
+/// The filters of `GET …/dagRuns`, for the OpenAPI document only: the handler
+/// reads them from the raw query ([`run_filter_of`]) so that every bad value is
+/// a 400 naming its parameter. Lists are repeated keys.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // never constructed: it exists for its `IntoParams` impl
+pub(crate) struct RunFilters {
+    /// Any of these states: queued, running, success, failed.
+    state: Vec<String>,
+    /// Any of these run types (Airflow's names; gust creates manual, scheduled and backfill runs).
+    run_type: Vec<String>,
+    /// Logical date at or after this.
+    logical_date_gte: Option<DateTime<Utc>>,
+    /// Logical date after this.
+    logical_date_gt: Option<DateTime<Utc>>,
+    /// Logical date at or before this.
+    logical_date_lte: Option<DateTime<Utc>>,
+    /// Logical date before this.
+    logical_date_lt: Option<DateTime<Utc>>,
+    /// Started at or after this.
+    start_date_gte: Option<DateTime<Utc>>,
+    /// Started after this.
+    start_date_gt: Option<DateTime<Utc>>,
+    /// Started at or before this.
+    start_date_lte: Option<DateTime<Utc>>,
+    /// Started before this.
+    start_date_lt: Option<DateTime<Utc>>,
+    /// Ended at or after this.
+    end_date_gte: Option<DateTime<Utc>>,
+    /// Ended after this.
+    end_date_gt: Option<DateTime<Utc>>,
+    /// Ended at or before this.
+    end_date_lte: Option<DateTime<Utc>>,
+    /// Ended before this.
+    end_date_lt: Option<DateTime<Utc>>,
+    /// Due at or after this.
+    run_after_gte: Option<DateTime<Utc>>,
+    /// Due after this.
+    run_after_gt: Option<DateTime<Utc>>,
+    /// Due at or before this.
+    run_after_lte: Option<DateTime<Utc>>,
+    /// Due before this.
+    run_after_lt: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of the run id; `|` separates alternatives, `%` and `_` match themselves.
+    run_id_pattern: Option<String>,
+    /// Case-sensitive prefix of the run id.
+    run_id_prefix_pattern: Option<String>,
+    /// Case-insensitive substring of the DAG id (useful with `~`).
+    dag_id_pattern: Option<String>,
+    /// Case-sensitive prefix of the DAG id.
+    dag_id_prefix_pattern: Option<String>,
+}
+
+/// The filters of `GET …/dagRuns`, checked: `state` and `run_type` (repeated
+/// keys), `logical_date`, `start_date`, `end_date` and `run_after` bounds
+/// (`_gte`, `_gt`, `_lte`, `_lt`), `run_id_pattern` and `dag_id_pattern`
+/// (and their `_prefix_pattern` forms).
+fn run_filter_of(query: &QueryPairs) -> Result<RunFilter, ApiError> {
+    query.refuse(UNSUPPORTED_FILTERS)?;
+    let states = query
+        .all("state")
+        .map(|value| match RunState::parse(value) {
+            Some(state) => Ok(state.as_str().to_string()),
+            None => Err(ApiError::BadRequest(format!(
+                "`state` has an unknown value `{value}`; use queued, running, success or failed"
+            ))),
+        })
+        .collect::<Result<_, _>>()?;
+    let run_types = query
+        .all("run_type")
+        .map(|value| match RUN_TYPES.contains(&value) {
+            true => Ok(value.to_string()),
+            false => Err(ApiError::BadRequest(format!(
+                "`run_type` has an unknown value `{value}`; use one of {}",
+                RUN_TYPES.join(", ")
+            ))),
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(RunFilter {
+        dag_id: None,
+        states,
+        run_types,
+        logical_date: query.time_range("logical_date")?,
+        start_date: query.time_range("start_date")?,
+        end_date: query.time_range("end_date")?,
+        run_after: query.time_range("run_after")?,
+        dag_id_matches: query.text_matches("dag_id"),
+        run_id_matches: query.text_matches("run_id"),
+    })
+}
+
+/// `GET /api/v2/dags/{dag_id}/dagRuns`: a page of the DAG's runs (of every
+/// DAG's with `~`) that the filters keep, newest first unless `order_by` says
+/// otherwise (`id`, `state`, `dag_id`, `run_id`/`dag_run_id`, `run_type`,
+/// `logical_date`, `run_after`, `queued_at`, `start_date`, `end_date`, `duration`, `conf`).
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", params(DagPath, PageParams, OrderParams, RunFilters), responses((status = 200, body = DagRunCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiPath(dag_id): ApiPath<String>,
     ApiQuery(page): ApiQuery<PageParams>,
+    ApiQuery(order): ApiQuery<OrderParams>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Json<DagRunCollection>, ApiError> {
     let page = page.page()?;
-    if dag_id == "~" {
-        return Err(ApiError::NotFound("listing the runs of every DAG (`~`) is not supported yet; name a DAG".into()));
-    }
+    let order_by = order.sql(db::runs::ORDER_FIELDS, db::runs::DEFAULT_ORDER, db::runs::ORDER_TIEBREAK)?;
+    let mut filter = run_filter_of(&QueryPairs(pairs))?;
     let db = state.db().await?;
-    dag_or_404(&db, &dag_id).await?;
-    let (runs, total_entries) = db::runs::list(&db, &dag_id, page.limit, page.offset).await?;
+    if dag_id != ALL_DAGS {
+        dag_or_404(&db, &dag_id).await?;
+        filter.dag_id = Some(dag_id);
+    }
+    let (runs, total_entries) = db::runs::list_filtered(&db, &filter, &order_by, page.limit, page.offset).await?;
     let mut versions: HashMap<i64, Option<DagVersion>> = HashMap::new();
     for run in &runs {
         if let std::collections::hash_map::Entry::Vacant(slot) = versions.entry(run.dag_version_id) {
@@ -203,6 +336,7 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}`
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", params(RunPath), responses((status = 200, body = DagRunResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id)): ApiPath<(String, String)>,
@@ -214,7 +348,7 @@ pub(crate) async fn get_one(
 }
 
 /// Body of `POST /dags/{dag_id}/dagRuns` (Airflow's `TriggerDAGRunPostBody`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct TriggerBody {
     dag_run_id: Option<String>,
     logical_date: Option<DateTime<Utc>>,
@@ -225,6 +359,7 @@ pub(crate) struct TriggerBody {
 }
 
 /// `POST /api/v2/dags/{dag_id}/dagRuns`: creates a manual run in state `queued`.
+#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", params(DagPath), request_body = TriggerBody, responses((status = 200, body = DagRunResponse), (status = 409, description = "A run with this run id or logical date exists")))]
 pub(crate) async fn trigger(
     State(state): State<AppState>,
     ApiPath(dag_id): ApiPath<String>,
@@ -267,19 +402,13 @@ pub(crate) async fn trigger(
     };
     let mut run = db::runs::insert(&tx, &new_run).await?;
     if let Some(note) = body.note {
-        set_note(&tx, run.id, &note).await?;
+        db::runs::set_note(&tx, run.id, Some(&note)).await?;
         run.note = Some(note);
     }
     tx.commit().await?;
     tracing::info!(dag_id, run_id, "DAG run triggered through the API");
     let version = version_for_display(&db, run.dag_version_id).await?;
     Ok(Json(DagRunResponse::new(run, version.as_ref())))
-}
-
-/// Stores a run's note. (`db::runs::insert` takes no note, so the webapi sets it in the same transaction.)
-async fn set_note(db: &impl GenericClient, run_pk: i64, note: &str) -> Result<(), ApiError> {
-    db.execute("UPDATE dag_runs SET note = $2 WHERE id = $1", &[&run_pk, &note]).await?;
-    Ok(())
 }
 
 /// The run id Airflow gives a manual run: `manual__` and the trigger time.

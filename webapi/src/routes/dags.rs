@@ -1,14 +1,24 @@
-//! `/api/v2/dags`: list DAGs, read one, pause or unpause it.
+//! `/api/v2/dags`: list DAGs, read one, pause or unpause it, delete its metadata.
 
 use std::path::Path;
 
-use axum::{extract::State, Json};
+use axum::{extract::State, http::StatusCode, Json};
 use chrono::{DateTime, Utc};
-use gust_shared::db::{self, dags::DagRow, GenericClient};
+use gust_shared::db::{
+    self,
+    dags::{DagFilter, DagRow},
+    runs::{BusyTask, Deletion},
+    GenericClient,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
-use super::pagination::PageParams;
+use super::{
+    list_query::QueryPairs,
+    pagination::{OrderParams, PageParams},
+    path_params::DagPath,
+};
 use crate::{
     error::ApiError,
     extract::{ApiJson, ApiPath, ApiQuery},
@@ -16,7 +26,7 @@ use crate::{
 };
 
 /// Airflow's `DAGResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DagResponse {
     dag_id: String,
     dag_display_name: String,
@@ -50,7 +60,7 @@ pub(crate) struct DagResponse {
 }
 
 /// Airflow's `DagTagResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct DagTagResponse {
     name: String,
     dag_id: String,
@@ -58,7 +68,7 @@ struct DagTagResponse {
 }
 
 /// Airflow's `DAGCollectionResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DagCollection {
     dags: Vec<DagResponse>,
     total_entries: i64,
@@ -123,11 +133,77 @@ fn timetable_description(schedule: Option<&str>) -> String {
     }
 }
 
-/// Filters of `GET /dags`.
-#[derive(Debug, Deserialize)]
+/// Airflow's `GET /dags` filters gust cannot apply yet: given, they are a 400, never silently ignored.
+const UNSUPPORTED_FILTERS: &[&str] = &[
+    "has_import_errors",
+    "last_dag_run_state",
+    "bundle_name",
+    "bundle_version",
+    "has_asset_schedule",
+    "asset_dependency",
+    "dag_run_start_date_gte",
+    "dag_run_start_date_gt",
+    "dag_run_start_date_lte",
+    "dag_run_start_date_lt",
+    "dag_run_end_date_gte",
+    "dag_run_end_date_gt",
+    "dag_run_end_date_lte",
+    "dag_run_end_date_lt",
+    "dag_run_state",
+    "is_favorite",
+    "timetable_type",
+];
+
+/// The filters of `GET /dags`, for the OpenAPI document only: the handler
+/// reads them from the raw query ([`dag_filter_of`]) so that every bad value is
+/// a 400 naming its parameter. Lists are repeated keys.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // never constructed: it exists for its `IntoParams` impl
 pub(crate) struct DagFilters {
-    exclude_stale: Option<bool>,
+    /// Case-insensitive substring of the DAG id; `|` separates alternatives, `%` and `_` match themselves.
+    dag_id_pattern: Option<String>,
+    /// Case-sensitive prefix of the DAG id; `|` separates alternatives.
+    dag_id_prefix_pattern: Option<String>,
+    /// As `dag_id_pattern` (gust shows the DAG id as the display name).
+    dag_display_name_pattern: Option<String>,
+    /// As `dag_id_prefix_pattern`.
+    dag_display_name_prefix_pattern: Option<String>,
+    /// Only paused (true) or unpaused (false) DAGs.
     paused: Option<bool>,
+    /// Leave out DAGs whose file is gone (default true).
+    exclude_stale: Option<bool>,
+    /// DAGs with any (or, with `tags_match_mode=all`, all) of these tags.
+    tags: Vec<String>,
+    /// `any` (default) or `all`.
+    tags_match_mode: Option<String>,
+    /// DAGs with any of these owners.
+    owners: Vec<String>,
+}
+
+/// The filters of `GET /dags`, checked: `dag_id_pattern`, `dag_display_name_pattern`
+/// (and their `_prefix_pattern` forms), `paused`, `exclude_stale` (default true),
+/// `tags` with `tags_match_mode` (`any`, the default, or `all`) and `owners`.
+fn dag_filter_of(query: &QueryPairs) -> Result<DagFilter, ApiError> {
+    query.refuse(UNSUPPORTED_FILTERS)?;
+    let all_tags = match query.last("tags_match_mode") {
+        None | Some("any") => false,
+        Some("all") => true,
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!("`tags_match_mode` must be `any` or `all`, got `{other}`")))
+        }
+    };
+    let mut dag_id_matches = query.text_matches("dag_id");
+    // gust shows the DAG id as the display name.
+    dag_id_matches.extend(query.text_matches("dag_display_name"));
+    Ok(DagFilter {
+        only_active: query.bool("exclude_stale")?.unwrap_or(true),
+        paused: query.bool("paused")?,
+        tags: query.strings("tags"),
+        all_tags,
+        owners: query.strings("owners"),
+        dag_id_matches,
+    })
 }
 
 /// Loads a DAG or answers 404.
@@ -140,25 +216,25 @@ pub(crate) fn dag_not_found(dag_id: &str) -> ApiError {
     ApiError::NotFound(format!("DAG `{dag_id}` not found"))
 }
 
-/// `GET /api/v2/dags`
+/// `GET /api/v2/dags`: a page of the DAGs the filters keep, ordered by `order_by`
+/// (`dag_id`, `dag_display_name`, `last_run_state`, `last_run_start_date`, `state`, `start_date`).
+#[utoipa::path(get, path = "/api/v2/dags", tag = "DAG", params(PageParams, OrderParams, DagFilters), responses((status = 200, body = DagCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
-    ApiQuery(filters): ApiQuery<DagFilters>,
+    ApiQuery(order): ApiQuery<OrderParams>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Json<DagCollection>, ApiError> {
     let page = page.page()?;
-    if filters.paused.is_some() {
-        return Err(ApiError::BadRequest(
-            "the `paused` filter is not supported yet; list all DAGs and filter on `is_paused`".into(),
-        ));
-    }
+    let order_by = order.sql(db::dags::ORDER_FIELDS, db::dags::DEFAULT_ORDER, db::dags::DEFAULT_ORDER)?;
+    let filter = dag_filter_of(&QueryPairs(pairs))?;
     let db = state.db().await?;
-    let only_active = filters.exclude_stale.unwrap_or(true);
-    let (dags, total_entries) = db::dags::list(&db, page.limit, page.offset, only_active).await?;
+    let (dags, total_entries) = db::dags::list_filtered(&db, &filter, &order_by, page.limit, page.offset).await?;
     Ok(Json(DagCollection { dags: dags.into_iter().map(DagResponse::from).collect(), total_entries }))
 }
 
 /// `GET /api/v2/dags/{dag_id}`
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}", tag = "DAG", params(DagPath), responses((status = 200, body = DagResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath(dag_id): ApiPath<String>,
@@ -168,12 +244,23 @@ pub(crate) async fn get_one(
 }
 
 /// Query of `PATCH /dags/{dag_id}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PatchParams {
+    /// Fields of the body to apply; only `is_paused` can be.
     update_mask: Option<String>,
 }
 
+/// Airflow's `DAGPatchBody` as gust takes it, for the OpenAPI document (the handler reads the JSON itself).
+#[derive(ToSchema)]
+#[allow(dead_code)] // never constructed: it exists for its `ToSchema` impl
+pub(crate) struct DagPatchBody {
+    /// Pause (true) or unpause (false) the DAG.
+    is_paused: bool,
+}
+
 /// `PATCH /api/v2/dags/{dag_id}` with `{"is_paused": bool}`.
+#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}", tag = "DAG", params(DagPath, PatchParams), request_body = DagPatchBody, responses((status = 200, body = DagResponse)))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     ApiPath(dag_id): ApiPath<String>,
@@ -186,6 +273,50 @@ pub(crate) async fn patch(
     let dag = db::dags::set_paused(&db, &dag_id, is_paused).await?.ok_or_else(|| dag_not_found(&dag_id))?;
     tracing::info!(dag_id, is_paused, "DAG pause state changed through the API");
     Ok(Json(dag.into()))
+}
+
+/// `DELETE /api/v2/dags/{dag_id}`: deletes the DAG's metadata (runs, task
+/// instances and their tries, logs and XComs, versions, backfills) in one
+/// transaction; 204. 409 while one of its task instances is queued or running,
+/// as Airflow's "still running". The DAG file stays, so the schedulers register
+/// the DAG again (as new, unpaused) on their next rescan. Needs the admin role.
+#[utoipa::path(delete, path = "/api/v2/dags/{dag_id}", tag = "DAG", params(DagPath), responses((status = 204, description = "Deleted"), (status = 409, description = "A task instance of the DAG is queued or running")))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    ApiPath(dag_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let mut db = state.db().await?;
+    let tx = db.transaction().await?;
+    match db::dags::delete(&tx, &dag_id).await? {
+        Deletion::Deleted => {
+            tx.commit().await?;
+            tracing::info!(dag_id, "DAG metadata deleted through the API");
+            Ok(StatusCode::NO_CONTENT)
+        }
+        Deletion::NotFound => Err(dag_not_found(&dag_id)),
+        Deletion::Busy(tasks) => Err(still_running(&format!("DAG `{dag_id}`"), &tasks)),
+    }
+}
+
+/// The 409 for deleting `what` while `tasks` are queued or running, naming a few of them.
+pub(crate) fn still_running(what: &str, tasks: &[BusyTask]) -> ApiError {
+    const SHOWN: usize = 5;
+    let mut named: Vec<String> = tasks
+        .iter()
+        .take(SHOWN)
+        .map(|t| {
+            let mapped = if t.map_index == -1 { String::new() } else { format!("[{}]", t.map_index) };
+            format!("`{}`{mapped} of run `{}` is {}", t.task_id, t.run_id, t.state)
+        })
+        .collect();
+    if tasks.len() > SHOWN {
+        named.push(format!("and {} more", tasks.len() - SHOWN));
+    }
+    ApiError::Conflict(format!(
+        "{what} still has task instances queued or running ({}); wait for them to finish or mark them failed, \
+         then delete again",
+        named.join(", ")
+    ))
 }
 
 /// Only `is_paused` may be named in `update_mask`.
@@ -233,6 +364,35 @@ mod tests {
         for bad in [json!({}), json!({"is_paused": "yes"}), json!([true]), json!(null)] {
             assert!(matches!(is_paused_of(&bad), Err(ApiError::BadRequest(_))), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_busy_delete_names_a_few_task_instances_and_counts_the_rest() {
+        let busy = |i: i32| BusyTask {
+            run_id: "r1".into(),
+            task_id: "t".into(),
+            map_index: i,
+            state: if i == 0 { "running".into() } else { "queued".into() },
+        };
+        let detail = still_running("DAG `etl`", &(0..7).map(busy).collect::<Vec<_>>()).to_string();
+        assert!(
+            detail.starts_with("DAG `etl` still has task instances queued or running (`t`[0] of run `r1` is running")
+        );
+        assert!(detail.contains("`t`[4] of run `r1` is queued, and 2 more)"), "{detail}");
+    }
+
+    #[test]
+    fn dag_filters_read_airflows_parameters() {
+        let query = |text: &str| QueryPairs(serde_html_form::from_str(text).unwrap());
+        let filter = dag_filter_of(&query("tags=a&tags=b&tags_match_mode=all&owners=ana&paused=false")).unwrap();
+        assert_eq!(
+            (filter.tags, filter.all_tags, filter.owners),
+            (vec!["a".into(), "b".into()], true, vec!["ana".into()])
+        );
+        assert_eq!((filter.paused, filter.only_active), (Some(false), true));
+        let names = dag_filter_of(&query("dag_id_pattern=x&dag_display_name_prefix_pattern=y")).unwrap();
+        assert_eq!(names.dag_id_matches.len(), 2);
+        assert!(!dag_filter_of(&query("exclude_stale=false")).unwrap().only_active);
     }
 
     #[test]

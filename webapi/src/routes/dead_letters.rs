@@ -6,13 +6,14 @@ use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use gust_shared::db::{self, dead_letters::DeadLetter};
 use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::pagination::PageParams;
 use crate::{error::ApiError, extract::ApiQuery, AppState};
 
 /// One dead-lettered message.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct DeadLetterResponse {
     id: i64,
     queue: String,
@@ -30,7 +31,7 @@ struct DeadLetterResponse {
 }
 
 /// A page of dead letters, newest first.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DeadLetterCollection {
     dead_letters: Vec<DeadLetterResponse>,
     total_entries: i64,
@@ -57,6 +58,7 @@ impl From<DeadLetter> for DeadLetterResponse {
 }
 
 /// `GET /api/v2/gust/deadLetters?limit&offset`
+#[utoipa::path(get, path = "/api/v2/gust/deadLetters", tag = "gust", params(PageParams), responses((status = 200, description = "Task messages RabbitMQ gave up on (delivery limit reached), newest first", body = DeadLetterCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,

@@ -6,6 +6,7 @@ use axum::{extract::State, http::StatusCode, Json};
 use chrono::{DateTime, TimeDelta, Utc};
 use gust_shared::db::heartbeats::{self, Heartbeat};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::AppState;
 
@@ -31,7 +32,7 @@ const LISTED_WITHIN: TimeDelta = TimeDelta::hours(24);
 const MAX_LISTED: usize = 100;
 
 /// Airflow's `HealthInfoResponse`, plus gust's own components.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct HealthResponse {
     metadatabase: BaseInfo,
     scheduler: SchedulerInfo,
@@ -41,34 +42,34 @@ pub(crate) struct HealthResponse {
 }
 
 /// Airflow's `BaseInfoResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct BaseInfo {
     status: Option<&'static str>,
 }
 
 /// Airflow's `SchedulerInfoResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct SchedulerInfo {
     status: Option<&'static str>,
     latest_scheduler_heartbeat: Option<DateTime<Utc>>,
 }
 
 /// Airflow's `TriggererInfoResponse` (gust has no triggerer).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct TriggererInfo {
     status: Option<&'static str>,
     latest_triggerer_heartbeat: Option<DateTime<Utc>>,
 }
 
 /// Airflow's `DagProcessorInfoResponse` (gust parses DAGs in the scheduler).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct DagProcessorInfo {
     status: Option<&'static str>,
     latest_dag_processor_heartbeat: Option<DateTime<Utc>>,
 }
 
 /// gust's components: the broker, and every scheduler and worker seen in the last 24 hours.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct GustHealth {
     broker: BrokerHealth,
     schedulers: Vec<ComponentInfo>,
@@ -76,14 +77,14 @@ struct GustHealth {
 }
 
 /// Whether RabbitMQ accepted a connection; `status` is null when no broker is configured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct BrokerHealth {
     status: Option<&'static str>,
     detail: String,
 }
 
 /// What a component's heartbeat row says about it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 enum Liveness {
     /// It heartbeated within the liveness threshold.
@@ -95,7 +96,7 @@ enum Liveness {
 }
 
 /// One scheduler (or the common part of a worker) in the `gust` section.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ComponentInfo {
     name: String,
     hostname: String,
@@ -106,7 +107,7 @@ struct ComponentInfo {
 }
 
 /// One worker in the `gust` section.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct WorkerInfo {
     #[serde(flatten)]
     component: ComponentInfo,
@@ -114,7 +115,7 @@ struct WorkerInfo {
 }
 
 /// Airflow's `VersionInfo`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct VersionResponse {
     version: &'static str,
     git_version: Option<String>,
@@ -129,6 +130,10 @@ struct Components {
 }
 
 /// `GET /api/v2/monitor/health`: 200 when the database answers (whatever the other components say), else 503.
+#[utoipa::path(get, path = "/api/v2/monitor/health", tag = "Monitor", responses(
+    (status = 200, description = "The metadata database answers; the body reports every component", body = HealthResponse),
+    (status = 503, description = "The metadata database does not answer", body = HealthResponse),
+))]
 pub(crate) async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthResponse>) {
     let (components, broker) = tokio::join!(read_components(&state), broker_health(&state));
     let status = if components.is_some() { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
@@ -267,6 +272,7 @@ async fn check_broker(url: &str) -> BrokerHealth {
 }
 
 /// `GET /api/v2/version`
+#[utoipa::path(get, path = "/api/v2/version", tag = "Version", responses((status = 200, body = VersionResponse)))]
 pub(crate) async fn version() -> Json<VersionResponse> {
     Json(VersionResponse { version: env!("CARGO_PKG_VERSION"), git_version: None })
 }

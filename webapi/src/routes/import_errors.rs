@@ -4,12 +4,13 @@ use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use gust_shared::db::{self, import_errors::ImportErrorRow};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{dags::BUNDLE_NAME, pagination::PageParams};
 use crate::{error::ApiError, extract::ApiQuery, AppState};
 
 /// Airflow's `ImportErrorResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct ImportErrorResponse {
     import_error_id: i64,
     timestamp: DateTime<Utc>,
@@ -19,7 +20,7 @@ struct ImportErrorResponse {
 }
 
 /// Airflow's `ImportErrorCollectionResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ImportErrorCollection {
     import_errors: Vec<ImportErrorResponse>,
     total_entries: i64,
@@ -38,6 +39,7 @@ impl From<ImportErrorRow> for ImportErrorResponse {
 }
 
 /// `GET /api/v2/importErrors`
+#[utoipa::path(get, path = "/api/v2/importErrors", tag = "Import Error", params(PageParams), responses((status = 200, body = ImportErrorCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,

@@ -1,6 +1,7 @@
 //! `…/taskInstances/{task_id}/logs/{try_number}`: the output of one try, page
 //! by page, as Airflow's structured JSON or as plain text.
 
+use super::path_params::TaskInstancePath;
 use axum::{
     extract::State,
     http::{header, HeaderMap, HeaderValue},
@@ -13,6 +14,7 @@ use gust_shared::{
     state::TaskState,
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::task_instances::ti_or_404;
 use crate::{
@@ -29,7 +31,8 @@ const FULL_CONTENT_LINES: i64 = 100_000;
 const CONTINUATION_HEADER: &str = "x-continuation-token";
 
 /// Query of the log route.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct LogParams {
     full_content: Option<bool>,
     token: Option<String>,
@@ -37,14 +40,14 @@ pub(crate) struct LogParams {
 }
 
 /// Airflow's `TaskInstancesLogResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct LogResponse {
     content: Vec<LogMessage>,
     continuation_token: Option<String>,
 }
 
 /// Airflow's `StructuredLogMessage`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct LogMessage {
     timestamp: DateTime<Utc>,
     event: String,
@@ -60,6 +63,9 @@ impl From<LogLine> for LogMessage {
 }
 
 /// `GET …/taskInstances/{task_id}/logs/{try_number}?full_content&token&map_index`
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/logs/{try_number}", tag = "Task Instance", params(TaskInstancePath, ("try_number" = i32, Path, description = "The try, from 1"), LogParams), responses(
+    (status = 200, description = "The try's log; `Accept: text/plain` gets plain text with the continuation token in the `x-continuation-token` header", content((LogResponse = "application/json"), (String = "text/plain"))),
+))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id, task_id, try_number)): ApiPath<(String, String, String, i32)>,

@@ -5,7 +5,9 @@
 //! A finished run keeps its state (as in Airflow); a live run is re-evaluated
 //! by the scheduler, which the NOTIFY inside `task_instances::mark` wakes.
 
+use super::path_params::TaskInstancePath;
 use std::collections::HashSet;
+use utoipa::{IntoParams, ToSchema};
 
 use axum::{extract::State, Json};
 use gust_shared::{
@@ -30,7 +32,7 @@ use crate::{
 const SETTABLE: [TaskState; 3] = [TaskState::Success, TaskState::Failed, TaskState::Skipped];
 
 /// Body of the mark routes (Airflow's `PatchTaskInstanceBody`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct PatchBody {
     new_state: Option<String>,
     note: Option<String>,
@@ -45,10 +47,14 @@ pub(crate) struct PatchBody {
 }
 
 /// Query of the mark routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PatchParams {
+    /// Which instance of a mapped task; unmapped tasks have none.
     map_index: Option<i32>,
-    update_mask: Option<String>,
+    /// Fields of the body to apply, repeated or comma-separated.
+    #[serde(default)]
+    update_mask: Vec<String>,
 }
 
 /// A checked mark request.
@@ -59,6 +65,7 @@ struct MarkRequest {
 }
 
 /// `PATCH …/taskInstances/{task_id}?map_index`: sets the state; answers the task instances that changed.
+#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", tag = "Task Instance", params(TaskInstancePath, PatchParams), request_body = PatchBody, responses((status = 200, description = "The task instances whose state changed", body = TaskInstanceCollection)))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<(String, String, String)>,
@@ -69,6 +76,7 @@ pub(crate) async fn patch(
 }
 
 /// `PATCH …/taskInstances/{task_id}/dry_run?map_index`: the task instances a mark would change, unchanged.
+#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/dry_run", tag = "Task Instance", params(TaskInstancePath, PatchParams), request_body = PatchBody, responses((status = 200, description = "The task instances the mark would change", body = TaskInstanceCollection)))]
 pub(crate) async fn dry_run(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<(String, String, String)>,
@@ -144,9 +152,9 @@ async fn relatives_of(
 
 /// Checks the query and body: the new state, the relatives, and what gust cannot do yet.
 fn mark_request(params: &PatchParams, body: &PatchBody) -> Result<MarkRequest, ApiError> {
-    let mask: Option<Vec<&str>> =
-        params.update_mask.as_deref().map(|m| m.split(',').map(str::trim).filter(|f| !f.is_empty()).collect());
-    let mask = mask.filter(|fields| !fields.is_empty());
+    let mask: Vec<&str> =
+        params.update_mask.iter().flat_map(|m| m.split(',')).map(str::trim).filter(|f| !f.is_empty()).collect();
+    let mask = Some(mask).filter(|fields| !fields.is_empty());
     if let Some(fields) = &mask {
         if let Some(field) = fields.iter().find(|f| !matches!(**f, "new_state" | "note")) {
             return Err(ApiError::BadRequest(format!(
@@ -217,7 +225,7 @@ mod tests {
     }
 
     fn no_params() -> PatchParams {
-        PatchParams { map_index: None, update_mask: None }
+        PatchParams { map_index: None, update_mask: Vec::new() }
     }
 
     #[test]
@@ -255,13 +263,13 @@ mod tests {
         assert!(note.unwrap_err().to_string().contains("note"));
         let past = mark_request(&no_params(), &body(json!({"new_state": "success", "include_past": true})));
         assert!(past.unwrap_err().to_string().contains("include_past"));
-        let mask = PatchParams { map_index: None, update_mask: Some("new_state,pool".into()) };
+        let mask = PatchParams { map_index: None, update_mask: vec!["new_state".into(), "pool".into()] };
         assert!(mark_request(&mask, &body(json!({"new_state": "success"}))).unwrap_err().to_string().contains("pool"));
     }
 
     #[test]
     fn a_note_outside_the_update_mask_is_ignored_as_airflow_does() {
-        let mask = PatchParams { map_index: None, update_mask: Some("new_state".into()) };
+        let mask = PatchParams { map_index: None, update_mask: vec!["new_state".into()] };
         assert!(mark_request(&mask, &body(json!({"new_state": "success", "note": "x"}))).is_ok());
     }
 

@@ -7,56 +7,64 @@ mod dags;
 mod dead_letters;
 mod health;
 mod import_errors;
+mod list_query;
 mod logs;
 mod mark;
 mod pagination;
+mod path_params;
 mod pools;
+mod run_changes;
 mod task_graph;
 mod task_instances;
 mod tries;
+mod users;
+mod variables;
 mod xcom;
 
-use axum::{
-    http::{Method, StatusCode, Uri},
-    routing::{get, patch, post, put},
-    Router,
-};
+use axum::http::{Method, StatusCode, Uri};
+use utoipa::OpenApi as _;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use crate::{error::ApiError, AppState};
+use crate::{error::ApiError, openapi::ApiDoc, AppState};
 
 pub(crate) use health::BrokerHealth;
 
-/// Every `/api/v2` route gust serves, and the token endpoint.
-pub(crate) fn api() -> Router<AppState> {
-    const RUN: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}";
-    const TI: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
-    Router::new()
-        .route("/auth/token", post(crate::auth::login))
-        .route("/api/v2/monitor/health", get(health::health))
-        .route("/api/v2/version", get(health::version))
-        .route("/api/v2/dags", get(dags::list))
-        .route("/api/v2/dags/{dag_id}", get(dags::get_one).patch(dags::patch))
-        .route("/api/v2/dags/{dag_id}/dagRuns", get(dag_runs::list).post(dag_runs::trigger))
-        .route(RUN, get(dag_runs::get_one))
-        .route(&format!("{RUN}/taskInstances"), get(task_instances::list))
-        .route(TI, get(task_instances::get_one).patch(mark::patch))
-        .route(&format!("{TI}/dry_run"), patch(mark::dry_run))
-        .route(&format!("{TI}/tries"), get(tries::list))
-        .route(&format!("{TI}/tries/{{try_number}}"), get(tries::get_one))
-        .route(&format!("{TI}/logs/{{try_number}}"), get(logs::get))
-        .route(&format!("{TI}/xcomEntries"), get(xcom::list))
-        .route(&format!("{TI}/xcomEntries/{{xcom_key}}"), get(xcom::get_one))
-        .route("/api/v2/dags/{dag_id}/clearTaskInstances", post(clear::clear))
-        .route("/api/v2/backfills", get(backfills::list).post(backfills::create))
-        .route("/api/v2/backfills/dry_run", post(backfills::dry_run))
-        .route("/api/v2/backfills/{backfill_id}", get(backfills::get_one))
-        .route("/api/v2/backfills/{backfill_id}/pause", put(backfills::pause))
-        .route("/api/v2/backfills/{backfill_id}/unpause", put(backfills::unpause))
-        .route("/api/v2/backfills/{backfill_id}/cancel", put(backfills::cancel))
-        .route("/api/v2/importErrors", get(import_errors::list))
-        .route("/api/v2/pools", get(pools::list).post(pools::create))
-        .route("/api/v2/pools/{pool_name}", get(pools::get_one).patch(pools::patch).delete(pools::delete))
-        .route("/api/v2/gust/deadLetters", get(dead_letters::list))
+/// Every `/api/v2` route gust serves, and the token endpoint, with the OpenAPI
+/// document of those registered through `routes!`.
+pub(crate) fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(crate::auth::login))
+        .routes(routes!(health::health))
+        .routes(routes!(health::version))
+        .routes(routes!(dags::list))
+        .routes(routes!(dags::get_one, dags::patch, dags::delete))
+        .routes(routes!(dag_runs::list, dag_runs::trigger))
+        .routes(routes!(dag_runs::get_one, run_changes::patch, run_changes::delete))
+        .routes(routes!(run_changes::clear))
+        .routes(routes!(task_instances::list))
+        .routes(routes!(task_instances::get_one))
+        .routes(routes!(mark::patch))
+        .routes(routes!(mark::dry_run))
+        .routes(routes!(tries::list))
+        .routes(routes!(tries::get_one))
+        .routes(routes!(logs::get))
+        .routes(routes!(xcom::list))
+        .routes(routes!(xcom::get_one))
+        .routes(routes!(clear::clear))
+        .routes(routes!(backfills::list, backfills::create))
+        .routes(routes!(backfills::dry_run))
+        .routes(routes!(backfills::get_one))
+        .routes(routes!(backfills::pause))
+        .routes(routes!(backfills::unpause))
+        .routes(routes!(backfills::cancel))
+        .routes(routes!(import_errors::list))
+        .routes(routes!(pools::list, pools::create))
+        .routes(routes!(pools::get_one, pools::patch, pools::delete))
+        .routes(routes!(dead_letters::list))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get_one, users::patch, users::delete))
+        .routes(routes!(variables::list, variables::create))
+        .routes(routes!(variables::get_one, variables::patch, variables::delete))
 }
 
 /// 404 for paths no route matches.

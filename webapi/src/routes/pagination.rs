@@ -3,6 +3,7 @@
 //! a 400; `order_by` names fields a list allows, `-field` for descending.
 
 use serde::Deserialize;
+use utoipa::IntoParams;
 
 use crate::error::ApiError;
 
@@ -12,9 +13,14 @@ pub(crate) const DEFAULT_LIMIT: i64 = 50;
 pub(crate) const MAX_LIMIT: i64 = 1000;
 
 /// The raw `limit` and `offset` query parameters.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PageParams {
+    /// Most items to return (default 50, at most 1000).
+    #[param(minimum = 0)]
     limit: Option<i64>,
+    /// Items to skip.
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
@@ -52,8 +58,10 @@ impl Page {
 }
 
 /// The `order_by` query parameter: repeated (`order_by=a&order_by=-b`) or comma-separated.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct OrderParams {
+    /// Fields to sort by, first first; `-field` sorts descending.
     #[serde(default)]
     order_by: Vec<String>,
 }
@@ -62,7 +70,12 @@ impl OrderParams {
     /// An `ORDER BY` list made only of the static SQL in `allowed` (field name → column
     /// expression), followed by `tiebreak` so pages are stable; `default` when the
     /// client names no field. An unknown field is a 400 naming the allowed ones.
-    pub(crate) fn sql(&self, allowed: &[(&str, &'static str)], default: &'static str, tiebreak: &'static str) -> Result<String, ApiError> {
+    pub(crate) fn sql(
+        &self,
+        allowed: &[(&str, &'static str)],
+        default: &'static str,
+        tiebreak: &'static str,
+    ) -> Result<String, ApiError> {
         let mut keys: Vec<String> = Vec::new();
         for field in self.order_by.iter().flat_map(|raw| raw.split(',')).map(str::trim).filter(|f| !f.is_empty()) {
             let (name, descending) = match field.strip_prefix('-') {

@@ -8,7 +8,8 @@ use gust_shared::{
         pools::{PoolError, PoolFields, PoolRow},
     },
 };
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::pagination::PageParams;
 use crate::{
@@ -18,7 +19,7 @@ use crate::{
 };
 
 /// Airflow's `PoolResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PoolResponse {
     name: String,
     slots: i32,
@@ -33,7 +34,7 @@ pub(crate) struct PoolResponse {
 }
 
 /// Airflow's `PoolCollectionResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct PoolCollection {
     pools: Vec<PoolResponse>,
     total_entries: i64,
@@ -57,7 +58,7 @@ impl From<PoolRow> for PoolResponse {
 }
 
 /// Airflow's `PoolBody`: what `POST /pools` takes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PoolBody {
     name: String,
@@ -69,31 +70,31 @@ pub(crate) struct PoolBody {
 }
 
 /// Airflow's `PoolPatchBody`: every field optional; `description: null` clears it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PoolPatchBody {
     #[serde(default, alias = "pool")]
     name: Option<String>,
     #[serde(default)]
     slots: Option<i64>,
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     #[serde(default)]
     include_deferred: Option<bool>,
 }
 
-/// Deserializes a field that is present (even as `null`) into `Some`.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
-    T::deserialize(deserializer).map(Some)
-}
-
 /// Query of `PATCH /pools/{pool_name}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PatchParams {
-    update_mask: Option<String>,
+    /// Fields of the body to apply, repeated or comma-separated; all present fields when absent.
+    #[serde(default)]
+    update_mask: Vec<String>,
 }
 
 /// `GET /api/v2/pools`
+#[utoipa::path(get, path = "/api/v2/pools", tag = "Pool", params(PageParams), responses((status = 200, body = PoolCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
@@ -105,6 +106,7 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v2/pools/{pool_name}`
+#[utoipa::path(get, path = "/api/v2/pools/{pool_name}", tag = "Pool", params(("pool_name" = String, Path, description = "The pool's name")), responses((status = 200, body = PoolResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
@@ -115,6 +117,7 @@ pub(crate) async fn get_one(
 }
 
 /// `POST /api/v2/pools`: 201 with the new pool, 409 when the name is taken.
+#[utoipa::path(post, path = "/api/v2/pools", tag = "Pool", request_body = PoolBody, responses((status = 201, body = PoolResponse)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<PoolBody>,
@@ -132,13 +135,15 @@ pub(crate) async fn create(
 }
 
 /// `PATCH /api/v2/pools/{pool_name}`: changes the fields in `update_mask`, or every field the body has.
+#[utoipa::path(patch, path = "/api/v2/pools/{pool_name}", tag = "Pool", params(("pool_name" = String, Path, description = "The pool's name"), PatchParams), request_body = PoolPatchBody, responses((status = 200, body = PoolResponse)))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
     ApiQuery(params): ApiQuery<PatchParams>,
     ApiJson(body): ApiJson<PoolPatchBody>,
 ) -> Result<Json<PoolResponse>, ApiError> {
-    let fields = patch_fields(&name, params.update_mask.as_deref(), body)?;
+    let mask = (!params.update_mask.is_empty()).then(|| params.update_mask.join(","));
+    let fields = patch_fields(&name, mask.as_deref(), body)?;
     let db = state.db().await?;
     let pool = db::pools::update(&db, &name, &fields).await?.ok_or_else(|| pool_not_found(&name))?;
     tracing::info!(pool = %pool.name, slots = pool.slots, "pool changed through the API");
@@ -146,6 +151,7 @@ pub(crate) async fn patch(
 }
 
 /// `DELETE /api/v2/pools/{pool_name}`: 204; `default_pool` cannot be deleted (400).
+#[utoipa::path(delete, path = "/api/v2/pools/{pool_name}", tag = "Pool", params(("pool_name" = String, Path, description = "The pool's name")), responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,

@@ -1,19 +1,32 @@
 //! `/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances`: the task
-//! instances of a run.
+//! instances of a run, or with `~` for the run (or for both) of every run of
+//! a DAG (or of every DAG), filtered and ordered as Airflow's
+//! `get_task_instances`.
 
 use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use gust_shared::{
-    db::{self, runs::DagRunRow, task_instances::TaskInstanceRow, GenericClient},
-    state::TaskState,
+    db::{
+        self,
+        runs::DagRunRow,
+        task_instances::{
+            DurationRange, TaskInstanceFilter, TaskInstanceRow, DEFAULT_ORDER, ORDER_FIELDS, ORDER_TIEBREAK,
+        },
+        GenericClient,
+    },
+    state::{TaskState, ALL_TASK_STATES},
 };
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{
     dag_runs::{run_or_404, seconds_between},
-    pagination::PageParams,
+    dags::dag_or_404,
+    list_query::QueryPairs,
+    pagination::{OrderParams, PageParams},
+    path_params::{RunPath, TaskInstancePath},
 };
 use crate::{
     error::ApiError,
@@ -22,7 +35,7 @@ use crate::{
 };
 
 /// Airflow's `TaskInstanceResponse`, plus gust's `exit_code`, `failure_reason` and `next_retry_at`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TaskInstanceResponse {
     id: Uuid,
     task_id: String,
@@ -67,7 +80,7 @@ pub(crate) struct TaskInstanceResponse {
 }
 
 /// Airflow's `TaskInstanceCollectionResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TaskInstanceCollection {
     task_instances: Vec<TaskInstanceResponse>,
     total_entries: i64,
@@ -84,13 +97,18 @@ impl TaskInstanceCollection {
 impl TaskInstanceResponse {
     /// The API shape of a task instance of `run`.
     fn new(ti: TaskInstanceRow, run: &DagRunRow) -> Self {
+        Self::with_run_dates(ti, run.logical_date, run.run_after)
+    }
+
+    /// The API shape of a task instance whose run has this logical date and `run_after`.
+    fn with_run_dates(ti: TaskInstanceRow, logical_date: Option<DateTime<Utc>>, run_after: DateTime<Utc>) -> Self {
         Self {
             id: ti.id,
             task_display_name: ti.task_id.clone(),
             dag_display_name: ti.dag_id.clone(),
             map_index: ti.map_index,
-            logical_date: run.logical_date,
-            run_after: run.run_after,
+            logical_date,
+            run_after,
             duration: seconds_between(ti.start_date, ti.end_date),
             start_date: ti.start_date,
             end_date: ti.end_date,
@@ -152,22 +170,229 @@ pub(crate) async fn ti_or_404(
     )))
 }
 
-/// `GET …/dagRuns/{dag_run_id}/taskInstances`
+/// The path segment Airflow uses for "every DAG" and "every run".
+const ALL: &str = "~";
+
+/// Task states Airflow has and gust never uses: accepted as filters, they match nothing.
+const AIRFLOW_ONLY_STATES: [&str; 3] = ["restarting", "up_for_reschedule", "deferred"];
+
+/// Airflow `get_task_instances` parameters gust cannot apply: refused by name
+/// rather than ignored (`cursor` only when not empty, Airflow's "first page").
+const UNSUPPORTED_FILTERS: [&str; 6] = [
+    "cursor",
+    "executor",
+    "version_number",
+    "task_group_id",
+    "rendered_map_index_pattern",
+    "rendered_map_index_prefix_pattern",
+];
+
+/// Every value of `key` as an integer; anything else is a 400 naming `key`.
+fn integers(query: &QueryPairs, key: &str) -> Result<Vec<i32>, ApiError> {
+    query
+        .all(key)
+        .map(|value| {
+            value.trim().parse().map_err(|_| ApiError::BadRequest(format!("`{key}` must be an integer, got `{value}`")))
+        })
+        .collect()
+}
+
+/// `duration_gte` … `duration_lt` in seconds.
+fn duration_range(query: &QueryPairs) -> Result<DurationRange, ApiError> {
+    let bound = |suffix: &str| {
+        let key = format!("duration_{suffix}");
+        query.last(&key).map(|value| parse_seconds(&key, value)).transpose()
+    };
+    Ok(DurationRange { gte: bound("gte")?, gt: bound("gt")?, lte: bound("lte")?, lt: bound("lt")? })
+}
+
+/// The filters of `GET …/taskInstances`, for the OpenAPI document only: the
+/// handler reads them from the raw query ([`filter_of`]) so that every bad
+/// value is a 400 naming its parameter. Lists are repeated keys.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // never constructed: it exists for its `IntoParams` impl
+pub(crate) struct TaskInstanceFilters {
+    /// Only this task.
+    task_id: Option<String>,
+    /// Any of these states; `none` or `no_status` for "no status yet".
+    state: Vec<String>,
+    /// Any of these pools.
+    pool: Vec<String>,
+    /// Any of these queues.
+    queue: Vec<String>,
+    /// Any of these operators.
+    operator: Vec<String>,
+    /// Any of these map indexes (-1 when not mapped).
+    map_index: Vec<i32>,
+    /// Any of these try numbers.
+    try_number: Vec<i32>,
+    /// The run's logical date is at or after this.
+    logical_date_gte: Option<DateTime<Utc>>,
+    /// The run's logical date is after this.
+    logical_date_gt: Option<DateTime<Utc>>,
+    /// The run's logical date is at or before this.
+    logical_date_lte: Option<DateTime<Utc>>,
+    /// The run's logical date is before this.
+    logical_date_lt: Option<DateTime<Utc>>,
+    /// The run's `run_after` is at or after this.
+    run_after_gte: Option<DateTime<Utc>>,
+    /// The run's `run_after` is after this.
+    run_after_gt: Option<DateTime<Utc>>,
+    /// The run's `run_after` is at or before this.
+    run_after_lte: Option<DateTime<Utc>>,
+    /// The run's `run_after` is before this.
+    run_after_lt: Option<DateTime<Utc>>,
+    /// Started at or after this.
+    start_date_gte: Option<DateTime<Utc>>,
+    /// Started after this.
+    start_date_gt: Option<DateTime<Utc>>,
+    /// Started at or before this.
+    start_date_lte: Option<DateTime<Utc>>,
+    /// Started before this.
+    start_date_lt: Option<DateTime<Utc>>,
+    /// Ended at or after this.
+    end_date_gte: Option<DateTime<Utc>>,
+    /// Ended after this.
+    end_date_gt: Option<DateTime<Utc>>,
+    /// Ended at or before this.
+    end_date_lte: Option<DateTime<Utc>>,
+    /// Ended before this.
+    end_date_lt: Option<DateTime<Utc>>,
+    /// Last changed at or after this.
+    updated_at_gte: Option<DateTime<Utc>>,
+    /// Last changed after this.
+    updated_at_gt: Option<DateTime<Utc>>,
+    /// Last changed at or before this.
+    updated_at_lte: Option<DateTime<Utc>>,
+    /// Last changed before this.
+    updated_at_lt: Option<DateTime<Utc>>,
+    /// Ran at least this many seconds (unfinished ones never match a duration filter).
+    duration_gte: Option<f64>,
+    /// Ran more than this many seconds.
+    duration_gt: Option<f64>,
+    /// Ran at most this many seconds.
+    duration_lte: Option<f64>,
+    /// Ran less than this many seconds.
+    duration_lt: Option<f64>,
+    /// DAG id contains this text, any case; `|` between alternatives.
+    dag_id_pattern: Option<String>,
+    /// DAG id starts with this text; `|` between alternatives.
+    dag_id_prefix_pattern: Option<String>,
+    /// Run id contains this text, any case; `|` between alternatives.
+    run_id_pattern: Option<String>,
+    /// Run id starts with this text; `|` between alternatives.
+    run_id_prefix_pattern: Option<String>,
+    /// Task id contains this text, any case; `|` between alternatives.
+    task_display_name_pattern: Option<String>,
+    /// Task id starts with this text; `|` between alternatives.
+    task_display_name_prefix_pattern: Option<String>,
+    /// Pool contains this text, any case; `|` between alternatives.
+    pool_name_pattern: Option<String>,
+    /// Pool starts with this text; `|` between alternatives.
+    pool_name_prefix_pattern: Option<String>,
+    /// Queue contains this text, any case; `|` between alternatives.
+    queue_name_pattern: Option<String>,
+    /// Queue starts with this text; `|` between alternatives.
+    queue_name_prefix_pattern: Option<String>,
+    /// Operator contains this text, any case; `|` between alternatives.
+    operator_name_pattern: Option<String>,
+    /// Operator starts with this text; `|` between alternatives.
+    operator_name_prefix_pattern: Option<String>,
+}
+
+/// The filters of Airflow's `get_task_instances` that gust supports, checked;
+/// an empty value counts as not given.
+fn filter_of(query: &QueryPairs) -> Result<TaskInstanceFilter, ApiError> {
+    query.refuse(&UNSUPPORTED_FILTERS)?;
+    Ok(TaskInstanceFilter {
+        task_id: query.last("task_id").map(str::to_string),
+        states: query.all("state").map(state_filter).collect::<Result<_, _>>()?,
+        pools: query.strings("pool"),
+        queues: query.strings("queue"),
+        operators: query.strings("operator"),
+        map_indexes: integers(query, "map_index")?,
+        try_numbers: integers(query, "try_number")?,
+        logical_date: query.time_range("logical_date")?,
+        run_after: query.time_range("run_after")?,
+        start_date: query.time_range("start_date")?,
+        end_date: query.time_range("end_date")?,
+        updated_at: query.time_range("updated_at")?,
+        duration: duration_range(query)?,
+        dag_id_matches: query.text_matches("dag_id"),
+        run_id_matches: query.text_matches("run_id"),
+        task_id_matches: query.text_matches("task_display_name"),
+        pool_matches: query.text_matches("pool_name"),
+        queue_matches: query.text_matches("queue_name"),
+        operator_matches: query.text_matches("operator_name"),
+        ..TaskInstanceFilter::default()
+    })
+}
+
+/// A `state` filter value as stored: Airflow's names, with `none` and
+/// `no_status` for "no status yet"; an unknown name is a 400 listing the known ones.
+fn state_filter(value: &str) -> Result<String, ApiError> {
+    if value == "no_status" {
+        return Ok(TaskState::None.as_str().to_string());
+    }
+    if TaskState::parse(value).is_some() || AIRFLOW_ONLY_STATES.contains(&value) {
+        return Ok(value.to_string());
+    }
+    let known: Vec<&str> =
+        ALL_TASK_STATES.iter().map(|s| s.as_str()).chain(["no_status"]).chain(AIRFLOW_ONLY_STATES).collect();
+    Err(ApiError::BadRequest(format!("`state` has an unknown value `{value}`; use one of {}", known.join(", "))))
+}
+
+/// A finite number of seconds; anything else is a 400 naming `param`.
+fn parse_seconds(param: &str, value: &str) -> Result<f64, ApiError> {
+    value
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|seconds| seconds.is_finite())
+        .ok_or_else(|| ApiError::BadRequest(format!("`{param}` must be a number of seconds, got `{value}`")))
+}
+
+/// `GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances`: `~` for
+/// the run lists every run of the DAG, `~` for both every DAG's. A DAG or run
+/// that is named must exist (404 otherwise).
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", tag = "Task Instance", params(RunPath, PageParams, OrderParams, TaskInstanceFilters), responses((status = 200, body = TaskInstanceCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id)): ApiPath<(String, String)>,
     ApiQuery(page): ApiQuery<PageParams>,
+    ApiQuery(order): ApiQuery<OrderParams>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
 ) -> Result<Json<TaskInstanceCollection>, ApiError> {
     let page = page.page()?;
+    let order_by = order.sql(ORDER_FIELDS, DEFAULT_ORDER, ORDER_TIEBREAK)?;
+    let mut filter = filter_of(&QueryPairs(pairs))?;
     let db = state.db().await?;
-    let run = run_or_404(&db, &dag_id, &run_id).await?;
-    let all = db::task_instances::list_for_run(&db, run.id).await?;
-    let total_entries = i64::try_from(all.len()).unwrap_or(i64::MAX);
-    let task_instances = page.slice(all).into_iter().map(|ti| TaskInstanceResponse::new(ti, &run)).collect();
+    match (dag_id == ALL, run_id == ALL) {
+        (false, false) => filter.run_pk = Some(run_or_404(&db, &dag_id, &run_id).await?.id),
+        (false, true) => {
+            dag_or_404(&db, &dag_id).await?;
+            filter.dag_id = Some(dag_id);
+        }
+        (true, false) => {
+            if !db::task_instances::any_run_with_id(&db, &run_id).await? {
+                return Err(ApiError::NotFound(format!("no DAG has a run `{run_id}`")));
+            }
+            filter.run_id = Some(run_id);
+        }
+        (true, true) => {}
+    }
+    let (listed, total_entries) =
+        db::task_instances::list_filtered(&db, &filter, &order_by, page.limit, page.offset).await?;
+    let task_instances = listed
+        .into_iter()
+        .map(|row| TaskInstanceResponse::with_run_dates(row.ti, row.logical_date, row.run_after))
+        .collect();
     Ok(Json(TaskInstanceCollection { task_instances, total_entries }))
 }
 
 /// `GET …/dagRuns/{dag_run_id}/taskInstances/{task_id}`
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", tag = "Task Instance", params(TaskInstancePath), responses((status = 200, body = TaskInstanceResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id, task_id)): ApiPath<(String, String, String)>,
@@ -187,5 +412,44 @@ mod tests {
         assert_eq!(airflow_state(TaskState::None), None);
         assert_eq!(airflow_state(TaskState::UpForRetry), Some("up_for_retry"));
         assert_eq!(airflow_state(TaskState::UpstreamFailed), Some("upstream_failed"));
+    }
+
+    fn query(text: &str) -> QueryPairs {
+        QueryPairs(serde_html_form::from_str(text).unwrap())
+    }
+
+    #[test]
+    fn repeated_keys_fill_list_filters_and_empty_values_count_as_absent() {
+        let filter =
+            filter_of(&query("state=success&state=failed&pool=a&pool=&map_index=2&task_id=x&task_id=y")).unwrap();
+        assert_eq!(filter.states, ["success", "failed"]);
+        assert_eq!(filter.pools, ["a"]);
+        assert_eq!(filter.map_indexes, [2]);
+        assert_eq!(filter.task_id.as_deref(), Some("y"));
+    }
+
+    #[test]
+    fn no_status_and_airflow_only_states_are_accepted_and_unknown_ones_name_the_parameter() {
+        assert_eq!(state_filter("no_status").unwrap(), "none");
+        assert_eq!(state_filter("deferred").unwrap(), "deferred");
+        let error = state_filter("finished").unwrap_err().to_string();
+        assert!(error.contains("`state`") && error.contains("up_for_retry"), "{error}");
+    }
+
+    #[test]
+    fn bad_dates_numbers_and_unsupported_filters_are_refused_by_name() {
+        let midnight = chrono::TimeZone::with_ymd_and_hms(&Utc, 2026, 1, 2, 0, 0, 0).unwrap();
+        let filter = filter_of(&query("end_date_lt=2026-01-02&duration_gte=1.5")).unwrap();
+        assert_eq!(filter.end_date.lt, Some(midnight));
+        assert_eq!(filter.duration.gte, Some(1.5));
+        let error = filter_of(&query("logical_date_lte=yesterday")).unwrap_err().to_string();
+        assert!(error.contains("`logical_date_lte`") && error.contains("yesterday"), "{error}");
+        let error = filter_of(&query("duration_gt=NaN")).unwrap_err().to_string();
+        assert!(error.contains("`duration_gt`"), "{error}");
+        let error = filter_of(&query("try_number=one")).unwrap_err().to_string();
+        assert!(error.contains("`try_number`"), "{error}");
+        let error = filter_of(&query("executor=celery")).unwrap_err().to_string();
+        assert!(error.contains("`executor`"), "{error}");
+        assert!(filter_of(&query("cursor=")).is_ok(), "an empty cursor asks for the first page");
     }
 }

@@ -1,6 +1,7 @@
 //! `…/taskInstances/{task_id}/tries`: every try of a task instance, the
 //! finished ones from their history rows and the one in progress.
 
+use super::path_params::TaskInstancePath;
 use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use gust_shared::db::{
@@ -8,6 +9,7 @@ use gust_shared::db::{
     task_instances::{TaskInstanceRow, TryRow},
 };
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
     dag_runs::seconds_between,
@@ -20,7 +22,7 @@ use crate::{
 };
 
 /// Airflow's `TaskInstanceHistoryResponse`, plus gust's `exit_code` and `failure_reason`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TaskInstanceHistoryResponse {
     task_id: String,
     dag_id: String,
@@ -55,14 +57,15 @@ pub(crate) struct TaskInstanceHistoryResponse {
 }
 
 /// Airflow's `TaskInstanceHistoryCollectionResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct TaskInstanceHistoryCollection {
     task_instances: Vec<TaskInstanceHistoryResponse>,
     total_entries: i64,
 }
 
 /// Query of the tries routes.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct TriesParams {
     map_index: Option<i32>,
 }
@@ -146,6 +149,7 @@ async fn load(
 }
 
 /// `GET …/taskInstances/{task_id}/tries?map_index`
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", tag = "Task Instance", params(TaskInstancePath, TriesParams), responses((status = 200, body = TaskInstanceHistoryCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<(String, String, String)>,
@@ -157,6 +161,7 @@ pub(crate) async fn list(
 }
 
 /// `GET …/taskInstances/{task_id}/tries/{try_number}?map_index`
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries/{try_number}", tag = "Task Instance", params(TaskInstancePath, ("try_number" = i32, Path, description = "The try, from 1"), TriesParams), responses((status = 200, body = TaskInstanceHistoryResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id, task_id, try_number)): ApiPath<(String, String, String, i32)>,

@@ -5,7 +5,9 @@ use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use gust_shared::db::{self, task_instances::TaskInstanceRow, xcom::XcomEntry};
 use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
+use super::path_params::TaskInstancePath;
 use super::{dag_runs::run_or_404, pagination::PageParams, task_instances::ti_or_404};
 use crate::{
     error::ApiError,
@@ -14,7 +16,7 @@ use crate::{
 };
 
 /// Airflow's `XComResponse` (list items) and, with `value`, `XComResponseNative`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct XcomResponse {
     key: String,
     timestamp: DateTime<Utc>,
@@ -30,14 +32,15 @@ pub(crate) struct XcomResponse {
 }
 
 /// Airflow's `XComCollectionResponse`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct XcomCollection {
     xcom_entries: Vec<XcomResponse>,
     total_entries: i64,
 }
 
 /// Query of the XCom routes besides paging.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct XcomParams {
     map_index: Option<i32>,
     xcom_key: Option<String>,
@@ -62,6 +65,7 @@ impl XcomResponse {
 }
 
 /// `GET …/xcomEntries?map_index&xcom_key&limit&offset`
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries", tag = "XCom", params(TaskInstancePath, PageParams, XcomParams), responses((status = 200, body = XcomCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id, task_id)): ApiPath<(String, String, String)>,
@@ -84,6 +88,7 @@ pub(crate) async fn list(
 
 /// `GET …/xcomEntries/{xcom_key}?map_index&stringify`: one entry with its value
 /// (a JSON string of the value when `stringify=true`).
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}", tag = "XCom", params(TaskInstancePath, ("xcom_key" = String, Path, description = "The XCom's key"), XcomParams), responses((status = 200, body = XcomResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id, task_id, key)): ApiPath<(String, String, String, String)>,

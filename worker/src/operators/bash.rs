@@ -5,7 +5,6 @@
 use std::{path::PathBuf, process::Stdio, time::Duration};
 
 use gust_shared::{dag::OperatorSpec, message::TaskMessage, state::TaskState};
-use tokio_util::sync::CancellationToken;
 use nix::{
     sys::signal::{killpg, Signal},
     unistd::Pid,
@@ -15,6 +14,7 @@ use tokio::{
     process::Command,
     time::timeout,
 };
+use tokio_util::sync::CancellationToken;
 
 use super::{Operator, OperatorFuture, Outcome, RunLimits};
 use crate::log_sink::{LogSink, Stream};
@@ -106,7 +106,8 @@ async fn with_xcom(
             }
         },
         (None, Some(line)) if line.len() > limits.max_xcom_bytes => {
-            let reason = format!("the last stdout line is longer than the worker's max_xcom_bytes ({})", limits.max_xcom_bytes);
+            let reason =
+                format!("the last stdout line is longer than the worker's max_xcom_bytes ({})", limits.max_xcom_bytes);
             log.line(Stream::Gust, reason.clone()).await;
             return Outcome::failed(outcome.exit_code, reason);
         }
@@ -155,8 +156,11 @@ async fn run_in(
         }
     };
     let pgid = child.id().and_then(|id| i32::try_from(id).ok()).unwrap_or(0);
-    log.line(Stream::Gust, format!("try {} running `bash -c` as process group {pgid} in {}", task.try_number, workdir.display()))
-        .await;
+    log.line(
+        Stream::Gust,
+        format!("try {} running `bash -c` as process group {pgid} in {}", task.try_number, workdir.display()),
+    )
+    .await;
     let stdout = tokio::spawn(pump(child.stdout.take(), log.clone(), Stream::Stdout));
     let stderr = tokio::spawn(pump(child.stderr.take(), log.clone(), Stream::Stderr));
 
@@ -232,7 +236,8 @@ async fn terminate(
     match timeout(limits.kill_grace, child.wait()).await {
         Ok(status) => status,
         Err(_) => {
-            log.line(Stream::Gust, format!("still running {:?} after SIGTERM; sending SIGKILL", limits.kill_grace)).await;
+            log.line(Stream::Gust, format!("still running {:?} after SIGTERM; sending SIGKILL", limits.kill_grace))
+                .await;
             signal_group(pgid, Signal::SIGKILL);
             child.wait().await
         }

@@ -35,7 +35,13 @@ impl Outcome {
 
     /// A failed try and why.
     pub fn failed(exit_code: Option<i32>, reason: impl Into<String>) -> Self {
-        Outcome { state: TaskState::Failed, exit_code, failure_reason: Some(reason.into()), interrupted: false, xcom: None }
+        Outcome {
+            state: TaskState::Failed,
+            exit_code,
+            failure_reason: Some(reason.into()),
+            interrupted: false,
+            xcom: None,
+        }
     }
 
     /// A try cut short by the worker's shutdown.

@@ -1,7 +1,8 @@
 """The official Airflow Python client (apache-airflow-client 3.3.x) against a gust stack.
 
-Run by tests/tests/airflow_client.rs with GUST_API (base URL), GUST_USERNAME,
-GUST_PASSWORD and GUST_DAG_ID (a DAG whose tasks echo `dag_run.conf.greeting`).
+Run by tests/tests/python_clients.rs with GUST_API (base URL), GUST_USERNAME,
+GUST_PASSWORD, GUST_DAG_ID and GUST_TASK_ID (a task of that DAG whose log
+shows `dag_run.conf.greeting`).
 Exits non-zero, with the failing step, when the client cannot do what an
 Airflow user's script does: log in, list DAGs, trigger with conf, wait for the
 run, list its task instances and read a task's log.
@@ -19,6 +20,7 @@ from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRun
 
 API = os.environ["GUST_API"].rstrip("/")
 DAG_ID = os.environ["GUST_DAG_ID"]
+TASK_ID = os.environ["GUST_TASK_ID"]
 GREETING = "hello-from-the-airflow-client"
 
 
@@ -78,11 +80,10 @@ def main():
         states = {ti.task_id: ti.state for ti in instances.task_instances}
         assert states and all(s == "success" for s in states.values()), states
         step("read a task's log")
-        first = sorted(states)[0]
-        ti = tis.get_task_instance(DAG_ID, run_id, first)
-        log = tis.get_log(DAG_ID, run_id, first, ti.try_number, full_content=True)
-        text = json.dumps(log.to_dict()) if hasattr(log, "to_dict") else str(log)
-        assert GREETING in text, f"log of {first} does not mention the conf: {text[:500]}"
+        ti = tis.get_task_instance(DAG_ID, run_id, TASK_ID)
+        log = tis.get_log(DAG_ID, run_id, TASK_ID, ti.try_number, full_content=True)
+        text = json.dumps(log.to_dict(), default=str)
+        assert GREETING in text, f"log of {TASK_ID} does not mention the conf: {text[:500]}"
     print("airflow client compatibility: OK")
 
 

@@ -1,0 +1,35 @@
+//! The path parameters routes share, described once for the OpenAPI document.
+//! Handlers extract them as tuples; these types only name and document them.
+#![allow(dead_code)] // never constructed: they exist for their `IntoParams` impls
+
+use utoipa::IntoParams;
+
+/// `{dag_id}`: a DAG.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct DagPath {
+    /// The DAG's id; `~` means every DAG where a route lists across DAGs.
+    dag_id: String,
+}
+
+/// `{dag_id}/dagRuns/{dag_run_id}`: one run of a DAG.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct RunPath {
+    /// The DAG's id; `~` means every DAG where a route lists across DAGs.
+    dag_id: String,
+    /// The run's id; `~` means every run where a route lists across runs.
+    dag_run_id: String,
+}
+
+/// `…/taskInstances/{task_id}`: one task of a run.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct TaskInstancePath {
+    /// The DAG's id.
+    dag_id: String,
+    /// The run's id.
+    dag_run_id: String,
+    /// The task's id.
+    task_id: String,
+}

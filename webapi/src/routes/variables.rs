@@ -1,0 +1,346 @@
+//! `/api/v2/variables`: list, read, create, change and delete Airflow's
+//! Variables. Values of variables whose key looks secret are answered as `***`.
+
+use axum::{extract::State, http::StatusCode, Json};
+use gust_shared::db::{
+    self,
+    variables::{VariableChanges, VariableError, VariableRow, DEFAULT_ORDER, ORDER_FIELDS, ORDER_TIEBREAK},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
+
+use super::pagination::{OrderParams, PageParams};
+use crate::{
+    error::ApiError,
+    extract::{ApiJson, ApiPath, ApiQuery},
+    AppState,
+};
+
+/// Longest key Airflow accepts.
+const MAX_KEY_CHARS: usize = 250;
+
+/// What a masked value reads as.
+const MASK: &str = "***";
+
+/// Words that make a variable's key (or a field of its JSON value) secret, as Airflow's defaults.
+const SENSITIVE_WORDS: [&str; 9] =
+    ["password", "secret", "passwd", "authorization", "api_key", "apikey", "access_token", "private_key", "token"];
+
+/// Airflow's `VariableResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VariableResponse {
+    key: String,
+    value: String,
+    description: Option<String>,
+    is_encrypted: bool,
+}
+
+/// Airflow's `VariableCollectionResponse`.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct VariableCollection {
+    variables: Vec<VariableResponse>,
+    total_entries: i64,
+}
+
+impl From<VariableRow> for VariableResponse {
+    fn from(variable: VariableRow) -> Self {
+        Self {
+            value: masked_value(&variable.key, variable.value),
+            key: variable.key,
+            description: variable.description,
+            is_encrypted: false,
+        }
+    }
+}
+
+/// Airflow's `VariableBody`: what `POST /variables` takes (and `PATCH`, where every field is optional).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct VariableBody {
+    #[serde(default)]
+    key: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(value_type = Option<String>)]
+    value: Option<Value>,
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Option<String>>,
+    /// Airflow's multi-team field; gust has no teams, so only `null` is accepted.
+    #[serde(default)]
+    team_name: Option<String>,
+}
+
+/// The filter of `GET /variables` (next to `limit`, `offset` and `order_by`).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListFilters {
+    variable_key_pattern: Option<String>,
+}
+
+/// Query of `PATCH /variables/{variable_key}`: `update_mask` repeated or comma-separated.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PatchParams {
+    #[serde(default)]
+    update_mask: Vec<String>,
+}
+
+/// `GET /api/v2/variables`
+#[utoipa::path(get, path = "/api/v2/variables", tag = "Variable", params(PageParams, OrderParams, ListFilters), responses((status = 200, body = VariableCollection)))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    ApiQuery(page): ApiQuery<PageParams>,
+    ApiQuery(order): ApiQuery<OrderParams>,
+    ApiQuery(filters): ApiQuery<ListFilters>,
+) -> Result<Json<VariableCollection>, ApiError> {
+    let page = page.page()?;
+    let order_by = order.sql(&ORDER_FIELDS, DEFAULT_ORDER, ORDER_TIEBREAK)?;
+    let key_contains = key_pattern_terms(filters.variable_key_pattern.as_deref());
+    let db = state.db().await?;
+    let (variables, total_entries) =
+        db::variables::list(&db, page.limit, page.offset, &key_contains, &order_by).await?;
+    Ok(Json(VariableCollection {
+        variables: variables.into_iter().map(VariableResponse::from).collect(),
+        total_entries,
+    }))
+}
+
+/// `GET /api/v2/variables/{variable_key}`
+#[utoipa::path(get, path = "/api/v2/variables/{variable_key}", tag = "Variable", params(("variable_key" = String, Path, description = "The variable's key")), responses((status = 200, body = VariableResponse)))]
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    ApiPath(key): ApiPath<String>,
+) -> Result<Json<VariableResponse>, ApiError> {
+    let db = state.db().await?;
+    let variable = db::variables::get(&db, &key).await?.ok_or_else(|| not_found(&key))?;
+    Ok(Json(variable.into()))
+}
+
+/// `POST /api/v2/variables`: 201 with the new variable, 409 when the key is taken.
+#[utoipa::path(post, path = "/api/v2/variables", tag = "Variable", request_body = VariableBody, responses((status = 201, body = VariableResponse)))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<VariableBody>,
+) -> Result<(StatusCode, Json<VariableResponse>), ApiError> {
+    check_team(&body)?;
+    let key = body.key.ok_or_else(|| ApiError::BadRequest("the body needs a `key`".into()))?;
+    check_key(&key)?;
+    let value = match body.value {
+        Some(value) => text_value(&key, value)?,
+        None => return Err(ApiError::BadRequest(format!("the body needs a `value` for variable `{key}`"))),
+    };
+    let variable = VariableRow { key, value, description: body.description.flatten() };
+    let db = state.db().await?;
+    let variable = db::variables::create(&db, &variable).await.map_err(variable_error)?;
+    tracing::info!(key = %variable.key, "variable created through the API");
+    Ok((StatusCode::CREATED, Json(variable.into())))
+}
+
+/// `PATCH /api/v2/variables/{variable_key}`: changes the fields in `update_mask`, or every field the body has.
+#[utoipa::path(patch, path = "/api/v2/variables/{variable_key}", tag = "Variable", params(("variable_key" = String, Path, description = "The variable's key"), PatchParams), request_body = VariableBody, responses((status = 200, body = VariableResponse)))]
+pub(crate) async fn patch(
+    State(state): State<AppState>,
+    ApiPath(key): ApiPath<String>,
+    ApiQuery(params): ApiQuery<PatchParams>,
+    ApiJson(body): ApiJson<VariableBody>,
+) -> Result<Json<VariableResponse>, ApiError> {
+    let changes = patch_changes(&key, &params.update_mask, body)?;
+    let db = state.db().await?;
+    let variable = db::variables::update(&db, &key, &changes).await?.ok_or_else(|| not_found(&key))?;
+    tracing::info!(key = %variable.key, "variable changed through the API");
+    Ok(Json(variable.into()))
+}
+
+/// `DELETE /api/v2/variables/{variable_key}`: 204.
+#[utoipa::path(delete, path = "/api/v2/variables/{variable_key}", tag = "Variable", params(("variable_key" = String, Path, description = "The variable's key")), responses((status = 204, description = "Deleted")))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    ApiPath(key): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let db = state.db().await?;
+    if !db::variables::delete(&db, &key).await? {
+        return Err(not_found(&key));
+    }
+    tracing::info!(%key, "variable deleted through the API");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The changes a PATCH asks for, checked.
+fn patch_changes(key: &str, update_mask: &[String], body: VariableBody) -> Result<VariableChanges, ApiError> {
+    const FIELDS: [&str; 2] = ["value", "description"];
+    check_team(&body)?;
+    let mask: Vec<&str> =
+        update_mask.iter().flat_map(|raw| raw.split(',')).map(str::trim).filter(|f| !f.is_empty()).collect();
+    if let Some(field) = mask.iter().find(|field| !FIELDS.contains(field) && **field != "key") {
+        return Err(ApiError::BadRequest(format!(
+            "update_mask names `{field}`, which is not a variable field that can change; use {}",
+            FIELDS.join(", ")
+        )));
+    }
+    if let Some(body_key) = body.key.as_deref().filter(|body_key| *body_key != key) {
+        return Err(ApiError::BadRequest(format!(
+            "the body's key `{body_key}` differs from the path's `{key}`; variables cannot be renamed"
+        )));
+    }
+    let wanted = |field: &str| mask.is_empty() || mask.contains(&field);
+    let value = body.value.filter(|_| wanted("value")).map(|value| text_value(key, value)).transpose()?;
+    let changes = VariableChanges { value, description: body.description.filter(|_| wanted("description")) };
+    Ok(changes)
+}
+
+/// The value as stored text: Airflow stores strings, so anything else must be JSON-encoded first.
+fn text_value(key: &str, value: Value) -> Result<String, ApiError> {
+    match value {
+        Value::String(text) => Ok(text),
+        other => Err(ApiError::BadRequest(format!(
+            "the value of variable `{key}` must be a string, got {}; to store JSON, send it JSON-encoded \
+             as a string (e.g. \"value\": {}) and read it in templates with var.json.{key}",
+            kind(&other),
+            serde_json::to_string(&other.to_string()).unwrap_or_default()
+        ))),
+    }
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn check_key(key: &str) -> Result<(), ApiError> {
+    if key.trim().is_empty() {
+        return Err(ApiError::BadRequest("the variable `key` must not be empty".into()));
+    }
+    let chars = key.chars().count();
+    if chars > MAX_KEY_CHARS {
+        return Err(ApiError::BadRequest(format!(
+            "the variable key has {chars} characters; at most {MAX_KEY_CHARS} are allowed"
+        )));
+    }
+    Ok(())
+}
+
+fn check_team(body: &VariableBody) -> Result<(), ApiError> {
+    match &body.team_name {
+        Some(team) => Err(ApiError::BadRequest(format!(
+            "`team_name` (`{team}`) is not supported: gust has no teams; leave it out or null"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The `|`-separated terms of `variable_key_pattern`; none (match all) for an absent or `~` pattern.
+fn key_pattern_terms(pattern: Option<&str>) -> Vec<String> {
+    match pattern {
+        None | Some("~") | Some("") => Vec::new(),
+        Some(pattern) => pattern.split('|').map(str::to_string).collect(),
+    }
+}
+
+/// Whether a key or JSON field name names a secret.
+fn is_sensitive(name: &str) -> bool {
+    let name = name.to_lowercase();
+    SENSITIVE_WORDS.iter().any(|word| name.contains(word))
+}
+
+/// The value as the API shows it: `***` for a secret key; a JSON object with its
+/// secret top-level fields masked; otherwise as stored.
+fn masked_value(key: &str, value: String) -> String {
+    if is_sensitive(key) {
+        return MASK.to_string();
+    }
+    if !value.trim_start().starts_with('{') {
+        return value;
+    }
+    let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str::<Value>(&value) else { return value };
+    let mut masked = false;
+    for (name, field) in fields.iter_mut() {
+        if is_sensitive(name) {
+            *field = Value::String(MASK.into());
+            masked = true;
+        }
+    }
+    if masked {
+        Value::Object(fields).to_string()
+    } else {
+        value
+    }
+}
+
+fn not_found(key: &str) -> ApiError {
+    ApiError::NotFound(format!("variable `{key}` not found"))
+}
+
+fn variable_error(error: VariableError) -> ApiError {
+    match error {
+        duplicate @ VariableError::Duplicate(_) => ApiError::Conflict(duplicate.to_string()),
+        VariableError::Db(db) => ApiError::Db(db),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(json: Value) -> VariableBody {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn values_of_secret_keys_and_secret_json_fields_are_masked() {
+        assert_eq!(masked_value("db_PASSWORD", "hunter2".into()), "***");
+        assert_eq!(masked_value("github_token", "ghp_x".into()), "***");
+        assert_eq!(masked_value("bucket", "s3://b".into()), "s3://b");
+        assert_eq!(masked_value("conn", r#"{"user": "u", "api_key": "k"}"#.into()), r#"{"api_key":"***","user":"u"}"#);
+        assert_eq!(
+            masked_value("conn", r#"{"user": "u"}"#.into()),
+            r#"{"user": "u"}"#,
+            "unchanged when nothing is secret"
+        );
+        assert_eq!(masked_value("conn", "{not json".into()), "{not json");
+    }
+
+    #[test]
+    fn a_value_that_is_not_a_string_is_refused_with_the_json_encoded_form() {
+        let error = text_value("cfg", json!({"a": 1})).unwrap_err().to_string();
+        assert!(error.contains("must be a string, got an object"), "{error}");
+        assert!(error.contains(r#""{\"a\":1}""#), "{error}");
+        assert_eq!(text_value("cfg", json!("x")).unwrap(), "x");
+    }
+
+    #[test]
+    fn keys_must_be_non_empty_and_at_most_250_characters() {
+        assert!(check_key("ok").is_ok());
+        assert!(check_key("").is_err());
+        assert!(check_key(" ").is_err());
+        assert!(check_key(&"k".repeat(250)).is_ok());
+        assert!(check_key(&"k".repeat(251)).unwrap_err().to_string().contains("251"));
+    }
+
+    #[test]
+    fn an_update_mask_limits_the_change_to_the_fields_it_names() {
+        let all = json!({"key": "k", "value": "v", "description": "d"});
+        let changes = patch_changes("k", &["description".into()], body(all.clone())).unwrap();
+        assert_eq!(changes, VariableChanges { value: None, description: Some(Some("d".into())) });
+        let changes = patch_changes("k", &[], body(all)).unwrap();
+        assert_eq!(changes, VariableChanges { value: Some("v".into()), description: Some(Some("d".into())) });
+        let error = patch_changes("k", &["value,colour".into()], body(json!({}))).unwrap_err().to_string();
+        assert!(error.contains("`colour`"), "{error}");
+        let error = patch_changes("k", &[], body(json!({"key": "other"}))).unwrap_err().to_string();
+        assert!(error.contains("cannot be renamed"), "{error}");
+    }
+
+    #[test]
+    fn a_key_pattern_is_split_on_bars_and_tilde_matches_everything() {
+        assert_eq!(key_pattern_terms(Some("db|s3")), ["db", "s3"]);
+        assert!(key_pattern_terms(Some("~")).is_empty());
+        assert!(key_pattern_terms(None).is_empty());
+    }
+}
