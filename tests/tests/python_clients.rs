@@ -1,10 +1,13 @@
 //! Real Python clients against a real gust stack: the official Airflow REST
 //! client does what a user's script does, and schemathesis fuzzes every
-//! operation of the OpenAPI document looking for server errors.
+//! operation of the OpenAPI document looking for server errors (a fixed seed
+//! and 20 examples an operation; `GUST_FUZZ_SEED` and `GUST_FUZZ_EXAMPLES`
+//! fuzz elsewhere or harder).
 
 use std::time::Duration;
 
 use gust_tests::{python, TestStack, ADMIN_PASSWORD, ADMIN_USER};
+use reqwest::Method;
 use serde_json::json;
 
 /// A DAG whose first task's log shows the run's conf.
@@ -63,14 +66,32 @@ async fn schemathesis_finds_no_server_error_in_any_documented_operation() {
     let venv = tokio::task::spawn_blocking(|| python::venv("schemathesis", python::SCHEMATHESIS)).await.unwrap();
     let stack = TestStack::spawn(&[("greeter.yaml", GREETER)]).await;
     stack.wait_for_dag("greeter").await;
-    let run_id = stack.trigger("greeter", json!({"greeting": "fuzz"})).await;
-    stack.wait_for_run("greeter", &run_id).await;
+    let (status, run) = stack
+        .send(
+            Method::POST,
+            "/api/v2/dags/greeter/dagRuns",
+            &json!({"dag_run_id": "fuzz-run", "conf": {"greeting": "fuzz"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{run}");
+    stack.wait_for_run("greeter", "fuzz-run").await;
+    for (path, body) in [
+        ("/api/v2/pools", json!({"name": "fuzz_pool", "slots": 2})),
+        ("/api/v2/variables", json!({"key": "fuzz_var", "value": "v"})),
+    ] {
+        let (status, reply) = stack.send(Method::POST, path, &body).await;
+        assert_eq!(status, 201, "{path}: {reply}");
+    }
     let header = format!("Authorization: Bearer {}", stack.token);
+    let examples = std::env::var("GUST_FUZZ_EXAMPLES").unwrap_or_else(|_| "20".into());
+    let seed = std::env::var("GUST_FUZZ_SEED").unwrap_or_else(|_| "7".into());
     let schema = format!("{}/openapi.json", stack.api);
     let output = run_python(
         "schemathesis",
         &venv.join("bin/schemathesis"),
         &[
+            "--config-file",
+            python::script("schemathesis.toml").to_str().unwrap(),
             "run",
             &schema,
             "--url",
@@ -80,16 +101,16 @@ async fn schemathesis_finds_no_server_error_in_any_documented_operation() {
             "--phases",
             "examples,coverage,fuzzing",
             "--max-examples",
-            "20",
+            &examples,
             "--workers",
             "2",
             "--header",
             &header,
             "--seed",
-            "7",
+            &seed,
             "--no-color",
         ],
-        &[("SCHEMATHESIS_HOOKS", "")],
+        &[],
     )
     .await;
     println!("{output}");

@@ -28,7 +28,19 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(value) = Json::<T>::from_request(req, state).await?;
+        if !crate::is_json(req.headers()) {
+            return Err(ApiError::with_status(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| ApiError::with_status(rejection.status(), rejection.body_text()))?;
+        if has_escaped_nul(&bytes) {
+            return Err(ApiError::BadRequest(NUL_DETAIL.replace("{where}", "the JSON body")));
+        }
+        let Json(value) = Json::<T>::from_bytes(&bytes)?;
         Ok(Self(value))
     }
 }
@@ -42,6 +54,7 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
+        refuse_nul(query, "the query string")?;
         serde_html_form::from_str(query)
             .map(Self)
             .map_err(|error| ApiError::BadRequest(format!("invalid query string: {error}")))
@@ -56,6 +69,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        refuse_nul(parts.uri.path(), "the path")?;
         let Path(value) = Path::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
     }
@@ -67,4 +81,43 @@ pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'d
     deserializer: D,
 ) -> Result<Option<T>, D::Error> {
     T::deserialize(deserializer).map(Some)
+}
+
+/// Why text with a NUL character is refused: PostgreSQL cannot store it in `text` or `jsonb`.
+const NUL_DETAIL: &str = "{where} contains a NUL character (%00 or \\u0000), which gust cannot store; remove it";
+
+/// A 400 when a raw (percent-encoded) path or query string holds an encoded NUL.
+fn refuse_nul(raw: &str, place: &str) -> Result<(), ApiError> {
+    if raw.to_ascii_lowercase().contains("%00") {
+        return Err(ApiError::BadRequest(NUL_DETAIL.replace("{where}", place)));
+    }
+    Ok(())
+}
+
+/// True when a JSON text holds the escape `\u0000` (an escaped backslash followed by `u0000` is not one).
+fn has_escaped_nul(json: &[u8]) -> bool {
+    json.windows(6).enumerate().any(|(at, window)| {
+        window.eq_ignore_ascii_case(b"\\u0000")
+            && json[..at].iter().rev().take_while(|byte| **byte == b'\\').count() % 2 == 0
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaped_nul_characters_are_found_but_escaped_backslashes_are_not() {
+        assert!(has_escaped_nul(br#"{"a": "x\u0000y"}"#));
+        assert!(has_escaped_nul(br#"{"a": "\\\U0000"}"#));
+        assert!(!has_escaped_nul(br#"{"a": "\\u0000"}"#));
+        assert!(!has_escaped_nul(br#"{"a": "u0000"}"#));
+    }
+
+    #[test]
+    fn an_encoded_nul_in_a_path_or_query_is_a_bad_request_naming_where() {
+        let error = refuse_nul("tags=a%00b", "the query string").unwrap_err().to_string();
+        assert!(error.contains("the query string") && error.contains("NUL"), "{error}");
+        assert!(refuse_nul("tags=a%200", "the query string").is_ok());
+    }
 }

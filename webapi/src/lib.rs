@@ -178,7 +178,8 @@ fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
     .into_response()
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+/// True when the headers declare a JSON body (`application/json` or `application/problem+json`).
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -183,3 +183,18 @@ async fn an_unreachable_database_is_a_503_json_error_and_unhealthy() {
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["metadatabase"]["status"], "unhealthy");
 }
+
+#[tokio::test]
+async fn a_nul_character_in_a_query_path_or_body_is_a_bad_request_not_a_server_error() {
+    let api = TestApi::start().await;
+    api.add_dag(ETL_DAG).await;
+    for (method, path, body) in [
+        (Method::GET, "/api/v2/dags?dag_id_pattern=a%00b", None),
+        (Method::GET, "/api/v2/dags/et%00l", None),
+        (Method::POST, "/api/v2/variables", Some(r#"{"key": "k", "value": "a\u0000b"}"#)),
+    ] {
+        let reply = api.send_as(Some(&api.admin_token), method, path, body).await;
+        let detail = reply.assert_error(StatusCode::BAD_REQUEST);
+        assert!(detail.contains("NUL"), "{path}: {detail}");
+    }
+}
