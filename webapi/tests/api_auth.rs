@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{header, Method, StatusCode};
 use common::{TestApi, ADMIN_PASSWORD, ADMIN_USER, ETL_DAG};
-use gust_webapi::auth::{Claims, Role, MAX_FAILED_LOGINS};
+use gust_webapi::auth::{required_access, Access, Claims, Role, MAX_FAILED_LOGINS};
 use serde_json::json;
 
 async fn login(api: &TestApi, username: &str, password: &str) -> common::Reply {
@@ -212,4 +212,53 @@ async fn create_user_makes_a_user_who_can_log_in_with_the_piped_password() {
     let bad_role = run("root", "ops-password\n");
     assert!(!bad_role.status.success());
     assert!(String::from_utf8_lossy(&bad_role.stderr).contains("viewer, operator or admin"));
+}
+
+/// A concrete path for a route template, with ids that name nothing.
+fn concrete(route: &str) -> String {
+    let mut path = String::new();
+    for segment in route.split('/').skip(1) {
+        path.push('/');
+        path.push_str(match segment {
+            "{backfill_id}" | "{try_number}" => "987654",
+            s if s.starts_with('{') => "nothing-here",
+            s => s,
+        });
+    }
+    path
+}
+
+#[tokio::test]
+async fn every_documented_route_is_401_without_a_token_403_below_its_role_and_open_at_it() {
+    let api = TestApi::start().await;
+    let viewer = api.token_for(Role::Viewer).await;
+    let operator = api.token_for(Role::Operator).await;
+    let tokens = [(Role::Viewer, viewer.as_str()), (Role::Operator, &operator), (Role::Admin, &api.admin_token)];
+    let document = api.send_as(None, Method::GET, "/openapi.json", None).await.json();
+    let mut checked = 0;
+    for (route, item) in document["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            let path = concrete(route);
+            let body = (method != Method::GET && method != Method::DELETE).then_some("{}");
+            let Access::Role(needed) = required_access(&method, route) else { continue };
+            let anonymous = api.send_as(None, method.clone(), &path, body).await;
+            assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED, "{method} {path} without a token");
+            for (role, token) in tokens {
+                let reply = api.send_as(Some(token), method.clone(), &path, body).await;
+                if role < needed {
+                    assert_eq!(reply.status, StatusCode::FORBIDDEN, "{method} {path} as {role}: {}", reply.text());
+                } else {
+                    assert!(
+                        ![StatusCode::UNAUTHORIZED, StatusCode::FORBIDDEN].contains(&reply.status),
+                        "{method} {path} as {role} got {}: {}",
+                        reply.status,
+                        reply.text()
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 40, "only {checked} routes were checked");
 }
