@@ -172,6 +172,9 @@ async fn a_paused_backfill_starts_nothing_new_and_cancel_leaves_no_queued_run() 
     let (status, paused) = stack.send(Method::PUT, &format!("/api/v2/backfills/{id}/pause"), &json!({})).await;
     assert_eq!((status, &paused["is_paused"]), (200, &json!(true)), "{paused}");
 
+    // A start the scheduler decided in a pass that read the backfill before the
+    // pause committed may still land: give that pass time to end.
+    tokio::time::sleep(stack.settings.scheduler.safety_interval).await;
     stack
         .eventually("the run started before the pause to finish", || async {
             (count_in_state(&stack, id, "running").await == 0).then_some(())

@@ -83,6 +83,12 @@ pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'d
     T::deserialize(deserializer).map(Some)
 }
 
+/// The fields an `update_mask` query parameter names (repeated, comma-separated,
+/// or both); empty when it names none, when every field of the body applies.
+pub(crate) fn mask_fields(update_mask: &[String]) -> Vec<&str> {
+    update_mask.iter().flat_map(|raw| raw.split(',')).map(str::trim).filter(|field| !field.is_empty()).collect()
+}
+
 /// Why text with a NUL character is refused: PostgreSQL cannot store it in `text` or `jsonb`.
 const NUL_DETAIL: &str = "{where} contains a NUL character (%00 or \\u0000), which gust cannot store; remove it";
 

@@ -152,9 +152,7 @@ async fn relatives_of(
 
 /// Checks the query and body: the new state, the relatives, and what gust cannot do yet.
 fn mark_request(params: &PatchParams, body: &PatchBody) -> Result<MarkRequest, ApiError> {
-    let mask: Vec<&str> =
-        params.update_mask.iter().flat_map(|m| m.split(',')).map(str::trim).filter(|f| !f.is_empty()).collect();
-    let mask = Some(mask).filter(|fields| !fields.is_empty());
+    let mask = Some(crate::extract::mask_fields(&params.update_mask)).filter(|fields| !fields.is_empty());
     if let Some(fields) = &mask {
         if let Some(field) = fields.iter().find(|f| !matches!(**f, "new_state" | "note")) {
             return Err(ApiError::BadRequest(format!(

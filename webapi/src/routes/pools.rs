@@ -142,8 +142,7 @@ pub(crate) async fn patch(
     ApiQuery(params): ApiQuery<PatchParams>,
     ApiJson(body): ApiJson<PoolPatchBody>,
 ) -> Result<Json<PoolResponse>, ApiError> {
-    let mask = (!params.update_mask.is_empty()).then(|| params.update_mask.join(","));
-    let fields = patch_fields(&name, mask.as_deref(), body)?;
+    let fields = patch_fields(&name, &params.update_mask, body)?;
     let db = state.db().await?;
     let pool = db::pools::update(&db, &name, &fields).await?.ok_or_else(|| pool_not_found(&name))?;
     tracing::info!(pool = %pool.name, slots = pool.slots, "pool changed through the API");
@@ -165,10 +164,9 @@ pub(crate) async fn delete(
 }
 
 /// The changes a PATCH asks for, checked.
-fn patch_fields(name: &str, update_mask: Option<&str>, body: PoolPatchBody) -> Result<PoolFields, ApiError> {
+fn patch_fields(name: &str, update_mask: &[String], body: PoolPatchBody) -> Result<PoolFields, ApiError> {
     const FIELDS: [&str; 4] = ["name", "slots", "description", "include_deferred"];
-    let mask: Option<Vec<&str>> =
-        update_mask.map(|mask| mask.split(',').map(str::trim).filter(|field| !field.is_empty()).collect());
+    let mask = Some(crate::extract::mask_fields(update_mask)).filter(|fields| !fields.is_empty());
     if let Some(field) = mask.iter().flatten().find(|field| !FIELDS.contains(field) && **field != "pool") {
         return Err(ApiError::BadRequest(format!(
             "update_mask names `{field}`, which is not a pool field; use {}",
@@ -237,26 +235,26 @@ mod tests {
 
     #[test]
     fn without_update_mask_every_field_in_the_body_changes() {
-        let fields = patch_fields("etl", None, body(serde_json::json!({"slots": 3, "description": null}))).unwrap();
+        let fields = patch_fields("etl", &[], body(serde_json::json!({"slots": 3, "description": null}))).unwrap();
         assert_eq!(fields, PoolFields { slots: Some(3), description: Some(None), include_deferred: None });
     }
 
     #[test]
     fn an_update_mask_limits_the_change_to_the_fields_it_names() {
         let all = serde_json::json!({"slots": 3, "description": "x", "include_deferred": true});
-        let fields = patch_fields("etl", Some("slots"), body(all)).unwrap();
+        let fields = patch_fields("etl", &["slots".into()], body(all)).unwrap();
         assert_eq!(fields, PoolFields { slots: Some(3), description: None, include_deferred: None });
-        let error = patch_fields("etl", Some("slots,colour"), body(serde_json::json!({}))).unwrap_err().to_string();
+        let error = patch_fields("etl", &["slots,colour".into()], body(serde_json::json!({}))).unwrap_err().to_string();
         assert!(error.contains("`colour`"), "{error}");
     }
 
     #[test]
     fn negative_slots_a_rename_and_a_default_pool_description_are_refused() {
-        assert!(patch_fields("etl", None, body(serde_json::json!({"slots": -1}))).is_err());
-        let rename = patch_fields("etl", None, body(serde_json::json!({"name": "other"}))).unwrap_err().to_string();
+        assert!(patch_fields("etl", &[], body(serde_json::json!({"slots": -1}))).is_err());
+        let rename = patch_fields("etl", &[], body(serde_json::json!({"name": "other"}))).unwrap_err().to_string();
         assert!(rename.contains("cannot be renamed"), "{rename}");
-        assert!(patch_fields("etl", None, body(serde_json::json!({"name": "etl", "slots": 1}))).is_ok());
-        let default = patch_fields(DEFAULT_POOL, None, body(serde_json::json!({"description": "x"}))).unwrap_err();
+        assert!(patch_fields("etl", &[], body(serde_json::json!({"name": "etl", "slots": 1}))).is_ok());
+        let default = patch_fields(DEFAULT_POOL, &[], body(serde_json::json!({"description": "x"}))).unwrap_err();
         assert!(default.to_string().contains("default_pool"), "{default}");
     }
 

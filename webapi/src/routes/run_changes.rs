@@ -64,8 +64,7 @@ struct RunPatch {
 
 /// The fields of `body` that `update_mask` (repeated or comma-separated) lets through, checked.
 fn run_patch(update_mask: &[String], body: DagRunPatchBody) -> Result<RunPatch, ApiError> {
-    let mask: Vec<&str> =
-        update_mask.iter().flat_map(|m| m.split(',')).map(str::trim).filter(|f| !f.is_empty()).collect();
+    let mask = crate::extract::mask_fields(update_mask);
     if let Some(field) = mask.iter().find(|f| !matches!(**f, "state" | "note")) {
         return Err(ApiError::BadRequest(format!(
             "only `state` and `note` of a DAG run can be updated; update_mask names `{field}`"

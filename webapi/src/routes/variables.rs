@@ -170,8 +170,7 @@ pub(crate) async fn delete(
 fn patch_changes(key: &str, update_mask: &[String], body: VariableBody) -> Result<VariableChanges, ApiError> {
     const FIELDS: [&str; 2] = ["value", "description"];
     check_team(&body)?;
-    let mask: Vec<&str> =
-        update_mask.iter().flat_map(|raw| raw.split(',')).map(str::trim).filter(|f| !f.is_empty()).collect();
+    let mask = crate::extract::mask_fields(update_mask);
     if let Some(field) = mask.iter().find(|field| !FIELDS.contains(field) && **field != "key") {
         return Err(ApiError::BadRequest(format!(
             "update_mask names `{field}`, which is not a variable field that can change; use {}",
