@@ -15,7 +15,17 @@ import time
 import urllib.request
 
 import airflow_client.client as client
-from airflow_client.client.api import dag_api, dag_run_api, task_instance_api, monitor_api, version_api
+from airflow_client.client.api import (
+    dag_api,
+    dag_run_api,
+    import_error_api,
+    monitor_api,
+    pool_api,
+    task_instance_api,
+    variable_api,
+    version_api,
+)
+from airflow_client.client.models.variable_body import VariableBody
 from airflow_client.client.models.trigger_dag_run_post_body import TriggerDAGRunPostBody
 
 API = os.environ["GUST_API"].rstrip("/")
@@ -84,6 +94,24 @@ def main():
         log = tis.get_log(DAG_ID, run_id, TASK_ID, ti.try_number, full_content=True)
         text = json.dumps(log.to_dict(), default=str)
         assert GREETING in text, f"log of {TASK_ID} does not mention the conf: {text[:500]}"
+        step("list across DAGs and runs with filters and order_by")
+        across = runs.get_dag_runs("~", state=["success"], order_by=["-start_date"], limit=5)
+        assert run_id in [r.dag_run_id for r in across.dag_runs], across
+        every_ti = tis.get_task_instances("~", "~", state=["success"], order_by=["task_id"])
+        assert every_ti.total_entries >= len(states), every_ti.total_entries
+        assert [ti.task_id for ti in every_ti.task_instances] == sorted(ti.task_id for ti in every_ti.task_instances)
+        tagged = dags.get_dags(tags=["compat"], dag_id_pattern=DAG_ID[:3], paused=False)
+        assert [d.dag_id for d in tagged.dags] == [DAG_ID], tagged
+
+        step("variables, pools and import errors")
+        variables = variable_api.VariableApi(api_client)
+        variables.post_variable(VariableBody(key="compat_key", value="compat-value", description="from the client"))
+        assert variables.get_variable("compat_key").value == "compat-value"
+        assert "compat_key" in [v.key for v in variables.get_variables(limit=10).variables]
+        variables.delete_variable("compat_key")
+        pools = pool_api.PoolApi(api_client).get_pools(order_by=["name"])
+        assert "default_pool" in [p.name for p in pools.pools], pools
+        import_error_api.ImportErrorApi(api_client).get_import_errors()
     print("airflow client compatibility: OK")
 
 

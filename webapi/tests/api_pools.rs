@@ -179,3 +179,21 @@ async fn slot_counts_and_task_instances_show_pool_pool_slots_and_priority_weight
     let dag = ok_json(api.get("/api/v2/dags/pooled").await, StatusCode::OK).await;
     assert_eq!(dag["max_active_tasks"], 5);
 }
+
+#[tokio::test]
+async fn pools_are_listed_in_the_order_asked_and_an_unknown_order_field_is_a_400() {
+    let api = TestApi::start().await;
+    for (name, slots) in [("b_pool", 5), ("a_pool", 9)] {
+        create_pool(&api, json!({"name": name, "slots": slots})).await;
+    }
+    let names = |body: Value| -> Vec<String> {
+        body["pools"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_string()).collect()
+    };
+    let by_name = ok_json(api.get("/api/v2/pools").await, StatusCode::OK).await;
+    assert_eq!(names(by_name), ["a_pool", "b_pool", "default_pool"]);
+    let by_slots = ok_json(api.get("/api/v2/pools?order_by=-slots&limit=2").await, StatusCode::OK).await;
+    assert_eq!(by_slots["total_entries"], 3);
+    assert_eq!(names(by_slots), ["default_pool", "a_pool"]);
+    let detail = api.get("/api/v2/pools?order_by=colour").await.assert_error(StatusCode::BAD_REQUEST);
+    assert!(detail.contains("colour") && detail.contains("slots"), "{detail}");
+}

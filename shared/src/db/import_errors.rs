@@ -35,14 +35,26 @@ pub async fn keep_only(db: &impl GenericClient, failing_files: &[String]) -> Res
     Ok(())
 }
 
-/// A page of import errors and the total count.
-pub async fn list(db: &impl GenericClient, limit: i64, offset: i64) -> Result<(Vec<ImportErrorRow>, i64), DbError> {
-    let rows = db
-        .query(
-            "SELECT id, filename, stacktrace, timestamp FROM import_errors ORDER BY id LIMIT $1 OFFSET $2",
-            &[&limit, &offset],
-        )
-        .await?;
+/// The fields an import-error listing may be ordered by (Airflow's names) and
+/// their columns; only these static strings ever reach an `ORDER BY`.
+pub const ORDER_FIELDS: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("import_error_id", "id"),
+    ("timestamp", "timestamp"),
+    ("filename", "filename"),
+    ("stacktrace", "stacktrace"),
+];
+
+/// A page of import errors in `order` (built from [`ORDER_FIELDS`]) and the total count.
+pub async fn list(
+    db: &impl GenericClient,
+    limit: i64,
+    offset: i64,
+    order: &str,
+) -> Result<(Vec<ImportErrorRow>, i64), DbError> {
+    let sql =
+        format!("SELECT id, filename, stacktrace, timestamp FROM import_errors ORDER BY {order} LIMIT $1 OFFSET $2");
+    let rows = db.query(&sql, &[&limit, &offset]).await?;
     let total: i64 = db.query_one("SELECT count(*) FROM import_errors", &[]).await?.get(0);
     let errors = rows
         .iter()

@@ -100,13 +100,25 @@ fn pool_row(row: &Row) -> PoolRow {
     }
 }
 
-/// One page of pools by name, and how many there are.
-pub async fn list(db: &impl GenericClient, limit: i64, offset: i64) -> Result<(Vec<PoolRow>, i64), DbError> {
+/// One page of pools in `order` (built from [`ORDER_FIELDS`]), and how many there are.
+pub async fn list(
+    db: &impl GenericClient,
+    limit: i64,
+    offset: i64,
+    order: &str,
+) -> Result<(Vec<PoolRow>, i64), DbError> {
     let total: i64 = db.query_one("SELECT count(*) FROM pools", &[]).await?.get(0);
-    let sql = format!("{POOL_STATS} WHERE p.name IN (SELECT name FROM pools ORDER BY name LIMIT $1 OFFSET $2) GROUP BY p.name ORDER BY p.name");
+    let sql = format!(
+        "SELECT * FROM ({POOL_STATS} WHERE p.name IN (SELECT name FROM pools ORDER BY {order} LIMIT $1 OFFSET $2) \
+         GROUP BY p.name) page ORDER BY {order}"
+    );
     let rows = db.query(&sql, &[&limit, &offset]).await?;
     Ok((rows.iter().map(pool_row).collect(), total))
 }
+
+/// The fields a pool listing may be ordered by (Airflow's names) and their
+/// columns; only these static strings ever reach an `ORDER BY`.
+pub const ORDER_FIELDS: &[(&str, &str)] = &[("id", "name"), ("pool", "name"), ("name", "name"), ("slots", "slots")];
 
 /// One pool by name.
 pub async fn get(db: &impl GenericClient, name: &str) -> Result<Option<PoolRow>, DbError> {

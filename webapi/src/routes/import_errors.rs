@@ -6,7 +6,10 @@ use gust_shared::db::{self, import_errors::ImportErrorRow};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{dags::BUNDLE_NAME, pagination::PageParams};
+use super::{
+    dags::BUNDLE_NAME,
+    pagination::{OrderParams, PageParams},
+};
 use crate::{error::ApiError, extract::ApiQuery, AppState};
 
 /// Airflow's `ImportErrorResponse`.
@@ -39,13 +42,15 @@ impl From<ImportErrorRow> for ImportErrorResponse {
 }
 
 /// `GET /api/v2/importErrors`
-#[utoipa::path(get, path = "/api/v2/importErrors", tag = "Import Error", params(PageParams), responses((status = 200, body = ImportErrorCollection)))]
+#[utoipa::path(get, path = "/api/v2/importErrors", tag = "Import Error", params(PageParams, OrderParams), responses((status = 200, body = ImportErrorCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
+    ApiQuery(order): ApiQuery<OrderParams>,
 ) -> Result<Json<ImportErrorCollection>, ApiError> {
     let page = page.page()?;
+    let order = order.sql(db::import_errors::ORDER_FIELDS, "id ASC", "id")?;
     let db = state.db().await?;
-    let (rows, total_entries) = db::import_errors::list(&db, page.limit, page.offset).await?;
+    let (rows, total_entries) = db::import_errors::list(&db, page.limit, page.offset, &order).await?;
     Ok(Json(ImportErrorCollection { import_errors: rows.into_iter().map(Into::into).collect(), total_entries }))
 }

@@ -11,7 +11,7 @@ use gust_shared::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::pagination::PageParams;
+use super::pagination::{OrderParams, PageParams};
 use crate::{
     error::ApiError,
     extract::{ApiJson, ApiPath, ApiQuery},
@@ -94,14 +94,16 @@ pub(crate) struct PatchParams {
 }
 
 /// `GET /api/v2/pools`
-#[utoipa::path(get, path = "/api/v2/pools", tag = "Pool", params(PageParams), responses((status = 200, body = PoolCollection)))]
+#[utoipa::path(get, path = "/api/v2/pools", tag = "Pool", params(PageParams, OrderParams), responses((status = 200, body = PoolCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
+    ApiQuery(order): ApiQuery<OrderParams>,
 ) -> Result<Json<PoolCollection>, ApiError> {
     let page = page.page()?;
+    let order = order.sql(db::pools::ORDER_FIELDS, "name ASC", "name")?;
     let db = state.db().await?;
-    let (pools, total_entries) = db::pools::list(&db, page.limit, page.offset).await?;
+    let (pools, total_entries) = db::pools::list(&db, page.limit, page.offset, &order).await?;
     Ok(Json(PoolCollection { pools: pools.into_iter().map(PoolResponse::from).collect(), total_entries }))
 }
 
