@@ -154,3 +154,27 @@ tasks:
     );
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_secret_variable_reaches_the_task_but_is_masked_in_its_rendered_fields() {
+    let dag = r#"
+dag_id: uses_secret
+tasks:
+  - id: connect
+    operator: bash
+    command: "test '{{ var.value.db_password }}' = hunter2-long && echo connected"
+"#;
+    let stack = TestStack::spawn(&[("uses_secret.yaml", dag)]).await;
+    let (status, body) = stack
+        .send(reqwest::Method::POST, "/api/v2/variables", &json!({"key": "db_password", "value": "hunter2-long"}))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let run_id = stack.trigger("uses_secret", json!({})).await;
+    assert_eq!(stack.wait_for_run("uses_secret", &run_id).await, "success", "the task got the real value");
+    let ti = stack.task_instance("uses_secret", &run_id, "connect").await;
+    let rendered = ti["rendered_fields"].to_string();
+    assert!(rendered.contains("test '***' = ***") && !rendered.contains("hunter2"), "{rendered}");
+    let (_, listed) = stack.get(&format!("/api/v2/dags/uses_secret/dagRuns/{run_id}/taskInstances")).await;
+    assert!(!listed.to_string().contains("hunter2"), "{listed}");
+    stack.stop().await;
+}

@@ -384,10 +384,11 @@ pub(crate) async fn list(
     }
     let (listed, total_entries) =
         db::task_instances::list_filtered(&db, &filter, &order_by, page.limit, page.offset).await?;
-    let task_instances = listed
+    let mut task_instances: Vec<TaskInstanceResponse> = listed
         .into_iter()
         .map(|row| TaskInstanceResponse::with_run_dates(row.ti, row.logical_date, row.run_after))
         .collect();
+    mask_rendered_secrets(&db, &mut task_instances).await?;
     Ok(Json(TaskInstanceCollection { task_instances, total_entries }))
 }
 
@@ -400,7 +401,29 @@ pub(crate) async fn get_one(
     let db = state.db().await?;
     let run = run_or_404(&db, &dag_id, &run_id).await?;
     let ti = ti_or_404(&db, &dag_id, &run_id, &task_id, -1).await?;
-    Ok(Json(TaskInstanceResponse::new(ti, &run)))
+    let mut response = [TaskInstanceResponse::new(ti, &run)];
+    mask_rendered_secrets(&db, &mut response).await?;
+    let [response] = response;
+    Ok(Json(response))
+}
+
+/// Masks the values of secret variables in rendered templates, as Airflow's
+/// secrets masker does; the variables are read only when something was rendered.
+async fn mask_rendered_secrets(
+    db: &impl GenericClient,
+    responses: &mut [TaskInstanceResponse],
+) -> Result<(), ApiError> {
+    let rendered = |r: &TaskInstanceResponse| r.rendered_fields.as_object().is_some_and(|fields| !fields.is_empty());
+    if !responses.iter().any(rendered) {
+        return Ok(());
+    }
+    let secrets = super::variables::secret_values(db).await?;
+    if !secrets.is_empty() {
+        for response in responses.iter_mut() {
+            super::variables::mask_secrets(&mut response.rendered_fields, &secrets);
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

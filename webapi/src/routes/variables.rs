@@ -242,6 +242,39 @@ fn key_pattern_terms(pattern: Option<&str>) -> Vec<String> {
     }
 }
 
+/// Shortest secret value masked where it appears (Airflow's `min_length_masked_secret`):
+/// masking every `1` or `yes` in a rendered command would hide more than it protects.
+const MIN_MASKED_LEN: usize = 5;
+
+/// The values of variables whose key names a secret, longest first, to mask
+/// wherever they appear (a rendered template that used `var.value`).
+pub(crate) async fn secret_values(db: &impl db::GenericClient) -> Result<Vec<String>, ApiError> {
+    let mut secrets: Vec<String> = db::variables::all_values(db)
+        .await?
+        .into_iter()
+        .filter(|(key, value)| is_sensitive(key) && value.chars().count() >= MIN_MASKED_LEN)
+        .map(|(_, value)| value)
+        .collect();
+    secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    Ok(secrets)
+}
+
+/// Replaces every occurrence of a secret in the strings of `value` with `***`.
+pub(crate) fn mask_secrets(value: &mut Value, secrets: &[String]) {
+    match value {
+        Value::String(text) => {
+            for secret in secrets {
+                if text.contains(secret.as_str()) {
+                    *text = text.replace(secret.as_str(), MASK);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|item| mask_secrets(item, secrets)),
+        Value::Object(fields) => fields.values_mut().for_each(|field| mask_secrets(field, secrets)),
+        _ => {}
+    }
+}
+
 /// Whether a key or JSON field name names a secret.
 fn is_sensitive(name: &str) -> bool {
     let name = name.to_lowercase();
@@ -290,6 +323,13 @@ mod tests {
 
     fn body(json: Value) -> VariableBody {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn secrets_are_masked_wherever_they_appear_in_rendered_fields() {
+        let mut rendered = json!({"command": "curl -u me:s3cr3t-pw https://x", "env": {"PW": "s3cr3t-pw"}, "n": 1});
+        mask_secrets(&mut rendered, &["s3cr3t-pw".to_string()]);
+        assert_eq!(rendered, json!({"command": "curl -u me:*** https://x", "env": {"PW": "***"}, "n": 1}));
     }
 
     #[test]
