@@ -110,19 +110,28 @@ impl AppState {
 
 /// The API's OpenAPI document, as `GET /openapi.json` serves it.
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let (_, mut document) = routes::api().split_for_parts();
+    routes_and_document().1
+}
+
+/// The routes and their finished OpenAPI document, made by the same `routes!` calls.
+fn routes_and_document() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (api, mut document) = routes::api().split_for_parts();
     openapi::finish(&mut document);
-    document
+    (api, document)
 }
 
 /// The whole HTTP API with its middleware: request ids, tracing, body limit, JSON errors, authentication.
 pub fn router(state: AppState) -> Router {
     let max_body_bytes = state.max_body_bytes;
-    let (api, mut document) = routes::api().split_for_parts();
-    openapi::finish(&mut document);
-    let document = Arc::new(document);
-    let docs: Router<AppState> = utoipa_scalar::Scalar::with_url("/docs", document.as_ref().clone()).into();
-    api.route("/openapi.json", axum::routing::get(move || async move { axum::Json(document.as_ref().clone()) }))
+    let (api, document) = routes_and_document();
+    // Serialized once: the document never changes while the process runs.
+    let json = axum::body::Bytes::from(document.to_json().expect("the OpenAPI document serializes to JSON"));
+    let docs: Router<AppState> = utoipa_scalar::Scalar::with_url("/docs", document).into();
+    let serve_json = move || {
+        let json = json.clone();
+        async move { ([(header::CONTENT_TYPE, "application/json")], json) }
+    };
+    api.route("/openapi.json", axum::routing::get(serve_json))
         .merge(docs)
         .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .fallback(routes::not_found)

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 
 use axum::http::{Method, StatusCode};
 use common::{TestApi, ETL_DAG};
-use gust_shared::db;
 use gust_webapi::auth::Role;
 use serde_json::{json, Value};
 
@@ -33,15 +32,9 @@ async fn ok_json(reply: common::Reply) -> Value {
     reply.json()
 }
 
-/// Triggers run `run_id` of `dag_id` and creates its task instances, as the scheduler would on start.
-async fn trigger(api: &TestApi, dag_id: &str, run_id: &str, yaml: &str) {
-    let path = format!("/api/v2/dags/{dag_id}/dagRuns");
-    let created = api.send_json(Method::POST, &path, &json!({"dag_run_id": run_id}).to_string()).await;
-    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
-    let client = api.pool.get().await.unwrap();
-    let dag = gust_shared::dag::parse_dag_file("dags/test.yaml", yaml).unwrap();
-    let run = db::runs::get(&client, dag_id, run_id).await.unwrap().unwrap();
-    db::task_instances::create_for_run(&client, run.id, dag_id, run_id, &dag.tasks).await.unwrap();
+/// Triggers run `run_id` of the DAG `yaml` and creates its task instances, as the scheduler would on start.
+async fn trigger(api: &TestApi, run_id: &str, yaml: &str) {
+    api.start_run(yaml, &json!({"dag_run_id": run_id}).to_string()).await;
 }
 
 /// Runs `UPDATE dag_runs SET {set}` on run `run_id` (of any DAG).
@@ -61,7 +54,7 @@ async fn set_ti(api: &TestApi, task_id: &str, set: &str) {
 /// Run `r1` of `etl`: running, `extract` running its first try, `load` not started.
 async fn running_run(api: &TestApi) {
     api.add_dag(ETL_DAG).await;
-    trigger(api, "etl", "r1", ETL_DAG).await;
+    trigger(api, "r1", ETL_DAG).await;
     set_run(api, "r1", "state = 'running', start_date = now()").await;
     set_ti(api, "extract", "state = 'running', try_number = 1, hostname = 'w1', start_date = now()").await;
 }
@@ -76,13 +69,7 @@ async fn failed_run(api: &TestApi) {
 
 /// Each task id of run `r1` of `etl` with its state as the API shows it.
 async fn ti_states(api: &TestApi) -> BTreeMap<String, Value> {
-    let list = ok_json(api.get(&format!("{R1}/taskInstances")).await).await;
-    list["task_instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|ti| (ti["task_id"].as_str().unwrap().to_string(), ti["state"].clone()))
-        .collect()
+    api.task_states(&format!("{R1}/taskInstances")).await
 }
 
 fn states(pairs: &[(&str, Value)]) -> BTreeMap<String, Value> {
@@ -111,9 +98,9 @@ fn runs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
 async fn three_runs(api: &TestApi) {
     api.add_dag(ETL_DAG).await;
     api.add_dag(RETRYING_DAG).await;
-    trigger(api, "etl", "a", ETL_DAG).await;
-    trigger(api, "etl", "b", ETL_DAG).await;
-    trigger(api, "other", "c", RETRYING_DAG).await;
+    trigger(api, "a", ETL_DAG).await;
+    trigger(api, "b", ETL_DAG).await;
+    trigger(api, "c", RETRYING_DAG).await;
     set_run(api, "a", "state = 'success', start_date = '2026-01-01T00:00:00Z', end_date = '2026-01-01T01:00:00Z'")
         .await;
     set_run(
@@ -316,7 +303,7 @@ async fn a_viewer_cannot_patch_or_clear_a_run_but_an_operator_can() {
 async fn deleting_a_run_removes_it_with_its_task_instances_and_leaves_other_runs() {
     let api = TestApi::start().await;
     failed_run(&api).await;
-    trigger(&api, "etl", "r2", ETL_DAG).await;
+    trigger(&api, "r2", ETL_DAG).await;
     let reply = api.send_json(Method::DELETE, R1, "").await;
     assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.text());
     assert!(reply.body.is_empty());

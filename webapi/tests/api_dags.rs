@@ -134,14 +134,10 @@ async fn bad_dag_filters_are_400s_naming_the_parameter() {
 /// `extract_state`, and gives `extract` a log line, an XCom and a finished try.
 async fn etl_run(api: &TestApi, extract_state: &str) {
     api.add_dag(ETL_DAG).await;
-    let created = api.send_json(Method::POST, "/api/v2/dags/etl/dagRuns", r#"{"dag_run_id": "r1"}"#).await;
-    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    let (_, run_pk) = api.start_run(ETL_DAG, r#"{"dag_run_id": "r1"}"#).await;
     let client = api.pool.get().await.unwrap();
-    let dag = gust_shared::dag::parse_dag_file("dags/etl.yaml", ETL_DAG).unwrap();
-    let run = db::runs::get(&client, "etl", "r1").await.unwrap().unwrap();
-    db::task_instances::create_for_run(&client, run.id, "etl", "r1", &dag.tasks).await.unwrap();
     client
-        .execute("UPDATE dag_runs SET state = 'running', start_date = now() WHERE id = $1", &[&run.id])
+        .execute("UPDATE dag_runs SET state = 'running', start_date = now() WHERE id = $1", &[&run_pk])
         .await
         .unwrap();
     let extract = db::task_instances::get(&client, "etl", "r1", "extract", -1).await.unwrap().unwrap();

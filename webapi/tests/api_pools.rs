@@ -5,7 +5,6 @@ mod common;
 
 use axum::http::{Method, StatusCode};
 use common::TestApi;
-use gust_shared::db;
 use serde_json::{json, Value};
 
 async fn ok_json(reply: common::Reply, status: StatusCode) -> Value {
@@ -146,12 +145,8 @@ async fn slot_counts_and_task_instances_show_pool_pool_slots_and_priority_weight
     let api = TestApi::start().await;
     ok_json(create_pool(&api, json!({"name": "etl", "slots": 6})).await, StatusCode::CREATED).await;
     api.add_dag(POOLED_DAG).await;
-    let created = api.send_json(Method::POST, "/api/v2/dags/pooled/dagRuns", r#"{"dag_run_id": "r1"}"#).await;
-    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    api.start_run(POOLED_DAG, r#"{"dag_run_id": "r1"}"#).await;
     let client = api.pool.get().await.unwrap();
-    let dag = gust_shared::dag::parse_dag_file("dags/pooled.yaml", POOLED_DAG).unwrap();
-    let run = db::runs::get(&client, "pooled", "r1").await.unwrap().unwrap();
-    db::task_instances::create_for_run(&client, run.id, "pooled", "r1", &dag.tasks).await.unwrap();
     for (task, state) in [("big", "running"), ("a", "queued"), ("b", "scheduled"), ("c", "success")] {
         client
             .execute("UPDATE task_instances SET state = $1 WHERE run_id = 'r1' AND task_id = $2", &[&state, &task])

@@ -40,12 +40,7 @@ async fn ok_json(reply: common::Reply) -> Value {
 /// Stores `chain`, triggers run `r1` and creates its task instances (all "no status").
 async fn start_run(api: &TestApi) {
     api.add_dag(CHAIN_DAG).await;
-    let created = api.send_json(Method::POST, "/api/v2/dags/chain/dagRuns", r#"{"dag_run_id": "r1"}"#).await;
-    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
-    let client = api.pool.get().await.unwrap();
-    let dag = gust_shared::dag::parse_dag_file("dags/chain.yaml", CHAIN_DAG).unwrap();
-    let run = db::runs::get(&client, "chain", "r1").await.unwrap().unwrap();
-    db::task_instances::create_for_run(&client, run.id, "chain", "r1", &dag.tasks).await.unwrap();
+    api.start_run(CHAIN_DAG, r#"{"dag_run_id": "r1"}"#).await;
 }
 
 /// Runs `UPDATE task_instances SET {set}` on task `task_id` of run `r1`.
@@ -83,13 +78,7 @@ async fn failed_run(api: &TestApi) {
 
 /// Each task id's state, as the API shows it now.
 async fn states(api: &TestApi) -> BTreeMap<String, Value> {
-    let list = ok_json(api.get(TIS).await).await;
-    list["task_instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|ti| (ti["task_id"].as_str().unwrap().to_string(), ti["state"].clone()))
-        .collect()
+    api.task_states(TIS).await
 }
 
 /// The `(task_id, state)` pairs of a collection response, sorted by task id.

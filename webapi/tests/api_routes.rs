@@ -107,12 +107,8 @@ async fn a_logical_date_sets_the_data_interval() {
 /// look like a worker ran it once, successfully, with three log lines.
 /// (Plain SQL for the state, so the test does not depend on the worker's queries.)
 async fn run_extract_once(api: &TestApi) {
-    let created = api.send_json(Method::POST, "/api/v2/dags/etl/dagRuns", r#"{"dag_run_id": "r1"}"#).await;
-    assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+    api.start_run(ETL_DAG, r#"{"dag_run_id": "r1"}"#).await;
     let client = api.pool.get().await.unwrap();
-    let dag = gust_shared::dag::parse_dag_file("dags/etl.yaml", ETL_DAG).unwrap();
-    let run = db::runs::get(&client, "etl", "r1").await.unwrap().unwrap();
-    db::task_instances::create_for_run(&client, run.id, "etl", "r1", &dag.tasks).await.unwrap();
     let extract = db::task_instances::get(&client, "etl", "r1", "extract", -1).await.unwrap().unwrap();
     client
         .execute(

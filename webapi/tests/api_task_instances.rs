@@ -7,9 +7,8 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use common::{TestApi, ETL_DAG};
-use gust_shared::db;
 use serde_json::Value;
 
 /// One task, for a second DAG.
@@ -35,18 +34,12 @@ async fn three_runs_in_two_dags() -> TestApi {
     let api = TestApi::start().await;
     api.add_dag(ETL_DAG).await;
     api.add_dag(WEEKLY_DAG).await;
-    for (dag, yaml, body) in [
-        ("etl", ETL_DAG, r#"{"dag_run_id": "r1", "logical_date": "2026-01-01T00:00:00Z"}"#),
-        ("etl", ETL_DAG, r#"{"dag_run_id": "r2", "logical_date": "2026-01-02T00:00:00Z"}"#),
-        ("weekly", WEEKLY_DAG, r#"{"dag_run_id": "w1"}"#),
+    for (yaml, body) in [
+        (ETL_DAG, r#"{"dag_run_id": "r1", "logical_date": "2026-01-01T00:00:00Z"}"#),
+        (ETL_DAG, r#"{"dag_run_id": "r2", "logical_date": "2026-01-02T00:00:00Z"}"#),
+        (WEEKLY_DAG, r#"{"dag_run_id": "w1"}"#),
     ] {
-        let created = api.send_json(Method::POST, &format!("/api/v2/dags/{dag}/dagRuns"), body).await;
-        assert_eq!(created.status, StatusCode::OK, "{}", created.text());
-        let run_id = created.json()["dag_run_id"].as_str().unwrap().to_string();
-        let client = api.pool.get().await.unwrap();
-        let definition = gust_shared::dag::parse_dag_file("dags/test.yaml", yaml).unwrap();
-        let run = db::runs::get(&client, dag, &run_id).await.unwrap().unwrap();
-        db::task_instances::create_for_run(&client, run.id, dag, &run_id, &definition.tasks).await.unwrap();
+        api.start_run(yaml, body).await;
     }
     let t = |text: &str| format!("'{text}'::timestamptz");
     let rows = [

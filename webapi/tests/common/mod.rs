@@ -164,6 +164,32 @@ impl TestApi {
         db::dags::upsert(&client, &dag, &format!("/dags/{}.yaml", dag.dag_id), "hash-1").await.unwrap();
     }
 
+    /// Triggers a run of the DAG `yaml` through the API with the trigger body
+    /// `body` (JSON text) and creates its task instances, as the scheduler does
+    /// when the run starts; returns the run's id and its row id.
+    pub async fn start_run(&self, yaml: &str, body: &str) -> (String, i64) {
+        let dag = gust_shared::dag::parse_dag_file("dags/test.yaml", yaml).expect("test DAG parses");
+        let created = self.send_json(Method::POST, &format!("/api/v2/dags/{}/dagRuns", dag.dag_id), body).await;
+        assert_eq!(created.status, StatusCode::OK, "{}", created.text());
+        let run_id = created.json()["dag_run_id"].as_str().expect("a run id in the answer").to_string();
+        let client = self.pool.get().await.unwrap();
+        let run = db::runs::get(&client, &dag.dag_id, &run_id).await.unwrap().expect("the triggered run");
+        db::task_instances::create_for_run(&client, run.id, &dag.dag_id, &run_id, &dag.tasks).await.unwrap();
+        (run_id, run.id)
+    }
+
+    /// Each task id of the task-instance listing at `path` with its state, as the API shows it.
+    pub async fn task_states(&self, path: &str) -> std::collections::BTreeMap<String, Value> {
+        let reply = self.get(path).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        reply.json()["task_instances"]
+            .as_array()
+            .expect("a task instance collection")
+            .iter()
+            .map(|ti| (ti["task_id"].as_str().unwrap().to_string(), ti["state"].clone()))
+            .collect()
+    }
+
     /// Sends one request through the whole router, as the admin unless it has an `Authorization` header.
     pub async fn send(&self, mut request: Request<Body>) -> Reply {
         if !request.headers().contains_key(header::AUTHORIZATION) {
