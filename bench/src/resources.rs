@@ -51,6 +51,37 @@ fn parse_stat_ticks(text: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// Summed CPU seconds of every live process whose command name (`/proc/<pid>/comm`) is
+/// one of `names`, e.g. the PostgreSQL backends or RabbitMQ's `beam.smp`.
+/// A process that exits between two readings drops out of the sum, so read
+/// it around a window in which the processes of interest stay up.
+pub fn cpu_seconds_of_commands(names: &[&str], clk_tck: f64) -> f64 {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0.0 };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| names.contains(&comm.trim()))
+        })
+        .filter_map(|pid| cpu_seconds(pid, clk_tck).ok())
+        .sum()
+}
+
+/// Busy CPU seconds of the whole machine, summed over cores (`/proc/stat`:
+/// everything but idle and iowait), or `None` when it cannot be read.
+pub fn machine_busy_seconds(clk_tck: f64) -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_machine_busy(&text).map(|ticks| ticks as f64 / clk_tck)
+}
+
+fn parse_machine_busy(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let ticks: Vec<u64> = line.split_whitespace().skip(1).map(str::parse).collect::<Result<_, _>>().ok()?;
+    // user nice system idle iowait irq softirq steal ...
+    let idle = ticks.get(3)? + ticks.get(4).copied().unwrap_or(0);
+    Some(ticks.iter().take(8).sum::<u64>() - idle)
+}
+
 /// Clock ticks per second for `/proc/<pid>/stat` (from `getconf CLK_TCK`, 100 if unknown).
 pub async fn clk_tck() -> f64 {
     crate::procs::output_of("getconf", &["CLK_TCK"]).await.and_then(|s| s.parse().ok()).unwrap_or(100.0)
@@ -125,6 +156,13 @@ mod tests {
         // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
         let text = "42 (gust (x) y) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 1000";
         assert_eq!(parse_stat_ticks(text), Some(300));
+    }
+
+    #[test]
+    fn machine_busy_time_excludes_idle_and_iowait() {
+        let text = "cpu  100 5 50 1000 20 3 2 1 0 0\ncpu0 50 2 25 500 10 1 1 0 0 0\n";
+        assert_eq!(parse_machine_busy(text), Some(161));
+        assert_eq!(parse_machine_busy("intr 1 2 3\n"), None);
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub async fn dispatch_scheduled(
 ) -> Result<usize, SchedulerError> {
     let limit = i64::try_from(batch).unwrap_or(i64::MAX);
     let mut total = 0;
+    if !task_instances::any_scheduled(&pool.get().await?).await? {
+        return Ok(0);
+    }
     loop {
         let mut client = pool.get().await?;
         let tx = client.transaction().await?;

@@ -36,6 +36,11 @@ pub async fn schedule_run(
     run_pk: i64,
     finished: Option<&HashSet<String>>,
 ) -> Result<Progress, SchedulerError> {
+    if let Some(finished) = finished {
+        if nothing_to_decide(pool, versions, run_pk, finished).await? {
+            return Ok(Progress::Moved);
+        }
+    }
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let Some(run) = runs::lock_live(&tx, run_pk).await? else { return Ok(Progress::Moved) };
@@ -128,6 +133,29 @@ pub async fn schedule_run(
     }
     tx.commit().await?;
     Ok(Progress::Moved)
+}
+
+/// Whether a pass for the tasks that just `finished` would change nothing:
+/// none of them has a downstream task and the run still has unfinished ones.
+/// Decided with plain reads, because the run's row lock costs a WAL record
+/// and a flushed commit, which a large fan-out would otherwise pay on every
+/// finish; when in doubt the locked pass decides.
+async fn nothing_to_decide(
+    pool: &Pool,
+    versions: &VersionCache,
+    run_pk: i64,
+    finished: &HashSet<String>,
+) -> Result<bool, SchedulerError> {
+    let client = pool.get().await?;
+    let Some((running, version)) = runs::running_version(&client, run_pk).await? else { return Ok(true) };
+    if !running {
+        return Ok(false);
+    }
+    let dag = versions.get(&client, version).await?;
+    if finished.iter().any(|task| dag.downstream.contains_key(task)) {
+        return Ok(false);
+    }
+    Ok(task_instances::any_unfinished(&client, run_pk).await?)
 }
 
 /// Expands a mapped task whose trigger rule is met into one instance per

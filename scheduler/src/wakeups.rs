@@ -53,6 +53,15 @@ impl Wakeups {
     }
 }
 
+/// Reads a task-finished payload: `run_pk:task,task,…` names the tasks that
+/// finished (task ids never hold a comma), a bare `run_pk` asks for a pass over the whole run.
+fn parse_task_finished(payload: &str) -> Option<(i64, Option<Vec<String>>)> {
+    match payload.split_once(':') {
+        Some((run, tasks)) => Some((run.parse().ok()?, Some(tasks.split(',').map(str::to_string).collect()))),
+        None => Some((payload.parse().ok()?, None)),
+    }
+}
+
 /// A live LISTEN connection feeding [`Wakeups`]; ends when the connection drops.
 pub struct Listener {
     _client: tokio_postgres::Client,
@@ -69,15 +78,9 @@ pub async fn listen(url: &str, wakeups: Arc<Wakeups>) -> Result<Listener, DbErro
         while let Some(message) = messages.next().await {
             match message {
                 Ok(AsyncMessage::Notification(n)) if n.channel() == TASK_FINISHED_CHANNEL => {
-                    let (run, task) = match n.payload().split_once(':') {
-                        Some((run, task)) => (run, Some(task.to_string())),
-                        None => (n.payload(), None),
-                    };
-                    if let Ok(run_pk) = run.parse::<i64>() {
-                        feed.push(|p| match (p.runs.entry(run_pk).or_insert_with(|| Some(HashSet::new())), task) {
-                            (Some(tasks), Some(task)) => {
-                                tasks.insert(task);
-                            }
+                    if let Some((run_pk, tasks)) = parse_task_finished(n.payload()) {
+                        feed.push(|p| match (p.runs.entry(run_pk).or_insert_with(|| Some(HashSet::new())), tasks) {
+                            (Some(pending), Some(tasks)) => pending.extend(tasks),
                             (entry, _) => *entry = None,
                         });
                     }
@@ -103,4 +106,21 @@ pub async fn listen(url: &str, wakeups: Arc<Wakeups>) -> Result<Listener, DbErro
         ))
         .await?;
     Ok(Listener { _client: client, closed })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_task_finished;
+
+    #[test]
+    fn task_finished_payload_names_one_or_many_tasks_or_the_whole_run() {
+        assert_eq!(parse_task_finished("42:extract"), Some((42, Some(vec!["extract".to_string()]))));
+        assert_eq!(
+            parse_task_finished("7:a.b,c-d,e_f"),
+            Some((7, Some(vec!["a.b".to_string(), "c-d".to_string(), "e_f".to_string()])))
+        );
+        assert_eq!(parse_task_finished("42"), Some((42, None)));
+        assert_eq!(parse_task_finished("x:extract"), None);
+        assert_eq!(parse_task_finished(""), None);
+    }
 }

@@ -48,6 +48,34 @@ pub async fn run(ctx: &Ctx) -> Vec<ScenarioOutcome> {
     vec![fanout, res]
 }
 
+/// CPU seconds used so far by the services gust shares the machine with.
+#[derive(Debug, Clone, Copy)]
+struct ServicesCpu {
+    postgres: f64,
+    rabbitmq: f64,
+    machine_busy: Option<f64>,
+}
+
+impl std::ops::Sub for ServicesCpu {
+    type Output = ServicesCpu;
+
+    fn sub(self, before: ServicesCpu) -> ServicesCpu {
+        ServicesCpu {
+            postgres: self.postgres - before.postgres,
+            rabbitmq: self.rabbitmq - before.rabbitmq,
+            machine_busy: self.machine_busy.zip(before.machine_busy).map(|(now, then)| now - then),
+        }
+    }
+}
+
+fn services_cpu(clk_tck: f64) -> ServicesCpu {
+    ServicesCpu {
+        postgres: resources::cpu_seconds_of_commands(&["postgres"], clk_tck),
+        rabbitmq: resources::cpu_seconds_of_commands(&["beam.smp", "erl_child_setup", "inet_gethost"], clk_tck),
+        machine_busy: resources::machine_busy_seconds(clk_tck),
+    }
+}
+
 /// Triggers one run of the fan-out DAG `dag_id` (`n` tasks) on `stack` and
 /// measures it; with `sample_resources`, also memory and CPU.
 pub async fn measure(
@@ -76,6 +104,7 @@ pub async fn measure(
     let cpu = |pid| resources::cpu_seconds(pid, ctx.clk_tck);
     let scheduler_cpu_before = cpu(scheduler)?;
     let workers_cpu_before: f64 = worker_pids.iter().map(|&p| cpu(p)).sum::<anyhow::Result<f64>>()?;
+    let services_before = services_cpu(ctx.clk_tck);
     let sampler = sample_resources.then(|| Sampler::start(vec![scheduler, worker], Duration::from_millis(100)));
 
     let (run_id, _) = stack.trigger(dag_id).await?;
@@ -91,6 +120,7 @@ pub async fn measure(
     if let Some(peaks) = peaks {
         let scheduler_cpu = cpu(scheduler)? - scheduler_cpu_before;
         let workers_cpu = worker_pids.iter().map(|&p| cpu(p)).sum::<anyhow::Result<f64>>()? - workers_cpu_before;
+        let services = services_cpu(ctx.clk_tck) - services_before;
         let per_1k = |seconds: f64| seconds / (n as f64 / 1000.0);
         let (s, w) = (peaks[0], peaks[1]);
         out.push(m("res_scheduler_rss_max_mib", "scheduler RSS, largest sample", "MiB", mib(s.max_rss_kib)));
@@ -99,6 +129,23 @@ pub async fn measure(
         out.push(m("res_worker_hwm_mib", "worker peak RSS (VmHWM)", "MiB", mib(w.hwm_kib)));
         out.push(m("res_scheduler_cpu_s_per_1k", "scheduler CPU per 1,000 tasks", "s", per_1k(scheduler_cpu)));
         out.push(m("res_workers_cpu_s_per_1k", "CPU of all workers per 1,000 tasks", "s", per_1k(workers_cpu)));
+        out.push(m(
+            "res_postgres_cpu_s_per_1k",
+            "PostgreSQL CPU (all backends) per 1,000 tasks",
+            "s",
+            per_1k(services.postgres),
+        ));
+        out.push(m("res_rabbitmq_cpu_s_per_1k", "RabbitMQ CPU per 1,000 tasks", "s", per_1k(services.rabbitmq)));
+        if let Some(busy) = services.machine_busy {
+            out.push(m("res_machine_cpu_s_per_1k", "whole machine busy CPU per 1,000 tasks", "s", per_1k(busy)));
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+            out.push(m(
+                "res_machine_busy_pct",
+                "machine CPU busy during the run",
+                "%",
+                100.0 * busy / (times.total_s * cores),
+            ));
+        }
         out.push(m("res_samples", "memory samples taken", "", s.samples as f64));
     }
     Ok(out)

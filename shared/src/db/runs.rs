@@ -362,6 +362,17 @@ pub async fn delete(db: &impl GenericClient, id: i64) -> Result<Deletion, DbErro
     Ok(Deletion::Deleted)
 }
 
+/// Whether the run is running, and its DAG version, read without a lock;
+/// `None` once it has finished or does not exist.
+pub async fn running_version(db: &impl GenericClient, id: i64) -> Result<Option<(bool, i64)>, DbError> {
+    let statement = db
+        .prepare_cached(
+            "SELECT state = 'running', dag_version_id FROM dag_runs WHERE id = $1 AND state IN ('queued', 'running')",
+        )
+        .await?;
+    Ok(db.query_opt(&statement, &[&id]).await?.map(|row| (row.get(0), row.get(1))))
+}
+
 /// Primary keys of every queued or running run (served by a partial index);
 /// of a backfill's queued runs only the one it would start next.
 pub async fn live_ids(db: &impl GenericClient) -> Result<Vec<i64>, DbError> {

@@ -449,6 +449,17 @@ pub async fn fail_unexpandable(db: &impl GenericClient, placeholder: Uuid, reaso
     Ok(true)
 }
 
+/// Whether any task instance of the run is unfinished (served by the partial index on live task instances).
+pub async fn any_unfinished(db: &impl GenericClient, run_pk: i64) -> Result<bool, DbError> {
+    let statement = db
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 \
+                 AND state IN ('none', 'scheduled', 'queued', 'running', 'up_for_retry'))",
+        )
+        .await?;
+    Ok(db.query_one(&statement, &[&run_pk]).await?.get(0))
+}
+
 /// The run's outcome once none of its task instances is unfinished (served
 /// by the partial index on live task instances), else `None`: `failed` when
 /// one of the `leaves` (tasks without downstream) failed or was upstream_failed.
@@ -523,6 +534,14 @@ pub struct Dispatchable {
 /// Advisory lock key that serializes dispatch across schedulers ("gustdisp"),
 /// so slot and `max_active_tasks` counts cannot be raced.
 const DISPATCH_LOCK: i64 = 0x6775_7374_6469_7370;
+
+/// Whether any task instance waits in `scheduled`: one probe of the partial
+/// dispatch index, so a wake-up with nothing to dispatch skips the slot
+/// accounting of [`take_for_dispatch`], which reads every in-flight task instance.
+pub async fn any_scheduled(db: &impl GenericClient) -> Result<bool, DbError> {
+    let statement = db.prepare_cached("SELECT EXISTS (SELECT 1 FROM task_instances WHERE state = 'scheduled')").await?;
+    Ok(db.query_one(&statement, &[]).await?.get(0))
+}
 
 /// Takes up to `limit` scheduled task instances that fit, and moves them to
 /// `queued` with their next try number. Run inside a transaction that commits
@@ -932,8 +951,12 @@ pub async fn claim_queued_many(
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
+/// Task ids named by one NOTIFY payload: at 250 characters each (the longest
+/// task id) it stays under PostgreSQL's 8,000-byte payload limit.
+const TASKS_PER_NOTIFY: i64 = 25;
+
 /// Records many successful tries in one statement (with their history rows
-/// and one NOTIFY each); returns the ids recorded. Tries no longer running
+/// and one NOTIFY per run naming its tasks, `run_pk:task,task,…`); returns the ids recorded. Tries no longer running
 /// on this worker are left alone.
 pub async fn finish_successes(
     db: &impl GenericClient,
@@ -952,10 +975,15 @@ pub async fn finish_successes(
                  RETURNING ti.id, ti.run_pk, ti.task_id, ti.state, ti.try_number, ti.hostname, ti.exit_code, \
                      ti.failure_reason, ti.queued_at, ti.start_date, ti.end_date), ",
             record_try_history!(),
-            " SELECT id, pg_notify($4, run_pk::text || ':' || task_id) FROM done"
+            ", notified AS ( \
+                 SELECT pg_notify($4, run_pk::text || ':' || string_agg(DISTINCT task_id, ',')) FROM ( \
+                     SELECT run_pk, task_id, (row_number() OVER (PARTITION BY run_pk ORDER BY task_id) - 1) / $5 AS part \
+                     FROM done) d \
+                 GROUP BY run_pk, part) \
+             SELECT id FROM done CROSS JOIN (SELECT count(*) FROM notified) n"
         ))
         .await?;
-    let rows = db.query(&statement, &[&ids, &numbers, &codes, &TASK_FINISHED_CHANNEL]).await?;
+    let rows = db.query(&statement, &[&ids, &numbers, &codes, &TASK_FINISHED_CHANNEL, &TASKS_PER_NOTIFY]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
