@@ -127,9 +127,9 @@ pub async fn run(ctx: &Ctx) -> ScenarioOutcome {
         .await
         .note(format!(
             "Celery {CELERY_VERSION}, {} workers × `--concurrency {} --pool prefork`, task_acks_late=True, \
-             worker_prefetch_multiplier=1 (prefetch = concurrency, like gust), durable classic queue, \
+             worker_prefetch_multiplier={} (the same prefetch as gust's workers), durable classic queue, \
              result backend db+postgresql+psycopg2 (fresh database)",
-            ctx.workers, ctx.concurrency
+            ctx.workers, ctx.concurrency, ctx.prefetch_multiplier
         ))
         .note(format!(
             "fan-out: a group of {} noop tasks, send → last result stored (result table polled every 20 ms); \
@@ -157,7 +157,7 @@ async fn once(ctx: &Ctx, venv: &Path) -> anyhow::Result<Vec<Measurement>> {
         ("BENCH_BACKEND_URL".to_string(), backend_url(&db_url)),
         ("BENCH_QUEUE".to_string(), queue.clone()),
         ("BENCH_READY_DIR".to_string(), ready.display().to_string()),
-        ("BENCH_PREFETCH_MULTIPLIER".to_string(), "1".to_string()),
+        ("BENCH_PREFETCH_MULTIPLIER".to_string(), ctx.prefetch_multiplier.to_string()),
         ("PYTHONPATH".to_string(), app_dir.display().to_string()),
     ];
     let mut workers = Vec::new();

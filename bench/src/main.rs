@@ -48,6 +48,9 @@ struct Cli {
     /// Tasks each worker runs at once (GUST__WORKER__CONCURRENCY; Celery --concurrency).
     #[arg(long, default_value_t = 16, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     concurrency: u64,
+    /// Deliveries reserved per concurrency slot (GUST__WORKER__PREFETCH_MULTIPLIER; Celery worker_prefetch_multiplier).
+    #[arg(long, default_value_t = 1, global = true, value_parser = clap::value_parser!(u64).range(1..=64))]
+    prefetch_multiplier: u64,
     /// Tasks in the fan-outs (default 10,000 noop, 2,000 bash; Celery uses the noop size), to scale down for quick runs.
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     tasks: Option<u64>,
@@ -183,6 +186,7 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
         repeat: cli.repeat as usize,
         workers: cli.workers as usize,
         concurrency: cli.concurrency as usize,
+        prefetch_multiplier: cli.prefetch_multiplier as usize,
         fanout_tasks: cli.tasks.map_or(10_000, |t| t as usize),
         bash_fanout_tasks: cli.tasks.map_or(2_000, |t| t as usize),
         chain_len: 200,
@@ -210,6 +214,7 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
         repeat: ctx.repeat,
         workers: ctx.workers,
         concurrency: ctx.concurrency,
+        prefetch_multiplier: ctx.prefetch_multiplier,
         fanout_tasks: ctx.fanout_tasks,
         bash_fanout_tasks: ctx.bash_fanout_tasks,
         chain_len: ctx.chain_len,

@@ -20,6 +20,8 @@ pub struct Config {
     pub workers: usize,
     /// Tasks each worker runs at once.
     pub concurrency: usize,
+    /// Deliveries reserved per concurrency slot, for gust and Celery.
+    pub prefetch_multiplier: usize,
     /// Tasks in the noop fan-out.
     pub fanout_tasks: usize,
     /// Tasks in the bash fan-out.
@@ -268,8 +270,8 @@ impl Report {
         let c = &self.config;
         let _ = writeln!(
             out,
-            "repeat {}, {} workers × concurrency {}, fan-out {} noop / {} bash tasks, chain {} / {}, {} runs by {} clients",
-            c.repeat, c.workers, c.concurrency, c.fanout_tasks, c.bash_fanout_tasks, c.chain_len, c.bash_chain_len, c.runs, c.clients
+            "repeat {}, {} workers × concurrency {} (prefetch × {}), fan-out {} noop / {} bash tasks, chain {} / {}, {} runs by {} clients",
+            c.repeat, c.workers, c.concurrency, c.prefetch_multiplier, c.fanout_tasks, c.bash_fanout_tasks, c.chain_len, c.bash_chain_len, c.runs, c.clients
         );
         for warning in &self.warnings {
             let _ = writeln!(out, "WARNING: {warning}");
@@ -393,6 +395,7 @@ mod tests {
             repeat: 1,
             workers: 2,
             concurrency: 8,
+            prefetch_multiplier: 1,
             fanout_tasks,
             bash_fanout_tasks: 2000,
             chain_len: 200,

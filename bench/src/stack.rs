@@ -127,6 +127,12 @@ pub struct RunTimes {
     pub first_start_s: f64,
     /// Task instances in `success`.
     pub succeeded: i64,
+    /// Last task's `queued_at - ` the run's `queued_at` in seconds: how long dispatching every task took.
+    pub last_queued_s: f64,
+    /// Median of `start_date - queued_at` over the tasks in milliseconds: how long a published task waited for a worker.
+    pub queue_wait_p50_ms: f64,
+    /// Median of `end_date - start_date` over the tasks in milliseconds: claim to recorded outcome on the worker.
+    pub in_worker_p50_ms: f64,
 }
 
 /// A running gust stack.
@@ -228,6 +234,7 @@ impl GustStack {
             ("GUST__DAGS__FOLDER".into(), self.dir.join("dags").display().to_string()),
             ("GUST__SCHEDULER__RESCAN_INTERVAL".into(), "1s".into()),
             ("GUST__WORKER__CONCURRENCY".into(), ctx.concurrency.to_string()),
+            ("GUST__WORKER__PREFETCH_MULTIPLIER".into(), ctx.prefetch_multiplier.to_string()),
             ("GUST__AUTH__ADMIN_USERNAME".into(), BENCH_ADMIN.into()),
             ("GUST__AUTH__ADMIN_PASSWORD".into(), self.admin_password.clone()),
             ("RUST_LOG".into(), "warn".into()),
@@ -405,12 +412,24 @@ impl GustStack {
             .query_one(
                 "SELECT extract(epoch FROM r.end_date - r.queued_at)::float8, \
                      extract(epoch FROM (SELECT min(start_date) FROM task_instances WHERE run_pk = r.id) - r.queued_at)::float8, \
-                     (SELECT count(*) FROM task_instances WHERE run_pk = r.id AND state = 'success') \
+                     (SELECT count(*) FROM task_instances WHERE run_pk = r.id AND state = 'success'), \
+                     extract(epoch FROM (SELECT max(queued_at) FROM task_instances WHERE run_pk = r.id) - r.queued_at)::float8, \
+                     (SELECT 1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM start_date - queued_at)) \
+                      FROM task_instances WHERE run_pk = r.id)::float8, \
+                     (SELECT 1000 * percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM end_date - start_date)) \
+                      FROM task_instances WHERE run_pk = r.id)::float8 \
                  FROM dag_runs r WHERE r.dag_id = $1 AND r.run_id = $2",
                 &[&dag_id, &run_id],
             )
             .await?;
-        Ok(RunTimes { total_s: row.get(0), first_start_s: row.get(1), succeeded: row.get(2) })
+        Ok(RunTimes {
+            total_s: row.get(0),
+            first_start_s: row.get(1),
+            succeeded: row.get(2),
+            last_queued_s: row.get(3),
+            queue_wait_p50_ms: row.get(4),
+            in_worker_p50_ms: row.get(5),
+        })
     }
 
     /// `state=count` of a run's task instances, for error messages.

@@ -97,8 +97,14 @@ pub const DEFAULT_WORKER_CONCURRENCY: usize = 16;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct WorkerSettings {
-    /// Tasks run at once, and the broker prefetch (Airflow's `worker_concurrency`, default 16).
+    /// Tasks run at once (Airflow's `worker_concurrency`, default 16).
     pub concurrency: usize,
+    /// Messages reserved from the broker per concurrency slot (Celery's
+    /// `worker_prefetch_multiplier`): prefetch = concurrency × this. 1, as in
+    /// Airflow, keeps every waiting task in the broker where any idle worker
+    /// can take it; more hides the broker's per-ack round trip from very
+    /// short tasks at the cost of holding tasks back on a busy worker.
+    pub prefetch_multiplier: usize,
     /// Queues this worker consumes (comma-separated in the environment).
     #[serde(deserialize_with = "comma_list")]
     pub queues: Vec<String>,
@@ -262,10 +268,18 @@ impl Default for SchedulerSettings {
     }
 }
 
+impl WorkerSettings {
+    /// Unacknowledged deliveries the broker may hand this worker: concurrency × prefetch multiplier.
+    pub fn prefetch_limit(&self) -> usize {
+        self.concurrency.saturating_mul(self.prefetch_multiplier)
+    }
+}
+
 impl Default for WorkerSettings {
     fn default() -> Self {
         Self {
             concurrency: DEFAULT_WORKER_CONCURRENCY,
+            prefetch_multiplier: 1,
             queues: vec!["default".into()],
             name: None,
             kill_grace: Duration::from_secs(5),
@@ -329,6 +343,15 @@ impl Settings {
             return Err(SettingsError::Invalid {
                 key: "GUST__WORKER__CONCURRENCY",
                 problem: "must be at least 1".into(),
+            });
+        }
+        if self.worker.prefetch_multiplier == 0 || self.worker.prefetch_limit() > usize::from(u16::MAX) {
+            return Err(SettingsError::Invalid {
+                key: "GUST__WORKER__PREFETCH_MULTIPLIER",
+                problem: format!(
+                    "must be at least 1, and concurrency × multiplier at most {} (AMQP's prefetch limit)",
+                    u16::MAX
+                ),
             });
         }
         if self.worker.queues.is_empty() {
@@ -450,6 +473,20 @@ mod tests {
         settings.auth.admin_password = Some("hunter2hunter2".into());
         let shown = format!("{settings:?}");
         assert!(!shown.contains("top-secret") && !shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn a_prefetch_beyond_amqps_limit_is_rejected_naming_the_variable() {
+        let mut settings = Settings::default();
+        settings.worker.concurrency = 1000;
+        settings.worker.prefetch_multiplier = 100;
+        let message = settings.clone().validated().unwrap_err().to_string();
+        assert!(message.contains("GUST__WORKER__PREFETCH_MULTIPLIER"), "{message}");
+        settings.worker.prefetch_multiplier = 0;
+        let message = settings.clone().validated().unwrap_err().to_string();
+        assert!(message.contains("GUST__WORKER__PREFETCH_MULTIPLIER"), "{message}");
+        settings.worker.prefetch_multiplier = 4;
+        assert!(settings.validated().is_ok());
     }
 
     #[test]

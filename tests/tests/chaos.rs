@@ -42,6 +42,10 @@ async fn killed_worker_task_is_taken_over_by_another_worker_and_the_run_succeeds
 
     let slow = stack.wait_for_task_state("chain", &run_id, "slow", "running").await;
     let victim = slow["hostname"].as_str().unwrap().to_string();
+    // `running` is committed just before the command starts: kill only once it has.
+    stack
+        .eventually("slow's command to start", || async { (ledger.starts().get("slow") == Some(&1)).then_some(()) })
+        .await;
     let index = if victim == "worker-a" { 0 } else { 1 };
     workers[index].take().unwrap().kill9().await;
 

@@ -30,7 +30,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::{
-    group_commit::GroupCommit,
+    group_commit::{Entry, GroupCommit},
     log_sink::{LogSink, Stream},
     operators::{self, Outcome, RunLimits},
 };
@@ -41,10 +41,8 @@ pub struct Context {
     pub pool: Pool,
     /// Publishes retries to their delay queues.
     pub publisher: TaskPublisher,
-    /// Group commit of claims.
-    pub claims: GroupCommit<(Uuid, i32)>,
-    /// Group commit of successful finishes.
-    pub successes: GroupCommit<(Uuid, i32, Option<i32>)>,
+    /// Group commit of claims and successful finishes.
+    pub ledger: GroupCommit<Entry>,
     /// Recorded as the task instance's hostname.
     pub hostname: String,
     /// Kill grace and similar limits.
@@ -161,7 +159,7 @@ enum Claimed {
 async fn claim_or_take_over(ctx: &Context, message: &mut TaskMessage, stop: &CancellationToken) -> Claimed {
     let (dag_id, run_id, task_id) = (message.dag_id.clone(), message.run_id.clone(), message.task_id.clone());
     // Fast path: a committed queued try, claimed in one (group-committed) statement.
-    if ctx.claims.submit((message.ti_id, message.try_number)).await == Some(true) {
+    if ctx.ledger.submit(Entry::Claim { ti_id: message.ti_id, try_number: message.try_number }).await == Some(true) {
         return Claimed::Yes;
     }
     loop {
@@ -289,7 +287,15 @@ async fn record_outcome(
     if outcome.state == TaskState::Success && outcome.xcom.is_none() {
         // Nothing else has to be atomic with a success: group-commit it with other tasks'.
         // No pooled connection is held while waiting: the batch needs one.
-        match ctx.successes.submit((message.ti_id, message.try_number, outcome.exit_code)).await {
+        match ctx
+            .ledger
+            .submit(Entry::Success {
+                ti_id: message.ti_id,
+                try_number: message.try_number,
+                exit_code: outcome.exit_code,
+            })
+            .await
+        {
             Some(true) => return Ok(Some(TaskState::Success)),
             Some(false) => return Ok(None),
             None => {}

@@ -1,8 +1,12 @@
-//! Group commit for the hot path: claims (and successful finishes) that a
+//! Group commit for the hot path: claims and successful finishes that a
 //! worker's concurrent tasks make at the same moment go to PostgreSQL as
 //! one statement and one commit. Nothing waits to fill a batch: a batch is
 //! whatever queued up while the previous statement ran, so an idle worker
 //! pays no latency and a busy one pays one commit for many tasks.
+//!
+//! One batch at a time, on purpose: with two in flight the noop fan-out
+//! measured 2,427 tasks/s against 2,802 and PostgreSQL CPU per task rose
+//! by a third, because the batches halve while each still pays a commit.
 
 use std::{collections::HashSet, future::Future};
 
@@ -68,23 +72,51 @@ impl<T: Send + 'static> GroupCommit<T> {
     }
 }
 
-/// Batches `queued → running` claims: `(task instance, try)`.
-pub fn claims(pool: Pool, hostname: String) -> GroupCommit<(Uuid, i32)> {
-    GroupCommit::spawn(
-        pool,
-        |t| t.0,
-        move |pool, tries| {
-            let hostname = hostname.clone();
-            async move { task_instances::claim_queued_many(&pool.get().await?, &tries, &hostname).await }
-        },
-    )
+/// One entry of the worker's hot-path ledger.
+#[derive(Debug, Clone, Copy)]
+pub enum Entry {
+    /// Claim a committed `queued` try: `queued → running`.
+    Claim {
+        /// The task instance.
+        ti_id: Uuid,
+        /// The try the message carries.
+        try_number: i32,
+    },
+    /// Record a successful try without an XCom.
+    Success {
+        /// The task instance.
+        ti_id: Uuid,
+        /// The try that succeeded.
+        try_number: i32,
+        /// The exit code, for operators that have one.
+        exit_code: Option<i32>,
+    },
 }
 
-/// Batches successful finishes: `(task instance, try, exit code)`.
-pub fn successes(pool: Pool) -> GroupCommit<(Uuid, i32, Option<i32>)> {
-    GroupCommit::spawn(
-        pool,
-        |t| t.0,
-        |pool, tries| async move { task_instances::finish_successes(&pool.get().await?, &tries).await },
-    )
+impl Entry {
+    fn ti_id(&self) -> Uuid {
+        match self {
+            Entry::Claim { ti_id, .. } | Entry::Success { ti_id, .. } => *ti_id,
+        }
+    }
+}
+
+/// Batches claims and successful finishes together, so a busy worker pays
+/// one statement and one commit for both kinds (a try's claim and its
+/// success are never in the same batch: the success waits for the claim).
+pub fn ledger(pool: Pool, hostname: String) -> GroupCommit<Entry> {
+    GroupCommit::spawn(pool, Entry::ti_id, move |pool, entries| {
+        let hostname = hostname.clone();
+        async move {
+            let mut claims = Vec::new();
+            let mut successes = Vec::new();
+            for entry in entries {
+                match entry {
+                    Entry::Claim { ti_id, try_number } => claims.push((ti_id, try_number)),
+                    Entry::Success { ti_id, try_number, exit_code } => successes.push((ti_id, try_number, exit_code)),
+                }
+            }
+            task_instances::claim_and_finish_many(&pool.get().await?, &claims, &successes, &hostname).await
+        }
+    })
 }

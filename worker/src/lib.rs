@@ -62,7 +62,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let permits = Arc::new(Semaphore::new(settings.worker.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
-    tracing::info!(%hostname, queues = ?settings.worker.queues, concurrency = settings.worker.concurrency, namespace = %settings.amqp.namespace, "worker started");
+    tracing::info!(%hostname, queues = ?settings.worker.queues, concurrency = settings.worker.concurrency, prefetch = settings.worker.prefetch_limit(), namespace = %settings.amqp.namespace, "worker started");
 
     let mut backoff = Duration::from_millis(200);
     loop {
@@ -117,7 +117,7 @@ async fn session_context(
     settings: &Settings,
 ) -> Result<(Arc<Context>, Channel), WorkerError> {
     let channel = connection.create_channel().await?;
-    let prefetch = u16::try_from(settings.worker.concurrency.max(1)).unwrap_or(u16::MAX);
+    let prefetch = u16::try_from(settings.worker.prefetch_limit().max(1)).unwrap_or(u16::MAX);
     channel.basic_qos(prefetch, BasicQosOptions { global: false }).await?;
     for queue in &settings.worker.queues {
         topology.declare_work_queue(&channel, queue).await?;
@@ -126,8 +126,7 @@ async fn session_context(
     let ctx = Arc::new(Context {
         pool: pool.clone(),
         publisher,
-        claims: group_commit::claims(pool.clone(), hostname.to_string()),
-        successes: group_commit::successes(pool.clone()),
+        ledger: group_commit::ledger(pool.clone(), hostname.to_string()),
         hostname: hostname.to_string(),
         limits: RunLimits { kill_grace: settings.worker.kill_grace, max_xcom_bytes: settings.worker.max_xcom_bytes },
         max_log_bytes: settings.worker.max_log_bytes,

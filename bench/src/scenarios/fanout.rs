@@ -116,6 +116,14 @@ pub async fn measure(
     out.push(m("tasks_per_s", "throughput", "tasks/s", n as f64 / times.total_s));
     out.push(m("run_s", "run time (queued → finished)", "s", times.total_s));
     out.push(m("first_task_start_ms", "time to first task start", "ms", times.first_start_s * 1000.0));
+    out.push(m(
+        "dispatch_per_s",
+        "dispatch rate (N / time until the last task was queued)",
+        "tasks/s",
+        n as f64 / times.last_queued_s,
+    ));
+    out.push(m("queue_wait_p50_ms", "task wait in the broker, queued → started (p50)", "ms", times.queue_wait_p50_ms));
+    out.push(m("in_worker_p50_ms", "claim → outcome recorded on the worker (p50)", "ms", times.in_worker_p50_ms));
 
     if let Some(peaks) = peaks {
         let scheduler_cpu = cpu(scheduler)? - scheduler_cpu_before;

@@ -28,6 +28,8 @@ pub struct Ctx {
     pub concurrency: usize,
     /// Tasks in the noop fan-out.
     pub fanout_tasks: usize,
+    /// Deliveries reserved per concurrency slot, for gust and Celery.
+    pub prefetch_multiplier: usize,
     /// Tasks in the bash fan-out.
     pub bash_fanout_tasks: usize,
     /// Tasks in the noop chain.

@@ -927,63 +927,70 @@ async fn end_try(
     Ok(TaskState::parse(&state))
 }
 
-/// The fast path of claims: one statement, outside any transaction, that
-/// moves committed `queued` tries to `running`; returns the ids claimed. A
-/// try it leaves alone goes through [`claim`] (a retry, a redelivery, or a
-/// dispatch whose transaction has not committed yet).
-pub async fn claim_queued_many(
-    db: &impl GenericClient,
-    tries: &[(Uuid, i32)],
-    hostname: &str,
-) -> Result<Vec<Uuid>, DbError> {
-    let ids: Vec<Uuid> = tries.iter().map(|t| t.0).collect();
-    let numbers: Vec<i32> = tries.iter().map(|t| t.1).collect();
-    let pid = i32::try_from(std::process::id()).unwrap_or(0);
-    let statement = db
-        .prepare_cached(
-            "UPDATE task_instances ti SET state = 'running', hostname = $3, pid = $4, start_date = now(), end_date = NULL, \
-                 exit_code = NULL, failure_reason = NULL, next_retry_at = NULL, updated_at = now(), last_heartbeat_at = now() \
-             FROM unnest($1::uuid[], $2::int[]) AS c(id, try_number) \
-             WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = 'queued' RETURNING ti.id",
-        )
-        .await?;
-    let rows = db.query(&statement, &[&ids, &numbers, &hostname, &pid]).await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
 /// Task ids named by one NOTIFY payload: at 250 characters each (the longest
 /// task id) it stays under PostgreSQL's 8,000-byte payload limit.
 const TASKS_PER_NOTIFY: i64 = 25;
 
-/// Records many successful tries in one statement (with their history rows
-/// and one NOTIFY per run naming its tasks, `run_pk:task,task,…`); returns the ids recorded. Tries no longer running
-/// on this worker are left alone.
-pub async fn finish_successes(
+/// A worker's hot path in one statement, outside any transaction: claims
+/// committed `queued` tries (`queued → running`) and records successful
+/// tries (with their history rows and one NOTIFY per run naming its tasks,
+/// `run_pk:task,task,…`); returns the ids of both kinds it applied. A claim
+/// it leaves alone goes through [`claim`] (a retry, a redelivery, or a
+/// dispatch whose transaction has not committed yet); a success it leaves
+/// alone was no longer running on this worker.
+pub async fn claim_and_finish_many(
     db: &impl GenericClient,
-    tries: &[(Uuid, i32, Option<i32>)],
+    claims: &[(Uuid, i32)],
+    successes: &[(Uuid, i32, Option<i32>)],
+    hostname: &str,
 ) -> Result<Vec<Uuid>, DbError> {
-    let ids: Vec<Uuid> = tries.iter().map(|t| t.0).collect();
-    let numbers: Vec<i32> = tries.iter().map(|t| t.1).collect();
-    let codes: Vec<Option<i32>> = tries.iter().map(|t| t.2).collect();
+    let claim_ids: Vec<Uuid> = claims.iter().map(|t| t.0).collect();
+    let claim_tries: Vec<i32> = claims.iter().map(|t| t.1).collect();
+    let ids: Vec<Uuid> = successes.iter().map(|t| t.0).collect();
+    let tries: Vec<i32> = successes.iter().map(|t| t.1).collect();
+    let codes: Vec<Option<i32>> = successes.iter().map(|t| t.2).collect();
+    let pid = i32::try_from(std::process::id()).unwrap_or(0);
     let statement = db
         .prepare_cached(concat!(
-            "WITH done AS ( \
+            "WITH claimed AS ( \
+                 UPDATE task_instances ti SET state = 'running', hostname = $3, pid = $4, start_date = now(), \
+                     end_date = NULL, exit_code = NULL, failure_reason = NULL, next_retry_at = NULL, updated_at = now(), \
+                     last_heartbeat_at = now() \
+                 FROM unnest($1::uuid[], $2::int[]) AS c(id, try_number) \
+                 WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = 'queued' RETURNING ti.id), \
+             done AS ( \
                  UPDATE task_instances ti SET state = 'success', exit_code = c.exit_code, failure_reason = NULL, \
                      next_retry_at = NULL, end_date = now(), updated_at = now() \
-                 FROM unnest($1::uuid[], $2::int[], $3::int[]) AS c(id, try_number, exit_code) \
+                 FROM unnest($5::uuid[], $6::int[], $7::int[]) AS c(id, try_number, exit_code) \
                  WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = 'running' \
                  RETURNING ti.id, ti.run_pk, ti.task_id, ti.state, ti.try_number, ti.hostname, ti.exit_code, \
                      ti.failure_reason, ti.queued_at, ti.start_date, ti.end_date), ",
             record_try_history!(),
             ", notified AS ( \
-                 SELECT pg_notify($4, run_pk::text || ':' || string_agg(DISTINCT task_id, ',')) FROM ( \
-                     SELECT run_pk, task_id, (row_number() OVER (PARTITION BY run_pk ORDER BY task_id) - 1) / $5 AS part \
+                 SELECT pg_notify($8, run_pk::text || ':' || string_agg(DISTINCT task_id, ',')) FROM ( \
+                     SELECT run_pk, task_id, (row_number() OVER (PARTITION BY run_pk ORDER BY task_id) - 1) / $9 AS part \
                      FROM done) d \
                  GROUP BY run_pk, part) \
-             SELECT id FROM done CROSS JOIN (SELECT count(*) FROM notified) n"
+             SELECT id FROM claimed \
+             UNION ALL SELECT id FROM done CROSS JOIN (SELECT count(*) FROM notified) n"
         ))
         .await?;
-    let rows = db.query(&statement, &[&ids, &numbers, &codes, &TASK_FINISHED_CHANNEL, &TASKS_PER_NOTIFY]).await?;
+    let rows = db
+        .query(
+            &statement,
+            &[
+                &claim_ids,
+                &claim_tries,
+                &hostname,
+                &pid,
+                &ids,
+                &tries,
+                &codes,
+                &TASK_FINISHED_CHANNEL,
+                &TASKS_PER_NOTIFY,
+            ],
+        )
+        .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
