@@ -105,6 +105,7 @@ pub async fn measure(
     let scheduler_cpu_before = cpu(scheduler)?;
     let workers_cpu_before: f64 = worker_pids.iter().map(|&p| cpu(p)).sum::<anyhow::Result<f64>>()?;
     let services_before = services_cpu(ctx.clk_tck);
+    let window = std::time::Instant::now();
     let sampler = sample_resources.then(|| Sampler::start(vec![scheduler, worker], Duration::from_millis(100)));
 
     let (run_id, _) = stack.trigger(dag_id).await?;
@@ -129,6 +130,7 @@ pub async fn measure(
         let scheduler_cpu = cpu(scheduler)? - scheduler_cpu_before;
         let workers_cpu = worker_pids.iter().map(|&p| cpu(p)).sum::<anyhow::Result<f64>>()? - workers_cpu_before;
         let services = services_cpu(ctx.clk_tck) - services_before;
+        let window_s = window.elapsed().as_secs_f64();
         let per_1k = |seconds: f64| seconds / (n as f64 / 1000.0);
         let (s, w) = (peaks[0], peaks[1]);
         out.push(m("res_scheduler_rss_max_mib", "scheduler RSS, largest sample", "MiB", mib(s.max_rss_kib)));
@@ -149,9 +151,9 @@ pub async fn measure(
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
             out.push(m(
                 "res_machine_busy_pct",
-                "machine CPU busy during the run",
+                "machine CPU busy from trigger to the run's end",
                 "%",
-                100.0 * busy / (times.total_s * cores),
+                100.0 * busy / (window_s * cores),
             ));
         }
         out.push(m("res_samples", "memory samples taken", "", s.samples as f64));
