@@ -275,9 +275,11 @@ pub async fn delete(db: &impl GenericClient, dag_id: &str) -> Result<Deletion, D
         .await?;
     let busy = lock_busy_tasks(
         db,
-        "SELECT run_id, task_id, map_index, state FROM task_instances \
-         WHERE dag_id = $1 AND state IN ('none', 'scheduled', 'queued', 'running', 'up_for_retry') \
-         ORDER BY run_id, task_id, map_index FOR UPDATE",
+        concat!(
+            "SELECT run_id, task_id, map_index, state FROM task_instances WHERE dag_id = $1 AND state IN ",
+            unfinished_states!(),
+            " ORDER BY run_id, task_id, map_index FOR UPDATE"
+        ),
         &dag_id,
     )
     .await?;

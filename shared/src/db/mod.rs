@@ -1,6 +1,14 @@
 //! PostgreSQL: the connection pool, the embedded migrations, and one module
 //! of queries per table family.
 
+/// The SQL list of unfinished task instance states, the predicate of the
+/// `task_instances_live` partial index, for `state IN` in queries served by it.
+macro_rules! unfinished_states {
+    () => {
+        "('none', 'scheduled', 'queued', 'running', 'up_for_retry')"
+    };
+}
+
 pub mod backfills;
 pub mod dags;
 pub mod dead_letters;

@@ -343,9 +343,11 @@ pub async fn delete(db: &impl GenericClient, id: i64) -> Result<Deletion, DbErro
     let Some(run) = lock(db, id).await? else { return Ok(Deletion::NotFound) };
     let busy = lock_busy_tasks(
         db,
-        "SELECT run_id, task_id, map_index, state FROM task_instances \
-         WHERE run_pk = $1 AND state IN ('none', 'scheduled', 'queued', 'running', 'up_for_retry') \
-         ORDER BY task_id, map_index FOR UPDATE",
+        concat!(
+            "SELECT run_id, task_id, map_index, state FROM task_instances WHERE run_pk = $1 AND state IN ",
+            unfinished_states!(),
+            " ORDER BY task_id, map_index FOR UPDATE"
+        ),
         &id,
     )
     .await?;

@@ -452,10 +452,11 @@ pub async fn fail_unexpandable(db: &impl GenericClient, placeholder: Uuid, reaso
 /// Whether any task instance of the run is unfinished (served by the partial index on live task instances).
 pub async fn any_unfinished(db: &impl GenericClient, run_pk: i64) -> Result<bool, DbError> {
     let statement = db
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 \
-                 AND state IN ('none', 'scheduled', 'queued', 'running', 'up_for_retry'))",
-        )
+        .prepare_cached(concat!(
+            "SELECT EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 AND state IN ",
+            unfinished_states!(),
+            ")"
+        ))
         .await?;
     Ok(db.query_one(&statement, &[&run_pk]).await?.get(0))
 }
@@ -469,14 +470,14 @@ pub async fn run_outcome(
     leaves: &[String],
 ) -> Result<Option<crate::state::RunState>, DbError> {
     let statement = db
-        .prepare_cached(
-            "SELECT CASE \
-                 WHEN EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 \
-                     AND state IN ('none', 'scheduled', 'queued', 'running', 'up_for_retry')) THEN NULL \
+        .prepare_cached(concat!(
+            "SELECT CASE WHEN EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 AND state IN ",
+            unfinished_states!(),
+            ") THEN NULL \
                  WHEN EXISTS (SELECT 1 FROM task_instances WHERE run_pk = $1 AND task_id = ANY($2) \
                      AND state IN ('failed', 'upstream_failed')) THEN 'failed' \
-                 ELSE 'success' END",
-        )
+                 ELSE 'success' END"
+        ))
         .await?;
     let outcome: Option<String> = db.query_one(&statement, &[&run_pk, &leaves]).await?.get(0);
     Ok(outcome.map(|o| if o == "failed" { crate::state::RunState::Failed } else { crate::state::RunState::Success }))
