@@ -3,9 +3,12 @@
 //! PostgreSQL and RabbitMQ, each stack in its own database and its own
 //! queue namespace, and drive it over HTTP like a user would.
 
+pub mod api;
+pub mod database;
 pub mod ledger;
 pub mod processes;
 pub mod python;
+pub mod tap;
 
 use std::{
     collections::BTreeMap,
@@ -29,6 +32,28 @@ use tokio_util::sync::CancellationToken;
 /// Longest a helper waits for something to happen before failing the test
 /// (a hang guard, not a timing assertion).
 pub const PATIENCE: Duration = Duration::from_secs(90);
+
+/// A bound on a polling loop that does more than [`TestStack::eventually`]
+/// can (tracks a maximum, restarts a process): call [`Deadline::check`] on
+/// every round; it fails the test once [`PATIENCE`] has passed, so a wait
+/// that never ends fails instead of hanging CI.
+pub struct Deadline {
+    at: tokio::time::Instant,
+    what: String,
+}
+
+impl Deadline {
+    /// [`PATIENCE`] from now, for waiting for `what`.
+    pub fn new(what: impl Into<String>) -> Deadline {
+        Deadline { at: tokio::time::Instant::now() + PATIENCE, what: what.into() }
+    }
+
+    /// Fails the test when the deadline has passed.
+    #[track_caller]
+    pub fn check(&self) {
+        assert!(tokio::time::Instant::now() < self.at, "gave up waiting for {} after {PATIENCE:?}", self.what);
+    }
+}
 
 /// The admin every test stack creates from its settings and whose token its HTTP client sends.
 pub const ADMIN_USER: &str = "admin";
@@ -124,15 +149,22 @@ pub async fn login(api: &str, username: &str, password: &str) -> String {
     body["access_token"].as_str().expect("access_token in the token response").to_string()
 }
 
-fn base_database_url() -> String {
-    std::env::var("GUST__DATABASE__URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/gust".into())
+/// Settings for a stack of its own: a fresh migrated database
+/// ([`database::isolated`], handed over: the caller drops it, as
+/// [`TestStack::stop`] does) and a fresh queue namespace, with short timers.
+/// Fails loudly, saying how to start them, when PostgreSQL or RabbitMQ is down.
+pub async fn isolated_settings() -> Settings {
+    let (settings, pool) = isolated_settings_and_pool().await;
+    pool.close();
+    settings
 }
 
-/// A fresh database (migrated) and namespace; fails loudly when PostgreSQL or RabbitMQ is down.
-pub async fn isolated_settings() -> Settings {
+/// [`isolated_settings`] and a pool on its database.
+async fn isolated_settings_and_pool() -> (Settings, Pool) {
+    let database = database::isolated().await;
     let id = uuid::Uuid::new_v4().simple().to_string();
     let mut settings = Settings::default();
-    settings.database.url = db::with_database(&base_database_url(), &format!("gust_test_{}", &id[..16]));
+    settings.database.url = database.url.clone();
     settings.database.pool_size = 8;
     if let Ok(url) = std::env::var("GUST__AMQP__URL") {
         settings.amqp.url = url;
@@ -149,17 +181,15 @@ pub async fn isolated_settings() -> Settings {
     settings.auth.admin_username = Some(ADMIN_USER.into());
     settings.auth.admin_password = Some(ADMIN_PASSWORD.into());
     let settings = settings.validated().expect("test settings are valid");
-    if let Err(e) = db::migrate(&settings.database.url).await {
+    if let Err(e) = amqp::connect(&settings.amqp.url, "gust-tests").await {
         panic!(
-            "PostgreSQL is needed for this test and is not usable: {e}\n\
-             start it with `pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start` \
-             or point GUST__DATABASE__URL at one (see README.md)"
+            "RabbitMQ is needed for this test and is not usable: {e}\n\
+             start it with `GUST_CI_SERVICES_ONLY=1 bash .ci/run` or `rabbitmq-server -detached`, \
+             or set GUST__AMQP__URL"
         );
     }
-    if let Err(e) = amqp::connect(&settings.amqp.url, "gust-tests").await {
-        panic!("RabbitMQ is needed for this test and is not usable: {e}\nstart it with `rabbitmq-server -detached` or set GUST__AMQP__URL");
-    }
-    settings
+    let (_, pool) = database.keep();
+    (settings, pool)
 }
 
 impl TestStack {
@@ -171,7 +201,7 @@ impl TestStack {
     /// Starts a stack shaped by `options`.
     pub async fn spawn_with(dag_files: &[(&str, &str)], options: StackOptions) -> TestStack {
         gust_shared::telemetry::init();
-        let mut settings = isolated_settings().await;
+        let (mut settings, pool) = isolated_settings_and_pool().await;
         let dags_dir = std::env::temp_dir().join(format!("{}-dags", settings.amqp.namespace));
         std::fs::create_dir_all(&dags_dir).expect("creating the DAG folder");
         for (name, yaml) in dag_files {
@@ -185,7 +215,6 @@ impl TestStack {
         let mut components = Vec::new();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the webapi");
         let api = format!("http://{}", listener.local_addr().expect("webapi address"));
-        let pool = db::connect(&settings.database.url, 4).await.expect("connecting to the test database");
         gust_webapi::auth::bootstrap_users(&pool, &settings.auth).await.expect("creating the admin user");
         let state =
             gust_webapi::AppState::new(pool.clone()).with_auth(gust_webapi::auth::Auth::from_settings(&settings.auth));
@@ -333,12 +362,16 @@ impl TestStack {
     }
 
     /// Publishes a raw body to the stack's tasks exchange with routing key `queue`, confirmed.
+    ///
+    /// Declares the work queue of `queue` first, as a worker does, so the
+    /// message is routed even when no worker has declared it yet.
     pub async fn publish_raw(&self, queue: &str, body: &[u8]) {
         let connection =
             amqp::connect(&self.settings.amqp.url, "gust-tests-publisher").await.expect("connecting to RabbitMQ");
         let channel = connection.create_channel().await.expect("opening a channel");
         channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
-        let topology = amqp::Topology::new(&self.settings.amqp.namespace);
+        let topology = amqp::Topology::from_settings(&self.settings.amqp);
+        topology.declare_work_queue(&channel, queue).await.expect("declaring the work queue");
         let confirm = channel
             .basic_publish(
                 topology.tasks_exchange().as_str().into(),

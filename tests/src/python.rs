@@ -7,6 +7,8 @@ use std::{
     process::{Command, Output},
 };
 
+use nix::fcntl::{Flock, FlockArg};
+
 /// The official Airflow REST client the compatibility test uses.
 pub const AIRFLOW_CLIENT: &str = "apache-airflow-client==3.3.2";
 /// The OpenAPI fuzzer the API test uses.
@@ -20,8 +22,24 @@ pub fn script(name: &str) -> PathBuf {
 /// A virtualenv named `name` holding `package` (pinned `name==version`),
 /// created with `python3 -m venv` and pip when it is missing or holds another
 /// version. Fails the test with what to install when Python cannot do it.
+///
+/// Tests in other binaries (other processes) may want the same virtualenv at
+/// the same time: the one that comes first makes it under an exclusive lock on
+/// `target/python/<name>.lock`, the others wait for it and then reuse it.
 pub fn venv(name: &str, package: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/python").join(name);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/python");
+    std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("creating {}: {e}", root.display()));
+    let lock_path = root.join(format!("{name}.lock"));
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", lock_path.display()));
+    // Released when dropped at the end of this function (or by the OS if the process dies).
+    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive)
+        .unwrap_or_else(|(_, e)| panic!("locking {}: {e}", lock_path.display()));
+    let dir = root.join(name);
     let python = dir.join("bin/python");
     let (distribution, version) = package.split_once("==").expect("packages are pinned as name==version");
     if python.exists() && installed(&python, distribution).as_deref() == Some(version) {

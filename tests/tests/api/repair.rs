@@ -2,13 +2,11 @@
 //! state, reading every try, and listing dead letters. Runs against the real
 //! PostgreSQL on 127.0.0.1:5432; rows are arranged with plain SQL.
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use axum::http::{Method, StatusCode};
-use common::TestApi;
 use gust_shared::db;
+use gust_tests::api::TestApi;
 use serde_json::{json, Value};
 
 /// `extract → transform → load`, and `report` on its own; two retries each.
@@ -32,7 +30,7 @@ tasks:
 
 const TIS: &str = "/api/v2/dags/chain/dagRuns/r1/taskInstances";
 
-async fn ok_json(reply: common::Reply) -> Value {
+async fn ok_json(reply: gust_tests::api::Reply) -> Value {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     reply.json()
 }

@@ -104,7 +104,7 @@ async fn broken_dag_file_is_an_import_error_while_other_dags_keep_running() {
     assert!(error["filename"].as_str().unwrap().ends_with("broken.yaml"), "{error}");
     let trace = error["stack_trace"].as_str().unwrap();
     assert!(
-        trace.contains("dependency cycle") && trace.contains("a -> b -> a") || trace.contains("b -> a -> b"),
+        trace.contains("dependency cycle") && (trace.contains("a -> b -> a") || trace.contains("b -> a -> b")),
         "{trace}"
     );
     assert_eq!(stack.get("/api/v2/dags/loops").await.0, 404);
@@ -153,7 +153,7 @@ async fn paused_dag_keeps_its_run_queued_until_unpaused() {
     assert_eq!((status, &body["is_paused"]), (200, &json!(true)), "{body}");
 
     let run_id = stack.trigger("hello", json!({})).await;
-    // Two safety sweeps later the run has still not started.
+    // An absence: two safety sweeps later the run has still not started.
     tokio::time::sleep(stack.settings.scheduler.safety_interval * 2).await;
     let (_, run) = stack.get(&format!("/api/v2/dags/hello/dagRuns/{run_id}")).await;
     assert_eq!(run["state"], "queued", "{run}");

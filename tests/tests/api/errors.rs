@@ -1,13 +1,11 @@
 //! Bad requests get a JSON error a person can act on, never a 500, a panic or
 //! a plain-text rejection. Runs against the real PostgreSQL on 127.0.0.1:5432.
 
-mod common;
-
 use axum::{
     body::Body,
     http::{header, Method, Request, StatusCode},
 };
-use common::{TestApi, ETL_DAG};
+use gust_tests::api::{TestApi, ETL_DAG};
 
 #[tokio::test]
 async fn unknown_dag_is_a_404_with_a_detail() {

@@ -2,14 +2,15 @@
 //! RabbitMQ delay queue (no process sleeps or polls for it), a timed-out task
 //! dies with its whole process group, and people can clear or mark tasks.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use gust_shared::amqp::Topology;
 use gust_tests::TestStack;
 use serde_json::{json, Value};
 
 /// A bash snippet that counts its tries in `counter` and fails until the `succeed_on`-th.
-fn flaky(counter: &PathBuf, succeed_on: u32) -> String {
+fn flaky(counter: &Path, succeed_on: u32) -> String {
     format!(
         "n=$(cat {c} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {c}; echo \"attempt $n\"; [ $n -ge {succeed_on} ]",
         c = counter.display()
@@ -104,8 +105,13 @@ async fn a_pending_retry_survives_stopping_every_scheduler_and_worker() {
         .await;
 
     stack.stop_engine().await;
-    // Longer than the retry delay: the retry moves from its delay queue to the work queue with nothing running.
-    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    // With nothing running, the retry's delay ends and the broker moves it from its delay queue to the work queue.
+    let work_queue = Topology::from_settings(&stack.settings.amqp).work_queue("default");
+    stack
+        .eventually("the retry to leave its delay queue for the work queue", || async {
+            (stack.queue_depth(&work_queue).await == 1).then_some(())
+        })
+        .await;
     stack.start_engine();
 
     assert_eq!(stack.wait_for_run("survivor", &run_id).await, "success");
@@ -217,6 +223,7 @@ async fn a_task_marked_failed_by_hand_stays_failed_when_its_worker_finishes() {
         })
         .await;
     assert!(log.contains("done"), "{log}");
+    // An absence: the worker's outcome, written after its log, gets time to land, and changes nothing.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let (_, ti) = stack.get(&path).await;
     assert_eq!(ti["state"], "failed", "{ti}");

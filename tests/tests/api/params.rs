@@ -1,10 +1,8 @@
 //! Triggering a run checks its `conf` against the DAG's declared params. Runs
 //! against the real PostgreSQL on 127.0.0.1:5432.
 
-mod common;
-
 use axum::http::{Method, StatusCode};
-use common::TestApi;
+use gust_tests::api::TestApi;
 
 const COUNTING_DAG: &str = r#"
 dag_id: counting

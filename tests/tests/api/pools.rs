@@ -1,18 +1,16 @@
 //! `/api/v2/pools` against the real PostgreSQL on 127.0.0.1:5432: Airflow's
 //! shapes, the slot counts, and a 4xx JSON error for every client mistake.
 
-mod common;
-
 use axum::http::{Method, StatusCode};
-use common::TestApi;
+use gust_tests::api::TestApi;
 use serde_json::{json, Value};
 
-async fn ok_json(reply: common::Reply, status: StatusCode) -> Value {
+async fn ok_json(reply: gust_tests::api::Reply, status: StatusCode) -> Value {
     assert_eq!(reply.status, status, "{}", reply.text());
     reply.json()
 }
 
-async fn create_pool(api: &TestApi, body: Value) -> common::Reply {
+async fn create_pool(api: &TestApi, body: Value) -> gust_tests::api::Reply {
     api.send_json(Method::POST, "/api/v2/pools", &body.to_string()).await
 }
 

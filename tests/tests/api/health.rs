@@ -2,8 +2,6 @@
 //! workers by their heartbeats, and the broker. Runs against the real
 //! PostgreSQL on 127.0.0.1:5432 and RabbitMQ on 127.0.0.1:5672.
 
-mod common;
-
 use std::{
     sync::{
         atomic::{AtomicUsize, Ordering},
@@ -14,7 +12,7 @@ use std::{
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use common::TestApi;
+use gust_tests::api::TestApi;
 use serde_json::Value;
 
 /// The broker the tests use, as `GUST__AMQP__URL` would name it.

@@ -5,11 +5,9 @@
 //! Runs against the real PostgreSQL on 127.0.0.1:5432; no scheduler runs, so
 //! runs stay where the API put them.
 
-mod common;
-
 use axum::http::{Method, StatusCode};
-use common::{Reply, TestApi};
 use gust_shared::db;
+use gust_tests::api::{Reply, TestApi};
 use serde_json::{json, Value};
 
 /// Daily since 2025-01-01, two tasks, a typed param.

@@ -52,7 +52,8 @@ async fn wait_for_scheduled_runs(stack: &TestStack, dag_id: &str, count: usize) 
         .await
 }
 
-/// Lets two more safety sweeps pass, so anything wrongly created would show.
+/// Lets two more safety sweeps pass, so anything wrongly created would show
+/// (an absence: a sleep is the only way to show nothing more happens).
 async fn two_more_sweeps(stack: &TestStack) {
     tokio::time::sleep(stack.settings.scheduler.safety_interval * 2 + Duration::from_millis(500)).await;
 }
@@ -134,6 +135,8 @@ async fn max_active_runs_holds_with_two_schedulers_starting_runs() {
     let second_stop = CancellationToken::new();
     let (settings, token) = (stack.settings.clone(), second_stop.clone());
     let second = tokio::spawn(async move { gust_scheduler::run(settings, token.cancelled_owned()).await });
+    // Runs are triggered with the raw API below (to choose their ids): wait until a scheduler stored the DAG.
+    stack.wait_for_dag("bounded_manual").await;
 
     let mut run_ids = Vec::new();
     for i in 0..6 {

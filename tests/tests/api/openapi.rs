@@ -1,9 +1,7 @@
 //! The OpenAPI document and its docs page.
 
-mod common;
-
 use axum::http::{Method, StatusCode};
-use common::TestApi;
+use gust_tests::api::TestApi;
 
 #[tokio::test]
 async fn the_openapi_document_is_public_and_describes_every_route_with_its_security() {

@@ -3,12 +3,10 @@
 //! a run and clearing it. Runs against the real PostgreSQL on 127.0.0.1:5432;
 //! rows are arranged with plain SQL.
 
-mod common;
-
 use std::collections::BTreeMap;
 
 use axum::http::{Method, StatusCode};
-use common::{TestApi, ETL_DAG};
+use gust_tests::api::{TestApi, ETL_DAG};
 use gust_webapi::auth::Role;
 use serde_json::{json, Value};
 
@@ -27,7 +25,7 @@ tasks:
 
 const R1: &str = "/api/v2/dags/etl/dagRuns/r1";
 
-async fn ok_json(reply: common::Reply) -> Value {
+async fn ok_json(reply: gust_tests::api::Reply) -> Value {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     reply.json()
 }

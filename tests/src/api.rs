@@ -1,6 +1,6 @@
-//! A gust-webapi router over its own throw-away PostgreSQL database.
-
-#![allow(dead_code)] // each test binary uses a different part of this fixture
+//! The fixture of the `api` test binary: a gust-webapi router over its own
+//! throw-away PostgreSQL database (no scheduler, no workers),
+//! driven in process with `tower::ServiceExt::oneshot`.
 
 use axum::{
     body::{Body, Bytes},
@@ -16,11 +16,9 @@ use gust_webapi::{
 use http_body_util::BodyExt;
 use serde_json::Value;
 use std::sync::Arc;
-
 use tower::ServiceExt;
 
-/// PostgreSQL server the tests use, without a database name.
-const DEFAULT_SERVER: &str = "postgres://postgres@127.0.0.1:5432";
+use crate::database::{self, TestDatabase};
 
 /// A DAG with two tasks, as a DAG file would hold it.
 pub const ETL_DAG: &str = r#"
@@ -38,11 +36,9 @@ tasks:
     depends_on: [extract]
 "#;
 
-/// The admin user every [`TestApi`] has, and whose token it sends unless told otherwise.
-pub const ADMIN_USER: &str = "admin";
-
-/// The password of [`ADMIN_USER`].
-pub const ADMIN_PASSWORD: &str = "admin-password";
+/// The admin user every [`TestApi`] has ([`crate::ADMIN_USER`]), and whose
+/// token it sends unless told otherwise; its password is [`ADMIN_PASSWORD`].
+pub use crate::{ADMIN_PASSWORD, ADMIN_USER};
 
 /// The router under test, its pool, and the database it drops when dropped.
 pub struct TestApi {
@@ -54,7 +50,7 @@ pub struct TestApi {
     pub auth: Arc<Auth>,
     /// The admin's token, sent by [`Self::send`] when a request has no `Authorization` header.
     pub admin_token: String,
-    url: String,
+    database: TestDatabase,
 }
 
 /// One response, read whole.
@@ -94,7 +90,7 @@ impl Reply {
 }
 
 impl TestApi {
-    /// Creates and migrates `gust_webapi_test_<uuid>`, and builds the router over it.
+    /// Creates and migrates a database of its own ([`crate::database::isolated`]), and builds the router over it.
     pub async fn start() -> Self {
         Self::start_with_body_limit(1024 * 1024).await
     }
@@ -106,25 +102,17 @@ impl TestApi {
 
     /// Like [`Self::start`], with the state adjusted by `configure` (threshold, broker, …).
     pub async fn start_with(configure: impl FnOnce(AppState) -> AppState) -> Self {
-        let server = std::env::var("GUST_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_SERVER.to_string());
-        let url = format!("{server}/gust_webapi_test_{}", uuid::Uuid::new_v4().simple());
-        if let Err(error) = db::migrate(&url).await {
-            panic!(
-                "these tests need PostgreSQL at {server} (user postgres, trust auth): {error}\n\
-                 Start it with `GUST_CI_SERVICES_ONLY=1 bash .ci/run` (or any PostgreSQL 15 on 127.0.0.1:5432), \
-                 or point GUST_TEST_POSTGRES at another server."
-            );
-        }
-        let pool = db::connect(&url, 4).await.expect("connect to the freshly migrated test database");
+        let database = database::isolated().await;
+        let pool = database.pool.clone();
         let state = configure(AppState::new(pool.clone()).with_max_body_bytes(1024 * 1024));
         auth::create_or_update_user(&pool, ADMIN_USER, ADMIN_PASSWORD, Role::Admin).await.expect("create the admin");
         let admin_token = state.auth.issue(ADMIN_USER, Role::Admin).expect("sign the admin's token");
-        Self { auth: state.auth.clone(), router: gust_webapi::router(state), pool, admin_token, url }
+        Self { auth: state.auth.clone(), router: gust_webapi::router(state), pool, admin_token, database }
     }
 
     /// The URL of the test database (for child processes).
     pub fn database_url(&self) -> &str {
-        &self.url
+        &self.database.url
     }
 
     /// Creates a user `<role>-user` with `role` and returns a token for it.
@@ -174,7 +162,9 @@ impl TestApi {
         let run_id = created.json()["dag_run_id"].as_str().expect("a run id in the answer").to_string();
         let client = self.pool.get().await.unwrap();
         let run = db::runs::get(&client, &dag.dag_id, &run_id).await.unwrap().expect("the triggered run");
-        db::task_instances::create_for_run(&client, run.id, &dag.dag_id, &run_id, &dag.tasks).await.unwrap();
+        db::task_instances::create_for_run(&client, run.id, &dag.dag_id, &run_id, &dag.tasks)
+            .await
+            .unwrap();
         (run_id, run.id)
     }
 
@@ -213,25 +203,5 @@ impl TestApi {
             .body(Body::from(body.to_string()))
             .unwrap();
         self.send(request).await
-    }
-}
-
-impl Drop for TestApi {
-    fn drop(&mut self) {
-        let url = self.url.clone();
-        // Drop runs inside the test's runtime (maybe while unwinding): drop the database from a fresh one.
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("build a runtime for clean-up")
-                .block_on(db::drop_database(&url))
-        })
-        .join();
-        match dropped {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => eprintln!("could not drop test database {}: {error}", self.url),
-            Err(_) => eprintln!("clean-up of test database {} panicked", self.url),
-        }
     }
 }

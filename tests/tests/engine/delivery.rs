@@ -58,7 +58,12 @@ async fn redelivered_message_for_a_finished_try_is_acked_without_running() {
     assert_eq!(stack.log_text("once", &first, "count", 1).await, log_before);
     let (_, again) = stack.get(&format!("/api/v2/dags/once/dagRuns/{first}/taskInstances/count")).await;
     assert_eq!((again["state"].as_str(), again["try_number"].as_i64()), (Some("success"), Some(1)), "{again}");
-    assert_eq!(stack.queue_depth(&Topology::new(&stack.settings.amqp.namespace).work_queue("default")).await, 0);
+    let topology = Topology::from_settings(&stack.settings.amqp);
+    assert_eq!(stack.queue_depth(&topology.work_queue("default")).await, 0);
+    // Acked and dropped, not dead-lettered: the dead queue stayed empty and nothing was recorded from it.
+    assert_eq!(stack.queue_depth(&topology.dead_queue()).await, 0, "nothing waits in the dead queue");
+    let (status, letters) = stack.get("/api/v2/gust/deadLetters").await;
+    assert_eq!((status, &letters["total_entries"]), (200, &json!(0)), "no dead letter: {letters}");
     let _ = std::fs::remove_file(marker);
     stack.stop().await;
 }
@@ -99,5 +104,15 @@ async fn garbage_message_is_dead_lettered_and_the_worker_keeps_going() {
     assert_eq!(reasons, vec!["malformed", "unknown_schema_version", "unknown_task_instance"], "{letters}");
     let run_id = stack.trigger("ok", json!({})).await;
     assert_eq!(stack.wait_for_run("ok", &run_id).await, "success");
+    // The three went to the dead queue and were recorded from it; the good run's message did not follow them.
+    let topology = Topology::from_settings(&stack.settings.amqp);
+    assert_eq!(
+        stack.queue_depth(&topology.dead_queue()).await,
+        0,
+        "the scheduler recorded and acked every dead letter"
+    );
+    assert_eq!(stack.queue_depth(&topology.work_queue("default")).await, 0, "nothing left on the work queue");
+    let (_, after) = stack.get("/api/v2/gust/deadLetters").await;
+    assert_eq!(after["total_entries"], 3, "the good run added no dead letter: {after}");
     stack.stop().await;
 }

@@ -3,12 +3,10 @@
 //! Runs against the real PostgreSQL on 127.0.0.1:5432; rows are arranged
 //! with plain SQL.
 
-mod common;
-
 use std::collections::BTreeSet;
 
 use axum::http::StatusCode;
-use common::{TestApi, ETL_DAG};
+use gust_tests::api::{TestApi, ETL_DAG};
 use serde_json::Value;
 
 /// One task, for a second DAG.

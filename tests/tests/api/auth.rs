@@ -1,21 +1,19 @@
 //! Authentication and roles: the token endpoint, bearer checks on every
 //! route, role limits, failed-login rate limiting and `create-user`.
 
-mod common;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{header, Method, StatusCode};
-use common::{TestApi, ADMIN_PASSWORD, ADMIN_USER, ETL_DAG};
+use gust_tests::api::{TestApi, ADMIN_PASSWORD, ADMIN_USER, ETL_DAG};
 use gust_webapi::auth::{required_access, Access, Claims, Role, MAX_FAILED_LOGINS};
 use serde_json::json;
 
-async fn login(api: &TestApi, username: &str, password: &str) -> common::Reply {
+async fn login(api: &TestApi, username: &str, password: &str) -> gust_tests::api::Reply {
     let body = json!({"username": username, "password": password}).to_string();
     api.send_as(None, Method::POST, "/auth/token", Some(&body)).await
 }
 
-fn assert_bearer_challenge(reply: &common::Reply) {
+fn assert_bearer_challenge(reply: &gust_tests::api::Reply) {
     reply.assert_error(StatusCode::UNAUTHORIZED);
     assert_eq!(reply.headers.get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()), Some("Bearer"));
 }
@@ -189,7 +187,8 @@ async fn a_malformed_login_body_is_a_4xx_json_error() {
 async fn create_user_makes_a_user_who_can_log_in_with_the_piped_password() {
     let api = TestApi::start().await;
     let run = |role: &str, stdin: &str| {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gust-webapi"))
+        // The real binary, as built by `cargo build --bins` (scripts/test does).
+        let mut child = std::process::Command::new(gust_tests::processes::binary("gust-webapi"))
             .args(["create-user", "--username", "ops", "--role", role])
             .env("GUST__DATABASE__URL", api.database_url())
             .env_remove("GUST_NEW_USER_PASSWORD")

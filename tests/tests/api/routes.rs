@@ -1,18 +1,16 @@
 //! The `/api/v2` routes answer with Airflow's shapes. Runs against the real
 //! PostgreSQL on 127.0.0.1:5432.
 
-mod common;
-
 use axum::{
     body::Body,
     http::{header, Method, Request, StatusCode},
 };
 use chrono::Utc;
-use common::{TestApi, ETL_DAG};
 use gust_shared::db;
+use gust_tests::api::{TestApi, ETL_DAG};
 use serde_json::{json, Value};
 
-async fn ok_json(reply: common::Reply) -> Value {
+async fn ok_json(reply: gust_tests::api::Reply) -> Value {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     reply.json()
 }

@@ -2,11 +2,9 @@
 //! `DELETE /api/v2/dags/{dag_id}` removes a DAG's metadata. Runs against the
 //! real PostgreSQL on 127.0.0.1:5432; rows are arranged with plain SQL.
 
-mod common;
-
 use axum::http::{Method, StatusCode};
-use common::{TestApi, ETL_DAG};
 use gust_shared::db;
+use gust_tests::api::{TestApi, ETL_DAG};
 use gust_webapi::auth::Role;
 use serde_json::Value;
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use gust_tests::{ledger::Ledger, StackOptions, TestStack};
+use gust_tests::{ledger::Ledger, tap::Tap, Deadline, StackOptions, TestStack};
 use nix::sys::signal::Signal;
 use serde_json::json;
 
@@ -34,7 +34,7 @@ async fn killed_worker_task_is_taken_over_by_another_worker_and_the_run_succeeds
     let ledger = Ledger::new();
     let stack = TestStack::spawn_with(&[("chain.yaml", &chain("chain", &ledger, 3.0, 0))], engineless()).await;
     let _scheduler = stack.start_process("gust-scheduler", "scheduler");
-    let mut workers = vec![
+    let mut workers = [
         Some(stack.start_process_with("gust-worker", "worker-a", |s| s.worker.concurrency = 1)),
         Some(stack.start_process_with("gust-worker", "worker-b", |s| s.worker.concurrency = 1)),
     ];
@@ -159,6 +159,7 @@ async fn killed_scheduler_restarts_and_the_run_completes_without_a_second_dispat
 
     stack.wait_for_task_state("steps", &run_id, "step2", "running").await;
     scheduler.kill9().await;
+    // Part of the fault, not a wait for a state: the scheduler stays dead a moment while the worker goes on.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _restarted = stack.start_process("gust-scheduler", "scheduler-2");
 
@@ -185,21 +186,44 @@ async fn three_schedulers_dispatch_every_try_exactly_once() {
     dag.push_str(&(0..40).map(|i| format!("t{i}")).collect::<Vec<_>>().join(", "));
     dag.push_str("]}\n");
     let stack = TestStack::spawn_with(&[("wide.yaml", &dag)], engineless()).await;
+    // A copy of every message published for queue `default`: a second publish of a try
+    // would show here even though the worker's claim drops it without running it.
+    let tap = Tap::start(&stack.settings, "default").await;
     let _schedulers: Vec<_> =
         (1..=3).map(|i| stack.start_process("gust-scheduler", &format!("scheduler-{i}"))).collect();
     let _workers: Vec<_> = (1..=2).map(|i| stack.start_process("gust-worker", &format!("worker-{i}"))).collect();
     let first = stack.trigger("wide", json!({})).await;
     let second = stack.trigger("wide", json!({})).await;
 
+    let mut tries = Vec::new();
     for run_id in [&first, &second] {
         assert_eq!(stack.wait_for_run("wide", run_id).await, "success");
         for ti in stack.task_instances("wide", run_id).await {
             assert_eq!(ti["try_number"], 1, "dispatched once: {ti}");
+            if ti["task_id"].as_str().is_some_and(|id| id.starts_with('t')) {
+                tries.push((ti["id"].as_str().unwrap().parse::<uuid::Uuid>().unwrap(), 1));
+            }
         }
     }
     let done = ledger.completions();
     assert_eq!(done.len(), 40);
     assert!(done.values().all(|n| *n == 2), "each task once per run: {done:?}");
+
+    assert_eq!(tries.len(), 80, "40 bash tasks in each of two runs");
+    stack
+        .eventually("the tap to see every try's message", || async {
+            let seen = tap.publishes();
+            tries.iter().all(|key| seen.contains_key(key)).then_some(())
+        })
+        .await;
+    // An absence: a second publish of any try, late or not, would have to come from a
+    // scheduler pass; one more safety sweep of all three schedulers passes first.
+    tokio::time::sleep(stack.settings.scheduler.safety_interval + Duration::from_millis(500)).await;
+    let published = tap.publishes();
+    let twice: Vec<_> = published.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "each try published exactly once; published more often: {twice:?}");
+    assert_eq!(tap.unreadable(), 0, "every message on the queue was a task message");
+    tap.close().await;
     stack.stop().await;
 }
 
@@ -215,7 +239,9 @@ async fn a_task_that_kills_its_worker_every_time_ends_failed_at_the_delivery_lim
     let run_id = stack.trigger("killer", json!({})).await;
 
     let mut deaths = 0;
+    let deadline = Deadline::new(format!("run killer/{run_id} to end"));
     let state = loop {
+        deadline.check();
         let (_, run) = stack.get(&format!("/api/v2/dags/killer/dagRuns/{run_id}")).await;
         if run["state"] == "failed" || run["state"] == "success" {
             break run["state"].as_str().unwrap().to_string();

@@ -125,6 +125,7 @@ async fn a_task_in_an_unknown_pool_stays_scheduled_and_runs_once_the_pool_is_cre
     let stack = TestStack::spawn_with(&[("orphan.yaml", dag)], roomy_worker()).await;
     let run_id = stack.trigger("orphan", json!({})).await;
     stack.wait_for_task_state("orphan", &run_id, "a", "scheduled").await;
+    // An absence: two safety sweeps pass and none dispatches the task of the missing pool.
     tokio::time::sleep(stack.settings.scheduler.safety_interval * 2 + std::time::Duration::from_millis(500)).await;
     let ti = stack.task_instance("orphan", &run_id, "a").await;
     assert_eq!((ti["state"].clone(), ti["pool"].clone()), (json!("scheduled"), json!("later")), "{ti}");

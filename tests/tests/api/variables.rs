@@ -2,23 +2,21 @@
 //! Airflow's shapes, secret values masked, roles, and a 4xx JSON error for
 //! every client mistake.
 
-mod common;
-
 use axum::http::{Method, StatusCode};
-use common::TestApi;
+use gust_tests::{api::TestApi, python};
 use gust_webapi::auth::Role;
 use serde_json::{json, Value};
 
-fn ok_json(reply: common::Reply, status: StatusCode) -> Value {
+fn ok_json(reply: gust_tests::api::Reply, status: StatusCode) -> Value {
     assert_eq!(reply.status, status, "{}", reply.text());
     reply.json()
 }
 
-async fn create(api: &TestApi, body: Value) -> common::Reply {
+async fn create(api: &TestApi, body: Value) -> gust_tests::api::Reply {
     api.send_json(Method::POST, "/api/v2/variables", &body.to_string()).await
 }
 
-async fn delete(api: &TestApi, key: &str) -> common::Reply {
+async fn delete(api: &TestApi, key: &str) -> gust_tests::api::Reply {
     api.send(axum::http::Request::delete(format!("/api/v2/variables/{key}")).body(Default::default()).unwrap()).await
 }
 
@@ -210,11 +208,11 @@ async fn an_operator_cannot_create_variables() {
 
 #[tokio::test]
 async fn answers_validate_against_the_airflow_python_client_models() {
-    let python = std::path::Path::new("/tmp/afc/bin/python");
-    if !python.exists() {
-        eprintln!("skipped: no Airflow client at /tmp/afc");
-        return;
-    }
+    // The pinned official client, pip-installed on first use (fails, saying what to install, when it cannot be).
+    let venv = tokio::task::spawn_blocking(|| python::venv("airflow-client", python::AIRFLOW_CLIENT))
+        .await
+        .expect("installing the Airflow client");
+    let python = venv.join("bin/python");
     let api = TestApi::start().await;
     let one = ok_json(create(&api, json!({"key": "k", "value": "v", "description": null})).await, StatusCode::CREATED);
     let list = ok_json(api.get("/api/v2/variables").await, StatusCode::OK);
@@ -223,7 +221,7 @@ async fn answers_validate_against_the_airflow_python_client_models() {
         from airflow_client.client.models.variable_collection_response import VariableCollectionResponse as C\n\
         assert R.from_json(sys.argv[1]).key == 'k'\n\
         assert C.from_json(sys.argv[2]).total_entries == 1\n";
-    let output = std::process::Command::new(python)
+    let output = std::process::Command::new(&python)
         .args(["-c", script, &one.to_string(), &list.to_string()])
         .output()
         .expect("run the Airflow client");

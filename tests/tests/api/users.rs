@@ -2,12 +2,10 @@
 //! stays; a deleted user's tokens, and tokens older than a password or role
 //! change, stop working. Runs against the real PostgreSQL on 127.0.0.1:5432.
 
-mod common;
-
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{Method, StatusCode};
-use common::{TestApi, ADMIN_USER};
+use gust_tests::api::{TestApi, ADMIN_USER};
 use gust_webapi::auth::{Auth, Claims, Role};
 use serde_json::{json, Value};
 
@@ -28,17 +26,17 @@ fn token_issued_ago(username: &str, role: Role, age_secs: u64) -> String {
     jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(&SECRET)).unwrap()
 }
 
-async fn create_user(api: &TestApi, username: &str, password: &str, role: &str) -> common::Reply {
+async fn create_user(api: &TestApi, username: &str, password: &str, role: &str) -> gust_tests::api::Reply {
     let body = json!({"username": username, "password": password, "role": role}).to_string();
     api.send_json(Method::POST, USERS, &body).await
 }
 
-async fn login(api: &TestApi, username: &str, password: &str) -> common::Reply {
+async fn login(api: &TestApi, username: &str, password: &str) -> gust_tests::api::Reply {
     let body = json!({"username": username, "password": password}).to_string();
     api.send_as(None, Method::POST, "/auth/token", Some(&body)).await
 }
 
-fn ok(reply: common::Reply, status: StatusCode) -> Value {
+fn ok(reply: gust_tests::api::Reply, status: StatusCode) -> Value {
     assert_eq!(reply.status, status, "{}", reply.text());
     reply.json()
 }
@@ -265,6 +263,7 @@ async fn deleting_an_admin_while_another_admin_deletion_is_in_flight_cannot_remo
         .body(axum::body::Body::empty())
         .unwrap();
     let deletion = tokio::spawn(tower::ServiceExt::oneshot(api.router.clone(), request));
+    // An absence: 300 ms pass and the deletion has not finished (it waits on the rows the other one holds).
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!deletion.is_finished(), "the deletion waits for the one in flight");
     in_flight.commit().await.unwrap();

@@ -1,0 +1,19 @@
+//! The webapi's HTTP API, one module per area, each test over its own
+//! migrated database (no scheduler, no workers): the router is driven in
+//! process through [`gust_tests::api::TestApi`]. One binary, so the
+//! workspace is linked once for all of them.
+
+mod auth;
+mod backfills;
+mod dag_runs;
+mod dags;
+mod errors;
+mod health;
+mod openapi;
+mod params;
+mod pools;
+mod repair;
+mod routes;
+mod task_instances;
+mod users;
+mod variables;

@@ -1,0 +1,18 @@
+//! Cross-component tests: whole gust stacks (scheduler, workers, webapi,
+//! in process or as child processes) against the real PostgreSQL and
+//! RabbitMQ, one module per subject. One binary, so the workspace is linked
+//! once for all of them. The outage tests, which restart the services
+//! themselves, are the separate binary `outages`.
+
+mod backfills;
+mod chaos;
+mod delivery;
+mod end_to_end;
+mod pools;
+mod python_clients;
+mod retries;
+mod scheduling;
+mod startup;
+mod task_mapping;
+mod trigger_rules;
+mod xcom_and_templates;
