@@ -10,7 +10,7 @@ use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use gust_shared::{
     amqp::{AmqpError, Topology},
-    db::{dead_letters, logs, task_instances, DbError},
+    db::{dead_letters, logs, task_instances::sweeps, DbError},
     message::{MessageError, TaskMessage},
 };
 use lapin::{
@@ -149,7 +149,7 @@ async fn store(
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     if let Some(message) = message {
-        let exists = tx.query_opt("SELECT 1 FROM task_instances WHERE id = $1", &[&message.ti_id]).await?.is_some();
+        let exists = sweeps::exists(&tx, message.ti_id).await?;
         if !exists {
             letter.reason = "unknown_task_instance".into();
             letter.detail = format!("task instance {} does not exist (its run or DAG was deleted?)", message.ti_id);
@@ -158,7 +158,7 @@ async fn store(
                 "delivered {} times without finishing: its worker died each time (delivery limit); the try is marked failed",
                 death.count.map_or("too many".to_string(), |c| c.to_string())
             );
-            let failed = task_instances::fail_undeliverable(&tx, message.ti_id, message.try_number, &detail).await?;
+            let failed = sweeps::fail_undeliverable(&tx, message.ti_id, message.try_number, &detail).await?;
             if failed {
                 logs::append(&tx, message.ti_id, message.try_number, &[(chrono::Utc::now(), "gust", detail.as_str())])
                     .await?;

@@ -17,7 +17,7 @@ use gust_shared::{
     dag::{resolve_params, Dag, OperatorSpec, TaskSpec},
     db::{
         logs,
-        task_instances::{self, Dispatchable},
+        task_instances::dispatch::{self as ti_dispatch, Dispatchable},
         variables, xcom, GenericClient,
     },
     message::{TaskMessage, SCHEMA_VERSION},
@@ -37,13 +37,13 @@ pub async fn dispatch_scheduled(
 ) -> Result<usize, SchedulerError> {
     let limit = i64::try_from(batch).unwrap_or(i64::MAX);
     let mut total = 0;
-    if !task_instances::any_scheduled(&pool.get().await?).await? {
+    if !ti_dispatch::any_scheduled(&pool.get().await?).await? {
         return Ok(0);
     }
     loop {
         let mut client = pool.get().await?;
         let tx = client.transaction().await?;
-        let taken = task_instances::take_for_dispatch(&tx, limit).await?;
+        let taken = ti_dispatch::take_for_dispatch(&tx, limit).await?;
         if taken.is_empty() {
             return Ok(total);
         }
@@ -66,7 +66,7 @@ pub async fn dispatch_scheduled(
                 Err(error) => fail_unrenderable(&tx, ti, &error).await?,
             }
         }
-        task_instances::set_rendered_fields(&tx, &rendered.ids, &rendered.fields).await?;
+        ti_dispatch::set_rendered_fields(&tx, &rendered.ids, &rendered.fields).await?;
         broker.publish(&messages).await?;
         tx.commit().await?;
         for m in &messages {
@@ -156,7 +156,7 @@ pub(crate) fn run_params(
 /// Fails a try whose templates could not be rendered, with the reason in its log.
 async fn fail_unrenderable(db: &impl GenericClient, ti: &Dispatchable, reason: &str) -> Result<(), SchedulerError> {
     tracing::warn!(dag_id = %ti.dag_id, run_id = %ti.run_id, task_id = %ti.task_id, %reason, "task failed: its templates cannot be rendered");
-    if task_instances::fail_unrenderable(db, ti.id, ti.next_try, reason).await? {
+    if ti_dispatch::fail_unrenderable(db, ti.id, ti.next_try, reason).await? {
         let line = format!("gust: {reason}; the task was not run");
         logs::append(db, ti.id, ti.next_try, &[(Utc::now(), "gust", line.as_str())]).await?;
     }

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use gust_shared::{
     dag::{Dag, TriggerOutcome, UpstreamCounts},
-    db::task_instances::InstanceState,
+    db::task_instances::run_progress::InstanceState,
     state::{RunState, TaskState},
 };
 use uuid::Uuid;

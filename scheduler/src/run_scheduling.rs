@@ -10,10 +10,10 @@ use gust_shared::{
     db::{
         backfills, logs,
         runs::{self, DagRunRow},
-        task_instances::{self, InstanceState},
+        task_instances::run_progress::{self, InstanceState},
         xcom, GenericClient,
     },
-    state::{RunState, TaskState},
+    state::{RunState, TaskTransition},
 };
 use uuid::Uuid;
 
@@ -47,8 +47,7 @@ pub async fn schedule_run(
     let dag = versions.get(&tx, run.dag_version_id).await?;
 
     if run.state == RunState::Queued {
-        // Serialises run starts per DAG so max_active_runs holds across schedulers.
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&run.dag_id]).await?;
+        runs::lock_run_start(&tx, &run.dag_id).await?;
         if runs::dag_is_paused(&tx, &run.dag_id).await? {
             return Ok(Progress::Held);
         }
@@ -59,7 +58,7 @@ pub async fn schedule_run(
         if !may_start {
             return Ok(Progress::Held);
         }
-        task_instances::create_for_run(&tx, run.id, &run.dag_id, &run.run_id, &dag.tasks).await?;
+        run_progress::create_for_run(&tx, run.id, &run.dag_id, &run.run_id, &dag.tasks).await?;
         runs::start(&tx, run.id).await?;
         tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, tasks = dag.tasks.len(), "run started");
     }
@@ -71,7 +70,7 @@ pub async fn schedule_run(
     let mut outcome = None;
     loop {
         let instances = match &frontier {
-            None => task_instances::states_for_run(&tx, run.id).await?,
+            None => run_progress::states_for_run(&tx, run.id).await?,
             Some(finished) => {
                 // Only the direct downstreams of what finished can change; load them and their upstreams.
                 let mut needed: HashSet<&str> = HashSet::new();
@@ -87,15 +86,15 @@ pub async fn schedule_run(
                 if needed.is_empty() {
                     Vec::new()
                 } else {
-                    task_instances::states_of_tasks(&tx, run.id, &needed).await?
+                    run_progress::states_of_tasks(&tx, run.id, &needed).await?
                 }
             }
         };
         let choices = branch_choices(&tx, run.id, &dag, &instances).await?;
         let decisions = readiness::decide(&dag, &instances, &choices);
-        task_instances::transition_many(&tx, &decisions.schedule, TaskState::Scheduled).await?;
-        task_instances::transition_many(&tx, &decisions.upstream_failed, TaskState::UpstreamFailed).await?;
-        task_instances::transition_many(&tx, &decisions.skip, TaskState::Skipped).await?;
+        run_progress::apply(&tx, &decisions.schedule, TaskTransition::Schedule).await?;
+        run_progress::apply(&tx, &decisions.upstream_failed, TaskTransition::UpstreamFail).await?;
+        run_progress::apply(&tx, &decisions.skip, TaskTransition::Skip).await?;
         let mut cascaded = HashSet::new();
         for (placeholder, task_id) in &decisions.expand {
             if expand(&tx, &run, &dag, *placeholder, task_id).await? {
@@ -124,7 +123,7 @@ pub async fn schedule_run(
         frontier = Some(cascaded);
     }
     if incremental {
-        outcome = task_instances::run_outcome(&tx, run.id, &dag.leaves).await?;
+        outcome = run_progress::run_outcome(&tx, run.id, &dag.leaves).await?;
     }
     if let Some(outcome) = outcome {
         if runs::finish(&tx, run.id, outcome).await? {
@@ -155,7 +154,7 @@ async fn nothing_to_decide(
     if finished.iter().any(|task| dag.downstream.contains_key(task)) {
         return Ok(false);
     }
-    Ok(task_instances::any_unfinished(&client, run_pk).await?)
+    Ok(run_progress::any_unfinished(&client, run_pk).await?)
 }
 
 /// Expands a mapped task whose trigger rule is met into one instance per
@@ -183,18 +182,18 @@ async fn expand(
     match items {
         Ok(items) if items.is_empty() => {
             tracing::info!(%dag_id, %run_id, %task_id, "mapped task has nothing to map over; skipped");
-            task_instances::transition_many(db, &[placeholder], TaskState::Skipped).await?;
+            run_progress::apply(db, &[placeholder], TaskTransition::Skip).await?;
             Ok(true)
         }
         Ok(items) => {
-            if task_instances::expand_mapped(db, placeholder, &items).await? {
+            if run_progress::expand_mapped(db, placeholder, &items).await? {
                 tracing::info!(%dag_id, %run_id, %task_id, instances = items.len(), "mapped task expanded");
             }
             Ok(false)
         }
         Err(reason) => {
             tracing::warn!(%dag_id, %run_id, %task_id, %reason, "mapped task cannot be expanded; failed");
-            if task_instances::fail_unexpandable(db, placeholder, &reason).await? {
+            if run_progress::fail_unexpandable(db, placeholder, &reason).await? {
                 let line = format!("gust: {reason}; the task was not run");
                 logs::append(db, placeholder, 1, &[(Utc::now(), "gust", line.as_str())]).await?;
             }

@@ -7,7 +7,11 @@ use std::{
 };
 
 use futures_util::StreamExt;
-use gust_shared::db::{self, pools::POOLS_CHANGED_CHANNEL, DbError, RUN_QUEUED_CHANNEL, TASK_FINISHED_CHANNEL};
+use gust_shared::db::{
+    self,
+    signals::{Signal, LISTEN_ALL},
+    DbError,
+};
 use tokio::sync::Notify;
 use tokio_postgres::AsyncMessage;
 
@@ -53,15 +57,6 @@ impl Wakeups {
     }
 }
 
-/// Reads a task-finished payload: `run_pk:task,task,…` names the tasks that
-/// finished (task ids never hold a comma), a bare `run_pk` asks for a pass over the whole run.
-fn parse_task_finished(payload: &str) -> Option<(i64, Option<Vec<String>>)> {
-    match payload.split_once(':') {
-        Some((run, tasks)) => Some((run.parse().ok()?, Some(tasks.split(',').map(str::to_string).collect()))),
-        None => Some((payload.parse().ok()?, None)),
-    }
-}
-
 /// A live LISTEN connection feeding [`Wakeups`]; ends when the connection drops.
 pub struct Listener {
     _client: tokio_postgres::Client,
@@ -77,20 +72,21 @@ pub async fn listen(url: &str, wakeups: Arc<Wakeups>) -> Result<Listener, DbErro
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
         while let Some(message) = messages.next().await {
             match message {
-                Ok(AsyncMessage::Notification(n)) if n.channel() == TASK_FINISHED_CHANNEL => {
-                    if let Some((run_pk, tasks)) = parse_task_finished(n.payload()) {
+                Ok(AsyncMessage::Notification(n)) => match Signal::parse(n.channel(), n.payload()) {
+                    Some(Signal::TasksFinished { run_pk, tasks }) => {
                         feed.push(|p| match (p.runs.entry(run_pk).or_insert_with(|| Some(HashSet::new())), tasks) {
                             (Some(pending), Some(tasks)) => pending.extend(tasks),
                             (entry, _) => *entry = None,
-                        });
+                        })
                     }
-                }
-                Ok(AsyncMessage::Notification(n)) if n.channel() == RUN_QUEUED_CHANNEL => {
-                    feed.push(|p| p.runs_queued = true)
-                }
-                Ok(AsyncMessage::Notification(n)) if n.channel() == POOLS_CHANGED_CHANNEL => {
-                    feed.push(|p| p.pools_changed = true)
-                }
+                    Some(Signal::RunQueued { .. }) => feed.push(|p| p.runs_queued = true),
+                    Some(Signal::PoolsChanged { .. }) => feed.push(|p| p.pools_changed = true),
+                    None => tracing::warn!(
+                        channel = n.channel(),
+                        payload = n.payload(),
+                        "ignored a notification gust does not send"
+                    ),
+                },
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, "LISTEN connection lost");
@@ -100,27 +96,6 @@ pub async fn listen(url: &str, wakeups: Arc<Wakeups>) -> Result<Listener, DbErro
         }
         feed.push(|p| p.lost = true);
     });
-    client
-        .batch_execute(&format!(
-            "LISTEN {TASK_FINISHED_CHANNEL}; LISTEN {RUN_QUEUED_CHANNEL}; LISTEN {POOLS_CHANGED_CHANNEL};"
-        ))
-        .await?;
+    client.batch_execute(LISTEN_ALL).await?;
     Ok(Listener { _client: client, closed })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_task_finished;
-
-    #[test]
-    fn task_finished_payload_names_one_or_many_tasks_or_the_whole_run() {
-        assert_eq!(parse_task_finished("42:extract"), Some((42, Some(vec!["extract".to_string()]))));
-        assert_eq!(
-            parse_task_finished("7:a.b,c-d,e_f"),
-            Some((7, Some(vec!["a.b".to_string(), "c-d".to_string(), "e_f".to_string()])))
-        );
-        assert_eq!(parse_task_finished("42"), Some((42, None)));
-        assert_eq!(parse_task_finished("x:extract"), None);
-        assert_eq!(parse_task_finished(""), None);
-    }
 }

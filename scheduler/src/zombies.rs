@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use gust_shared::{
-    db::{logs, task_instances},
+    db::{
+        logs,
+        task_instances::{dispatch, sweeps},
+    },
     state::TaskState,
 };
 
@@ -24,9 +27,9 @@ pub async fn reap(
 ) -> Result<usize, SchedulerError> {
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
-    let zombies = task_instances::lock_zombies(&tx, threshold, BATCH).await?;
+    let zombies = sweeps::lock_zombies(&tx, threshold, BATCH).await?;
     for zombie in &zombies {
-        let Some(info) = task_instances::dispatch_info(&tx, zombie.id).await? else { continue };
+        let Some(info) = dispatch::dispatch_info(&tx, zombie.id).await? else { continue };
         let dag = versions.get(&tx, info.dag_version_id).await?;
         let Some(task) = dag.task(&info.task_id) else { continue };
         let delay_ms = task.retry_policy().delay_after(zombie.try_number);
@@ -35,7 +38,7 @@ pub async fn reap(
             zombie.hostname.as_deref().unwrap_or("?"),
             zombie.try_number
         );
-        let state = task_instances::fail_zombie(&tx, zombie, &reason, delay_ms).await?;
+        let state = sweeps::fail_zombie(&tx, zombie, &reason, delay_ms).await?;
         logs::append(&tx, zombie.id, zombie.try_number, &[(chrono::Utc::now(), "gust", reason.as_str())]).await?;
         if state == Some(TaskState::UpForRetry) {
             // A retry reruns the arguments rendered for the try, as a worker's retry does.

@@ -15,7 +15,10 @@ use gust_shared::{
     amqp::{AmqpError, TaskPublisher},
     db::{
         logs,
-        task_instances::{self, Claim, TryOutcome},
+        task_instances::{
+            try_end::TryOutcome,
+            worker_tries::{self, Claim},
+        },
         xcom, DbError,
     },
     message::TaskMessage,
@@ -104,10 +107,9 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
     writer.finish().await;
 
     if outcome.interrupted {
-        let released =
-            (|| async { task_instances::hand_back(&ctx.pool.get().await?, message.ti_id, try_number).await })
-                .retry(ExponentialBuilder::default().with_max_times(5).with_max_delay(Duration::from_secs(2)))
-                .await;
+        let released = (|| async { worker_tries::hand_back(&ctx.pool.get().await?, message.ti_id, try_number).await })
+            .retry(ExponentialBuilder::default().with_max_times(5).with_max_delay(Duration::from_secs(2)))
+            .await;
         ctx.running.lock().expect("running set").remove(&message.ti_id);
         tracing::warn!(%dag_id, %run_id, %task_id, try_number, released = ?released.ok(), "task interrupted by shutdown; handed back");
         settle(delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await);
@@ -168,7 +170,7 @@ async fn claim_or_take_over(ctx: &Context, message: &mut TaskMessage, stop: &Can
         let claim = (|| async {
             let mut client = ctx.pool.get().await?;
             let tx = client.transaction().await?;
-            let claim = task_instances::claim(&tx, message.ti_id, try_number, &ctx.hostname).await?;
+            let claim = worker_tries::claim(&tx, message.ti_id, try_number, &ctx.hostname).await?;
             tx.commit().await?;
             Ok::<_, DbError>(claim)
         })
@@ -228,7 +230,7 @@ async fn claim_or_take_over(ctx: &Context, message: &mut TaskMessage, stop: &Can
 async fn take_over(ctx: &Context, message: &TaskMessage, reason: &str) -> Result<Option<i32>, DbError> {
     let mut client = ctx.pool.get().await?;
     let tx = client.transaction().await?;
-    let new_try = task_instances::take_over(&tx, message.ti_id, message.try_number, &ctx.hostname, reason).await?;
+    let new_try = worker_tries::take_over(&tx, message.ti_id, message.try_number, &ctx.hostname, reason).await?;
     if new_try.is_some() {
         let line = format!("gust: {reason}");
         logs::append(&tx, message.ti_id, message.try_number, &[(chrono::Utc::now(), "gust", line.as_str())]).await?;
@@ -303,10 +305,10 @@ async fn record_outcome(
     }
     let mut client = ctx.pool.get().await?;
     if outcome.state == TaskState::Success && outcome.xcom.is_none() {
-        return Ok(task_instances::finish(&client, message.ti_id, message.try_number, &try_outcome).await?);
+        return Ok(worker_tries::finish(&client, message.ti_id, message.try_number, &try_outcome).await?);
     }
     let tx = client.transaction().await?;
-    let recorded = task_instances::finish(&tx, message.ti_id, message.try_number, &try_outcome).await?;
+    let recorded = worker_tries::finish(&tx, message.ti_id, message.try_number, &try_outcome).await?;
     if let (Some(TaskState::Success), Some(value)) = (recorded, &outcome.xcom) {
         xcom::replace(&tx, message.ti_id, message.try_number, &[(xcom::RETURN_VALUE_KEY, value)]).await?;
     }

@@ -11,7 +11,7 @@
 use std::{collections::HashSet, future::Future};
 
 use deadpool_postgres::Pool;
-use gust_shared::db::{task_instances, DbError};
+use gust_shared::db::{task_instances::worker_tries, DbError};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -116,7 +116,7 @@ pub fn ledger(pool: Pool, hostname: String) -> GroupCommit<Entry> {
                     Entry::Success { ti_id, try_number, exit_code } => successes.push((ti_id, try_number, exit_code)),
                 }
             }
-            task_instances::claim_and_finish_many(&pool.get().await?, &claims, &successes, &hostname).await
+            worker_tries::claim_and_finish_many(&pool.get().await?, &claims, &successes, &hostname).await
         }
     })
 }

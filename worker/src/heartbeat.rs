@@ -10,7 +10,7 @@ use std::{
 
 use deadpool_postgres::Pool;
 use gust_shared::{
-    db::{heartbeats, task_instances},
+    db::{heartbeats, task_instances::worker_tries},
     settings::host_name,
 };
 use tokio::task::JoinHandle;
@@ -28,7 +28,7 @@ pub fn spawn(pool: Pool, hostname: String, running: Arc<Mutex<HashSet<Uuid>>>, i
                 let client = pool.get().await?;
                 let count = i32::try_from(ids.len()).unwrap_or(i32::MAX);
                 heartbeats::beat(&client, &hostname, "worker", &host_name(), count, first).await?;
-                task_instances::heartbeat(&client, &ids, &hostname).await?;
+                worker_tries::heartbeat(&client, &ids, &hostname).await?;
                 Ok::<_, gust_shared::db::DbError>(())
             }
             .await;

@@ -323,8 +323,8 @@ pub async fn cancel(db: &impl GenericClient, id: i64) -> Result<Option<(Backfill
     // Runs before the backfill row: the order the scheduler's run finishing takes its locks in.
     let failed = db
         .execute(
-            "UPDATE dag_runs SET state = 'failed', end_date = now() WHERE backfill_id = $1 AND state = 'queued'",
-            &[&id],
+            "UPDATE dag_runs SET state = 'failed', end_date = now() WHERE backfill_id = $1 AND state = ANY($2)",
+            &[&id, &crate::state::RunTransition::CancelBackfill.from_strs()],
         )
         .await?;
     let sql = format!(

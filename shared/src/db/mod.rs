@@ -18,6 +18,7 @@ pub mod import_errors;
 pub mod logs;
 pub mod pools;
 pub mod runs;
+pub mod signals;
 pub mod task_instances;
 pub mod users;
 pub mod variables;
@@ -31,11 +32,6 @@ use tokio_postgres::NoTls;
 use crate::settings::redact_url;
 
 pub use deadpool_postgres::GenericClient;
-
-/// NOTIFY channel raised when a task instance reaches a final state; payload = run primary key.
-pub const TASK_FINISHED_CHANNEL: &str = "gust_task_finished";
-/// NOTIFY channel raised when a run is created; payload = dag_id.
-pub const RUN_QUEUED_CHANNEL: &str = "gust_run_queued";
 
 mod embedded {
     refinery::embed_migrations!("migrations");
@@ -142,10 +138,9 @@ pub async fn migrate(url: &str) -> Result<(), DbError> {
     ensure_database_exists(url).await?;
     let (mut client, connection) = connect_single(url).await?;
     let driver = tokio::spawn(connection);
-    const MIGRATION_LOCK: i64 = 0x6775_7374_6d69_6772; // "gustmigr"
-    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
+    signals::AdvisoryLock::Migration.lock_session(&client).await?;
     let result = embedded::migrations::runner().run_async(&mut client).await;
-    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
+    signals::AdvisoryLock::Migration.unlock_session(&client).await?;
     let report = result?;
     for applied in report.applied_migrations() {
         tracing::info!(migration = %applied, "applied migration");

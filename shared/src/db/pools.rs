@@ -1,14 +1,11 @@
 //! Queries on `pools`: named sets of slots that bound how many task instances
 //! are queued or running at once (Airflow's pools). Dispatch enforces them in
-//! [`super::task_instances::take_for_dispatch`].
+//! [`super::task_instances::dispatch::take_for_dispatch`].
 
 use tokio_postgres::{error::SqlState, Row};
 
 use super::{DbError, GenericClient};
 use crate::dag::DEFAULT_POOL;
-
-/// NOTIFY channel raised when a pool is created or changed, so schedulers dispatch at once.
-pub const POOLS_CHANGED_CHANNEL: &str = "gust_pools_changed";
 
 /// A pool with the slots its task instances use right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +178,7 @@ pub async fn delete(db: &impl GenericClient, name: &str) -> Result<bool, PoolErr
 }
 
 async fn notify_changed(db: &impl GenericClient, name: &str) -> Result<(), DbError> {
-    db.execute("SELECT pg_notify($1, $2)", &[&POOLS_CHANGED_CHANNEL, &name]).await?;
+    super::signals::Signal::PoolsChanged { name: name.to_string() }.send(db).await?;
     Ok(())
 }
 

@@ -1,13 +1,15 @@
-//! Queries on `dag_runs`. State changes are compare-and-set on the run state.
+//! Queries on `dag_runs`. Every state change is a compare-and-set on the
+//! `from` states of one [`RunTransition`].
 
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
 use super::{
     filters::{Conditions, TextMatch, TimeRange},
-    DbError, GenericClient, RUN_QUEUED_CHANNEL,
+    signals::{AdvisoryLock, Signal, RUN_QUEUED_CHANNEL},
+    DbError, GenericClient,
 };
-use crate::state::RunState;
+use crate::state::{RunState, RunTransition};
 
 /// A DAG run as stored.
 #[derive(Debug, Clone)]
@@ -145,7 +147,7 @@ pub async fn insert(db: &impl GenericClient, run: &NewRun<'_>) -> Result<DagRunR
         }
         Err(e) => return Err(DbError::from(e).into()),
     };
-    db.execute("SELECT pg_notify($1, $2)", &[&RUN_QUEUED_CHANNEL, &run.dag_id]).await.map_err(DbError::from)?;
+    Signal::run_queued(db, run.dag_id).await?;
     Ok(run_row(&row)?)
 }
 
@@ -279,9 +281,10 @@ pub async fn set_state(
              end_date = CASE WHEN $3 IN ('success', 'failed') THEN now() END \
          WHERE id = $1 AND state = $2 RETURNING {RUN_COLUMNS}"
     );
+    debug_assert!(RunTransition::SetByHand.from().contains(&from) && RunTransition::SetByHand.to().contains(&to));
     let Some(row) = db.query_opt(&sql, &[&id, &from.as_str(), &to.as_str()]).await? else { return Ok(None) };
     let run = run_row(&row)?;
-    db.execute("SELECT pg_notify($1, $2)", &[&RUN_QUEUED_CHANNEL, &run.dag_id]).await?;
+    Signal::run_queued(db, &run.dag_id).await?;
     if let (true, Some(backfill_id)) = (to.is_finished(), run.backfill_id) {
         super::backfills::complete_if_done(db, backfill_id).await?;
     }
@@ -356,7 +359,7 @@ pub async fn delete(db: &impl GenericClient, id: i64) -> Result<Deletion, DbErro
     }
     db.execute("DELETE FROM dag_runs WHERE id = $1", &[&id]).await?;
     if !run.state.is_finished() {
-        db.execute("SELECT pg_notify($1, $2)", &[&RUN_QUEUED_CHANNEL, &run.dag_id]).await?;
+        Signal::run_queued(db, &run.dag_id).await?;
         if let Some(backfill_id) = run.backfill_id {
             super::backfills::complete_if_done(db, backfill_id).await?;
         }
@@ -438,28 +441,36 @@ pub async fn latest_scheduled_logical_date(
 
 /// Holds off every other scheduler's run creation for the DAG until this transaction ends.
 pub async fn lock_run_creation(db: &impl GenericClient, dag_id: &str) -> Result<(), DbError> {
-    db.execute("SELECT pg_advisory_xact_lock(hashtext('gust.create_runs'), hashtext($1))", &[&dag_id]).await?;
-    Ok(())
+    AdvisoryLock::RunCreation { dag_id }.lock_for_transaction(db).await
 }
 
-/// Moves a run `queued → running`; false when it was not queued.
+/// Holds off every other scheduler's run starts for the DAG until this
+/// transaction ends, so `max_active_runs` holds across schedulers.
+pub async fn lock_run_start(db: &impl GenericClient, dag_id: &str) -> Result<(), DbError> {
+    AdvisoryLock::RunStart { dag_id }.lock_for_transaction(db).await
+}
+
+/// Moves a run `queued → running` ([`RunTransition::Start`]); false when it was not queued.
 pub async fn start(db: &impl GenericClient, id: i64) -> Result<bool, DbError> {
     Ok(db
-        .execute("UPDATE dag_runs SET state = 'running', start_date = now() WHERE id = $1 AND state = 'queued'", &[&id])
+        .execute(
+            "UPDATE dag_runs SET state = 'running', start_date = now() WHERE id = $1 AND state = ANY($2)",
+            &[&id, &RunTransition::Start.from_strs()],
+        )
         .await?
         == 1)
 }
 
-/// Moves a run `running → success|failed`, and (on commit) wakes the
+/// Moves a run `running → success|failed` ([`RunTransition::Finish`]), and (on commit) wakes the
 /// schedulers so a run of the same DAG held back by `max_active_runs` starts;
 /// completes its backfill when it was the backfill's last live run. False
 /// when it was not running.
 pub async fn finish(db: &impl GenericClient, id: i64, state: RunState) -> Result<bool, DbError> {
     let row = db
         .query_opt(
-            "UPDATE dag_runs SET state = $2, end_date = now() WHERE id = $1 AND state = 'running' \
+            "UPDATE dag_runs SET state = $2, end_date = now() WHERE id = $1 AND state = ANY($4) \
              RETURNING pg_notify($3, dag_id), backfill_id",
-            &[&id, &state.as_str(), &RUN_QUEUED_CHANNEL],
+            &[&id, &state.as_str(), &RUN_QUEUED_CHANNEL, &RunTransition::Finish.from_strs()],
         )
         .await?;
     let Some(row) = row else { return Ok(false) };
@@ -490,13 +501,17 @@ pub async fn dag_is_paused(db: &impl GenericClient, dag_id: &str) -> Result<bool
     Ok(db.query_opt("SELECT is_paused FROM dags WHERE dag_id = $1", &[&dag_id]).await?.is_none_or(|r| r.get(0)))
 }
 
-/// Puts a run back to `queued` (after some of its tasks were cleared) and wakes the schedulers.
+/// Puts a run back to `queued` (after some of its tasks were cleared,
+/// [`RunTransition::Requeue`]) and wakes the schedulers.
 pub async fn requeue(db: &impl GenericClient, id: i64) -> Result<bool, DbError> {
     let row = db
-        .query_opt("UPDATE dag_runs SET state = 'queued', end_date = NULL WHERE id = $1 RETURNING dag_id", &[&id])
+        .query_opt(
+            "UPDATE dag_runs SET state = 'queued', end_date = NULL WHERE id = $1 AND state = ANY($2) RETURNING dag_id",
+            &[&id, &RunTransition::Requeue.from_strs()],
+        )
         .await?;
     let Some(row) = row else { return Ok(false) };
     let dag_id: String = row.get(0);
-    db.execute("SELECT pg_notify($1, $2)", &[&RUN_QUEUED_CHANNEL, &dag_id]).await?;
+    Signal::run_queued(db, &dag_id).await?;
     Ok(true)
 }

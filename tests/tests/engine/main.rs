@@ -6,6 +6,7 @@
 
 mod backfills;
 mod chaos;
+mod compare_and_set;
 mod delivery;
 mod end_to_end;
 mod pools;

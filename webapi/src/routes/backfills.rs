@@ -398,10 +398,10 @@ async fn rerun(
         .iter()
         .map(|t| (t.task_id.as_str(), i32::try_from(t.retries).unwrap_or(i32::MAX)))
         .collect();
-    let tis = db::task_instances::list_for_run(db, run.id).await?;
+    let tis = db::task_instances::listing::list_for_run(db, run.id).await?;
     let ids: Vec<Uuid> = tis.iter().map(|ti| ti.id).collect();
     let task_retries: Vec<i32> = tis.iter().map(|ti| retries.get(ti.task_id.as_str()).copied().unwrap_or(0)).collect();
-    db::task_instances::clear(db, &ids, &task_retries).await?;
+    db::task_instances::repair::clear(db, &ids, &task_retries).await?;
     db::backfills::adopt_run(db, backfill_id, run.id, conf).await?;
     db::runs::requeue(db, run.id).await?;
     Ok(())
@@ -483,18 +483,12 @@ async fn set_paused(state: &AppState, id: i64, paused: bool) -> Result<Json<Back
         Some(backfill) => {
             tracing::info!(backfill_id = id, is_paused = paused, "backfill pause state changed through the API");
             if !paused {
-                wake_schedulers(&db, &backfill.dag_id).await?;
+                db::signals::Signal::run_queued(&db, &backfill.dag_id).await?;
             }
             Ok(Json(backfill.into()))
         }
         None => Err(missing_or_completed(&db, id).await),
     }
-}
-
-/// Tells the schedulers that queued runs of the DAG may start now.
-async fn wake_schedulers(db: &impl GenericClient, dag_id: &str) -> Result<(), ApiError> {
-    db.execute("SELECT pg_notify($1, $2)", &[&db::RUN_QUEUED_CHANNEL, &dag_id]).await?;
-    Ok(())
 }
 
 /// `PUT /api/v2/backfills/{backfill_id}/cancel`: its queued runs become

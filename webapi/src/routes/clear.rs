@@ -9,7 +9,11 @@ use utoipa::ToSchema;
 use axum::{extract::State, Json};
 use gust_shared::{
     dag::TaskSpec,
-    db::{self, task_instances::TaskInstanceRow, GenericClient, TASK_FINISHED_CHANNEL},
+    db::{
+        self,
+        signals::Signal,
+        task_instances::{listing, listing::TaskInstanceRow, repair},
+    },
     state::TaskState,
 };
 use serde::Deserialize;
@@ -89,7 +93,7 @@ pub(crate) async fn clear(
     let run = run_or_404(&tx, &dag_id, &run_id).await?;
     let version = definition_of(&tx, &run).await?;
     let tasks = &version.definition.tasks;
-    let tis = db::task_instances::list_for_run(&tx, run.id).await?;
+    let tis = listing::list_for_run(&tx, run.id).await?;
     let picked = pick(tasks, tis, &selection).map_err(|unknown| {
         let named: Vec<String> = unknown.iter().map(|id| format!("`{id}`")).collect();
         ApiError::BadRequest(format!(
@@ -107,27 +111,17 @@ pub(crate) async fn clear(
     let ids: Vec<Uuid> = picked.iter().map(|ti| ti.id).collect();
     let retries: Vec<i32> =
         picked.iter().map(|ti| retries_by_task.get(ti.task_id.as_str()).copied().unwrap_or(0)).collect();
-    let cleared: HashSet<Uuid> = db::task_instances::clear(&tx, &ids, &retries).await?.into_iter().collect();
+    let cleared: HashSet<Uuid> = repair::clear(&tx, &ids, &retries).await?.into_iter().collect();
     let requeued = !cleared.is_empty() && body.reset_dag_runs && db::runs::requeue(&tx, run.id).await?;
     if !cleared.is_empty() && !requeued {
-        wake_schedulers(&tx, run.id).await?;
+        // A requeued run notifies on its own.
+        Signal::run_changed(&tx, run.id).await?;
     }
-    let after: Vec<TaskInstanceRow> = db::task_instances::list_for_run(&tx, run.id)
-        .await?
-        .into_iter()
-        .filter(|ti| cleared.contains(&ti.id))
-        .collect();
+    let after: Vec<TaskInstanceRow> =
+        listing::list_for_run(&tx, run.id).await?.into_iter().filter(|ti| cleared.contains(&ti.id)).collect();
     tx.commit().await?;
     tracing::info!(dag_id, run_id, cleared = after.len(), requeued, "task instances cleared through the API");
     Ok(Json(TaskInstanceCollection::of_run(after, &run)))
-}
-
-/// Tells the schedulers (on commit) that the run has work again, when the run
-/// was not requeued (which notifies on its own). A webapi-local query: the
-/// shared `clear` does not notify.
-async fn wake_schedulers(db: &impl GenericClient, run_pk: i64) -> Result<(), ApiError> {
-    db.execute("SELECT pg_notify($1, $2)", &[&TASK_FINISHED_CHANNEL, &run_pk.to_string()]).await?;
-    Ok(())
 }
 
 /// The run to clear and what to clear in it; 400 for what gust cannot do yet.

@@ -3,7 +3,7 @@
 //! with its upstream or downstream tasks in the same run.
 //!
 //! A finished run keeps its state (as in Airflow); a live run is re-evaluated
-//! by the scheduler, which the NOTIFY inside `task_instances::mark` wakes.
+//! by the scheduler, which the NOTIFY inside `task_instances::repair::mark` wakes.
 
 use super::path_params::TaskInstancePath;
 use std::collections::HashSet;
@@ -11,8 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use axum::{extract::State, Json};
 use gust_shared::{
-    db::{self, task_instances::TaskInstanceRow},
-    state::TaskState,
+    db::{
+        self,
+        task_instances::{listing, listing::TaskInstanceRow, repair},
+    },
+    state::{TaskState, TaskTransition},
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -97,6 +100,7 @@ async fn mark(
 ) -> Result<Json<TaskInstanceCollection>, ApiError> {
     let request = mark_request(params, body)?;
     let new_state = request.new_state;
+    let transition = mark_transition(new_state)?;
     let mut db = state.db().await?;
     let tx = db.transaction().await?;
     let run = run_or_404(&tx, &dag_id, &run_id).await?;
@@ -105,26 +109,23 @@ async fn mark(
 
     let mut changed: HashSet<Uuid> = HashSet::new();
     if dry_run {
-        if !ti.state.can_become(new_state) {
+        if !transition.moves(ti.state) {
             return Err(ApiError::Conflict(transition_conflict(&ti, ti.state, new_state)));
         }
         changed.insert(ti.id);
-        changed.extend(relatives.iter().filter(|r| r.state.can_become(new_state)).map(|r| r.id));
+        changed.extend(relatives.iter().filter(|r| transition.moves(r.state)).map(|r| r.id));
     } else {
-        if !db::task_instances::mark(&tx, ti.id, new_state).await? {
-            let now = db::task_instances::get(&tx, &dag_id, &run_id, &ti.task_id, ti.map_index).await?;
+        if repair::mark(&tx, &[ti.id], transition).await?.is_empty() {
+            let now = listing::get(&tx, &dag_id, &run_id, &ti.task_id, ti.map_index).await?;
             let current = now.map_or(ti.state, |now| now.state);
             return Err(ApiError::Conflict(transition_conflict(&ti, current, new_state)));
         }
         changed.insert(ti.id);
-        for relative in &relatives {
-            if db::task_instances::mark(&tx, relative.id, new_state).await? {
-                changed.insert(relative.id);
-            }
-        }
+        let relatives: Vec<Uuid> = relatives.iter().map(|r| r.id).collect();
+        changed.extend(repair::mark(&tx, &relatives, transition).await?);
     }
     let after: Vec<TaskInstanceRow> =
-        db::task_instances::list_for_run(&tx, run.id).await?.into_iter().filter(|t| changed.contains(&t.id)).collect();
+        listing::list_for_run(&tx, run.id).await?.into_iter().filter(|t| changed.contains(&t.id)).collect();
     if !dry_run {
         tx.commit().await?;
         tracing::info!(dag_id, run_id, task_id, %new_state, marked = after.len(), "task instances marked through the API");
@@ -146,7 +147,7 @@ async fn relatives_of(
     let version = definition_of(db, run).await?;
     let tasks: HashSet<String> =
         with_relatives(&version.definition.tasks, &[&ti.task_id], include).into_iter().collect();
-    let all = db::task_instances::list_for_run(db, run.id).await?;
+    let all = listing::list_for_run(db, run.id).await?;
     Ok(all.into_iter().filter(|other| other.id != ti.id && tasks.contains(&other.task_id)).collect())
 }
 
@@ -191,13 +192,20 @@ fn new_state_of(new_state: Option<&str>) -> Result<TaskState, ApiError> {
         .ok_or_else(|| ApiError::BadRequest(format!("`new_state` must be {allowed}, got `{text}`")))
 }
 
+/// The transition that marks a task instance `state` by hand.
+fn mark_transition(state: TaskState) -> Result<TaskTransition, ApiError> {
+    TaskTransition::mark(state)
+        .ok_or_else(|| ApiError::BadRequest(format!("`new_state` must be {}, got `{state}`", quoted_or(&SETTABLE))))
+}
+
 /// Why `ti`, now `current`, cannot move to `next`, with what would allow it.
 fn transition_conflict(ti: &TaskInstanceRow, current: TaskState, next: TaskState) -> String {
     let mapped = if ti.map_index == -1 { String::new() } else { format!(" (map_index {})", ti.map_index) };
     let why = if current == next {
         "it already is".to_string()
     } else {
-        format!("only a task instance that is {} can", quoted_or(next.allowed_from()))
+        let from = TaskTransition::mark(next).map_or(&[][..], TaskTransition::from);
+        format!("only a task instance that is {} can", quoted_or(from))
     };
     format!("task instance `{}`{mapped} is `{current}`; it cannot become `{next}`: {why}", ti.task_id)
 }

@@ -15,9 +15,9 @@ use gust_shared::{
     db::{
         self,
         runs::{DagRunRow, Deletion},
-        task_instances::TaskInstanceRow,
+        task_instances::{listing, listing::TaskInstanceRow, repair},
     },
-    state::{RunState, TaskState},
+    state::{RunState, TaskState, TaskTransition},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -100,21 +100,26 @@ fn run_patch(update_mask: &[String], body: DagRunPatchBody) -> Result<RunPatch, 
 /// finished, failed or upstream_failed becomes `success` (skipped and removed
 /// ones stay, as they already count as success). Failed: running, queued and
 /// up_for_retry ones become `failed`, the ones that never started `skipped`.
-fn task_moves(run_state: RunState) -> &'static [(TaskState, TaskState)] {
+fn task_moves(run_state: RunState) -> &'static [(TaskState, TaskTransition)] {
     use TaskState::*;
+    use TaskTransition::{MarkFailed, MarkSkipped, MarkSuccess};
     match run_state {
         RunState::Success => &[
-            (None, Success),
-            (Scheduled, Success),
-            (Queued, Success),
-            (Running, Success),
-            (UpForRetry, Success),
-            (Failed, Success),
-            (UpstreamFailed, Success),
+            (None, MarkSuccess),
+            (Scheduled, MarkSuccess),
+            (Queued, MarkSuccess),
+            (Running, MarkSuccess),
+            (UpForRetry, MarkSuccess),
+            (Failed, MarkSuccess),
+            (UpstreamFailed, MarkSuccess),
         ],
-        RunState::Failed => {
-            &[(Running, Failed), (Queued, Failed), (UpForRetry, Failed), (None, Skipped), (Scheduled, Skipped)]
-        }
+        RunState::Failed => &[
+            (Running, MarkFailed),
+            (Queued, MarkFailed),
+            (UpForRetry, MarkFailed),
+            (None, MarkSkipped),
+            (Scheduled, MarkSkipped),
+        ],
         RunState::Queued | RunState::Running => &[],
     }
 }
@@ -126,16 +131,16 @@ async fn move_task_instances(db: &impl db::GenericClient, run_pk: i64, run_state
     if moves.is_empty() {
         return Ok(0);
     }
-    let tis = db::task_instances::list_for_run(db, run_pk).await?;
-    let mut by_target: HashMap<TaskState, Vec<Uuid>> = HashMap::new();
+    let tis = listing::list_for_run(db, run_pk).await?;
+    let mut by_transition: HashMap<TaskTransition, Vec<Uuid>> = HashMap::new();
     for ti in &tis {
-        if let Some((_, to)) = moves.iter().find(|(from, _)| *from == ti.state) {
-            by_target.entry(*to).or_default().push(ti.id);
+        if let Some((_, transition)) = moves.iter().find(|(from, _)| *from == ti.state) {
+            by_transition.entry(*transition).or_default().push(ti.id);
         }
     }
     let mut moved = 0;
-    for (to, ids) in by_target {
-        moved += db::task_instances::transition_many(db, &ids, to).await?;
+    for (transition, ids) in by_transition {
+        moved += repair::mark(db, &ids, transition).await?.len() as u64;
     }
     Ok(moved)
 }
@@ -247,8 +252,8 @@ fn yes() -> bool {
 /// a retry, never one that is live (as `clearTaskInstances` does); with
 /// `only_failed`, only failed and upstream_failed ones.
 fn clears(state: TaskState, only_failed: bool) -> bool {
-    let clearable = state.is_finished() || state == TaskState::UpForRetry;
-    clearable && (!only_failed || matches!(state, TaskState::Failed | TaskState::UpstreamFailed))
+    TaskTransition::Clear.moves(state)
+        && (!only_failed || matches!(state, TaskState::Failed | TaskState::UpstreamFailed))
 }
 
 /// `POST /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/clear`: resets the run's
@@ -286,11 +291,8 @@ pub(crate) async fn clear(
             )));
         }
     }
-    let picked: Vec<TaskInstanceRow> = db::task_instances::list_for_run(&tx, run.id)
-        .await?
-        .into_iter()
-        .filter(|ti| clears(ti.state, body.only_failed))
-        .collect();
+    let picked: Vec<TaskInstanceRow> =
+        listing::list_for_run(&tx, run.id).await?.into_iter().filter(|ti| clears(ti.state, body.only_failed)).collect();
     if body.dry_run {
         return Ok(Json(DagRunClearResponse::WouldClear(TaskInstanceCollection::of_run(picked, &run))));
     }
@@ -304,7 +306,7 @@ pub(crate) async fn clear(
     let ids: Vec<Uuid> = picked.iter().map(|ti| ti.id).collect();
     let retries: Vec<i32> =
         picked.iter().map(|ti| retries_by_task.get(ti.task_id.as_str()).copied().unwrap_or(0)).collect();
-    let cleared = db::task_instances::clear(&tx, &ids, &retries).await?;
+    let cleared = repair::clear(&tx, &ids, &retries).await?;
     let requeued = !cleared.is_empty();
     if requeued && run.state == RunState::Queued {
         // Already queued (held back, say): only wake the schedulers.
@@ -386,8 +388,8 @@ mod tests {
     #[test]
     fn every_task_move_is_allowed_by_the_state_machine() {
         for run_state in [RunState::Success, RunState::Failed] {
-            for (from, to) in task_moves(run_state) {
-                assert!(from.can_become(*to), "{run_state}: {from} -> {to}");
+            for (from, transition) in task_moves(run_state) {
+                assert!(transition.moves(*from), "{run_state}: {from} by {transition:?}");
             }
         }
         assert!(task_moves(RunState::Queued).is_empty());
@@ -395,7 +397,8 @@ mod tests {
 
     #[test]
     fn failing_a_run_fails_what_was_started_and_skips_what_was_not() {
-        let target = |from: TaskState| task_moves(RunState::Failed).iter().find(|(f, _)| *f == from).map(|(_, t)| *t);
+        let target =
+            |from: TaskState| task_moves(RunState::Failed).iter().find(|(f, _)| *f == from).map(|(_, t)| t.target());
         assert_eq!(target(TaskState::Running), Some(TaskState::Failed));
         assert_eq!(target(TaskState::None), Some(TaskState::Skipped));
         assert_eq!(target(TaskState::Success), None, "finished task instances keep their state");

@@ -7,10 +7,9 @@ use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use gust_shared::{
     db::{
-        self,
         runs::DagRunRow,
-        task_instances::{
-            DurationRange, TaskInstanceFilter, TaskInstanceRow, DEFAULT_ORDER, ORDER_FIELDS, ORDER_TIEBREAK,
+        task_instances::listing::{
+            self, DurationRange, TaskInstanceFilter, TaskInstanceRow, DEFAULT_ORDER, ORDER_FIELDS, ORDER_TIEBREAK,
         },
         GenericClient,
     },
@@ -160,7 +159,7 @@ pub(crate) async fn ti_or_404(
     task_id: &str,
     map_index: i32,
 ) -> Result<TaskInstanceRow, ApiError> {
-    if let Some(ti) = db::task_instances::get(db, dag_id, run_id, task_id, map_index).await? {
+    if let Some(ti) = listing::get(db, dag_id, run_id, task_id, map_index).await? {
         return Ok(ti);
     }
     run_or_404(db, dag_id, run_id).await?;
@@ -375,15 +374,14 @@ pub(crate) async fn list(
             filter.dag_id = Some(dag_id);
         }
         (true, false) => {
-            if !db::task_instances::any_run_with_id(&db, &run_id).await? {
+            if !listing::any_run_with_id(&db, &run_id).await? {
                 return Err(ApiError::NotFound(format!("no DAG has a run `{run_id}`")));
             }
             filter.run_id = Some(run_id);
         }
         (true, true) => {}
     }
-    let (listed, total_entries) =
-        db::task_instances::list_filtered(&db, &filter, &order_by, page.limit, page.offset).await?;
+    let (listed, total_entries) = listing::list_filtered(&db, &filter, &order_by, page.limit, page.offset).await?;
     let mut task_instances: Vec<TaskInstanceResponse> = listed
         .into_iter()
         .map(|row| TaskInstanceResponse::with_run_dates(row.ti, row.logical_date, row.run_after))

@@ -6,7 +6,7 @@ use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use gust_shared::db::{
     self,
-    task_instances::{TaskInstanceRow, TryRow},
+    task_instances::listing::{TaskInstanceRow, TryRow},
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -143,7 +143,7 @@ async fn load(
     let (dag_id, run_id, task_id) = path;
     let db = state.db().await?;
     let ti = ti_or_404(&db, &dag_id, &run_id, &task_id, map_index.unwrap_or(-1)).await?;
-    let finished = db::task_instances::tries(&db, ti.id).await?;
+    let finished = db::task_instances::listing::tries(&db, ti.id).await?;
     let tries = all_tries(&ti, finished);
     Ok((ti, tries))
 }

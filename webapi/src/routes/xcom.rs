@@ -3,7 +3,7 @@
 
 use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
-use gust_shared::db::{self, task_instances::TaskInstanceRow, xcom::XcomEntry};
+use gust_shared::db::{self, task_instances::listing::TaskInstanceRow, xcom::XcomEntry};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 

@@ -1,0 +1,38 @@
+//! The SQL of `task_instances`, one module per caller. One task's trip:
+//!
+//! 1. [`run_progress`] (scheduler): a run starts and its task instances are
+//!    created; trigger rules move them `none → scheduled | skipped |
+//!    upstream_failed`; mapped tasks expand; the run's outcome is read.
+//! 2. [`dispatch`] (scheduler): `scheduled → queued` with the next try
+//!    number, inside the transaction that publishes the messages.
+//! 3. [`worker_tries`] (worker): the claim `queued → running` (or
+//!    `up_for_retry → running` for a retry back from its delay queue), the
+//!    try's end, takeover of a dead worker's try, hand-back, heartbeats.
+//! 4. [`sweeps`] (scheduler): tries whose worker stopped heartbeating, and
+//!    tries whose message the broker gave up on.
+//! 5. [`repair`] (API): clear and mark by hand.
+//! 6. [`listing`] (API): reads; no state changes.
+//!
+//! Every state change is a compare-and-set named after one
+//! [`TaskTransition`](crate::state::TaskTransition): the statement's guard
+//! is that transition's `from` states (bound with `from_strs()`, or written
+//! out where a literal lets a hot statement use its partial index), and
+//! `tests/tests/engine/compare_and_set.rs` runs each statement from every
+//! state and checks it against the table. A try's end, whoever records it,
+//! goes through [`try_end`], which also writes the try's history row.
+
+pub mod dispatch;
+pub mod listing;
+pub mod repair;
+pub mod run_progress;
+pub mod sweeps;
+pub mod try_end;
+pub mod worker_tries;
+
+use super::DbError;
+use crate::state::TaskState;
+
+/// A `state` column's value, or the error naming a value gust never writes.
+fn state_of(text: &str) -> Result<TaskState, DbError> {
+    TaskState::parse(text).ok_or_else(|| DbError::Corrupt(format!("task state `{text}`")))
+}

@@ -1,0 +1,85 @@
+//! The scheduler's sweeps over tries whose worker is gone: zombies (running,
+//! heartbeat lapsed) and tries whose message the broker dead-lettered at the
+//! delivery limit.
+//!
+//! Both end the try through [`end_try`], a compare-and-set on the try
+//! number: if the worker was only slow and finishes first, the sweep
+//! changes nothing; if the sweep wins, the woken worker's late result is dropped.
+
+use uuid::Uuid;
+
+use super::try_end::{end_try, TryOutcome};
+use crate::{
+    db::{DbError, GenericClient},
+    state::{TaskState, TaskTransition},
+};
+
+/// A running try whose worker stopped heartbeating.
+#[derive(Debug, Clone)]
+pub struct Zombie {
+    /// Task instance id.
+    pub id: Uuid,
+    /// The try that was running.
+    pub try_number: i32,
+    /// The worker it ran on.
+    pub hostname: Option<String>,
+}
+
+/// Running tries (up to `limit`) whose last heartbeat is older than `threshold`, locked for handling.
+pub async fn lock_zombies(
+    db: &impl GenericClient,
+    threshold: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<Zombie>, DbError> {
+    let seconds = threshold.as_secs_f64();
+    let rows = db
+        .query(
+            r#"
+SELECT id, try_number, hostname FROM task_instances
+WHERE state = 'running' AND last_heartbeat_at < now() - $1 * interval '1 second'
+ORDER BY last_heartbeat_at LIMIT $2
+FOR UPDATE SKIP LOCKED"#,
+            &[&seconds, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| Zombie { id: r.get(0), try_number: r.get(1), hostname: r.get(2) }).collect())
+}
+
+/// Ends a zombie's try as failed ([`TaskTransition::FailZombie`]), retried by the task's retry rules.
+pub async fn fail_zombie(
+    db: &impl GenericClient,
+    zombie: &Zombie,
+    reason: &str,
+    retry_delay_ms: u64,
+) -> Result<Option<TaskState>, DbError> {
+    let outcome = TryOutcome {
+        state: TaskState::Failed,
+        exit_code: None,
+        failure_reason: Some(reason),
+        retry_delay_ms,
+        retryable: true,
+    };
+    end_try(db, zombie.id, zombie.try_number, TaskTransition::FailZombie, &outcome).await
+}
+
+/// Whether the task instance a dead-lettered message names still exists.
+pub async fn exists(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
+    Ok(db.query_opt("SELECT 1 FROM task_instances WHERE id = $1", &[&id]).await?.is_some())
+}
+
+/// Fails a try whose message the broker gave up on (delivered more than the
+/// delivery limit: its task keeps killing workers), by
+/// [`TaskTransition::FailUndeliverable`]. No retry: retrying would loop forever.
+pub async fn fail_undeliverable(
+    db: &impl GenericClient,
+    id: Uuid,
+    try_number: i32,
+    reason: &str,
+) -> Result<bool, DbError> {
+    let outcome = TryOutcome::failed_without_retry(reason);
+    let current: Option<i32> =
+        db.query_opt("SELECT try_number FROM task_instances WHERE id = $1", &[&id]).await?.map(|r| r.get(0));
+    // Takeovers after worker deaths move the try number on; the message still names the first.
+    let Some(current) = current.filter(|c| *c >= try_number) else { return Ok(false) };
+    Ok(end_try(db, id, current, TaskTransition::FailUndeliverable, &outcome).await?.is_some())
+}
