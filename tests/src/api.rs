@@ -162,7 +162,7 @@ impl TestApi {
         let run_id = created.json()["dag_run_id"].as_str().expect("a run id in the answer").to_string();
         let client = self.pool.get().await.unwrap();
         let run = db::runs::get(&client, &dag.dag_id, &run_id).await.unwrap().expect("the triggered run");
-        db::task_instances::create_for_run(&client, run.id, &dag.dag_id, &run_id, &dag.tasks)
+        db::task_instances::run_progress::create_for_run(&client, run.id, &dag.dag_id, &run_id, &dag.tasks)
             .await
             .unwrap();
         (run_id, run.id)

@@ -138,7 +138,7 @@ async fn etl_run(api: &TestApi, extract_state: &str) {
         .execute("UPDATE dag_runs SET state = 'running', start_date = now() WHERE id = $1", &[&run_pk])
         .await
         .unwrap();
-    let extract = db::task_instances::get(&client, "etl", "r1", "extract", -1).await.unwrap().unwrap();
+    let extract = db::task_instances::listing::get(&client, "etl", "r1", "extract", -1).await.unwrap().unwrap();
     client
         .execute(
             "UPDATE task_instances SET state = $2, try_number = 1, start_date = now() WHERE id = $1",

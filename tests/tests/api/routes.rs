@@ -107,7 +107,7 @@ async fn a_logical_date_sets_the_data_interval() {
 async fn run_extract_once(api: &TestApi) {
     api.start_run(ETL_DAG, r#"{"dag_run_id": "r1"}"#).await;
     let client = api.pool.get().await.unwrap();
-    let extract = db::task_instances::get(&client, "etl", "r1", "extract", -1).await.unwrap().unwrap();
+    let extract = db::task_instances::listing::get(&client, "etl", "r1", "extract", -1).await.unwrap().unwrap();
     client
         .execute(
             "UPDATE task_instances SET state = 'success', try_number = 1, hostname = 'worker-1', exit_code = 0, \
