@@ -107,8 +107,8 @@ async fn render(
         Err(reason) => return Ok(Err(reason)),
     };
     let xcoms = if template::operator_mentions(&task.operator, "xcom_pull") {
-        if !xcoms_by_run.contains_key(&ti.run_pk) {
-            xcoms_by_run.insert(ti.run_pk, xcom::for_run(db, ti.run_pk).await?);
+        if let std::collections::hash_map::Entry::Vacant(entry) = xcoms_by_run.entry(ti.run_pk) {
+            entry.insert(xcom::for_run(db, ti.run_pk).await?);
         }
         xcoms_by_run[&ti.run_pk].clone()
     } else {
@@ -142,12 +142,12 @@ async fn render(
     Ok(template::render_operator(&task.operator, &ctx).map(Some).map_err(|e| format!("template error in {e}")))
 }
 
+/// A run's `conf` as a map, and its params resolved against it.
+pub(crate) type RunParams = (Map<String, Value>, Map<String, Value>);
+
 /// A run's `conf` as a map and its params resolved against it, or why they
 /// no longer fit the DAG (its version changed the params after the trigger).
-pub(crate) fn run_params(
-    dag: &Dag,
-    conf: &serde_json::Value,
-) -> Result<(Map<String, Value>, Map<String, Value>), String> {
+pub(crate) fn run_params(dag: &Dag, conf: &serde_json::Value) -> Result<RunParams, String> {
     let conf = conf.as_object().cloned().unwrap_or_default();
     let params = resolve_params(&dag.params, &conf).map_err(|e| format!("the run's params do not fit the DAG: {e}"))?;
     Ok((conf, params))

@@ -22,7 +22,7 @@ pub enum SettingsError {
 }
 
 /// Every gust setting; each binary reads the sections it needs.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     /// PostgreSQL connection.
@@ -221,20 +221,6 @@ impl AuthSettings {
                 Err(SettingsError::Invalid { key: "GUST__AUTH__ADMIN_USERNAME", problem: "must not be empty".into() })
             }
             _ => Ok(()),
-        }
-    }
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Self {
-            database: DatabaseSettings::default(),
-            amqp: AmqpSettings::default(),
-            dags: DagsSettings::default(),
-            scheduler: SchedulerSettings::default(),
-            worker: WorkerSettings::default(),
-            webapi: WebapiSettings::default(),
-            auth: AuthSettings::default(),
         }
     }
 }

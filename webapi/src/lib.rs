@@ -1,6 +1,5 @@
 //! gust's HTTP API: the Airflow 3 public REST API (`/api/v2/…`) over the
 //! state gust keeps in PostgreSQL.
-#![warn(missing_docs)]
 
 pub mod auth;
 pub mod error;

@@ -239,8 +239,8 @@ pub(crate) struct DagRunClearBody {
 pub(crate) enum DagRunClearResponse {
     /// The task instances a clear would reset.
     WouldClear(TaskInstanceCollection),
-    /// The run after the clear.
-    Cleared(DagRunResponse),
+    /// The run after the clear (boxed: it is much larger than a collection).
+    Cleared(Box<DagRunResponse>),
 }
 
 /// The serde default of `dry_run`.
@@ -320,7 +320,7 @@ pub(crate) async fn clear(
     tx.commit().await?;
     tracing::info!(dag_id, run_id, cleared = cleared.len(), requeued, "DAG run cleared through the API");
     let Json(run) = respond_with_run(&db, &dag_id, &run_id).await?;
-    Ok(Json(DagRunClearResponse::Cleared(run)))
+    Ok(Json(DagRunClearResponse::Cleared(Box::new(run))))
 }
 
 /// Loads and locks a run (waiting for a scheduler that holds it) or answers 404.
