@@ -131,6 +131,17 @@ impl Fixture {
     }
 }
 
+/// How a worker reports a try whose process exited with `code` (retryable, retried after a minute).
+fn exited(code: i32) -> TryOutcome<'static> {
+    TryOutcome {
+        state: if code == 0 { TaskState::Success } else { TaskState::Failed },
+        exit_code: Some(code),
+        failure_reason: (code != 0).then_some("non-zero exit code"),
+        retry_delay_ms: 60_000,
+        retryable: true,
+    }
+}
+
 /// One statement that performs a transition, as its caller uses it.
 #[derive(Debug, Clone, Copy)]
 enum Statement {
@@ -215,14 +226,7 @@ impl Statement {
                 worker_tries::claim_and_finish_many(c, &[], &[(id, try_number, Some(0))], "worker-a").await.unwrap();
             }
             Statement::FinishFailed => {
-                let outcome = TryOutcome {
-                    state: TaskState::Failed,
-                    exit_code: Some(1),
-                    failure_reason: Some("exit code 1"),
-                    retry_delay_ms: 1000,
-                    retryable: true,
-                };
-                worker_tries::finish(c, id, try_number, &outcome).await.unwrap();
+                worker_tries::finish(c, id, try_number, &exited(1)).await.unwrap();
             }
             Statement::TakeOver => {
                 worker_tries::take_over(c, id, try_number, "worker-b", "worker-a stopped heartbeating").await.unwrap();
@@ -338,13 +342,7 @@ async fn a_stale_try_cannot_finish() {
     let fixture = Fixture::new().await;
     let id = fixture.task_instance("t", TaskState::Running, 2, -1).await;
     let client = fixture.client().await;
-    let success = TryOutcome {
-        state: TaskState::Success,
-        exit_code: Some(0),
-        failure_reason: None,
-        retry_delay_ms: 0,
-        retryable: true,
-    };
+    let success = exited(0);
     assert_eq!(worker_tries::finish(&client, id, 1, &success).await.unwrap(), None);
     let finished = worker_tries::claim_and_finish_many(&client, &[], &[(id, 1, Some(0))], "worker-a").await.unwrap();
     assert!(finished.is_empty(), "try 1 finished try 2");
@@ -389,13 +387,7 @@ async fn a_manual_mark_beats_a_late_worker_result() {
     let id = fixture.task_instance("t", TaskState::Running, 1, -1).await;
     let client = fixture.client().await;
     assert_eq!(repair::mark(&client, &[id], TaskTransition::MarkFailed).await.unwrap(), vec![id]);
-    let success = TryOutcome {
-        state: TaskState::Success,
-        exit_code: Some(0),
-        failure_reason: None,
-        retry_delay_ms: 0,
-        retryable: true,
-    };
+    let success = exited(0);
     assert_eq!(worker_tries::finish(&client, id, 1, &success).await.unwrap(), None);
     assert!(worker_tries::claim_and_finish_many(&client, &[], &[(id, 1, Some(0))], "worker-a")
         .await
@@ -409,13 +401,7 @@ async fn a_failed_try_with_retries_left_waits_up_for_retry_and_its_retry_is_clai
     let fixture = Fixture::new().await;
     let id = fixture.task_instance("t", TaskState::Running, 1, -1).await;
     let mut client = fixture.client().await;
-    let failed = TryOutcome {
-        state: TaskState::Failed,
-        exit_code: Some(3),
-        failure_reason: Some("exit code 3"),
-        retry_delay_ms: 60_000,
-        retryable: true,
-    };
+    let failed = exited(3);
     assert_eq!(worker_tries::finish(&client, id, 1, &failed).await.unwrap(), Some(TaskState::UpForRetry));
     let tx = client.transaction().await.unwrap();
     assert_eq!(
@@ -426,14 +412,7 @@ async fn a_failed_try_with_retries_left_waits_up_for_retry_and_its_retry_is_clai
     tx.commit().await.unwrap();
     let row = fixture.row(id).await;
     assert_eq!((row.state, row.try_number, row.hostname.as_deref()), (TaskState::Running, 2, Some("worker-b")));
-    let last = TryOutcome {
-        state: TaskState::Failed,
-        exit_code: Some(3),
-        failure_reason: Some("exit code 3"),
-        retry_delay_ms: 0,
-        retryable: true,
-    };
-    assert_eq!(worker_tries::finish(&client, id, 2, &last).await.unwrap(), Some(TaskState::Failed), "no tries left");
+    assert_eq!(worker_tries::finish(&client, id, 2, &failed).await.unwrap(), Some(TaskState::Failed), "no tries left");
 }
 
 #[tokio::test]
