@@ -439,6 +439,37 @@ impl TestStack {
         .await
     }
 
+    /// Most runs of `dag_id` seen `running` at once (only those of `backfill_id`
+    /// when given), polling the committed state every 20 ms until `done`.
+    ///
+    /// Counts what the database says is running, not the runs' recorded
+    /// `start_date`/`end_date`: those are `now()`, the start of the transaction
+    /// that wrote them, which can be well before its commit (a run start waits
+    /// for the DAG's run-start lock), so spans from them overlap when the runs did not.
+    pub async fn most_running_until<F, Fut>(&self, dag_id: &str, backfill_id: Option<i64>, mut done: F) -> i64
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let client = self.pool.get().await.expect("a database connection");
+        let deadline = Deadline::new(format!("the runs of {dag_id} to finish"));
+        let mut most = 0;
+        while !done().await {
+            deadline.check();
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM dag_runs WHERE dag_id = $1 AND state = 'running' \
+                     AND ($2::bigint IS NULL OR backfill_id = $2)",
+                    &[&dag_id, &backfill_id],
+                )
+                .await
+                .expect("counting running runs");
+            most = most.max(row.get::<_, i64>(0));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        most
+    }
+
     /// Path of a file in the DAG folder.
     pub fn dag_path(&self, name: &str) -> PathBuf {
         self.dags_dir.join(name)

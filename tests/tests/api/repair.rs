@@ -260,7 +260,7 @@ async fn tries_list_the_finished_tries_oldest_first_then_the_current_one() {
     let api = TestApi::start().await;
     start_run(&api).await;
     let client = api.pool.get().await.unwrap();
-    let extract = db::task_instances::get(&client, "chain", "r1", "extract", -1).await.unwrap().unwrap();
+    let extract = db::task_instances::listing::get(&client, "chain", "r1", "extract", -1).await.unwrap().unwrap();
     client
         .execute(
             "INSERT INTO task_instance_tries (ti_id, try_number, state, hostname, exit_code, failure_reason, \

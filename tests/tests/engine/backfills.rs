@@ -217,31 +217,6 @@ async fn a_paused_backfill_starts_nothing_new_and_cancel_leaves_no_queued_run() 
     stack.stop().await;
 }
 
-/// Most runs of `dag_id` seen running at once (in `backfill_id` when given) while polling until `done`.
-async fn most_running_until<F, Fut>(stack: &TestStack, dag_id: &str, backfill_id: Option<i64>, mut done: F) -> i64
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let client = stack.pool.get().await.expect("a database connection");
-    let deadline = Deadline::new(format!("the runs of {dag_id} to finish"));
-    let mut most = 0;
-    while !done().await {
-        deadline.check();
-        let row = client
-            .query_one(
-                "SELECT count(*) FROM dag_runs WHERE dag_id = $1 AND state = 'running' \
-                 AND ($2::bigint IS NULL OR backfill_id = $2)",
-                &[&dag_id, &backfill_id],
-            )
-            .await
-            .expect("counting running runs");
-        most = most.max(row.get::<_, i64>(0));
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    most
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn backfill_runs_do_not_count_against_the_dags_own_max_active_runs() {
     away_from_midnight().await;
@@ -258,10 +233,11 @@ async fn backfill_runs_do_not_count_against_the_dags_own_max_active_runs() {
     stack.wait_for_task_state("single", &manual, "work", "running").await;
     let id = backfill(&stack, "single", 10, 9, json!({"max_active_runs": 2})).await["id"].as_i64().unwrap();
 
-    let most = most_running_until(&stack, "single", None, || async {
-        stack.get(&format!("/api/v2/backfills/{id}")).await.1["completed_at"].is_string()
-    })
-    .await;
+    let most = stack
+        .most_running_until("single", None, || async {
+            stack.get(&format!("/api/v2/backfills/{id}")).await.1["completed_at"].is_string()
+        })
+        .await;
     assert_eq!(most, 3, "the manual run and both backfill runs ran at once, although the DAG allows one");
     assert_eq!(stack.wait_for_run("single", &manual).await, "success");
     stack.stop().await;
@@ -280,10 +256,11 @@ async fn with_three_schedulers_each_backfill_run_starts_once_and_the_limit_holds
     let _workers: Vec<_> = (1..=2).map(|i| stack.start_process("gust-worker", &format!("worker-{i}"))).collect();
     let id = backfill(&stack, "shared", 12, 5, json!({"max_active_runs": 3})).await["id"].as_i64().unwrap();
 
-    let most = most_running_until(&stack, "shared", Some(id), || async {
-        stack.get(&format!("/api/v2/backfills/{id}")).await.1["completed_at"].is_string()
-    })
-    .await;
+    let most = stack
+        .most_running_until("shared", Some(id), || async {
+            stack.get(&format!("/api/v2/backfills/{id}")).await.1["completed_at"].is_string()
+        })
+        .await;
     assert!(most <= 3, "never more than the backfill's max_active_runs running: {most}");
     let runs = backfill_runs(&stack, id).await;
     assert_eq!(runs.len(), 8);

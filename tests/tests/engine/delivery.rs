@@ -6,7 +6,7 @@ use gust_shared::{
     dag::{OperatorSpec, RetryPolicy},
     message::{TaskMessage, SCHEMA_VERSION},
 };
-use gust_tests::{StackOptions, TestStack};
+use gust_tests::{tap::Tap, StackOptions, TestStack};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -18,6 +18,7 @@ async fn redelivered_message_for_a_finished_try_is_acked_without_running() {
     );
     let options = StackOptions { worker_concurrency: 1, ..StackOptions::default() };
     let stack = TestStack::spawn_with(&[("once.yaml", &dag)], options).await;
+    let tap = Tap::start(&stack.settings, "default").await;
     let first = stack.trigger("once", json!({})).await;
     assert_eq!(stack.wait_for_run("once", &first).await, "success");
     let ti = stack.task_instances("once", &first).await.remove(0);
@@ -64,6 +65,15 @@ async fn redelivered_message_for_a_finished_try_is_acked_without_running() {
     assert_eq!(stack.queue_depth(&topology.dead_queue()).await, 0, "nothing waits in the dead queue");
     let (status, letters) = stack.get("/api/v2/gust/deadLetters").await;
     assert_eq!((status, &letters["total_entries"]), (200, &json!(0)), "no dead letter: {letters}");
+    // The tap counts publishes, not runs: it saw the duplicate the claim dropped
+    // (what lets chaos::three_schedulers_dispatch_every_try_exactly_once see a double dispatch).
+    let key = (duplicate.ti_id, 1);
+    stack
+        .eventually("the tap to see both messages of the first try", || async {
+            (tap.publishes().get(&key) == Some(&2)).then_some(())
+        })
+        .await;
+    tap.close().await;
     let _ = std::fs::remove_file(marker);
     stack.stop().await;
 }
