@@ -128,8 +128,9 @@ pub struct ExistingRun {
     pub dag_version_id: i64,
 }
 
-const BACKFILL_COLUMNS: &str = "id, dag_id, from_date, to_date, run_backwards, dag_run_conf, is_paused, \
-     reprocess_behavior, max_active_runs, created_at, completed_at, updated_at";
+const BACKFILL_COLUMNS: &str = r#"
+id, dag_id, from_date, to_date, run_backwards, dag_run_conf, is_paused,
+reprocess_behavior, max_active_runs, created_at, completed_at, updated_at"#;
 
 fn backfill_row(row: &Row) -> Result<BackfillRow, DbError> {
     let reprocess: String = row.get("reprocess_behavior");
@@ -153,8 +154,10 @@ fn backfill_row(row: &Row) -> Result<BackfillRow, DbError> {
 /// Creates a backfill; fails when the DAG already has an active one.
 pub async fn insert(db: &impl GenericClient, new: &NewBackfill<'_>) -> Result<BackfillRow, CreateBackfillError> {
     let sql = format!(
-        "INSERT INTO backfills (dag_id, from_date, to_date, run_backwards, dag_run_conf, reprocess_behavior, \
-         max_active_runs) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {BACKFILL_COLUMNS}"
+        r#"
+INSERT INTO backfills (dag_id, from_date, to_date, run_backwards, dag_run_conf, reprocess_behavior, max_active_runs)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+RETURNING {BACKFILL_COLUMNS}"#
     );
     let result = db
         .query_one(
@@ -216,8 +219,9 @@ pub async fn runs_at(
     lock: bool,
 ) -> Result<Vec<ExistingRun>, DbError> {
     let sql = format!(
-        "SELECT id, run_id, logical_date, state, dag_version_id FROM dag_runs \
-         WHERE dag_id = $1 AND logical_date = ANY($2){}",
+        r#"
+SELECT id, run_id, logical_date, state, dag_version_id FROM dag_runs
+WHERE dag_id = $1 AND logical_date = ANY($2){}"#,
         if lock { " FOR UPDATE" } else { "" }
     );
     let rows = db.query(&sql, &[&dag_id, &logical_dates]).await?;
@@ -252,13 +256,24 @@ pub async fn adopt_run(
 ) -> Result<bool, DbError> {
     Ok(db
         .execute(
-            "UPDATE dag_runs SET backfill_id = $1, run_type = 'backfill', triggered_by = 'backfill', \
-             conf = COALESCE($3, conf) WHERE id = $2 AND state IN ('success', 'failed')",
+            r#"
+UPDATE dag_runs SET backfill_id = $1, run_type = 'backfill', triggered_by = 'backfill', conf = COALESCE($3, conf)
+WHERE id = $2 AND state IN ('success', 'failed')"#,
             &[&backfill_id, &run_pk, &conf],
         )
         .await?
         == 1)
 }
+
+/// `$1` the backfill, `$2` the queued run asking, `$3` its logical date.
+const MAY_START_RUN: &str = r#"
+SELECT (b.completed_at IS NOT NULL OR NOT b.is_paused)
+    AND (SELECT count(*) FROM dag_runs r WHERE r.backfill_id = b.id AND r.state = 'running')
+        < b.max_active_runs
+    AND NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.backfill_id = b.id AND r.state = 'queued'
+        AND r.id <> $2 AND CASE WHEN b.run_backwards THEN r.logical_date > $3
+                                ELSE r.logical_date < $3 END)
+FROM backfills b WHERE b.id = $1"#;
 
 /// Whether the queued run at `logical_date` of the backfill may start now:
 /// the backfill is not paused (a cancelled one no longer holds its runs), it
@@ -270,18 +285,7 @@ pub async fn may_start_run(
     run_pk: i64,
     logical_date: Option<DateTime<Utc>>,
 ) -> Result<bool, DbError> {
-    let row = db
-        .query_opt(
-            "SELECT (b.completed_at IS NOT NULL OR NOT b.is_paused) \
-                 AND (SELECT count(*) FROM dag_runs r WHERE r.backfill_id = b.id AND r.state = 'running') \
-                     < b.max_active_runs \
-                 AND NOT EXISTS (SELECT 1 FROM dag_runs r WHERE r.backfill_id = b.id AND r.state = 'queued' \
-                     AND r.id <> $2 AND CASE WHEN b.run_backwards THEN r.logical_date > $3 \
-                                             ELSE r.logical_date < $3 END) \
-             FROM backfills b WHERE b.id = $1",
-            &[&backfill_id, &run_pk, &logical_date],
-        )
-        .await?;
+    let row = db.query_opt(MAY_START_RUN, &[&backfill_id, &run_pk, &logical_date]).await?;
     Ok(row.is_none_or(|r| r.get(0)))
 }
 
@@ -297,9 +301,10 @@ pub async fn complete_if_done(db: &impl GenericClient, backfill_id: i64) -> Resu
     }
     let completed = db
         .execute(
-            "UPDATE backfills SET completed_at = now(), updated_at = now() \
-             WHERE id = $1 AND completed_at IS NULL AND NOT EXISTS \
-                 (SELECT 1 FROM dag_runs WHERE backfill_id = $1 AND state IN ('queued', 'running'))",
+            r#"
+UPDATE backfills SET completed_at = now(), updated_at = now()
+WHERE id = $1 AND completed_at IS NULL AND NOT EXISTS
+    (SELECT 1 FROM dag_runs WHERE backfill_id = $1 AND state IN ('queued', 'running'))"#,
             &[&backfill_id],
         )
         .await?;
@@ -309,8 +314,9 @@ pub async fn complete_if_done(db: &impl GenericClient, backfill_id: i64) -> Resu
 /// Pauses or unpauses an active backfill; `None` when it is missing or already completed.
 pub async fn set_paused(db: &impl GenericClient, id: i64, paused: bool) -> Result<Option<BackfillRow>, DbError> {
     let sql = format!(
-        "UPDATE backfills SET updated_at = CASE WHEN is_paused = $2 THEN updated_at ELSE now() END, is_paused = $2 \
-         WHERE id = $1 AND completed_at IS NULL RETURNING {BACKFILL_COLUMNS}"
+        r#"
+UPDATE backfills SET updated_at = CASE WHEN is_paused = $2 THEN updated_at ELSE now() END, is_paused = $2
+WHERE id = $1 AND completed_at IS NULL RETURNING {BACKFILL_COLUMNS}"#
     );
     db.query_opt(&sql, &[&id, &paused]).await?.as_ref().map(backfill_row).transpose()
 }
@@ -328,8 +334,9 @@ pub async fn cancel(db: &impl GenericClient, id: i64) -> Result<Option<(Backfill
         )
         .await?;
     let sql = format!(
-        "UPDATE backfills SET is_paused = true, completed_at = now(), updated_at = now() \
-         WHERE id = $1 AND completed_at IS NULL RETURNING {BACKFILL_COLUMNS}"
+        r#"
+UPDATE backfills SET is_paused = true, completed_at = now(), updated_at = now()
+WHERE id = $1 AND completed_at IS NULL RETURNING {BACKFILL_COLUMNS}"#
     );
     let row = db.query_opt(&sql, &[&id]).await?;
     Ok(row.as_ref().map(backfill_row).transpose()?.map(|backfill| (backfill, failed)))

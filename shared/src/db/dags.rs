@@ -54,8 +54,9 @@ pub struct DagVersion {
     pub created_at: DateTime<Utc>,
 }
 
-const DAG_COLUMNS: &str = "dag_id, is_paused, is_active, fileloc, schedule, description, tags, owners, \
-     max_active_runs, max_active_tasks, latest_version_id, last_parsed_at";
+const DAG_COLUMNS: &str = r#"
+dag_id, is_paused, is_active, fileloc, schedule, description, tags, owners,
+max_active_runs, max_active_tasks, latest_version_id, last_parsed_at"#;
 
 fn dag_row(row: &Row) -> DagRow {
     DagRow {
@@ -111,9 +112,10 @@ pub async fn upsert(db: &impl GenericClient, dag: &Dag, fileloc: &str, hash: &st
     }
     if current.is_none() {
         db.execute(
-            "INSERT INTO dags (dag_id, fileloc, schedule, description, tags, owners, max_active_runs, definition, version_hash, \
-                 max_active_tasks) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            r#"
+INSERT INTO dags (dag_id, fileloc, schedule, description, tags, owners, max_active_runs, definition, version_hash,
+    max_active_tasks)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
             &[
                 &dag.dag_id,
                 &fileloc,
@@ -131,18 +133,20 @@ pub async fn upsert(db: &impl GenericClient, dag: &Dag, fileloc: &str, hash: &st
     }
     let version_id: i64 = db
         .query_one(
-            "INSERT INTO dag_versions (dag_id, version_number, version_hash, definition) \
-             SELECT $1, coalesce(max(version_number), 0) + 1, $2, $3 FROM dag_versions WHERE dag_id = $1 \
-             RETURNING id",
+            r#"
+INSERT INTO dag_versions (dag_id, version_number, version_hash, definition)
+SELECT $1, coalesce(max(version_number), 0) + 1, $2, $3 FROM dag_versions WHERE dag_id = $1
+RETURNING id"#,
             &[&dag.dag_id, &hash, &definition],
         )
         .await?
         .get(0);
     db.execute(
-        "UPDATE dags SET fileloc = $2, schedule = $3, description = $4, tags = $5, owners = $6, max_active_runs = $7, \
-         definition = $8, version_hash = $9, latest_version_id = $10, is_active = true, last_parsed_at = now(), \
-         max_active_tasks = $11 \
-         WHERE dag_id = $1",
+        r#"
+UPDATE dags SET fileloc = $2, schedule = $3, description = $4, tags = $5, owners = $6, max_active_runs = $7,
+    definition = $8, version_hash = $9, latest_version_id = $10, is_active = true, last_parsed_at = now(),
+    max_active_tasks = $11
+WHERE dag_id = $1"#,
         &[
             &dag.dag_id,
             &fileloc,
@@ -218,9 +222,11 @@ pub const ORDER_FIELDS: &[(&str, &str)] = &[
 pub const DEFAULT_ORDER: &str = "dag_id ASC";
 
 /// Each DAG's latest run (by `run_after`), joined only when the order needs it.
-const LATEST_RUN_JOIN: &str =
-    "LEFT JOIN LATERAL (SELECT r.state AS last_run_state, r.start_date AS last_run_start_date \
-     FROM dag_runs r WHERE r.dag_id = d.dag_id ORDER BY r.run_after DESC, r.id DESC LIMIT 1) lr ON true";
+const LATEST_RUN_JOIN: &str = r#"
+LEFT JOIN LATERAL (
+    SELECT r.state AS last_run_state, r.start_date AS last_run_start_date
+    FROM dag_runs r WHERE r.dag_id = d.dag_id ORDER BY r.run_after DESC, r.id DESC LIMIT 1
+) lr ON true"#;
 
 /// A page of the DAGs `filter` keeps, ordered by `order_by`, and how many it
 /// keeps in all. `order_by` must be built from [`ORDER_FIELDS`] only.
@@ -305,9 +311,10 @@ pub async fn set_paused(db: &impl GenericClient, dag_id: &str, paused: bool) -> 
 pub async fn scheduled(db: &impl GenericClient) -> Result<Vec<DagVersion>, DbError> {
     let rows = db
         .query(
-            "SELECT v.id, v.dag_id, v.version_number, v.definition, v.created_at \
-             FROM dags d JOIN dag_versions v ON v.id = d.latest_version_id \
-             WHERE d.is_active AND NOT d.is_paused AND d.schedule IS NOT NULL",
+            r#"
+SELECT v.id, v.dag_id, v.version_number, v.definition, v.created_at
+FROM dags d JOIN dag_versions v ON v.id = d.latest_version_id
+WHERE d.is_active AND NOT d.is_paused AND d.schedule IS NOT NULL"#,
             &[],
         )
         .await?;

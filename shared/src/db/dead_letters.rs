@@ -40,8 +40,10 @@ pub struct DeadLetter {
 pub async fn insert(db: &impl GenericClient, letter: &DeadLetter) -> Result<i64, DbError> {
     Ok(db
         .query_one(
-            "INSERT INTO dead_letters (queue, routing_key, reason, detail, ti_id, dag_id, run_id, task_id, try_number, \
-             deliveries, body) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            r#"
+INSERT INTO dead_letters (queue, routing_key, reason, detail, ti_id, dag_id, run_id, task_id, try_number,
+    deliveries, body)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id"#,
             &[
                 &letter.queue,
                 &letter.routing_key,
@@ -64,8 +66,10 @@ pub async fn insert(db: &impl GenericClient, letter: &DeadLetter) -> Result<i64,
 pub async fn list(db: &impl GenericClient, limit: i64, offset: i64) -> Result<(Vec<DeadLetter>, i64), DbError> {
     let rows = db
         .query(
-            "SELECT id, queue, routing_key, reason, detail, ti_id, dag_id, run_id, task_id, try_number, deliveries, body, \
-             received_at FROM dead_letters ORDER BY id DESC LIMIT $1 OFFSET $2",
+            r#"
+SELECT id, queue, routing_key, reason, detail, ti_id, dag_id, run_id, task_id, try_number, deliveries, body,
+    received_at
+FROM dead_letters ORDER BY id DESC LIMIT $1 OFFSET $2"#,
             &[&limit, &offset],
         )
         .await?;

@@ -36,10 +36,11 @@ pub async fn beat(
 ) -> Result<(), DbError> {
     let pid = i32::try_from(std::process::id()).unwrap_or(0);
     db.execute(
-        "INSERT INTO component_heartbeats (name, kind, hostname, pid, running_tasks) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, hostname = EXCLUDED.hostname, pid = EXCLUDED.pid, \
-             running_tasks = EXCLUDED.running_tasks, last_heartbeat_at = now(), stopped_at = NULL, \
-             started_at = CASE WHEN $6 THEN now() ELSE component_heartbeats.started_at END",
+        r#"
+INSERT INTO component_heartbeats (name, kind, hostname, pid, running_tasks) VALUES ($1, $2, $3, $4, $5)
+ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, hostname = EXCLUDED.hostname, pid = EXCLUDED.pid,
+    running_tasks = EXCLUDED.running_tasks, last_heartbeat_at = now(), stopped_at = NULL,
+    started_at = CASE WHEN $6 THEN now() ELSE component_heartbeats.started_at END"#,
         &[&name, &kind, &hostname, &pid, &running_tasks, &first],
     )
     .await?;
@@ -57,8 +58,9 @@ pub async fn stopped(db: &impl GenericClient, name: &str) -> Result<(), DbError>
 pub async fn list(db: &impl GenericClient, kind: &str) -> Result<Vec<Heartbeat>, DbError> {
     let rows = db
         .query(
-            "SELECT name, kind, hostname, pid, started_at, last_heartbeat_at, running_tasks, stopped_at \
-             FROM component_heartbeats WHERE kind = $1 ORDER BY last_heartbeat_at DESC",
+            r#"
+SELECT name, kind, hostname, pid, started_at, last_heartbeat_at, running_tasks, stopped_at
+FROM component_heartbeats WHERE kind = $1 ORDER BY last_heartbeat_at DESC"#,
             &[&kind],
         )
         .await?;

@@ -20,9 +20,10 @@ pub struct ImportErrorRow {
 /// Records (or refreshes) the error of `filename`.
 pub async fn record(db: &impl GenericClient, filename: &str, problem: &str) -> Result<(), DbError> {
     db.execute(
-        "INSERT INTO import_errors (filename, stacktrace) VALUES ($1, $2) \
-         ON CONFLICT (filename) DO UPDATE SET stacktrace = EXCLUDED.stacktrace, timestamp = now() \
-         WHERE import_errors.stacktrace IS DISTINCT FROM EXCLUDED.stacktrace",
+        r#"
+INSERT INTO import_errors (filename, stacktrace) VALUES ($1, $2)
+ON CONFLICT (filename) DO UPDATE SET stacktrace = EXCLUDED.stacktrace, timestamp = now()
+    WHERE import_errors.stacktrace IS DISTINCT FROM EXCLUDED.stacktrace"#,
         &[&filename, &problem],
     )
     .await?;

@@ -33,9 +33,11 @@ pub async fn append(
     let text: Vec<std::borrow::Cow<'_, str>> = lines.iter().map(|l| super::storable_text(l.2)).collect();
     let text: Vec<&str> = text.iter().map(|t| t.as_ref()).collect();
     db.execute(
-        "INSERT INTO task_logs (ti_id, try_number, ts, stream, line) \
-         SELECT $1, $2, t.ts, t.stream, t.line FROM unnest($3::timestamptz[], $4::text[], $5::text[]) \
-         WITH ORDINALITY AS t(ts, stream, line, n) ORDER BY t.n",
+        r#"
+INSERT INTO task_logs (ti_id, try_number, ts, stream, line)
+SELECT $1, $2, t.ts, t.stream, t.line
+FROM unnest($3::timestamptz[], $4::text[], $5::text[]) WITH ORDINALITY AS t(ts, stream, line, n)
+ORDER BY t.n"#,
         &[&ti_id, &try_number, &ts, &streams, &text],
     )
     .await?;
@@ -52,8 +54,9 @@ pub async fn read(
 ) -> Result<Vec<LogLine>, DbError> {
     let rows = db
         .query(
-            "SELECT id, ts, stream, line FROM task_logs WHERE ti_id = $1 AND try_number = $2 AND id > $3 \
-             ORDER BY id LIMIT $4",
+            r#"
+SELECT id, ts, stream, line FROM task_logs WHERE ti_id = $1 AND try_number = $2 AND id > $3
+ORDER BY id LIMIT $4"#,
             &[&ti_id, &try_number, &after, &limit],
         )
         .await?;

@@ -78,11 +78,14 @@ pub struct PoolProblem {
     pub waiting: i64,
 }
 
-const POOL_STATS: &str = "SELECT p.name, p.slots, p.description, p.include_deferred, \
-         coalesce(sum(ti.pool_slots) FILTER (WHERE ti.state = 'running'), 0)::bigint AS running_slots, \
-         coalesce(sum(ti.pool_slots) FILTER (WHERE ti.state = 'queued'), 0)::bigint AS queued_slots, \
-         coalesce(sum(ti.pool_slots) FILTER (WHERE ti.state = 'scheduled'), 0)::bigint AS scheduled_slots \
-     FROM pools p LEFT JOIN task_instances ti ON ti.pool = p.name AND ti.state IN ('scheduled', 'queued', 'running')";
+/// Each pool with the slots its scheduled, queued and running task instances
+/// take; callers add a `WHERE` on `p` and `GROUP BY p.name`.
+const POOL_STATS: &str = r#"
+SELECT p.name, p.slots, p.description, p.include_deferred,
+    coalesce(sum(ti.pool_slots) FILTER (WHERE ti.state = 'running'), 0)::bigint AS running_slots,
+    coalesce(sum(ti.pool_slots) FILTER (WHERE ti.state = 'queued'), 0)::bigint AS queued_slots,
+    coalesce(sum(ti.pool_slots) FILTER (WHERE ti.state = 'scheduled'), 0)::bigint AS scheduled_slots
+FROM pools p LEFT JOIN task_instances ti ON ti.pool = p.name AND ti.state IN ('scheduled', 'queued', 'running')"#;
 
 fn pool_row(row: &Row) -> PoolRow {
     PoolRow {
@@ -106,8 +109,10 @@ pub async fn list(
 ) -> Result<(Vec<PoolRow>, i64), DbError> {
     let total: i64 = db.query_one("SELECT count(*) FROM pools", &[]).await?.get(0);
     let sql = format!(
-        "SELECT * FROM ({POOL_STATS} WHERE p.name IN (SELECT name FROM pools ORDER BY {order} LIMIT $1 OFFSET $2) \
-         GROUP BY p.name) page ORDER BY {order}"
+        r#"
+SELECT * FROM ({POOL_STATS} WHERE p.name IN (SELECT name FROM pools ORDER BY {order} LIMIT $1 OFFSET $2)
+    GROUP BY p.name) page
+ORDER BY {order}"#
     );
     let rows = db.query(&sql, &[&limit, &offset]).await?;
     Ok((rows.iter().map(pool_row).collect(), total))
@@ -149,10 +154,11 @@ pub async fn create(db: &impl GenericClient, name: &str, fields: &PoolFields) ->
 pub async fn update(db: &impl GenericClient, name: &str, fields: &PoolFields) -> Result<Option<PoolRow>, DbError> {
     let updated = db
         .execute(
-            "UPDATE pools SET slots = coalesce($2, slots), \
-                 description = CASE WHEN $3 THEN $4 ELSE description END, \
-                 include_deferred = coalesce($5, include_deferred) \
-             WHERE name = $1",
+            r#"
+UPDATE pools SET slots = coalesce($2, slots),
+    description = CASE WHEN $3 THEN $4 ELSE description END,
+    include_deferred = coalesce($5, include_deferred)
+WHERE name = $1"#,
             &[
                 &name,
                 &fields.slots,
@@ -187,11 +193,12 @@ async fn notify_changed(db: &impl GenericClient, name: &str) -> Result<(), DbErr
 pub async fn problems(db: &impl GenericClient) -> Result<Vec<PoolProblem>, DbError> {
     let rows = db
         .query(
-            "SELECT w.pool, p.slots, w.max_pool_slots, w.waiting \
-             FROM (SELECT pool, max(pool_slots) AS max_pool_slots, count(*) AS waiting \
-                   FROM task_instances WHERE state = 'scheduled' GROUP BY pool) w \
-             LEFT JOIN pools p ON p.name = w.pool \
-             WHERE p.name IS NULL OR w.max_pool_slots > p.slots ORDER BY w.pool",
+            r#"
+SELECT w.pool, p.slots, w.max_pool_slots, w.waiting
+FROM (SELECT pool, max(pool_slots) AS max_pool_slots, count(*) AS waiting
+      FROM task_instances WHERE state = 'scheduled' GROUP BY pool) w
+LEFT JOIN pools p ON p.name = w.pool
+WHERE p.name IS NULL OR w.max_pool_slots > p.slots ORDER BY w.pool"#,
             &[],
         )
         .await?;

@@ -87,8 +87,9 @@ pub enum CreateRunError {
     Db(#[from] DbError),
 }
 
-const RUN_COLUMNS: &str = "id, dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end, \
-     run_after, conf, state, dag_version_id, queued_at, start_date, end_date, triggered_by, note, backfill_id";
+const RUN_COLUMNS: &str = r#"
+id, dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end,
+run_after, conf, state, dag_version_id, queued_at, start_date, end_date, triggered_by, note, backfill_id"#;
 
 fn run_row(row: &Row) -> Result<DagRunRow, DbError> {
     let state: String = row.get("state");
@@ -116,8 +117,11 @@ fn run_row(row: &Row) -> Result<DagRunRow, DbError> {
 /// Creates a run in state `queued` and wakes the schedulers (on commit).
 pub async fn insert(db: &impl GenericClient, run: &NewRun<'_>) -> Result<DagRunRow, CreateRunError> {
     let sql = format!(
-        "INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end, conf, \
-         state, dag_version_id, triggered_by) VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9) RETURNING {RUN_COLUMNS}"
+        r#"
+INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end, conf,
+    state, dag_version_id, triggered_by)
+VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9)
+RETURNING {RUN_COLUMNS}"#
     );
     let (start, end) = run.data_interval.unzip();
     let result = db
@@ -275,11 +279,12 @@ pub async fn set_state(
     to: RunState,
 ) -> Result<Option<DagRunRow>, DbError> {
     let sql = format!(
-        "UPDATE dag_runs SET state = $3, \
-             queued_at = CASE WHEN $3 = 'queued' THEN now() ELSE queued_at END, \
-             start_date = CASE WHEN $3 = 'queued' THEN NULL ELSE start_date END, \
-             end_date = CASE WHEN $3 IN ('success', 'failed') THEN now() END \
-         WHERE id = $1 AND state = $2 RETURNING {RUN_COLUMNS}"
+        r#"
+UPDATE dag_runs SET state = $3,
+    queued_at = CASE WHEN $3 = 'queued' THEN now() ELSE queued_at END,
+    start_date = CASE WHEN $3 = 'queued' THEN NULL ELSE start_date END,
+    end_date = CASE WHEN $3 IN ('success', 'failed') THEN now() END
+WHERE id = $1 AND state = $2 RETURNING {RUN_COLUMNS}"#
     );
     debug_assert!(RunTransition::SetByHand.from().contains(&from) && RunTransition::SetByHand.to().contains(&to));
     let Some(row) = db.query_opt(&sql, &[&id, &from.as_str(), &to.as_str()]).await? else { return Ok(None) };
@@ -378,21 +383,22 @@ pub async fn running_version(db: &impl GenericClient, id: i64) -> Result<Option<
     Ok(db.query_opt(&statement, &[&id]).await?.map(|row| (row.get(0), row.get(1))))
 }
 
+/// The live runs: every running run and every queued run outside a
+/// backfill, and of each backfill only the queued run it starts next (in
+/// its logical-date order, newest first with `run_backwards`). No parameters.
+const LIVE_IDS: &str = r#"
+SELECT id FROM dag_runs
+WHERE state IN ('queued', 'running') AND (backfill_id IS NULL OR state = 'running')
+UNION ALL
+(SELECT DISTINCT ON (r.backfill_id) r.id FROM dag_runs r JOIN backfills b ON b.id = r.backfill_id
+ WHERE r.state = 'queued'
+ ORDER BY r.backfill_id, CASE WHEN b.run_backwards THEN r.logical_date END DESC, r.logical_date, r.id)
+ORDER BY id"#;
+
 /// Primary keys of every queued or running run (served by a partial index);
 /// of a backfill's queued runs only the one it would start next.
 pub async fn live_ids(db: &impl GenericClient) -> Result<Vec<i64>, DbError> {
-    let rows = db
-        .query(
-            "SELECT id FROM dag_runs \
-             WHERE state IN ('queued', 'running') AND (backfill_id IS NULL OR state = 'running') \
-             UNION ALL \
-             (SELECT DISTINCT ON (r.backfill_id) r.id FROM dag_runs r JOIN backfills b ON b.id = r.backfill_id \
-              WHERE r.state = 'queued' \
-              ORDER BY r.backfill_id, CASE WHEN b.run_backwards THEN r.logical_date END DESC, r.logical_date, r.id) \
-             ORDER BY id",
-            &[],
-        )
-        .await?;
+    let rows = db.query(LIVE_IDS, &[]).await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
@@ -420,8 +426,9 @@ pub async fn count_running(db: &impl GenericClient, dag_id: &str) -> Result<i64,
 pub async fn count_live(db: &impl GenericClient, dag_id: &str) -> Result<i64, DbError> {
     Ok(db
         .query_one(
-            "SELECT count(*) FROM dag_runs \
-             WHERE dag_id = $1 AND state IN ('queued', 'running') AND backfill_id IS NULL",
+            r#"
+SELECT count(*) FROM dag_runs
+WHERE dag_id = $1 AND state IN ('queued', 'running') AND backfill_id IS NULL"#,
             &[&dag_id],
         )
         .await?
@@ -468,8 +475,9 @@ pub async fn start(db: &impl GenericClient, id: i64) -> Result<bool, DbError> {
 pub async fn finish(db: &impl GenericClient, id: i64, state: RunState) -> Result<bool, DbError> {
     let row = db
         .query_opt(
-            "UPDATE dag_runs SET state = $2, end_date = now() WHERE id = $1 AND state = ANY($4) \
-             RETURNING pg_notify($3, dag_id), backfill_id",
+            r#"
+UPDATE dag_runs SET state = $2, end_date = now() WHERE id = $1 AND state = ANY($4)
+RETURNING pg_notify($3, dag_id), backfill_id"#,
             &[&id, &state.as_str(), &RUN_QUEUED_CHANNEL, &RunTransition::Finish.from_strs()],
         )
         .await?;
@@ -486,10 +494,11 @@ pub async fn finish(db: &impl GenericClient, id: i64, state: RunState) -> Result
 pub async fn queued(db: &impl GenericClient) -> Result<Vec<(i64, String, Option<i64>)>, DbError> {
     let rows = db
         .query(
-            "SELECT r.id, r.dag_id, r.backfill_id FROM dag_runs r LEFT JOIN backfills b ON b.id = r.backfill_id \
-             WHERE r.state = 'queued' \
-             ORDER BY r.backfill_id NULLS FIRST, CASE WHEN b.run_backwards THEN r.logical_date END DESC, \
-                      CASE WHEN NOT b.run_backwards THEN r.logical_date END, r.id",
+            r#"
+SELECT r.id, r.dag_id, r.backfill_id FROM dag_runs r LEFT JOIN backfills b ON b.id = r.backfill_id
+WHERE r.state = 'queued'
+ORDER BY r.backfill_id NULLS FIRST, CASE WHEN b.run_backwards THEN r.logical_date END DESC,
+         CASE WHEN NOT b.run_backwards THEN r.logical_date END, r.id"#,
             &[],
         )
         .await?;

@@ -46,9 +46,10 @@ pub async fn get(db: &impl GenericClient, username: &str) -> Result<Option<UserR
 pub async fn upsert(db: &impl GenericClient, username: &str, password_hash: &str, role: &str) -> Result<bool, DbError> {
     let row = db
         .query_one(
-            "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3) \
-             ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, updated_at = now() \
-             RETURNING (xmax = 0) AS created",
+            r#"
+INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3)
+ON CONFLICT (username) DO UPDATE SET password_hash = EXCLUDED.password_hash, role = EXCLUDED.role, updated_at = now()
+RETURNING (xmax = 0) AS created"#,
             &[&username, &password_hash, &role],
         )
         .await?;
@@ -103,8 +104,9 @@ pub async fn insert(
 ) -> Result<UserRow, UserError> {
     let row = db
         .query_opt(
-            "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING \
-             RETURNING username, password_hash, role, created_at, updated_at",
+            r#"
+INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3) ON CONFLICT (username) DO NOTHING
+RETURNING username, password_hash, role, created_at, updated_at"#,
             &[&username, &password_hash, &role],
         )
         .await
@@ -135,10 +137,11 @@ pub async fn update(
     }
     let row = tx
         .query_opt(
-            "UPDATE users SET password_hash = COALESCE($2, password_hash), role = COALESCE($3, role), \
-                 updated_at = CASE WHEN $2::text IS NOT NULL OR role IS DISTINCT FROM COALESCE($3, role) \
-                                   THEN now() ELSE updated_at END \
-             WHERE username = $1 RETURNING username, password_hash, role, created_at, updated_at",
+            r#"
+UPDATE users SET password_hash = COALESCE($2, password_hash), role = COALESCE($3, role),
+    updated_at = CASE WHEN $2::text IS NOT NULL OR role IS DISTINCT FROM COALESCE($3, role)
+                      THEN now() ELSE updated_at END
+WHERE username = $1 RETURNING username, password_hash, role, created_at, updated_at"#,
             &[&username, &password_hash, &role],
         )
         .await

@@ -108,9 +108,10 @@ pub async fn update(
     changes: &VariableChanges,
 ) -> Result<Option<VariableRow>, DbError> {
     let sql = format!(
-        "UPDATE variables SET value = coalesce($2, value), \
-             description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = now() \
-         WHERE key = $1 RETURNING {COLUMNS}"
+        r#"
+UPDATE variables SET value = coalesce($2, value),
+    description = CASE WHEN $3 THEN $4 ELSE description END, updated_at = now()
+WHERE key = $1 RETURNING {COLUMNS}"#
     );
     let row = db
         .query_opt(

@@ -68,8 +68,9 @@ pub async fn get(db: &impl GenericClient, ti_id: Uuid, key: &str) -> Result<Opti
 pub async fn for_run(db: &impl GenericClient, run_pk: i64) -> Result<Xcoms, DbError> {
     let rows = db
         .query(
-            "SELECT ti.task_id, x.key, x.value, ti.map_index FROM xcom x JOIN task_instances ti ON ti.id = x.ti_id \
-             WHERE ti.run_pk = $1 ORDER BY ti.task_id, x.key, ti.map_index",
+            r#"
+SELECT ti.task_id, x.key, x.value, ti.map_index FROM xcom x JOIN task_instances ti ON ti.id = x.ti_id
+WHERE ti.run_pk = $1 ORDER BY ti.task_id, x.key, ti.map_index"#,
             &[&run_pk],
         )
         .await?;
@@ -97,8 +98,9 @@ pub async fn return_values(
 ) -> Result<Vec<(String, serde_json::Value)>, DbError> {
     let rows = db
         .query(
-            "SELECT ti.task_id, x.value FROM xcom x JOIN task_instances ti ON ti.id = x.ti_id \
-             WHERE ti.run_pk = $1 AND ti.task_id = ANY($2) AND ti.map_index = -1 AND x.key = $3",
+            r#"
+SELECT ti.task_id, x.value FROM xcom x JOIN task_instances ti ON ti.id = x.ti_id
+WHERE ti.run_pk = $1 AND ti.task_id = ANY($2) AND ti.map_index = -1 AND x.key = $3"#,
             &[&run_pk, &task_ids, &RETURN_VALUE_KEY],
         )
         .await?;

@@ -177,8 +177,10 @@ pub async fn set_rendered_fields(
         return Ok(());
     }
     db.execute(
-        "UPDATE task_instances ti SET rendered_fields = f.fields FROM unnest($1::uuid[], $2::jsonb[]) AS f(id, fields) \
-         WHERE ti.id = f.id",
+        r#"
+UPDATE task_instances ti SET rendered_fields = f.fields
+FROM unnest($1::uuid[], $2::jsonb[]) AS f(id, fields)
+WHERE ti.id = f.id"#,
         &[&ids, &fields],
     )
     .await?;

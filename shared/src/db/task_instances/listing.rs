@@ -66,9 +66,10 @@ pub struct TaskInstanceRow {
     pub priority_weight: i32,
 }
 
-const TI_COLUMNS: &str = "id, run_pk, dag_id, run_id, task_id, map_index, operator, queue, state, try_number, \
-     max_tries, hostname, pid, exit_code, failure_reason, next_retry_at, queued_at, start_date, end_date, updated_at, rendered_fields, \
-     pool, pool_slots, priority_weight";
+const TI_COLUMNS: &str = r#"
+id, run_pk, dag_id, run_id, task_id, map_index, operator, queue, state, try_number,
+max_tries, hostname, pid, exit_code, failure_reason, next_retry_at, queued_at, start_date, end_date, updated_at,
+rendered_fields, pool, pool_slots, priority_weight"#;
 
 fn ti_row(row: &Row) -> Result<TaskInstanceRow, DbError> {
     let state: String = row.get("state");
@@ -285,9 +286,10 @@ pub async fn list_filtered(
     let total: i64 = db.query_one(&count_sql, &params).await?.get(0);
     let columns: Vec<String> = TI_COLUMNS.split(',').map(|c| format!("ti.{}", c.trim())).collect();
     let sql = format!(
-        "SELECT {}, r.logical_date AS run_logical_date, r.run_after AS run_run_after \
-         FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk {where_sql} \
-         ORDER BY {order_by} LIMIT ${} OFFSET ${}",
+        r#"
+SELECT {}, r.logical_date AS run_logical_date, r.run_after AS run_run_after
+FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk {where_sql}
+ORDER BY {order_by} LIMIT ${} OFFSET ${}"#,
         columns.join(", "),
         params.len() + 1,
         params.len() + 2
@@ -351,8 +353,9 @@ pub struct TryRow {
 pub async fn tries(db: &impl GenericClient, id: Uuid) -> Result<Vec<TryRow>, DbError> {
     let rows = db
         .query(
-            "SELECT try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date \
-             FROM task_instance_tries WHERE ti_id = $1 ORDER BY try_number",
+            r#"
+SELECT try_number, state, hostname, exit_code, failure_reason, queued_at, start_date, end_date
+FROM task_instance_tries WHERE ti_id = $1 ORDER BY try_number"#,
             &[&id],
         )
         .await?;
