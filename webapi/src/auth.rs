@@ -349,7 +349,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 /// `POST /auth/token`: a token for a valid username and password.
 #[utoipa::path(post, path = "/auth/token", tag = "Login", request_body = LoginRequest, responses(
     (status = 201, description = "A bearer token for the `/api/v2` routes", body = TokenResponse),
+    (status = 401, description = "Wrong username or password"),
     (status = 429, description = "Too many failed logins for this user from this address; see `Retry-After`"),
+    (status = 503, description = "The metadata database is unavailable; try again shortly"),
 ))]
 pub(crate) async fn login(
     State(state): State<AppState>,

@@ -7,11 +7,21 @@ use axum::{
     Json,
 };
 use serde::de::DeserializeOwned;
+use utoipa::openapi::{
+    path::{Parameter, ParameterBuilder, ParameterIn},
+    schema::{ArrayBuilder, ObjectBuilder, Type},
+    Required,
+};
 
 use crate::error::ApiError;
 
-/// A JSON request body (`Content-Type: application/json`).
-pub struct ApiJson<T>(pub T);
+/// A JSON request body (`Content-Type: application/json`): a JSON object
+/// (422 otherwise, as for one that does not fit `T`), or with `ANY` set
+/// ([`ANY_JSON`]) any JSON value, which the handler checks itself.
+pub struct ApiJson<T, const ANY: bool = false>(pub T);
+
+/// The `ANY` of an [`ApiJson`] whose handler takes any JSON value.
+pub const ANY_JSON: bool = true;
 
 /// The query string, deserialized; unknown keys are ignored and a repeated key
 /// (`tags=a&tags=b`, how Airflow's clients send lists) fills a `Vec`.
@@ -20,7 +30,7 @@ pub struct ApiQuery<T>(pub T);
 /// The path parameters, deserialized.
 pub struct ApiPath<T>(pub T);
 
-impl<S, T> FromRequest<S> for ApiJson<T>
+impl<S, T, const ANY: bool> FromRequest<S> for ApiJson<T, ANY>
 where
     T: DeserializeOwned,
     S: Send + Sync,
@@ -41,6 +51,13 @@ where
             return Err(ApiError::BadRequest(NUL_DETAIL.replace("{where}", "the JSON body")));
         }
         let Json(value) = Json::<T>::from_bytes(&bytes)?;
+        // serde fills a struct from a JSON array too (`[null, null]`); the API's bodies are objects.
+        if !ANY && bytes.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::with_status(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "the body must be a JSON object, such as {\"field\": \"value\"}",
+            ));
+        }
         Ok(Self(value))
     }
 }
@@ -88,6 +105,70 @@ pub(crate) fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'d
 pub(crate) fn mask_fields(update_mask: &[String]) -> Vec<&str> {
     update_mask.iter().flat_map(|raw| raw.split(',')).map(str::trim).filter(|field| !field.is_empty()).collect()
 }
+
+/// A query parameter naming fields, repeated or comma-separated (`update_mask`,
+/// `order_by`), for the OpenAPI document: each value is a comma-separated list
+/// of `alternatives` (regular expressions), spaces around them and empty
+/// entries allowed, exactly what [`mask_fields`] and the order parser accept.
+pub(crate) fn field_list_parameter(
+    name: &str,
+    description: &str,
+    alternatives: impl IntoIterator<Item = String>,
+) -> Parameter {
+    let one = format!("(?:{})", alternatives.into_iter().collect::<Vec<_>>().join("|"));
+    let item = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(format!(r"^\s*(?:{one}\s*)?(?:,\s*(?:{one}\s*)?)*$")));
+    ParameterBuilder::new()
+        .name(name)
+        .parameter_in(ParameterIn::Query)
+        .required(Required::False)
+        .description(Some(description))
+        .schema(Some(ArrayBuilder::new().items(item).build()))
+        .build()
+}
+
+/// `text` with the characters that mean something in a regular expression escaped.
+pub(crate) fn regex_escape(text: &str) -> String {
+    text.chars().fold(String::new(), |mut escaped, c| {
+        if !(c.is_ascii_alphanumeric() || c == '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+        escaped
+    })
+}
+
+/// Declares `$name`, whose only use is to document a field-list query
+/// parameter ([`field_list_parameter`]) in `#[utoipa::path(params(…))]`.
+macro_rules! field_list_param {
+    ($name:ident, $param:literal, $description:literal, $alternatives:expr) => {
+        /// A field-list query parameter, for the OpenAPI document.
+        pub(crate) struct $name;
+
+        impl utoipa::IntoParams for $name {
+            fn into_params(
+                _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+            ) -> Vec<utoipa::openapi::path::Parameter> {
+                vec![crate::extract::field_list_parameter($param, $description, $alternatives)]
+            }
+        }
+    };
+}
+pub(crate) use field_list_param;
+
+/// Declares `$name`, documenting an `update_mask` query parameter that may name `$fields`.
+macro_rules! update_mask_param {
+    ($name:ident, $fields:expr) => {
+        crate::extract::field_list_param!(
+            $name,
+            "update_mask",
+            "Fields of the body to apply, repeated or comma-separated; every field the body has when absent",
+            $fields.iter().map(|field: &&str| crate::extract::regex_escape(field))
+        );
+    };
+}
+pub(crate) use update_mask_param;
 
 /// Why text with a NUL character is refused: PostgreSQL cannot store it in `text` or `jsonb`.
 const NUL_DETAIL: &str = "{where} contains a NUL character (%00 or \\u0000), which gust cannot store; remove it";

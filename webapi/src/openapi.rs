@@ -2,18 +2,21 @@
 //! `#[utoipa::path]` annotations, collected by the same `routes!` calls that
 //! register them with the router, so the document cannot list a route the
 //! server does not serve or miss one it does. This module adds what every
-//! operation shares: the bearer scheme and the error responses.
+//! operation shares: the bearer scheme and the error responses, derived
+//! from what each operation takes.
 
+use axum::http::Method;
 use utoipa::{
     openapi::{
-        path::Operation,
+        path::{Operation, ParameterIn},
+        schema::{KnownFormat, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type},
         security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme},
-        ContentBuilder, OpenApi, Ref, ResponseBuilder,
+        ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder,
     },
     ToSchema,
 };
 
-use crate::auth::PUBLIC_ROUTES;
+use crate::auth::{required_access, Access, Role};
 
 /// Name of the bearer-token security scheme in the document.
 const BEARER: &str = "HTTPBearer";
@@ -41,43 +44,135 @@ pub(crate) struct ErrorBody {
 )]
 pub(crate) struct ApiDoc;
 
-/// Adds the bearer scheme, and to every operation the responses it can give
-/// besides its own: 401/403 when it needs a token, and the shared client and
-/// availability errors.
+/// Adds the bearer scheme, and to every operation the error responses it can
+/// give, derived from what it takes (see [`derived_errors`]); statuses only
+/// its handler knows (409, 429, a 404 for a resource named in the body) its
+/// `#[utoipa::path]` lists itself. Every 4xx and 5xx answer has the
+/// [`ErrorBody`] shape unless the operation documents another body.
 pub(crate) fn finish(openapi: &mut OpenApi) {
     let components = openapi.components.get_or_insert_with(Default::default);
     components.add_security_scheme(BEARER, SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
     for (path, item) in openapi.paths.paths.iter_mut() {
-        let public = PUBLIC_ROUTES.contains(&path.as_str());
-        for operation in operations(item) {
-            add_shared_responses(operation, public);
+        for (method, operation) in operations(item) {
+            let access = required_access(&method, path);
+            if access != Access::Public {
+                operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+            }
+            for (status, description) in derived_errors(operation, access, (&method, path)) {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_string())
+                    .or_insert_with(|| error_response(description).into());
+            }
+            for (status, response) in operation.responses.responses.iter_mut() {
+                if let (true, RefOr::T(response)) = (status.starts_with(['4', '5']), response) {
+                    if response.content.is_empty() {
+                        *response = error_response(&response.description);
+                    }
+                }
+            }
         }
     }
 }
 
-/// Every operation of one path.
-fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = &mut Operation> {
-    [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch, &mut item.head]
-        .into_iter()
-        .filter_map(Option::as_mut)
+/// Every operation of one path, with its method.
+fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = (Method, &mut Operation)> {
+    [
+        (Method::GET, &mut item.get),
+        (Method::PUT, &mut item.put),
+        (Method::POST, &mut item.post),
+        (Method::DELETE, &mut item.delete),
+        (Method::PATCH, &mut item.patch),
+        (Method::HEAD, &mut item.head),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| Some((method, operation.as_mut()?)))
 }
 
-fn add_shared_responses(operation: &mut Operation, public: bool) {
-    let mut shared = vec![
-        (
-            "4XX",
-            "The request is invalid: malformed JSON or parameters, an unknown resource, a conflict, a too-large body",
-        ),
-        ("503", "The metadata database is unavailable; try again shortly"),
-    ];
-    if !public {
-        operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
-        shared.push(("401", "No valid bearer token"));
-        shared.push(("403", "The token's role is too weak for this request"));
+/// Operations whose JSON body is read as any JSON value and checked by the
+/// handler, so a body of the wrong shape is a 400 naming the field, never a 422.
+const UNTYPED_BODIES: [(Method, &str); 1] = [(Method::PATCH, "/api/v2/dags/{dag_id}")];
+
+/// The error statuses an operation can answer with, from what it takes:
+///
+/// - path or query parameters: 400 (a value that does not parse or holds a NUL);
+///   path parameters also 404 (the resource they name is missing);
+/// - a JSON body: 400 (malformed JSON, a NUL, or a value the handler refuses),
+///   413 (larger than `GUST__WEBAPI__MAX_BODY_BYTES`), 415 (not
+///   `application/json`), 422 (JSON that does not fit the body's schema, as
+///   axum's `Json` rejects it; not for [`UNTYPED_BODIES`]);
+/// - a bearer token: 401 (missing, invalid, expired or void), 403 when the
+///   operation needs more than the viewer role (every user has that), and
+///   503, since checking the token reads the users table. Public operations
+///   document their own 503 where they use the database.
+fn derived_errors(operation: &Operation, access: Access, (method, path): (&Method, &str)) -> Vec<(u16, &'static str)> {
+    let located = |place: ParameterIn| {
+        operation.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
+    };
+    let (in_path, in_query, body) =
+        (located(ParameterIn::Path), located(ParameterIn::Query), operation.request_body.is_some());
+    let mut errors = Vec::new();
+    if in_path || in_query || body {
+        errors.push((400, "A parameter or the body is malformed or refused; `detail` names it"));
     }
-    for (status, description) in shared {
-        operation.responses.responses.entry(status.to_string()).or_insert_with(|| error_response(description).into());
+    if in_path {
+        errors.push((404, "The resource the path names does not exist"));
     }
+    if body {
+        errors.push((413, "The body is larger than the server's limit (GUST__WEBAPI__MAX_BODY_BYTES)"));
+        errors.push((415, "The body is not sent as `Content-Type: application/json`"));
+        if !UNTYPED_BODIES.iter().any(|(m, p)| m == method && *p == path) {
+            errors.push((
+                422,
+                "The JSON body does not fit the schema: a missing field, a wrong type or an unknown field",
+            ));
+        }
+    }
+    if let Access::Role(role) = access {
+        errors.push((401, "No valid bearer token"));
+        if role > Role::Viewer {
+            errors.push((403, "The token's role is too weak for this request"));
+        }
+        errors.push((503, "The metadata database is unavailable; try again shortly"));
+    }
+    errors
+}
+
+/// A string schema whose only values are `values`, for `#[schema(schema_with = …)]`.
+pub(crate) fn one_of_strings<S: Into<String>>(values: impl IntoIterator<Item = S>) -> Object {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(values.into_iter().map(Into::into))).build()
+}
+
+/// An optional date-time field: an RFC 3339 date-time or null (utoipa's
+/// `["string", "null"]` with `format` lets generators send `""`, which is neither).
+pub(crate) fn date_time_or_null() -> Schema {
+    OneOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+        )
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
+}
+
+/// The schema of a field gust does not support yet and takes only as `null` (or left out).
+pub(crate) fn only_null() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Null)
+        .description(Some("Not supported by gust: leave it out or null"))
+        .build()
+}
+
+/// The schema of a flag gust does not support yet and takes only as `false` (or left out).
+pub(crate) fn only_false() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::Boolean)
+        .enum_values(Some([false]))
+        .description(Some("Not supported by gust: leave it out or false"))
+        .build()
 }
 
 fn error_response(description: &str) -> utoipa::openapi::Response {
@@ -85,4 +180,51 @@ fn error_response(description: &str) -> utoipa::openapi::Response {
         .description(description)
         .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    fn document() -> Value {
+        serde_json::from_str(&crate::openapi_document().to_json().unwrap()).unwrap()
+    }
+
+    fn statuses(document: &Value, method: &str, path: &str) -> Vec<String> {
+        document["paths"][path][method]["responses"].as_object().unwrap().keys().cloned().collect()
+    }
+
+    #[test]
+    fn each_operation_documents_the_statuses_what_it_takes_can_give() {
+        let document = document();
+        let cases: [(&str, &str, &[&str]); 6] = [
+            ("get", "/api/v2/version", &["200"]),
+            ("get", "/api/v2/dags", &["200", "400", "401", "503"]),
+            ("get", "/api/v2/gust/users/{username}", &["200", "400", "401", "403", "404", "503"]),
+            ("patch", "/api/v2/dags/{dag_id}", &["200", "400", "401", "403", "404", "413", "415", "503"]),
+            ("post", "/api/v2/pools", &["201", "400", "401", "403", "409", "413", "415", "422", "503"]),
+            ("post", "/auth/token", &["201", "400", "401", "413", "415", "422", "429", "503"]),
+        ];
+        for (method, path, expected) in cases {
+            assert_eq!(statuses(&document, method, path), expected, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn no_catch_all_status_and_every_error_has_a_json_body() {
+        let document = document();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for (status, response) in operation["responses"].as_object().unwrap() {
+                    assert!(status.parse::<u16>().is_ok(), "{method} {path} documents `{status}`");
+                    if status.starts_with(['4', '5']) {
+                        assert!(
+                            response["content"]["application/json"]["schema"].is_object(),
+                            "{method} {path} {status}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }

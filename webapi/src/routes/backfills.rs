@@ -48,13 +48,22 @@ pub(crate) struct BackfillPostBody {
     to_date: DateTime<Utc>,
     #[serde(default)]
     run_backwards: bool,
+    /// The `conf` of every run: a JSON object, or null for `{}`.
+    #[schema(value_type = Option<Object>)]
     dag_run_conf: Option<Value>,
     #[serde(default)]
-    #[schema(value_type = String, example = "none")]
+    #[schema(schema_with = reprocess_behaviors)]
     reprocess_behavior: ReprocessBehavior,
     #[serde(default = "default_max_active_runs")]
+    #[schema(minimum = 1, maximum = 2147483647)]
     max_active_runs: i64,
+    #[schema(schema_with = crate::openapi::only_null)]
     task_id_pattern: Option<String>,
+}
+
+/// The values of `reprocess_behavior`, for the OpenAPI document.
+fn reprocess_behaviors() -> utoipa::openapi::schema::Object {
+    crate::openapi::one_of_strings(["none", "failed", "completed"])
 }
 
 fn default_max_active_runs() -> i64 {
@@ -104,6 +113,8 @@ pub(crate) struct DryRunCollection {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListFilters {
     dag_id: String,
+    /// `id` (the default) or `-id`.
+    #[param(pattern = "^-?id$")]
     order_by: Option<String>,
 }
 
@@ -303,7 +314,7 @@ async fn missing_or_completed(db: &impl GenericClient, id: i64) -> ApiError {
 }
 
 /// `POST /api/v2/backfills`: creates the backfill and its runs (state `queued`).
-#[utoipa::path(post, path = "/api/v2/backfills", tag = "Backfill", request_body = BackfillPostBody, responses((status = 200, body = BackfillResponse)))]
+#[utoipa::path(post, path = "/api/v2/backfills", tag = "Backfill", request_body = BackfillPostBody, responses((status = 200, body = BackfillResponse), (status = 404, description = "The DAG does not exist or is stale"), (status = 409, description = "The DAG has an active backfill")))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<BackfillPostBody>,
@@ -408,7 +419,7 @@ async fn rerun(
 }
 
 /// `POST /api/v2/backfills/dry_run`: the logical dates a backfill would run, in the order it would start them.
-#[utoipa::path(post, path = "/api/v2/backfills/dry_run", tag = "Backfill", request_body = BackfillPostBody, responses((status = 200, body = DryRunCollection)))]
+#[utoipa::path(post, path = "/api/v2/backfills/dry_run", tag = "Backfill", request_body = BackfillPostBody, responses((status = 200, body = DryRunCollection), (status = 404, description = "The DAG does not exist or is stale")))]
 pub(crate) async fn dry_run(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<BackfillPostBody>,
@@ -460,7 +471,7 @@ pub(crate) async fn get_one(
 }
 
 /// `PUT /api/v2/backfills/{backfill_id}/pause`: the backfill starts no new runs; running ones go on.
-#[utoipa::path(put, path = "/api/v2/backfills/{backfill_id}/pause", tag = "Backfill", params(("backfill_id" = i64, Path, description = "The backfill's id")), responses((status = 200, body = BackfillResponse)))]
+#[utoipa::path(put, path = "/api/v2/backfills/{backfill_id}/pause", tag = "Backfill", params(("backfill_id" = i64, Path, description = "The backfill's id")), responses((status = 200, body = BackfillResponse), (status = 409, description = "The backfill is completed or cancelled")))]
 pub(crate) async fn pause(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -469,7 +480,7 @@ pub(crate) async fn pause(
 }
 
 /// `PUT /api/v2/backfills/{backfill_id}/unpause`
-#[utoipa::path(put, path = "/api/v2/backfills/{backfill_id}/unpause", tag = "Backfill", params(("backfill_id" = i64, Path, description = "The backfill's id")), responses((status = 200, body = BackfillResponse)))]
+#[utoipa::path(put, path = "/api/v2/backfills/{backfill_id}/unpause", tag = "Backfill", params(("backfill_id" = i64, Path, description = "The backfill's id")), responses((status = 200, body = BackfillResponse), (status = 409, description = "The backfill is completed or cancelled")))]
 pub(crate) async fn unpause(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
@@ -493,7 +504,7 @@ async fn set_paused(state: &AppState, id: i64, paused: bool) -> Result<Json<Back
 
 /// `PUT /api/v2/backfills/{backfill_id}/cancel`: its queued runs become
 /// `failed`, running ones finish, and the backfill is completed now.
-#[utoipa::path(put, path = "/api/v2/backfills/{backfill_id}/cancel", tag = "Backfill", params(("backfill_id" = i64, Path, description = "The backfill's id")), responses((status = 200, body = BackfillResponse)))]
+#[utoipa::path(put, path = "/api/v2/backfills/{backfill_id}/cancel", tag = "Backfill", params(("backfill_id" = i64, Path, description = "The backfill's id")), responses((status = 200, body = BackfillResponse), (status = 409, description = "The backfill is completed or cancelled")))]
 pub(crate) async fn cancel(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,

@@ -38,10 +38,13 @@ pub(crate) struct ClearBody {
     #[serde(default = "yes")]
     dry_run: bool,
     task_ids: Option<Vec<TaskSelector>>,
+    /// The run to clear in (required: clearing across runs is not supported yet).
+    #[schema(value_type = String, required = true)]
     dag_run_id: Option<String>,
     #[serde(default = "yes")]
     only_failed: bool,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::only_false)]
     only_running: bool,
     #[serde(default = "yes")]
     reset_dag_runs: bool,
@@ -50,8 +53,10 @@ pub(crate) struct ClearBody {
     #[serde(default)]
     include_downstream: bool,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::only_false)]
     include_future: bool,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::only_false)]
     include_past: bool,
 }
 
@@ -61,7 +66,7 @@ fn yes() -> bool {
 }
 
 /// One entry of `task_ids`: a task, or one mapped instance of it as `[task_id, map_index]`.
-#[derive(Debug, Clone, Deserialize, PartialEq, ToSchema)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(untagged)]
 enum TaskSelector {
     /// Every instance of the task.
@@ -69,6 +74,29 @@ enum TaskSelector {
     /// The instance with this map index.
     Mapped(String, i32),
 }
+
+impl utoipa::PartialSchema for TaskSelector {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ArrayBuilder, ArrayItems, ObjectBuilder, OneOfBuilder, Type};
+        let task_id = || ObjectBuilder::new().schema_type(Type::String).build();
+        let map_index = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(utoipa::openapi::KnownFormat::Int32)))
+            .build();
+        let mapped = ArrayBuilder::new()
+            .prefix_items([task_id(), map_index])
+            .items(ArrayItems::False)
+            .min_items(Some(2))
+            .description(Some("The instance with this map index: `[task_id, map_index]`"));
+        OneOfBuilder::new()
+            .item(ObjectBuilder::new().schema_type(Type::String).description(Some("Every instance of the task")))
+            .item(mapped)
+            .description(Some("A task, or one mapped instance of it as `[task_id, map_index]`"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TaskSelector {}
 
 /// What to clear in the run, checked.
 #[derive(Debug, PartialEq)]

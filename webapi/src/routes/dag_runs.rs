@@ -18,8 +18,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     dags::{dag_not_found, dag_or_404, BUNDLE_NAME},
-    list_query::QueryPairs,
-    pagination::{OrderParams, PageParams},
+    list_query::{string_choice, Filters, QueryPairs},
+    pagination::{order_by_param, OrderParams, PageParams},
     path_params::{DagPath, RunPath},
 };
 use crate::{
@@ -207,6 +207,9 @@ const UNSUPPORTED_FILTERS: &[&str] = &[
     "consuming_asset_pattern",
 ];
 
+string_choice!(RunStateName, ["queued", "running", "success", "failed"]);
+string_choice!(RunTypeName, RUN_TYPES);
+
 /// The filters of `GET …/dagRuns`, for the OpenAPI document only: the handler
 /// reads them from the raw query ([`run_filter_of`]) so that every bad value is
 /// a 400 naming its parameter. Lists are repeated keys.
@@ -215,9 +218,11 @@ const UNSUPPORTED_FILTERS: &[&str] = &[
 #[allow(dead_code)] // never constructed: it exists for its `IntoParams` impl
 pub(crate) struct RunFilters {
     /// Any of these states: queued, running, success, failed.
-    state: Vec<String>,
+    #[param(inline)]
+    state: Vec<RunStateName>,
     /// Any of these run types (Airflow's names; gust creates manual, scheduled and backfill runs).
-    run_type: Vec<String>,
+    #[param(inline)]
+    run_type: Vec<RunTypeName>,
     /// Logical date at or after this.
     logical_date_gte: Option<DateTime<Utc>>,
     /// Logical date after this.
@@ -298,11 +303,13 @@ fn run_filter_of(query: &QueryPairs) -> Result<RunFilter, ApiError> {
     })
 }
 
+order_by_param!(RunOrder, db::runs::ORDER_FIELDS);
+
 /// `GET /api/v2/dags/{dag_id}/dagRuns`: a page of the DAG's runs (of every
 /// DAG's with `~`) that the filters keep, newest first unless `order_by` says
 /// otherwise (`id`, `state`, `dag_id`, `run_id`/`dag_run_id`, `run_type`,
 /// `logical_date`, `run_after`, `queued_at`, `start_date`, `end_date`, `duration`, `conf`).
-#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", params(DagPath, PageParams, OrderParams, RunFilters), responses((status = 200, body = DagRunCollection)))]
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", params(DagPath, PageParams, RunOrder, Filters<RunFilters>), responses((status = 200, body = DagRunCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiPath(dag_id): ApiPath<String>,
@@ -350,16 +357,52 @@ pub(crate) async fn get_one(
 /// Body of `POST /dags/{dag_id}/dagRuns` (Airflow's `TriggerDAGRunPostBody`).
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct TriggerBody {
+    /// 1-250 letters, digits, `_`, `-`, `.`, `:`, `+` or `~`; made up from the time when absent.
+    #[schema(pattern = "^[A-Za-z0-9_.:+~-]{1,250}$")]
     dag_run_id: Option<String>,
+    #[schema(schema_with = crate::openapi::date_time_or_null)]
     logical_date: Option<DateTime<Utc>>,
+    /// Given together with `data_interval_end`, or neither.
+    #[schema(schema_with = crate::openapi::date_time_or_null)]
     data_interval_start: Option<DateTime<Utc>>,
+    /// Given together with `data_interval_start`, or neither.
+    #[schema(schema_with = crate::openapi::date_time_or_null)]
     data_interval_end: Option<DateTime<Utc>>,
+    /// A JSON object that fits the DAG's params; null or absent for `{}`.
+    #[schema(value_type = Option<Object>)]
     conf: Option<Value>,
+    #[schema(max_length = 1000)]
     note: Option<String>,
 }
 
+/// [`TriggerBody`] as the OpenAPI document shows it: its fields, with the data
+/// interval given whole (both bounds) or not at all, as the handler checks.
+pub(crate) struct TriggerRequest;
+
+impl utoipa::PartialSchema for TriggerRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Type};
+        let bounds = |kind: Type| {
+            ObjectBuilder::new()
+                .property("data_interval_start", ObjectBuilder::new().schema_type(kind.clone()))
+                .property("data_interval_end", ObjectBuilder::new().schema_type(kind))
+        };
+        let both = bounds(Type::String).required("data_interval_start").required("data_interval_end");
+        AllOfBuilder::new()
+            .item(<TriggerBody as utoipa::PartialSchema>::schema())
+            .item(AnyOfBuilder::new().item(bounds(Type::Null)).item(both))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TriggerRequest {
+    fn name() -> std::borrow::Cow<'static, str> {
+        "TriggerBody".into()
+    }
+}
+
 /// `POST /api/v2/dags/{dag_id}/dagRuns`: creates a manual run in state `queued`.
-#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", params(DagPath), request_body = TriggerBody, responses((status = 200, body = DagRunResponse), (status = 409, description = "A run with this run id or logical date exists")))]
+#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", params(DagPath), request_body = TriggerRequest, responses((status = 200, body = DagRunResponse), (status = 409, description = "A run with this run id or logical date exists")))]
 pub(crate) async fn trigger(
     State(state): State<AppState>,
     ApiPath(dag_id): ApiPath<String>,

@@ -15,13 +15,13 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    list_query::QueryPairs,
-    pagination::{OrderParams, PageParams},
+    list_query::{string_choice, Filters, QueryPairs},
+    pagination::{order_by_param, OrderParams, PageParams},
     path_params::DagPath,
 };
 use crate::{
     error::ApiError,
-    extract::{ApiJson, ApiPath, ApiQuery},
+    extract::{update_mask_param, ApiJson, ApiPath, ApiQuery, ANY_JSON},
     AppState,
 };
 
@@ -176,10 +176,13 @@ pub(crate) struct DagFilters {
     /// DAGs with any (or, with `tags_match_mode=all`, all) of these tags.
     tags: Vec<String>,
     /// `any` (default) or `all`.
-    tags_match_mode: Option<String>,
+    #[param(inline)]
+    tags_match_mode: Option<TagsMatchMode>,
     /// DAGs with any of these owners.
     owners: Vec<String>,
 }
+
+string_choice!(TagsMatchMode, ["any", "all"]);
 
 /// The filters of `GET /dags`, checked: `dag_id_pattern`, `dag_display_name_pattern`
 /// (and their `_prefix_pattern` forms), `paused`, `exclude_stale` (default true),
@@ -216,9 +219,11 @@ pub(crate) fn dag_not_found(dag_id: &str) -> ApiError {
     ApiError::NotFound(format!("DAG `{dag_id}` not found"))
 }
 
+order_by_param!(DagOrder, db::dags::ORDER_FIELDS);
+
 /// `GET /api/v2/dags`: a page of the DAGs the filters keep, ordered by `order_by`
 /// (`dag_id`, `dag_display_name`, `last_run_state`, `last_run_start_date`, `state`, `start_date`).
-#[utoipa::path(get, path = "/api/v2/dags", tag = "DAG", params(PageParams, OrderParams, DagFilters), responses((status = 200, body = DagCollection)))]
+#[utoipa::path(get, path = "/api/v2/dags", tag = "DAG", params(PageParams, DagOrder, Filters<DagFilters>), responses((status = 200, body = DagCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
@@ -244,13 +249,14 @@ pub(crate) async fn get_one(
 }
 
 /// Query of `PATCH /dags/{dag_id}`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
 pub(crate) struct PatchParams {
     /// Fields of the body to apply; only `is_paused` can be.
     #[serde(default)]
     update_mask: Vec<String>,
 }
+
+update_mask_param!(DagMask, ["is_paused"]);
 
 /// Airflow's `DAGPatchBody` as gust takes it, for the OpenAPI document (the handler reads the JSON itself).
 #[derive(ToSchema)]
@@ -261,12 +267,12 @@ pub(crate) struct DagPatchBody {
 }
 
 /// `PATCH /api/v2/dags/{dag_id}` with `{"is_paused": bool}`.
-#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}", tag = "DAG", params(DagPath, PatchParams), request_body = DagPatchBody, responses((status = 200, body = DagResponse)))]
+#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}", tag = "DAG", params(DagPath, DagMask), request_body = DagPatchBody, responses((status = 200, body = DagResponse)))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     ApiPath(dag_id): ApiPath<String>,
     ApiQuery(params): ApiQuery<PatchParams>,
-    ApiJson(body): ApiJson<Value>,
+    ApiJson(body): ApiJson<Value, ANY_JSON>,
 ) -> Result<Json<DagResponse>, ApiError> {
     check_update_mask(&params.update_mask)?;
     let is_paused = is_paused_of(&body)?;

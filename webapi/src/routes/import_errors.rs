@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::{
     dags::BUNDLE_NAME,
-    pagination::{OrderParams, PageParams},
+    pagination::{order_by_param, OrderParams, PageParams},
 };
 use crate::{error::ApiError, extract::ApiQuery, AppState};
 
@@ -41,8 +41,10 @@ impl From<ImportErrorRow> for ImportErrorResponse {
     }
 }
 
+order_by_param!(ImportErrorOrder, db::import_errors::ORDER_FIELDS);
+
 /// `GET /api/v2/importErrors`
-#[utoipa::path(get, path = "/api/v2/importErrors", tag = "Import Error", params(PageParams, OrderParams), responses((status = 200, body = ImportErrorCollection)))]
+#[utoipa::path(get, path = "/api/v2/importErrors", tag = "Import Error", params(PageParams, ImportErrorOrder), responses((status = 200, body = ImportErrorCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,

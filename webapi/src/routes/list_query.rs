@@ -3,10 +3,75 @@
 //! an empty value counts as not given, a single-valued key given twice keeps
 //! its last value, and a value that does not parse is a 400 naming its key.
 
+use std::marker::PhantomData;
+
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use gust_shared::db::filters::{TextMatch, TimeRange};
+use utoipa::{
+    openapi::{
+        path::{Parameter, ParameterIn},
+        schema::{AnyOfBuilder, ArrayItems, ObjectBuilder, Schema, Type},
+        RefOr,
+    },
+    IntoParams,
+};
 
 use crate::error::ApiError;
+
+/// Documents the filters `T` of a list read through [`QueryPairs`]: each
+/// parameter as `T` describes it, or empty, which the server takes as not given.
+pub(crate) struct Filters<T>(PhantomData<T>);
+
+impl<T: IntoParams> IntoParams for Filters<T> {
+    fn into_params(parameter_in: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let mut parameters = T::into_params(parameter_in);
+        for parameter in &mut parameters {
+            if let Some(schema) = parameter.schema.take() {
+                parameter.schema = Some(or_empty_items(schema));
+            }
+        }
+        parameters
+    }
+}
+
+/// `schema`, or for an array `schema` with each item, that may also be the empty string.
+fn or_empty_items(schema: RefOr<Schema>) -> RefOr<Schema> {
+    match schema {
+        RefOr::T(Schema::Array(mut array)) => {
+            if let ArrayItems::RefOrSchema(item) = array.items {
+                array.items = ArrayItems::RefOrSchema(Box::new(or_empty(*item)));
+            }
+            RefOr::T(Schema::Array(array))
+        }
+        other => or_empty(other),
+    }
+}
+
+fn or_empty(schema: RefOr<Schema>) -> RefOr<Schema> {
+    let empty = ObjectBuilder::new().schema_type(Type::String).max_length(Some(0));
+    AnyOfBuilder::new().item(schema).item(empty).into()
+}
+
+/// Declares `$name`, a string schema whose values are `$values` (an iterator of
+/// `&str`), for a query parameter's value in the OpenAPI document (`#[param(inline)]`).
+macro_rules! string_choice {
+    ($name:ident, $values:expr) => {
+        /// One of a fixed set of strings, for the OpenAPI document.
+        pub(crate) struct $name;
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some($values))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
+    };
+}
+pub(crate) use string_choice;
 
 /// The query string as its key-value pairs, in order (a repeated key appears once per value).
 pub(crate) struct QueryPairs(pub(crate) Vec<(String, String)>);

@@ -35,6 +35,8 @@ const CONTINUATION_HEADER: &str = "x-continuation-token";
 #[into_params(parameter_in = Query)]
 pub(crate) struct LogParams {
     full_content: Option<bool>,
+    /// The `continuation_token` of the previous page.
+    #[param(pattern = r"^\s*[0-9]{0,18}\s*$")]
     token: Option<String>,
     map_index: Option<i32>,
 }

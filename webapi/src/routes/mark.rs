@@ -37,16 +37,25 @@ const SETTABLE: [TaskState; 3] = [TaskState::Success, TaskState::Failed, TaskSta
 /// Body of the mark routes (Airflow's `PatchTaskInstanceBody`).
 #[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct PatchBody {
+    #[schema(schema_with = settable_states, required = true)]
     new_state: Option<String>,
+    #[schema(schema_with = crate::openapi::only_null)]
     note: Option<String>,
     #[serde(default)]
     include_upstream: bool,
     #[serde(default)]
     include_downstream: bool,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::only_false)]
     include_future: bool,
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::only_false)]
     include_past: bool,
+}
+
+/// The states `new_state` may name, for the OpenAPI document.
+fn settable_states() -> utoipa::openapi::schema::Object {
+    crate::openapi::one_of_strings(SETTABLE.map(TaskState::as_str))
 }
 
 /// Query of the mark routes.
@@ -57,8 +66,11 @@ pub(crate) struct PatchParams {
     map_index: Option<i32>,
     /// Fields of the body to apply, repeated or comma-separated.
     #[serde(default)]
+    #[param(ignore)]
     update_mask: Vec<String>,
 }
+
+crate::extract::update_mask_param!(MarkMask, ["new_state", "note"]);
 
 /// A checked mark request.
 #[derive(Debug, PartialEq)]
@@ -68,7 +80,7 @@ struct MarkRequest {
 }
 
 /// `PATCH …/taskInstances/{task_id}?map_index`: sets the state; answers the task instances that changed.
-#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", tag = "Task Instance", params(TaskInstancePath, PatchParams), request_body = PatchBody, responses((status = 200, description = "The task instances whose state changed", body = TaskInstanceCollection)))]
+#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", tag = "Task Instance", params(TaskInstancePath, PatchParams, MarkMask), request_body = PatchBody, responses((status = 200, description = "The task instances whose state changed", body = TaskInstanceCollection), (status = 409, description = "The task instance cannot move from its state to the one asked for")))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<(String, String, String)>,
@@ -79,7 +91,7 @@ pub(crate) async fn patch(
 }
 
 /// `PATCH …/taskInstances/{task_id}/dry_run?map_index`: the task instances a mark would change, unchanged.
-#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/dry_run", tag = "Task Instance", params(TaskInstancePath, PatchParams), request_body = PatchBody, responses((status = 200, description = "The task instances the mark would change", body = TaskInstanceCollection)))]
+#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/dry_run", tag = "Task Instance", params(TaskInstancePath, PatchParams, MarkMask), request_body = PatchBody, responses((status = 200, description = "The task instances the mark would change", body = TaskInstanceCollection), (status = 409, description = "The task instance cannot move from its state to the one asked for")))]
 pub(crate) async fn dry_run(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<(String, String, String)>,

@@ -57,9 +57,28 @@ impl Page {
     }
 }
 
+/// Alternatives of a field-list pattern ([`crate::extract::field_list_parameter`])
+/// for ordering by `fields` (name, column): each name, optionally `-`-prefixed.
+pub(crate) fn order_alternatives(fields: &[(&str, &str)]) -> Vec<String> {
+    fields.iter().map(|(name, _)| format!("-?{}", crate::extract::regex_escape(name))).collect()
+}
+
+/// Declares `$name`, whose only use is to document the `order_by` query
+/// parameter of the list ordered by `$fields` in `#[utoipa::path(params(…))]`.
+macro_rules! order_by_param {
+    ($name:ident, $fields:expr) => {
+        crate::extract::field_list_param!(
+            $name,
+            "order_by",
+            "Fields to sort by, first first, repeated or comma-separated; `-field` sorts descending",
+            crate::routes::pagination::order_alternatives($fields)
+        );
+    };
+}
+pub(crate) use order_by_param;
+
 /// The `order_by` query parameter: repeated (`order_by=a&order_by=-b`) or comma-separated.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Default, Deserialize)]
 pub(crate) struct OrderParams {
     /// Fields to sort by, first first; `-field` sorts descending.
     #[serde(default)]

@@ -9,9 +9,9 @@ use gust_shared::{
     },
 };
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use super::pagination::{OrderParams, PageParams};
+use super::pagination::{order_by_param, OrderParams, PageParams};
 use crate::{
     error::ApiError,
     extract::{ApiJson, ApiPath, ApiQuery},
@@ -61,7 +61,10 @@ impl From<PoolRow> for PoolResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PoolBody {
+    /// 1-256 letters, digits, `_`, `-` or `.`.
+    #[schema(pattern = "^[A-Za-z0-9_.-]{1,256}$")]
     name: String,
+    #[schema(minimum = 0, maximum = 2147483647)]
     slots: i64,
     #[serde(default)]
     description: Option<String>,
@@ -76,6 +79,7 @@ pub(crate) struct PoolPatchBody {
     #[serde(default, alias = "pool")]
     name: Option<String>,
     #[serde(default)]
+    #[schema(minimum = 0, maximum = 2147483647)]
     slots: Option<i64>,
     #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
@@ -84,17 +88,21 @@ pub(crate) struct PoolPatchBody {
     include_deferred: Option<bool>,
 }
 
+crate::extract::update_mask_param!(PoolMask, ["name", "pool", "slots", "description", "include_deferred"]);
+
 /// Query of `PATCH /pools/{pool_name}`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Query of `PATCH /pools/{pool_name}`.
+#[derive(Debug, Deserialize)]
 pub(crate) struct PatchParams {
     /// Fields of the body to apply, repeated or comma-separated; all present fields when absent.
     #[serde(default)]
     update_mask: Vec<String>,
 }
 
+order_by_param!(PoolOrder, db::pools::ORDER_FIELDS);
+
 /// `GET /api/v2/pools`
-#[utoipa::path(get, path = "/api/v2/pools", tag = "Pool", params(PageParams, OrderParams), responses((status = 200, body = PoolCollection)))]
+#[utoipa::path(get, path = "/api/v2/pools", tag = "Pool", params(PageParams, PoolOrder), responses((status = 200, body = PoolCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
@@ -119,7 +127,7 @@ pub(crate) async fn get_one(
 }
 
 /// `POST /api/v2/pools`: 201 with the new pool, 409 when the name is taken.
-#[utoipa::path(post, path = "/api/v2/pools", tag = "Pool", request_body = PoolBody, responses((status = 201, body = PoolResponse)))]
+#[utoipa::path(post, path = "/api/v2/pools", tag = "Pool", request_body = PoolBody, responses((status = 201, body = PoolResponse), (status = 409, description = "A pool with this name exists")))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<PoolBody>,
@@ -137,7 +145,7 @@ pub(crate) async fn create(
 }
 
 /// `PATCH /api/v2/pools/{pool_name}`: changes the fields in `update_mask`, or every field the body has.
-#[utoipa::path(patch, path = "/api/v2/pools/{pool_name}", tag = "Pool", params(("pool_name" = String, Path, description = "The pool's name"), PatchParams), request_body = PoolPatchBody, responses((status = 200, body = PoolResponse)))]
+#[utoipa::path(patch, path = "/api/v2/pools/{pool_name}", tag = "Pool", params(("pool_name" = String, Path, description = "The pool's name"), PoolMask), request_body = PoolPatchBody, responses((status = 200, body = PoolResponse)))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,

@@ -20,7 +20,7 @@ use gust_shared::{
     state::{RunState, TaskState, TaskTransition},
 };
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
@@ -42,14 +42,15 @@ const MUTABLE_STATES: [RunState; 3] = [RunState::Queued, RunState::Success, RunS
 /// field left out is not changed, `"note": null` removes the note.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1)]
 pub(crate) struct DagRunPatchBody {
     /// `queued`, `success` or `failed`.
     #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, pattern = "^(queued|success|failed)$")]
     state: Option<Option<String>>,
     /// Free text, at most 1000 characters; null removes the note.
     #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 1000)]
     note: Option<Option<String>>,
 }
 
@@ -145,9 +146,10 @@ async fn move_task_instances(db: &impl db::GenericClient, run_pk: i64, run_state
     Ok(moved)
 }
 
+crate::extract::update_mask_param!(RunMask, ["state", "note"]);
+
 /// Query of `PATCH …/dagRuns/{dag_run_id}`.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+#[derive(Debug, Deserialize)]
 pub(crate) struct PatchParams {
     /// Fields of the body to apply (`state`, `note`), repeated or comma-separated; all present fields when absent.
     #[serde(default)]
@@ -160,7 +162,7 @@ pub(crate) struct PatchParams {
 /// its process, and its result is then dropped), `queued` starts the run over
 /// (its finished task instances keep their state: clear them to run them
 /// again). Answers the run. Needs the operator role.
-#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", params(RunPath, PatchParams), request_body = DagRunPatchBody, responses((status = 200, body = DagRunResponse)))]
+#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", params(RunPath, RunMask), request_body = DagRunPatchBody, responses((status = 200, body = DagRunResponse), (status = 409, description = "The run changed meanwhile; try again")))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id)): ApiPath<(String, String)>,
@@ -227,6 +229,7 @@ pub(crate) struct DagRunClearBody {
     run_on_latest_version: Option<bool>,
     /// Not supported: must be false.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::only_false)]
     only_new: bool,
     /// A note to set on the run.
     note: Option<String>,
@@ -261,7 +264,7 @@ fn clears(state: TaskState, only_failed: bool) -> bool {
 /// status and queues the run again, as Airflow's DAG clear does; running ones
 /// are left alone. A dry run (the default) answers the task instances it would
 /// reset; a real one answers the run. Needs the operator role.
-#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/clear", tag = "DagRun", params(RunPath), request_body = DagRunClearBody, responses((status = 200, body = DagRunClearResponse)))]
+#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/clear", tag = "DagRun", params(RunPath), request_body = DagRunClearBody, responses((status = 200, body = DagRunClearResponse), (status = 409, description = "The run changed meanwhile; try again")))]
 pub(crate) async fn clear(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id)): ApiPath<(String, String)>,

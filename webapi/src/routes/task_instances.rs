@@ -23,8 +23,8 @@ use uuid::Uuid;
 use super::{
     dag_runs::{run_or_404, seconds_between},
     dags::dag_or_404,
-    list_query::QueryPairs,
-    pagination::{OrderParams, PageParams},
+    list_query::{string_choice, Filters, QueryPairs},
+    pagination::{order_by_param, OrderParams, PageParams},
     path_params::{RunPath, TaskInstancePath},
 };
 use crate::{
@@ -215,7 +215,8 @@ pub(crate) struct TaskInstanceFilters {
     /// Only this task.
     task_id: Option<String>,
     /// Any of these states; `none` or `no_status` for "no status yet".
-    state: Vec<String>,
+    #[param(inline)]
+    state: Vec<TaskStateName>,
     /// Any of these pools.
     pool: Vec<String>,
     /// Any of these queues.
@@ -328,6 +329,11 @@ fn filter_of(query: &QueryPairs) -> Result<TaskInstanceFilter, ApiError> {
     })
 }
 
+string_choice!(
+    TaskStateName,
+    ALL_TASK_STATES.iter().map(|s| s.as_str()).chain(["no_status"]).chain(AIRFLOW_ONLY_STATES)
+);
+
 /// A `state` filter value as stored: Airflow's names, with `none` and
 /// `no_status` for "no status yet"; an unknown name is a 400 listing the known ones.
 fn state_filter(value: &str) -> Result<String, ApiError> {
@@ -352,10 +358,12 @@ fn parse_seconds(param: &str, value: &str) -> Result<f64, ApiError> {
         .ok_or_else(|| ApiError::BadRequest(format!("`{param}` must be a number of seconds, got `{value}`")))
 }
 
+order_by_param!(TaskInstanceOrder, ORDER_FIELDS);
+
 /// `GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances`: `~` for
 /// the run lists every run of the DAG, `~` for both every DAG's. A DAG or run
 /// that is named must exist (404 otherwise).
-#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", tag = "Task Instance", params(RunPath, PageParams, OrderParams, TaskInstanceFilters), responses((status = 200, body = TaskInstanceCollection)))]
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", tag = "Task Instance", params(RunPath, PageParams, TaskInstanceOrder, Filters<TaskInstanceFilters>), responses((status = 200, body = TaskInstanceCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id)): ApiPath<(String, String)>,

@@ -53,10 +53,13 @@ impl From<UserRow> for UserResponse {
 #[serde(deny_unknown_fields)]
 pub(crate) struct UserBody {
     /// The login name: non-empty, without leading or trailing spaces.
+    #[schema(pattern = r"^\S(?:[\s\S]*\S)?$")]
     username: String,
     /// At least 8 characters.
+    #[schema(min_length = 8)]
     password: String,
     /// `viewer`, `operator` or `admin`.
+    #[schema(pattern = "^(viewer|operator|admin)$")]
     role: String,
 }
 
@@ -66,9 +69,11 @@ pub(crate) struct UserBody {
 pub(crate) struct UserPatchBody {
     /// `viewer`, `operator` or `admin`.
     #[serde(default)]
+    #[schema(pattern = "^(viewer|operator|admin)$")]
     role: Option<String>,
     /// At least 8 characters.
     #[serde(default)]
+    #[schema(min_length = 8)]
     password: Option<String>,
 }
 
@@ -117,7 +122,7 @@ pub(crate) async fn list(
 }
 
 /// `POST /api/v2/gust/users`: 201 with the new user; 409 when the name is taken.
-#[utoipa::path(post, path = "/api/v2/gust/users", tag = "User (gust)", request_body = UserBody, responses((status = 201, body = UserResponse)))]
+#[utoipa::path(post, path = "/api/v2/gust/users", tag = "User (gust)", request_body = UserBody, responses((status = 201, body = UserResponse), (status = 409, description = "A user with this name exists")))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
@@ -144,7 +149,7 @@ pub(crate) async fn get_one(
 
 /// `PATCH /api/v2/gust/users/{username}`: a new role and/or password; the
 /// user's older tokens stop working. 409 when it would demote the last admin.
-#[utoipa::path(patch, path = "/api/v2/gust/users/{username}", tag = "User (gust)", params(("username" = String, Path, description = "The user's login name")), request_body = UserPatchBody, responses((status = 200, body = UserResponse)))]
+#[utoipa::path(patch, path = "/api/v2/gust/users/{username}", tag = "User (gust)", params(("username" = String, Path, description = "The user's login name")), request_body = UserPatchBody, responses((status = 200, body = UserResponse), (status = 409, description = "It would demote the last admin")))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
@@ -176,7 +181,7 @@ pub(crate) async fn patch(
 
 /// `DELETE /api/v2/gust/users/{username}`: 204; the user's tokens stop
 /// working. 409 for the last admin.
-#[utoipa::path(delete, path = "/api/v2/gust/users/{username}", tag = "User (gust)", params(("username" = String, Path, description = "The user's login name")), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/api/v2/gust/users/{username}", tag = "User (gust)", params(("username" = String, Path, description = "The user's login name")), responses((status = 204, description = "Deleted"), (status = 409, description = "The user is the last admin")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,

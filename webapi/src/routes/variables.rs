@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::pagination::{OrderParams, PageParams};
+use super::pagination::{order_by_param, OrderParams, PageParams};
 use crate::{
     error::ApiError,
     extract::{ApiJson, ApiPath, ApiQuery},
@@ -60,14 +60,32 @@ impl From<VariableRow> for VariableResponse {
 pub(crate) struct VariableBody {
     #[serde(default)]
     key: Option<String>,
+    /// A string (JSON is stored JSON-encoded, as a string).
     #[serde(default, deserialize_with = "crate::extract::present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = String)]
     value: Option<Value>,
     #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     /// Airflow's multi-team field; gust has no teams, so only `null` is accepted.
     #[serde(default)]
+    #[schema(schema_with = crate::openapi::only_null)]
+    team_name: Option<String>,
+}
+
+/// What `POST /variables` takes, for the OpenAPI document: a [`VariableBody`]
+/// with its `key` and `value`.
+#[derive(ToSchema)]
+#[allow(dead_code)] // never constructed: it exists for its `ToSchema` impl
+pub(crate) struct VariablePostBody {
+    /// At most 250 characters, not only spaces.
+    #[schema(max_length = 250, pattern = r"\S")]
+    key: String,
+    /// A string (JSON is stored JSON-encoded, as a string).
+    value: String,
+    description: Option<String>,
+    /// Airflow's multi-team field; gust has no teams, so only `null` is accepted.
+    #[schema(schema_with = crate::openapi::only_null)]
     team_name: Option<String>,
 }
 
@@ -78,16 +96,20 @@ pub(crate) struct ListFilters {
     variable_key_pattern: Option<String>,
 }
 
+crate::extract::update_mask_param!(VariableMask, ["key", "value", "description"]);
+
 /// Query of `PATCH /variables/{variable_key}`: `update_mask` repeated or comma-separated.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Query of `PATCH /variables/{variable_key}`.
+#[derive(Debug, Deserialize)]
 pub(crate) struct PatchParams {
     #[serde(default)]
     update_mask: Vec<String>,
 }
 
+order_by_param!(VariableOrder, &ORDER_FIELDS);
+
 /// `GET /api/v2/variables`
-#[utoipa::path(get, path = "/api/v2/variables", tag = "Variable", params(PageParams, OrderParams, ListFilters), responses((status = 200, body = VariableCollection)))]
+#[utoipa::path(get, path = "/api/v2/variables", tag = "Variable", params(PageParams, VariableOrder, ListFilters), responses((status = 200, body = VariableCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
@@ -118,7 +140,7 @@ pub(crate) async fn get_one(
 }
 
 /// `POST /api/v2/variables`: 201 with the new variable, 409 when the key is taken.
-#[utoipa::path(post, path = "/api/v2/variables", tag = "Variable", request_body = VariableBody, responses((status = 201, body = VariableResponse)))]
+#[utoipa::path(post, path = "/api/v2/variables", tag = "Variable", request_body = VariablePostBody, responses((status = 201, body = VariableResponse), (status = 409, description = "A variable with this key exists")))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<VariableBody>,
@@ -138,7 +160,7 @@ pub(crate) async fn create(
 }
 
 /// `PATCH /api/v2/variables/{variable_key}`: changes the fields in `update_mask`, or every field the body has.
-#[utoipa::path(patch, path = "/api/v2/variables/{variable_key}", tag = "Variable", params(("variable_key" = String, Path, description = "The variable's key"), PatchParams), request_body = VariableBody, responses((status = 200, body = VariableResponse)))]
+#[utoipa::path(patch, path = "/api/v2/variables/{variable_key}", tag = "Variable", params(("variable_key" = String, Path, description = "The variable's key"), VariableMask), request_body = VariableBody, responses((status = 200, body = VariableResponse)))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
