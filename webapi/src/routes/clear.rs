@@ -14,7 +14,7 @@ use gust_shared::{
         signals::Signal,
         task_instances::{listing, listing::TaskInstanceRow, repair},
     },
-    state::TaskState,
+    state::{TaskState, TaskTransition},
 };
 use serde::Deserialize;
 use uuid::Uuid;
@@ -177,9 +177,13 @@ fn checked(body: &ClearBody) -> Result<(String, Selection), ApiError> {
     Ok((run_id, selection))
 }
 
-/// Whether `clear` would reset a task instance in `state` (it leaves live ones alone).
-fn clearable(state: TaskState) -> bool {
-    state.is_finished() || state == TaskState::UpForRetry
+/// Whether a clear resets a task instance in `state`: one that
+/// [`TaskTransition::Clear`] moves (finished or waiting for a retry, never a
+/// live one); with `only_failed`, only failed and upstream_failed ones.
+/// Serves this route and a run's `…/clear`.
+pub(crate) fn clears(state: TaskState, only_failed: bool) -> bool {
+    TaskTransition::Clear.moves(state)
+        && (!only_failed || matches!(state, TaskState::Failed | TaskState::UpstreamFailed))
 }
 
 /// The task instances of the run the selection covers and that a clear would
@@ -225,10 +229,7 @@ fn pick(
                 None => selection.task_ids.is_none(),
             }
     };
-    let wanted_state = |state: TaskState| {
-        clearable(state) && (!selection.only_failed || matches!(state, TaskState::Failed | TaskState::UpstreamFailed))
-    };
-    Ok(tis.into_iter().filter(|ti| covered(ti) && wanted_state(ti.state)).collect())
+    Ok(tis.into_iter().filter(|ti| covered(ti) && clears(ti.state, selection.only_failed)).collect())
 }
 
 #[cfg(test)]

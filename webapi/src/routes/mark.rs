@@ -247,6 +247,13 @@ mod tests {
     }
 
     #[test]
+    fn the_settable_states_are_exactly_those_the_state_machine_can_mark() {
+        let markable: Vec<TaskState> =
+            gust_shared::state::ALL_TASK_STATES.into_iter().filter(|s| TaskTransition::mark(*s).is_some()).collect();
+        assert_eq!(markable, SETTABLE);
+    }
+
+    #[test]
     fn success_failed_and_skipped_are_the_only_settable_states() {
         assert_eq!(new_state_of(Some("success")).unwrap(), TaskState::Success);
         assert_eq!(new_state_of(Some("failed")).unwrap(), TaskState::Failed);

@@ -24,6 +24,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
+    clear::clears,
     dag_runs::{definition_of, run_or_404, version_for_display, DagRunResponse, MAX_NOTE_LEN},
     dags::still_running,
     path_params::RunPath,
@@ -249,14 +250,6 @@ pub(crate) enum DagRunClearResponse {
 /// The serde default of `dry_run`.
 fn yes() -> bool {
     true
-}
-
-/// Whether a clear resets a task instance in `state`: finished or waiting for
-/// a retry, never one that is live (as `clearTaskInstances` does); with
-/// `only_failed`, only failed and upstream_failed ones.
-fn clears(state: TaskState, only_failed: bool) -> bool {
-    TaskTransition::Clear.moves(state)
-        && (!only_failed || matches!(state, TaskState::Failed | TaskState::UpstreamFailed))
 }
 
 /// `POST /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/clear`: resets the run's
