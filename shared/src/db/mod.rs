@@ -237,6 +237,15 @@ mod tests {
     }
 
     #[test]
+    fn the_unfinished_states_list_is_every_state_the_state_machine_calls_unfinished() {
+        let listed: Vec<&str> =
+            unfinished_states!().trim_matches(['(', ')']).split(", ").map(|s| s.trim_matches('\'')).collect();
+        let unfinished: Vec<&str> =
+            crate::state::ALL_TASK_STATES.iter().filter(|s| !s.is_finished()).map(|s| s.as_str()).collect();
+        assert_eq!(listed, unfinished);
+    }
+
+    #[test]
     fn nul_characters_are_replaced_before_storing() {
         assert_eq!(storable_text("a\0b"), "a\u{FFFD}b");
         assert!(matches!(storable_text("plain"), std::borrow::Cow::Borrowed("plain")));
