@@ -109,8 +109,12 @@ async fn schemathesis_finds_no_server_error_and_no_answer_the_document_does_not_
             "examples,coverage,fuzzing",
             "--max-examples",
             &examples,
+            // One worker: with two, hypothesis describes strategies by parsing source with `ast`
+            // from two threads at once, and CPython 3.11 then fails now and then with
+            // "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905),
+            // an error of the tool, not of gust, that fails the test (seen once in CI here).
             "--workers",
-            "2",
+            "1",
             "--header",
             &header,
             "--seed",
