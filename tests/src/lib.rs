@@ -9,6 +9,7 @@ pub mod ledger;
 pub mod processes;
 pub mod python;
 pub mod tap;
+pub mod ui;
 
 use std::{
     collections::BTreeMap,

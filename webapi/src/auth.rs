@@ -483,7 +483,7 @@ pub(crate) async fn authorize(State(state): State<AppState>, mut request: Reques
 /// as is one issued before the user's password or role last changed (`iat`
 /// has whole seconds, so a token from the very second of the change survives
 /// it), and the role is the stored one.
-async fn current_user(state: &AppState, claims: Claims) -> Result<CurrentUser, ApiError> {
+pub(crate) async fn current_user(state: &AppState, claims: Claims) -> Result<CurrentUser, ApiError> {
     let check = db::users::token_check(&state.db().await?, &claims.sub).await?;
     let Some(check) = check else {
         return Err(ApiError::Unauthorized(format!("user `{}` no longer exists; this token is void", claims.sub)));

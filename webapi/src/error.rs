@@ -70,7 +70,7 @@ impl ApiError {
     }
 
     /// The status and client-facing detail; server-side failures are logged here, not exposed.
-    fn status_and_detail(self) -> (StatusCode, String) {
+    pub(crate) fn status_and_detail(self) -> (StatusCode, String) {
         match self {
             ApiError::BadRequest(detail) => (StatusCode::BAD_REQUEST, detail),
             ApiError::NotFound(detail) => (StatusCode::NOT_FOUND, detail),

@@ -1,11 +1,12 @@
 //! gust's HTTP API: the Airflow 3 public REST API (`/api/v2/…`) over the
-//! state gust keeps in PostgreSQL.
+//! state gust keeps in PostgreSQL, and the web UI (`ui`) on the same address.
 
 pub mod auth;
 pub mod error;
 mod extract;
 mod openapi;
 mod routes;
+mod ui;
 
 use std::{
     future::Future,
@@ -27,6 +28,7 @@ use tokio::sync::Mutex;
 use tower::ServiceBuilder;
 use tower_http::{
     catch_panic::CatchPanicLayer,
+    compression::CompressionLayer,
     limit::RequestBodyLimitLayer,
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
     trace::{DefaultOnResponse, TraceLayer},
@@ -130,16 +132,20 @@ pub fn router(state: AppState) -> Router {
         let json = json.clone();
         async move { ([(header::CONTENT_TYPE, "application/json")], json) }
     };
-    api.route("/openapi.json", axum::routing::get(serve_json))
+    let api: Router = api
+        .route("/openapi.json", axum::routing::get(serve_json))
         .merge(docs)
         .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
+        .with_state(state.clone());
+    let ui: Router = ui::router(api.clone()).with_state(state);
+    api.merge(ui)
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
-        .with_state(state)
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(middleware::map_response_with_state(max_body_bytes, json_errors))
+        .layer(CompressionLayer::new())
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -194,13 +200,20 @@ pub(crate) fn is_json(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.starts_with("application/json") || v.starts_with("application/problem+json"))
 }
 
+/// True when the headers declare an HTML body (a UI page).
+fn is_html(headers: &HeaderMap) -> bool {
+    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"))
+}
+
 /// Turns any error response an inner layer produced as plain text (body too
 /// large, …) into the API's JSON error shape, keeping its status and headers;
 /// a too-large body always gets a detail naming the limit and its setting.
 async fn json_errors(State(max_body_bytes): State<usize>, response: Response) -> Response {
     let status = response.status();
     let rewrite = status == StatusCode::PAYLOAD_TOO_LARGE
-        || ((status.is_client_error() || status.is_server_error()) && !is_json(response.headers()));
+        || ((status.is_client_error() || status.is_server_error())
+            && !is_json(response.headers())
+            && !is_html(response.headers()));
     if !rewrite {
         return response;
     }

@@ -20,6 +20,7 @@ pub mod pools;
 pub mod runs;
 pub mod signals;
 pub mod task_instances;
+pub mod ui;
 pub mod users;
 pub mod variables;
 pub mod xcom;

@@ -1,0 +1,16 @@
+//! (being built)
+use crate::ui::error::UiError;
+/// (being built)
+pub(crate) async fn page() -> Result<String, UiError> { Err(UiError::NotFound("not built yet".into())) }
+/// (being built)
+pub(crate) async fn mapped_redirect() -> Result<String, UiError> { Err(UiError::NotFound("not built yet".into())) }
+/// (being built)
+pub(crate) async fn log_fragment() -> Result<String, UiError> { Err(UiError::NotFound("not built yet".into())) }
+/// (being built)
+pub(crate) async fn log_download() -> Result<String, UiError> { Err(UiError::NotFound("not built yet".into())) }
+/// (being built)
+pub(crate) async fn clear_preview() -> Result<String, UiError> { Err(UiError::NotFound("not built yet".into())) }
+/// (being built)
+pub(crate) async fn clear() -> Result<String, UiError> { Err(UiError::NotFound("not built yet".into())) }
+/// (being built)
+pub(crate) async fn mark() -> Result<String, UiError> { Err(UiError::NotFound("not built yet".into())) }
