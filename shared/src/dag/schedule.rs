@@ -241,6 +241,26 @@ impl Schedule {
         }
         due
     }
+
+    /// The interval of the next run the scheduler will create: the first one
+    /// due now, or else the next to end (its `end` is when it runs); `None`
+    /// when the bounds allow no more.
+    pub fn next_run(
+        &self,
+        bounds: &ScheduleBounds,
+        now: DateTime<Utc>,
+        last_logical_date: Option<DateTime<Utc>>,
+        catchup: bool,
+    ) -> Option<DataInterval> {
+        if let Some(due) = self.due_intervals(bounds, now, last_logical_date, catchup, 1).pop() {
+            return Some(due);
+        }
+        if self.is_once() {
+            return None;
+        }
+        let latest_ended = if catchup { None } else { self.latest_complete_interval(bounds, now).map(|i| i.start) };
+        self.next_interval_after(last_logical_date.max(latest_ended), bounds)
+    }
 }
 
 fn step_ms(every: Duration) -> i64 {
@@ -339,6 +359,25 @@ mod tests {
     fn starts(schedule: &Schedule, bounds: &ScheduleBounds, n: usize) -> Vec<DateTime<Utc>> {
         let far_future = at(2100, 1, 1, 0, 0);
         schedule.due_intervals(bounds, far_future, None, true, n).iter().map(|i| i.start).collect()
+    }
+
+    #[test]
+    fn next_run_is_the_due_interval_or_else_the_next_to_end() {
+        let daily = Schedule::parse("@daily").unwrap();
+        let bounds = utc_from(at(2026, 1, 1, 0, 0));
+        let now = at(2026, 3, 10, 15, 30);
+        // Yesterday's interval has ended and has no run yet: it is due now.
+        let due = daily.next_run(&bounds, now, Some(at(2026, 3, 8, 0, 0)), false);
+        assert_eq!(due, Some(interval(at(2026, 3, 9, 0, 0), at(2026, 3, 10, 0, 0))));
+        // It has its run: the next is today's, which runs at midnight.
+        let next = daily.next_run(&bounds, now, Some(at(2026, 3, 9, 0, 0)), false);
+        assert_eq!(next, Some(interval(at(2026, 3, 10, 0, 0), at(2026, 3, 11, 0, 0))));
+        // Without catchup a DAG that never ran skips to the latest interval, not the first.
+        let fresh = daily.next_run(&bounds, now, None, false);
+        assert_eq!(fresh, Some(interval(at(2026, 3, 9, 0, 0), at(2026, 3, 10, 0, 0))));
+        // With catchup it starts at start_date.
+        let catchup = daily.next_run(&bounds, now, None, true);
+        assert_eq!(catchup, Some(interval(at(2026, 1, 1, 0, 0), at(2026, 1, 2, 0, 0))));
     }
 
     #[test]
