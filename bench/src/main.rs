@@ -70,7 +70,7 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 enum Scenario {
-    /// Every scenario below, in order (raw, fanout + resources, chain, runs, bash, history, celery).
+    /// Every scenario below, in order (raw, fanout + resources, chain, runs, bash, history, ui, celery).
     All,
     /// RabbitMQ and PostgreSQL floors without gust.
     Raw,
@@ -84,6 +84,8 @@ enum Scenario {
     Bash,
     /// Chain hop p50 and a sweep proxy on an empty database and with 1,000,000 finished task instances.
     History,
+    /// The web UI: the grid of 25 runs × 1,000 tasks and a 10,000-line log page, server time and bytes.
+    Ui,
     /// The same fan-out and chain with Celery 5.7.0 (installed into bench/.venv).
     Celery,
     /// Drop leftover gust_bench_* databases and bench-* queues of killed runs (not while a benchmark runs).
@@ -100,6 +102,7 @@ impl Scenario {
             Scenario::Runs => "runs",
             Scenario::Bash => "bash",
             Scenario::History => "history",
+            Scenario::Ui => "ui",
             Scenario::Celery => "celery",
             Scenario::Cleanup => "cleanup",
         }
@@ -239,7 +242,7 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
 }
 
 async fn run_scenarios(cli: &Cli, ctx: &Ctx) -> Vec<ScenarioOutcome> {
-    use scenarios::{bash, chain, fanout, history, raw, runs};
+    use scenarios::{bash, chain, fanout, history, raw, runs, ui};
     let mut out = Vec::new();
     let all = cli.scenario == Scenario::All;
     let wants = |s: Scenario| all || cli.scenario == s;
@@ -260,6 +263,9 @@ async fn run_scenarios(cli: &Cli, ctx: &Ctx) -> Vec<ScenarioOutcome> {
     }
     if wants(Scenario::History) {
         out.push(history::run(ctx).await);
+    }
+    if wants(Scenario::Ui) {
+        out.push(ui::run(ctx).await);
     }
     if cli.scenario == Scenario::Celery || (all && !cli.no_celery) {
         out.push(celery::run(ctx).await);

@@ -7,6 +7,7 @@ pub mod fanout;
 pub mod history;
 pub mod raw;
 pub mod runs;
+pub mod ui;
 
 use std::path::PathBuf;
 
