@@ -4,6 +4,7 @@
 //! queue namespace, and drive it over HTTP like a user would.
 
 pub mod api;
+pub mod browser;
 pub mod database;
 pub mod ledger;
 pub mod processes;
