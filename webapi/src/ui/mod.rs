@@ -72,6 +72,7 @@ pub(crate) fn router(api: Router) -> Router<AppState> {
         .route("/dags/{dag_id}/runs/{run_id}", get(run::page))
         .route("/dags/{dag_id}/runs/{run_id}/clear", get(run::clear_preview).post(run::clear))
         .route("/dags/{dag_id}/runs/{run_id}/mark", post(run::mark))
+        .route("/dags/{dag_id}/runs/{run_id}/live", get(run::live))
         .route("/dags/{dag_id}/runs/{run_id}/delete", post(run::delete))
         .route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}", get(task::page))
         .route("/dags/{dag_id}/runs/{run_id}/tasks/{task_id}/mapped/{map_index}", get(task::mapped_redirect))
