@@ -198,3 +198,16 @@ async fn pages_accept_the_bearer_header_like_the_api_and_refuse_a_bad_one() {
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
     assert!(reply.headers[header::LOCATION].to_str().unwrap().starts_with("/login?next=%2F"));
 }
+
+#[tokio::test]
+async fn a_browser_asking_for_an_unknown_page_gets_an_html_404_and_the_api_keeps_json() {
+    let api = TestApi::start().await;
+    let request = Request::get("/no/such/page").header(header::ACCEPT, "text/html,application/xhtml+xml");
+    let reply = api.send_raw(request.body(Body::empty()).unwrap()).await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert!(reply.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    assert!(reply.headers.contains_key(header::CONTENT_SECURITY_POLICY));
+    assert!(reply.text().contains("there is no page at /no/such/page"), "{}", reply.text());
+    let request = Request::get("/api/v2/nothing").header(header::ACCEPT, "text/html");
+    api.send_raw(request.body(Body::empty()).unwrap()).await.assert_error(StatusCode::NOT_FOUND);
+}

@@ -21,7 +21,10 @@ mod users;
 mod variables;
 mod xcom;
 
-use axum::http::{Method, StatusCode, Uri};
+use axum::{
+    http::{header, HeaderMap, Method, StatusCode, Uri},
+    response::{IntoResponse, Response},
+};
 use utoipa::OpenApi as _;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
@@ -67,9 +70,13 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(variables::get_one, variables::patch, variables::delete))
 }
 
-/// 404 for paths no route matches.
-pub(crate) async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::NotFound(format!("no route for {method} {}; the API lives under /api/v2", uri.path()))
+/// 404 for paths no route matches: an HTML page for a browser outside `/api`, else the API's JSON error.
+pub(crate) async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
+    if wants_html && !uri.path().starts_with("/api/") {
+        return crate::ui::not_found_page(uri.path());
+    }
+    ApiError::NotFound(format!("no route for {method} {}; the API lives under /api/v2", uri.path())).into_response()
 }
 
 /// 405 for known paths asked with a method they do not support.

@@ -38,7 +38,7 @@ use axum::{
     extract::Request,
     http::{header, HeaderValue},
     middleware::{self, Next},
-    response::Response,
+    response::{IntoResponse, Response},
     routing::{get, post},
     Extension, Router,
 };
@@ -92,14 +92,25 @@ pub(crate) fn router(api: Router) -> Router<AppState> {
         .layer(middleware::from_fn(security_headers))
 }
 
+/// The UI's 404 page for a path no route matches, with the UI's security headers.
+pub(crate) fn not_found_page(path: &str) -> Response {
+    let mut response = error::UiError::NotFound(format!("there is no page at {path}")).into_response();
+    add_security_headers(&mut response);
+    response
+}
+
 /// Adds the UI's security headers, and `Cache-Control: no-store` unless the handler chose caching.
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    add_security_headers(&mut response);
+    response
+}
+
+fn add_security_headers(response: &mut Response) {
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
-    response
 }
