@@ -242,6 +242,19 @@ mod tests {
     use super::RetryPolicy;
 
     #[test]
+    fn the_example_dag_files_parse() {
+        let examples = [
+            ("dags/example_etl.yaml", include_str!("../../../dags/example_etl.yaml")),
+            ("dags/example_hello.yaml", include_str!("../../../dags/example_hello.yaml")),
+            ("dags/example_hourly_report.yaml", include_str!("../../../dags/example_hourly_report.yaml")),
+        ];
+        for (file, yaml) in examples {
+            let dag = super::parse_dag_file(file, yaml).unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(!dag.tasks.is_empty(), "{file}");
+        }
+    }
+
+    #[test]
     fn a_fixed_delay_is_the_same_for_every_try() {
         let policy = RetryPolicy { delay_ms: 30_000, exponential: false, max_delay_ms: None };
         assert_eq!([1, 2, 5].map(|t| policy.delay_after(t)), [30_000, 30_000, 30_000]);
