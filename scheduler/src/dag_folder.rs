@@ -89,7 +89,7 @@ impl DagFolder {
                                     }
                                 } else {
                                     let tx = client.transaction().await?;
-                                    let new_version = dags::upsert(&tx, &dag, &name, &hash).await?;
+                                    let new_version = dags::upsert(&tx, &dag, &name, &hash, &text).await?;
                                     tx.commit().await?;
                                     if new_version {
                                         report.new_versions += 1;

@@ -149,7 +149,7 @@ impl TestApi {
     pub async fn add_dag(&self, yaml: &str) {
         let dag = gust_shared::dag::parse_dag_file("dags/test.yaml", yaml).expect("test DAG parses");
         let client = self.pool.get().await.unwrap();
-        db::dags::upsert(&client, &dag, &format!("/dags/{}.yaml", dag.dag_id), "hash-1").await.unwrap();
+        db::dags::upsert(&client, &dag, &format!("/dags/{}.yaml", dag.dag_id), "hash-1", yaml).await.unwrap();
     }
 
     /// Triggers a run of the DAG `yaml` through the API with the trigger body

@@ -86,9 +86,17 @@ fn version_row(row: &Row) -> Result<DagVersion, DbError> {
     })
 }
 
-/// Stores a parsed DAG: inserts it or updates it, adding a new version when
-/// its content hash changed. Returns true when a new version was created.
-pub async fn upsert(db: &impl GenericClient, dag: &Dag, fileloc: &str, hash: &str) -> Result<bool, DbError> {
+/// Stores a parsed DAG: inserts it or updates it, adding a new version (with
+/// `source`, the file's text) when its content hash changed. An unchanged
+/// file fills in the source of a version stored before sources were kept.
+/// Returns true when a new version was created.
+pub async fn upsert(
+    db: &impl GenericClient,
+    dag: &Dag,
+    fileloc: &str,
+    hash: &str,
+    source: &str,
+) -> Result<bool, DbError> {
     let definition = serde_json::to_value(dag).expect("a DAG always serialises");
     let current: Option<(String, bool)> = db
         .query_opt("SELECT version_hash, is_active FROM dags WHERE dag_id = $1 FOR UPDATE", &[&dag.dag_id])
@@ -107,6 +115,13 @@ pub async fn upsert(db: &impl GenericClient, dag: &Dag, fileloc: &str, hash: &st
                 .await?;
             }
             db.execute("UPDATE dags SET last_parsed_at = now() WHERE dag_id = $1", &[&dag.dag_id]).await?;
+            db.execute(
+                r#"
+UPDATE dag_versions SET source = $2
+WHERE id = (SELECT latest_version_id FROM dags WHERE dag_id = $1) AND source IS NULL"#,
+                &[&dag.dag_id, &source],
+            )
+            .await?;
             return Ok(false);
         }
     }
@@ -134,10 +149,10 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
     let version_id: i64 = db
         .query_one(
             r#"
-INSERT INTO dag_versions (dag_id, version_number, version_hash, definition)
-SELECT $1, coalesce(max(version_number), 0) + 1, $2, $3 FROM dag_versions WHERE dag_id = $1
+INSERT INTO dag_versions (dag_id, version_number, version_hash, definition, source)
+SELECT $1, coalesce(max(version_number), 0) + 1, $2, $3, $4 FROM dag_versions WHERE dag_id = $1
 RETURNING id"#,
-            &[&dag.dag_id, &hash, &definition],
+            &[&dag.dag_id, &hash, &definition, &source],
         )
         .await?
         .get(0);
@@ -330,4 +345,45 @@ pub async fn version(db: &impl GenericClient, version_id: i64) -> Result<Option<
         )
         .await?;
     row.as_ref().map(version_row).transpose()
+}
+
+/// One version of a DAG, as a version list shows it.
+#[derive(Debug, Clone)]
+pub struct VersionSummary {
+    /// Primary key.
+    pub id: i64,
+    /// 1, 2, … per DAG.
+    pub version_number: i32,
+    /// When this version was first seen.
+    pub created_at: DateTime<Utc>,
+    /// Whether its source text is stored (not for versions stored before gust kept sources).
+    pub has_source: bool,
+}
+
+/// Every version of a DAG, newest first.
+pub async fn versions(db: &impl GenericClient, dag_id: &str) -> Result<Vec<VersionSummary>, DbError> {
+    let rows = db
+        .query(
+            r#"
+SELECT id, version_number, created_at, source IS NOT NULL AS has_source
+FROM dag_versions WHERE dag_id = $1 ORDER BY version_number DESC"#,
+            &[&dag_id],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| VersionSummary {
+            id: r.get("id"),
+            version_number: r.get("version_number"),
+            created_at: r.get("created_at"),
+            has_source: r.get("has_source"),
+        })
+        .collect())
+}
+
+/// The file text a version was parsed from: `None` when the version does not
+/// exist, `Some(None)` when it was stored before gust kept sources.
+pub async fn source(db: &impl GenericClient, version_id: i64) -> Result<Option<Option<String>>, DbError> {
+    let row = db.query_opt("SELECT source FROM dag_versions WHERE id = $1", &[&version_id]).await?;
+    Ok(row.map(|r| r.get(0)))
 }
