@@ -107,11 +107,7 @@ impl TestApi {
 
 /// `a=1&b=two` with each key and value percent-encoded.
 fn serde_html_form_body(fields: &[(&str, &str)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-        .collect::<Vec<_>>()
-        .join("&")
+    fields.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
 }
 
 fn encode(text: &str) -> String {

@@ -129,7 +129,10 @@ mod tests {
 
     #[test]
     fn path_segments_are_encoded_one_by_one() {
-        assert_eq!(path(&["dags", "a/b", "runs", "manual__2026-01-01T00:00:00+00:00"]), "/dags/a%2Fb/runs/manual__2026-01-01T00:00:00%2B00:00");
+        assert_eq!(
+            path(&["dags", "a/b", "runs", "manual__2026-01-01T00:00:00+00:00"]),
+            "/dags/a%2Fb/runs/manual__2026-01-01T00:00:00%2B00:00"
+        );
         assert_eq!(path(&["x?y#z"]), "/x%3Fy%23z");
     }
 }

@@ -153,9 +153,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for UiForm<T> {
 fn check_same_origin(headers: &HeaderMap) -> Result<(), UiError> {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
     let cross_site = || {
-        UiError::Forbidden(
-            "cross-site request refused: this form must be sent from a page of this gust server".into(),
-        )
+        UiError::Forbidden("cross-site request refused: this form must be sent from a page of this gust server".into())
     };
     match headers.get(header::ORIGIN).map(|v| v.to_str().unwrap_or("")) {
         Some(origin) => {
