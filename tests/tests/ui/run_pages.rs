@@ -359,6 +359,34 @@ async fn raw_download_is_an_attachment_with_every_line() {
 }
 
 #[tokio::test]
+async fn raw_download_over_a_real_connection_streams_a_log_of_several_chunks_to_the_end_plain_and_gzipped() {
+    // gzip polls a finished body once more than a plain read does; the stream must stay ended.
+    let api = TestApi::start().await;
+    etl_run(&api, "{}").await;
+    set_ti(&api, "extract", "state = 'success', try_number = 1").await;
+    append_lines(&api, "extract", 1, 12_345).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = api.router.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+    let url = format!("http://{address}{EXTRACT}/log.txt?try=1");
+    for _ in 0..3 {
+        let reply = reqwest::Client::new().get(&url).bearer_auth(&api.admin_token).send().await.unwrap();
+        assert_eq!(reply.status(), StatusCode::OK);
+        let text = reply.text().await.expect("the whole body arrives");
+        assert_eq!(text.lines().count(), 12_345);
+        assert!(text.ends_with("line 12345\n"));
+        let gzip =
+            reqwest::Client::new().get(&url).bearer_auth(&api.admin_token).header(header::ACCEPT_ENCODING, "gzip");
+        let reply = gzip.send().await.unwrap();
+        assert_eq!(reply.headers().get(header::CONTENT_ENCODING).unwrap(), "gzip");
+        let compressed = reply.bytes().await.expect("the whole compressed body arrives");
+        assert!(compressed.len() > 1000 && compressed.len() < text.len(), "{} compressed bytes", compressed.len());
+    }
+    server.abort();
+}
+
+#[tokio::test]
 async fn task_clear_preview_lists_the_task_and_its_downstream_when_asked_and_confirming_resets_them() {
     let api = TestApi::start().await;
     etl_run(&api, "{}").await;

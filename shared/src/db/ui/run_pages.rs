@@ -3,7 +3,7 @@
 //! as a stream of chunks for the raw download.
 
 use chrono::{DateTime, Utc};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use uuid::Uuid;
 
 use crate::{
@@ -87,4 +87,6 @@ pub fn log_text(
             }
         }
     })
+    // HTTP servers may poll a finished body once more; an unfused unfold panics when they do.
+    .fuse()
 }
