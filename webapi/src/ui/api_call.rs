@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use axum::{
     body::Body,
     extract::ConnectInfo,
-    http::{header, Method, Request, StatusCode},
+    http::{header, Method, Request},
     Router,
 };
 use percent_encoding::{utf8_percent_encode, AsciiSet, CONTROLS};
@@ -62,8 +62,6 @@ pub(crate) struct Api(Router);
 
 /// A successful API answer.
 pub(crate) struct ApiReply {
-    /// Its status (2xx).
-    pub(crate) status: StatusCode,
     /// Its JSON body (`null` when empty).
     pub(crate) json: Value,
 }
@@ -116,7 +114,7 @@ impl Api {
             .map_err(|e| UiError::Internal(format!("reading an API answer: {e}")))?;
         let json = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
         if status.is_success() {
-            return Ok(ApiReply { status, json });
+            return Ok(ApiReply { json });
         }
         let detail = json["detail"].as_str().map_or_else(|| status.to_string(), str::to_string);
         Err(UiError::Api(ApiError::with_status(status, detail)))

@@ -4,7 +4,7 @@
 
 use axum::http::Method;
 use chrono::{DateTime, Utc};
-use maud::{html, Markup, PreEscaped, DOCTYPE};
+use maud::{html, Markup, DOCTYPE};
 
 use super::{assets, session::Session};
 
@@ -187,11 +187,6 @@ pub(crate) fn json_block(value: &serde_json::Value) -> Markup {
 /// An error or notice sentence shown above a form.
 pub(crate) fn alert(message: Option<&str>) -> Markup {
     html! { @if let Some(message) = message { p.error role="alert" { (message) } } }
-}
-
-/// Markup this module wrote itself (SVG paths); never user input.
-pub(crate) fn trusted(markup: String) -> PreEscaped<String> {
-    PreEscaped(markup)
 }
 
 #[cfg(test)]

@@ -359,6 +359,7 @@ fn grid_section(
                                         title={ (run.run_id) " · " (run.state) " · " (run.run_after.format("%Y-%m-%d %H:%M UTC")) } {
                                         span.sr-only { (run.run_id) ", " (run.state) }
                                     }
+                                    span.run-date aria-hidden="true" { (run.run_after.format("%m-%d %H:%M")) }
                                 }
                             }
                         }
@@ -684,6 +685,8 @@ fn gantt_svg(dag_id: &str, run: &GridRun, tis: &[TaskInstanceRow], now: DateTime
         .map(|i| first_tick + i * step)
         .take_while(|t| *t as f64 <= t1.timestamp() as f64)
         .filter_map(|t| DateTime::from_timestamp(t, 0))
+        // The first whole second may lie before a t0 with a fraction; its label would overlap the next.
+        .filter(|t| *t >= t0)
         .collect();
     let width = chart_x + GANTT_CHART_WIDTH + 40.0;
     let height = GANTT_AXIS + GANTT_ROW * tis.len() as f64 + 10.0;

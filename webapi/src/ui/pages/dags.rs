@@ -123,7 +123,7 @@ pub(crate) async fn page(
         } @else {
             table.dags {
                 thead { tr {
-                    th scope="col" { "Paused" } th scope="col" { "DAG" } th scope="col" { "Owner" }
+                    th scope="col" { "State" } th scope="col" { "DAG" } th scope="col" { "Owner" }
                     th scope="col" { "Schedule" } th scope="col" { "Next run" } th scope="col" { "Recent runs" }
                 } }
                 tbody {
@@ -136,13 +136,17 @@ pub(crate) async fn page(
                                         (layout::csrf_field(&session))
                                         input type="hidden" name="is_paused" value=(if dag.is_paused { "false" } else { "true" });
                                         input type="hidden" name="back" value=(query.link(query.offset));
+                                        span.state-word class=(if dag.is_paused { "muted" } else { "ok" }) {
+                                            @if dag.is_paused { "paused" } @else { "active" }
+                                        }
+                                        " "
                                         button.toggle.secondary type="submit"
                                             aria-label=(format!("{} {}", if dag.is_paused { "Unpause" } else { "Pause" }, dag.dag_id)) {
-                                            @if dag.is_paused { "Paused" } @else { "Active" }
+                                            @if dag.is_paused { "Unpause" } @else { "Pause" }
                                         }
                                     }
                                 } @else {
-                                    @if dag.is_paused { span.muted { "Paused" } } @else { "Active" }
+                                    @if dag.is_paused { span.muted { "paused" } } @else { span.ok { "active" } }
                                 }
                             }
                             td {
@@ -151,7 +155,12 @@ pub(crate) async fn page(
                                 div { @for tag in &dag.tags { a.tag href=(format!("/dags?tag={}", query_value(tag))) { (tag) } } }
                             }
                             td { (dag.owners.join(", ")) }
-                            td { code { (dag.schedule.as_deref().unwrap_or("None")) } }
+                            td {
+                                @match &dag.schedule {
+                                    Some(schedule) => { code { (schedule) } }
+                                    None => { span.muted { "manual only" } }
+                                }
+                            }
                             td {
                                 @let next = definitions.get(&dag.latest_version_id).and_then(|definition| {
                                     let schedule = definition.schedule.as_ref()?;

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::{
     ui::{
-        api_call::{path, Api},
+        api_call::Api,
         error::UiError,
         layout::{self, Nav},
         session::Session,
@@ -140,6 +140,7 @@ fn first_line(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ui::api_call::path;
 
     #[test]
     fn workers_are_healthy_when_any_of_them_is() {

@@ -241,7 +241,13 @@ fn live_section(run: &DagRunRow, tis: &[TaskInstanceRow]) -> Markup {
                 dt { "Duration" } dd { (layout::duration(layout::seconds_between(run.start_date, run.end_date))) }
                 dt { "Logical date" } dd { (layout::time(run.logical_date)) }
                 dt { "Data interval" }
-                dd { (layout::time(run.data_interval_start)) " – " (layout::time(run.data_interval_end)) }
+                dd {
+                    @if run.data_interval_start.is_none() && run.data_interval_end.is_none() {
+                        span.muted { "none (a manual run without a logical date)" }
+                    } @else {
+                        (layout::time(run.data_interval_start)) " – " (layout::time(run.data_interval_end))
+                    }
+                }
                 dt { "Run after" } dd { (layout::time(Some(run.run_after))) }
             }
             h2 { "Task instances" }
