@@ -103,6 +103,10 @@ pub const CELERY_FACTOR_TARGET: f64 = 10.0;
 pub const HOP_P50_TARGET_MS: f64 = 5.0;
 /// Idle worker RSS target, in MiB.
 pub const IDLE_WORKER_TARGET_MIB: f64 = 20.0;
+/// Most milliseconds the grid of 25 runs × 1,000 tasks may take to render and transfer.
+pub const UI_GRID_TARGET_MS: f64 = 150.0;
+/// Most milliseconds the task page of a 10,000-line log may take to render and transfer.
+pub const UI_LOG_PAGE_TARGET_MS: f64 = 100.0;
 /// Largest hop-p50 ratio (history / empty) still called flat.
 pub const FLAT_HOP_RATIO: f64 = 1.25;
 /// Largest sweep-proxy ratio still called flat, unless the growth is below [`FLAT_SWEEP_ABS_MS`].
@@ -242,6 +246,20 @@ impl Report {
                 String::new(),
             ),
             flat,
+            check(
+                "UI grid (25 runs × 1,000 tasks) ≤ 150 ms",
+                self.median("ui", "grid_ms"),
+                "ms",
+                &|v| v <= UI_GRID_TARGET_MS,
+                String::new(),
+            ),
+            check(
+                "UI page of a 10,000-line log ≤ 100 ms",
+                self.median("ui", "log_page_ms"),
+                "ms",
+                &|v| v <= UI_LOG_PAGE_TARGET_MS,
+                String::new(),
+            ),
         ]
     }
 
