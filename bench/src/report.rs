@@ -438,10 +438,29 @@ mod tests {
         let verdicts: Vec<Verdict> = report.targets.iter().map(|t| t.verdict).collect();
         assert_eq!(
             verdicts,
-            vec![Verdict::Met, Verdict::NotMet, Verdict::NotMet, Verdict::NotMeasured, Verdict::NotMeasured]
+            vec![
+                Verdict::Met,
+                Verdict::NotMet,
+                Verdict::NotMet,
+                Verdict::NotMeasured,
+                Verdict::NotMeasured,
+                Verdict::NotMeasured,
+                Verdict::NotMeasured
+            ]
         );
         assert_eq!(report.comparisons[0].value, Some(6.0));
         assert!(report.table().contains("| fan-out ≥ 5,000 noop tasks/s | 6000 tasks/s | met |"));
+    }
+
+    #[test]
+    fn ui_targets_are_judged_on_the_grid_and_log_page_medians() {
+        let scenarios = vec![ScenarioOutcome::from_repetitions(
+            "ui",
+            vec![Ok(vec![m("grid_ms", "g", "ms", 71.0), m("log_page_ms", "l", "ms", 120.0)])],
+        )];
+        let report = Report::new(vec![], config(FULL_FANOUT), machine(), vec![], scenarios);
+        let ui: Vec<Verdict> = report.targets[5..].iter().map(|t| t.verdict).collect();
+        assert_eq!(ui, vec![Verdict::Met, Verdict::NotMet]);
     }
 
     #[test]
