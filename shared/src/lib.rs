@@ -19,6 +19,7 @@
 //!   - one module per other table family (`runs`, `dags`, `pools`, `xcom`, …).
 //! - [`message`]: the versioned, self-contained task message.
 //! - [`amqp`]: RabbitMQ topology (exchanges, work, delay and dead queues) and publishing.
+//! - [`secrets`]: Fernet encryption at rest of connection secrets.
 //! - [`template`]: Jinja rendering of operator arguments with Airflow's variables.
 //! - [`settings`], [`cli`], [`telemetry`]: typed settings, shared command-line
 //!   handling, logging.
@@ -31,6 +32,7 @@ pub mod cli;
 pub mod dag;
 pub mod db;
 pub mod message;
+pub mod secrets;
 pub mod settings;
 pub mod state;
 pub mod telemetry;

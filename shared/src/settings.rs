@@ -39,6 +39,30 @@ pub struct Settings {
     pub webapi: WebapiSettings,
     /// API authentication: token signing and the first admin.
     pub auth: AuthSettings,
+    /// Encryption at rest of connection secrets.
+    pub secrets: SecretsSettings,
+}
+
+/// Encryption at rest settings.
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SecretsSettings {
+    /// Fernet key(s) in Airflow's `fernet_key` format, comma-separated: the first encrypts, any decrypts.
+    pub key: Option<String>,
+}
+
+impl std::fmt::Debug for SecretsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretsSettings").field("key", &self.key.as_ref().map(|_| "***")).finish()
+    }
+}
+
+impl SecretsSettings {
+    /// The keys, ready to use; `None` when no key is set.
+    pub fn secrets(&self) -> Result<Option<crate::secrets::Secrets>, SettingsError> {
+        crate::secrets::Secrets::from_keys(self.key.as_deref().unwrap_or_default())
+            .map_err(|e| SettingsError::Invalid { key: crate::secrets::KEY_VARIABLE, problem: e.to_string() })
+    }
 }
 
 /// PostgreSQL settings.
@@ -371,6 +395,7 @@ impl Settings {
             });
         }
         self.auth.validate()?;
+        self.secrets.secrets()?;
         Ok(self)
     }
 

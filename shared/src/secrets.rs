@@ -1,0 +1,146 @@
+//! Encryption at rest of connection passwords and secret extras: Fernet tokens,
+//! the format and key format of Airflow's `fernet_key`, so a key from an Airflow
+//! deployment works here and tokens are readable by Airflow's `cryptography`.
+//!
+//! `GUST__SECRETS__KEY` holds one key or several separated by commas (Airflow's
+//! `MultiFernet`): the first encrypts, any of them decrypts. To rotate, put the
+//! new key first, run `gust-webapi rotate-secrets`, then remove the old key.
+
+use fernet::{Fernet, MultiFernet};
+
+/// The environment variable that holds the key(s).
+pub const KEY_VARIABLE: &str = "GUST__SECRETS__KEY";
+
+/// Why a key could not be used or a token not decrypted.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    /// A key is not 32 bytes in URL-safe base64.
+    #[error(
+        "{KEY_VARIABLE}: key number {0} is not a Fernet key (32 bytes in URL-safe base64); \
+         make one with `python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'` \
+         or `openssl rand -base64 32 | tr '+/' '-_'`"
+    )]
+    BadKey(usize),
+    /// No key is set, so nothing secret can be stored or read.
+    #[error("no encryption key is set; set {KEY_VARIABLE} to a Fernet key to store or read connection secrets")]
+    NoKey,
+    /// None of the keys decrypts the token (wrong key, or the token was changed).
+    #[error(
+        "a stored secret cannot be decrypted with any key in {KEY_VARIABLE}; \
+         add the key it was encrypted with (comma-separated, after the current one)"
+    )]
+    Undecryptable,
+}
+
+/// The configured keys: the first encrypts, every one decrypts.
+pub struct Secrets {
+    fernet: MultiFernet,
+    keys: usize,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Secrets({} keys)", self.keys)
+    }
+}
+
+impl Secrets {
+    /// The keys of a comma-separated list (blank entries skipped); `None` when there is none.
+    pub fn from_keys(keys: &str) -> Result<Option<Self>, SecretsError> {
+        let fernets = keys
+            .split(',')
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .enumerate()
+            .map(|(i, key)| Fernet::new(key).ok_or(SecretsError::BadKey(i + 1)))
+            .collect::<Result<Vec<_>, _>>()?;
+        if fernets.is_empty() {
+            return Ok(None);
+        }
+        let keys = fernets.len();
+        Ok(Some(Self { fernet: MultiFernet::new(fernets), keys }))
+    }
+
+    /// A new random key in Fernet's format.
+    pub fn generate_key() -> String {
+        Fernet::generate_key()
+    }
+
+    /// The Fernet token of `plain`, with the first key.
+    pub fn encrypt(&self, plain: &str) -> String {
+        self.fernet.encrypt(plain.as_bytes())
+    }
+
+    /// The text a token holds, with whichever key opens it.
+    pub fn decrypt(&self, token: &str) -> Result<String, SecretsError> {
+        let bytes = self.fernet.decrypt(token).map_err(|_| SecretsError::Undecryptable)?;
+        String::from_utf8(bytes).map_err(|_| SecretsError::Undecryptable)
+    }
+
+    /// The token re-encrypted with the first key (Airflow's `rotate`).
+    pub fn rotate(&self, token: &str) -> Result<String, SecretsError> {
+        Ok(self.encrypt(&self.decrypt(token)?))
+    }
+}
+
+/// Words that make a name (a variable key, a field of a connection's extra) secret, as Airflow's defaults.
+pub const SENSITIVE_WORDS: [&str; 10] = [
+    "password",
+    "secret",
+    "passwd",
+    "authorization",
+    "api_key",
+    "apikey",
+    "access_token",
+    "private_key",
+    "token",
+    "keyfile_dict",
+];
+
+/// Whether a key or JSON field name names a secret.
+pub fn is_sensitive(name: &str) -> bool {
+    let name = name.to_lowercase();
+    SENSITIVE_WORDS.iter().any(|word| name.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_decrypts_with_any_key_and_encrypts_with_the_first() {
+        let (old, new) = (Secrets::generate_key(), Secrets::generate_key());
+        let before = Secrets::from_keys(&old).unwrap().unwrap();
+        let token = before.encrypt("hunter2");
+        assert_ne!(token, "hunter2");
+        let both = Secrets::from_keys(&format!("{new}, {old}")).unwrap().unwrap();
+        assert_eq!(both.decrypt(&token).unwrap(), "hunter2");
+        let rotated = both.rotate(&token).unwrap();
+        let after = Secrets::from_keys(&new).unwrap().unwrap();
+        assert_eq!(after.decrypt(&rotated).unwrap(), "hunter2");
+        assert!(matches!(after.decrypt(&token), Err(SecretsError::Undecryptable)));
+    }
+
+    #[test]
+    fn a_python_cryptography_token_decrypts() {
+        // Made by Python's cryptography.fernet, as Airflow stores passwords.
+        let key = "nQZAn0nYkCKPuN7feyBSQm4cpJirwST4dFHmdO8Z_BM=";
+        let token =
+            "gAAAAABrDQcLjWufY0ZHVDek8uAxsA3RIZsmBRs1THBDSJ1_129qehxMLpm3Nwd3A0xN9xrl6sidIb-yW4OQNEdP8vV3sK3IMQ==";
+        let secrets = Secrets::from_keys(key).unwrap().unwrap();
+        assert_eq!(secrets.decrypt(token).unwrap(), "hunter2");
+    }
+
+    #[test]
+    fn a_bad_key_is_named_by_its_position_and_blank_means_none() {
+        let error = Secrets::from_keys(&format!("{}, short", Secrets::generate_key())).unwrap_err();
+        assert!(error.to_string().contains("key number 2"), "{error}");
+        assert!(Secrets::from_keys(" , ").unwrap().is_none());
+    }
+
+    #[test]
+    fn secret_names_are_recognised_whatever_their_case() {
+        assert!(is_sensitive("DB_PASSWORD") && is_sensitive("api_key") && is_sensitive("private_key_file"));
+        assert!(!is_sensitive("region"));
+    }
+}
