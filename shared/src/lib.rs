@@ -19,6 +19,7 @@
 //!   - one module per other table family (`runs`, `dags`, `pools`, `xcom`, …).
 //! - [`message`]: the versioned, self-contained task message.
 //! - [`amqp`]: RabbitMQ topology (exchanges, work, delay and dead queues) and publishing.
+//! - [`connections`]: Airflow's Connections, decrypted, from `GUST_CONN_<ID>` or the table ([`connections::resolve`]).
 //! - [`secrets`]: Fernet encryption at rest of connection secrets.
 //! - [`template`]: Jinja rendering of operator arguments with Airflow's variables.
 //! - [`settings`], [`cli`], [`telemetry`]: typed settings, shared command-line
@@ -29,6 +30,7 @@
 
 pub mod amqp;
 pub mod cli;
+pub mod connections;
 pub mod dag;
 pub mod db;
 pub mod message;
