@@ -9,7 +9,7 @@ use backon::{ExponentialBuilder, Retryable};
 use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use gust_shared::{
-    amqp::{AmqpError, Topology},
+    amqp::{AmqpError, Topology, DEAD_DETAIL_HEADER, DEAD_REASON_HEADER},
     db::{dead_letters, logs, task_instances::sweeps, DbError},
     message::{MessageError, TaskMessage},
 };
@@ -56,6 +56,8 @@ struct Death {
     reason: String,
     queue: String,
     count: Option<i64>,
+    /// Why, for people, when a worker dead-lettered the message itself.
+    detail: Option<String>,
 }
 
 fn text(value: &AMQPValue) -> Option<String> {
@@ -87,7 +89,18 @@ fn death_of(delivery: &Delivery) -> Death {
         _ => FieldTable::default(),
     };
     let delivery_count = headers.and_then(|h| h.inner().get("x-delivery-count")).and_then(number);
+    // A worker that cannot run a message (a custom operator it lacks) sends it here itself, saying why.
+    let own = |name: &str| headers.and_then(|h| h.inner().get(name)).and_then(text);
+    if let Some(reason) = own(DEAD_REASON_HEADER) {
+        return Death {
+            reason,
+            queue: delivery.routing_key.as_str().to_string(),
+            count: None,
+            detail: own(DEAD_DETAIL_HEADER),
+        };
+    }
     Death {
+        detail: None,
         reason: entry.inner().get("reason").and_then(text).unwrap_or_else(|| "unknown".into()),
         queue: entry.inner().get("queue").and_then(text).unwrap_or_default(),
         count: delivery_count.or_else(|| entry.inner().get("count").and_then(number)),
@@ -165,6 +178,16 @@ async fn store(
             }
             letter.reason = "delivery_limit".into();
             letter.detail = detail;
+        } else if let Some(detail) = &death.detail {
+            // The worker's own reason (a missing custom operator): the try cannot run, so it fails.
+            let failed = sweeps::fail_undeliverable(&tx, message.ti_id, message.try_number, detail).await?;
+            if failed {
+                let line = format!("gust: {detail}");
+                logs::append(&tx, message.ti_id, message.try_number, &[(chrono::Utc::now(), "gust", line.as_str())])
+                    .await?;
+            }
+            letter.reason = death.reason.clone();
+            letter.detail = detail.clone();
         } else {
             letter.reason = death.reason.clone();
             letter.detail = format!("the broker dead-lettered it ({}) from {}", death.reason, death.queue);

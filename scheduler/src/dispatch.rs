@@ -57,11 +57,11 @@ pub async fn dispatch_scheduled(
                 return Err(SchedulerError::MissingVersion(ti.dag_version_id));
             };
             match render(&tx, ti, &dag, task, &mut xcoms_by_run, &mut loaded_variables).await? {
-                Ok(None) => messages.push(build_message(ti, task, task.operator.clone())),
+                Ok(None) => messages.push(with_run_params(build_message(ti, task, task.operator.clone()), &dag, ti)),
                 Ok(Some(operator)) => {
                     rendered.ids.push(ti.id);
                     rendered.fields.push(serde_json::to_value(&operator).unwrap_or_default());
-                    messages.push(build_message(ti, task, operator));
+                    messages.push(with_run_params(build_message(ti, task, operator), &dag, ti));
                 }
                 Err(error) => fail_unrenderable(&tx, ti, &error).await?,
             }
@@ -163,6 +163,17 @@ async fn fail_unrenderable(db: &impl GenericClient, ti: &Dispatchable, reason: &
     Ok(())
 }
 
+/// A custom operator's message with the run's params and conf, which its
+/// executable reads from stdin; other messages unchanged.
+fn with_run_params(mut message: TaskMessage, dag: &Dag, ti: &Dispatchable) -> TaskMessage {
+    if matches!(message.operator, OperatorSpec::Custom { .. }) {
+        let (conf, params) = run_params(dag, &ti.conf)
+            .unwrap_or_else(|_| (ti.conf.as_object().cloned().unwrap_or_default(), Default::default()));
+        (message.conf, message.params) = (Some(conf), Some(params));
+    }
+    message
+}
+
 /// The self-contained message for try `ti.next_try` of a task instance, running `operator`.
 pub fn build_message(ti: &Dispatchable, task: &TaskSpec, operator: OperatorSpec) -> TaskMessage {
     let mut message = TaskMessage {
@@ -180,6 +191,8 @@ pub fn build_message(ti: &Dispatchable, task: &TaskSpec, operator: OperatorSpec)
         execution_timeout_ms: task.execution_timeout_ms,
         retry: task.retry_policy(),
         env: BTreeMap::new(),
+        params: None,
+        conf: None,
     };
     message.env = message.context_env();
     message

@@ -57,6 +57,10 @@ pub struct Topology {
 
 /// Header that routes a delayed message to the delay queue of its delay.
 const DELAY_HEADER: &str = "gust-delay-ms";
+/// Header of a message a worker sent to the dead queue itself: the reason, one word.
+pub const DEAD_REASON_HEADER: &str = "gust-dead-reason";
+/// Header of a message a worker sent to the dead queue itself: the reason, for people.
+pub const DEAD_DETAIL_HEADER: &str = "gust-dead-detail";
 /// How long an idle delay queue outlives its last message's TTL before the broker removes it.
 const DELAY_QUEUE_IDLE_MS: u64 = 60_000;
 
@@ -224,6 +228,32 @@ impl TaskPublisher {
         let properties = message_properties(message).with_headers(headers);
         let confirm = self.send(self.topology.delay_exchange().into(), message, properties).await?;
         confirmed(confirm, &self.topology.delay_queue(delay_ms)).await
+    }
+
+    /// Sends `body` (a delivery this worker cannot run) straight to the dead
+    /// queue with why, in the headers [`DEAD_REASON_HEADER`] and
+    /// [`DEAD_DETAIL_HEADER`] the scheduler records; returns once confirmed.
+    pub async fn publish_dead(&self, body: &[u8], reason: &str, detail: &str) -> Result<(), AmqpError> {
+        self.topology.declare_dead_queue(&self.channel).await?;
+        let mut headers = FieldTable::default();
+        headers.insert(DEAD_REASON_HEADER.into(), AMQPValue::LongString(reason.into()));
+        headers.insert(DEAD_DETAIL_HEADER.into(), AMQPValue::LongString(detail.into()));
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_headers(headers);
+        let dead_queue = self.topology.dead_queue();
+        let confirm = self
+            .channel
+            .basic_publish(
+                "".into(),
+                dead_queue.as_str().into(),
+                BasicPublishOptions { mandatory: true, ..BasicPublishOptions::default() },
+                body,
+                properties,
+            )
+            .await?;
+        confirmed(confirm, &dead_queue).await
     }
 
     async fn send(

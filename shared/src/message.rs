@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use crate::dag::{OperatorSpec, RetryPolicy};
 
-/// The schema version this build writes and reads.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this build writes and reads. Version 2 added custom
+/// operators (`"operator": "custom"`) and the run's `params` and `conf`.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// One try of one task instance, as published to RabbitMQ.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +46,12 @@ pub struct TaskMessage {
     pub retry: RetryPolicy,
     /// Environment handed to the task (run context first, then the task's own).
     pub env: BTreeMap<String, String>,
+    /// The run's params resolved against its conf; sent for custom operators only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The run's `conf` as triggered; sent for custom operators only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conf: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 /// Why a delivery could not be turned into a [`TaskMessage`].
@@ -54,7 +61,7 @@ pub enum MessageError {
     #[error("malformed task message: {0}")]
     Malformed(#[from] serde_json::Error),
     /// Written by a newer or older gust this worker cannot read.
-    #[error("task message has schema version {found}, this worker reads version {SCHEMA_VERSION}")]
+    #[error("task message has schema version {found}, this gust reads version {SCHEMA_VERSION}: run workers of the same gust version as the scheduler (upgrade the worker when the message is newer)")]
     UnknownVersion {
         /// The version found in the message.
         found: u64,
@@ -127,6 +134,8 @@ mod tests {
             execution_timeout_ms: Some(1000),
             retry: RetryPolicy { delay_ms: 1000, exponential: false, max_delay_ms: None },
             env: BTreeMap::new(),
+            params: None,
+            conf: None,
         }
     }
 
@@ -145,8 +154,30 @@ mod tests {
     }
 
     #[test]
+    fn a_version_1_message_is_refused_with_advice_to_run_matching_workers() {
+        let mut json: serde_json::Value = serde_json::from_slice(&message().to_bytes()).unwrap();
+        json["version"] = 1.into();
+        let err = TaskMessage::from_bytes(json.to_string().as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("upgrade the worker"), "{err}");
+    }
+
+    #[test]
+    fn a_custom_operator_message_carries_its_name_args_params_and_conf() {
+        let mut m = message();
+        m.operator = OperatorSpec::Custom {
+            name: "wordcount".into(),
+            args: serde_json::json!({"path": "/x"}).as_object().unwrap().clone(),
+        };
+        m.params = Some(serde_json::json!({"n": 1}).as_object().unwrap().clone());
+        m.conf = Some(serde_json::Map::new());
+        let json: serde_json::Value = serde_json::from_slice(&m.to_bytes()).unwrap();
+        assert_eq!((json["operator"].as_str(), json["name"].as_str()), (Some("custom"), Some("wordcount")));
+        assert_eq!(TaskMessage::from_bytes(&m.to_bytes()).unwrap(), m);
+    }
+
+    #[test]
     fn garbage_is_malformed() {
         assert!(matches!(TaskMessage::from_bytes(b"\x00garbage"), Err(MessageError::Malformed(_))));
-        assert!(matches!(TaskMessage::from_bytes(br#"{"version":1}"#), Err(MessageError::Malformed(_))));
+        assert!(matches!(TaskMessage::from_bytes(br#"{"version":2}"#), Err(MessageError::Malformed(_))));
     }
 }

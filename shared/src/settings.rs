@@ -152,6 +152,10 @@ pub struct WorkerSettings {
     /// killed and handed back to the broker.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// Folders searched for custom operator executables `gust-op-<name>`
+    /// (colon-separated in the environment, like `PATH`); empty means no custom operators.
+    #[serde(deserialize_with = "colon_list")]
+    pub plugin_path: Vec<std::path::PathBuf>,
 }
 
 /// HTTP API settings.
@@ -298,6 +302,7 @@ impl Default for WorkerSettings {
             heartbeat_interval: Duration::from_secs(5),
             takeover_after: Duration::from_secs(20),
             shutdown_grace: Duration::from_secs(30),
+            plugin_path: Vec::new(),
         }
     }
 }
@@ -425,7 +430,17 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// A `PATH`-like list: a list, or one string of folders separated by `:`; empty entries are dropped.
+fn colon_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<std::path::PathBuf>, D::Error> {
+    Ok(split_list(deserializer, ':')?.into_iter().map(Into::into).collect())
+}
+
 fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    split_list(deserializer, ',')
+}
+
+/// A list, or one string of items separated by `separator`; items are trimmed and empty ones dropped.
+fn split_list<'de, D: Deserializer<'de>>(deserializer: D, separator: char) -> Result<Vec<String>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum ListOrString {
@@ -434,7 +449,7 @@ fn comma_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>,
     }
     let items = match ListOrString::deserialize(deserializer)? {
         ListOrString::List(items) => items,
-        ListOrString::Text(text) => text.split(',').map(str::to_string).collect(),
+        ListOrString::Text(text) => text.split(separator).map(str::to_string).collect(),
     };
     Ok(items.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
 }

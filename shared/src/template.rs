@@ -165,7 +165,46 @@ fn templated_fields(operator: &OperatorSpec) -> Vec<&str> {
         OperatorSpec::Bash { command, env, cwd, .. } | OperatorSpec::Branch { command, env, cwd } => {
             std::iter::once(command.as_str()).chain(env.values().map(String::as_str)).chain(cwd.as_deref()).collect()
         }
+        OperatorSpec::Custom { args, .. } => {
+            let mut strings = Vec::new();
+            args.values().for_each(|value| collect_strings(value, &mut strings));
+            strings
+        }
     }
+}
+
+/// Every string inside a JSON value (a custom operator's args), depth first.
+fn collect_strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+    match value {
+        serde_json::Value::String(text) => out.push(text),
+        serde_json::Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
+        serde_json::Value::Object(map) => map.values().for_each(|item| collect_strings(item, out)),
+        _ => {}
+    }
+}
+
+/// A JSON value with every string inside rendered; `field` names where it sits for errors (`args.path`, `args.files[2]`).
+fn render_json(
+    value: &serde_json::Value,
+    field: &str,
+    render_field: &dyn Fn(&str, &str) -> Result<String, TemplateError>,
+) -> Result<serde_json::Value, TemplateError> {
+    Ok(match value {
+        serde_json::Value::String(text) => serde_json::Value::String(render_field(field, text)?),
+        serde_json::Value::Array(items) => serde_json::Value::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| render_json(item, &format!("{field}[{i}]"), render_field))
+                .collect::<Result<_, _>>()?,
+        ),
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(key, item)| Ok((key.clone(), render_json(item, &format!("{field}.{key}"), render_field)?)))
+                .collect::<Result<_, TemplateError>>()?,
+        ),
+        other => other.clone(),
+    })
 }
 
 /// Whether any argument of the operator needs rendering.
@@ -219,6 +258,13 @@ pub fn render_operator(operator: &OperatorSpec, ctx: &TemplateContext) -> Result
             command: render_field("command", command)?,
             env: render_env(env)?,
             cwd: render_cwd(cwd)?,
+        },
+        OperatorSpec::Custom { name, args } => OperatorSpec::Custom {
+            name: name.clone(),
+            args: args
+                .iter()
+                .map(|(key, value)| Ok((key.clone(), render_json(value, &format!("args.{key}"), &render_field)?)))
+                .collect::<Result<_, TemplateError>>()?,
         },
     })
 }
@@ -701,6 +747,27 @@ mod tests {
             }
         );
         assert_eq!(render_operator(&OperatorSpec::Noop, &ctx()).unwrap(), OperatorSpec::Noop);
+    }
+
+    #[test]
+    fn a_custom_operators_args_are_rendered_at_every_depth_and_errors_name_the_path() {
+        let args = |v: serde_json::Value| v.as_object().unwrap().clone();
+        let custom = OperatorSpec::Custom {
+            name: "wordcount".into(),
+            args: args(json!({"path": "/in/{{ ds }}", "n": 3, "nested": [true, {"region": "{{ params.region }}"}]})),
+        };
+        assert!(operator_is_templated(&custom));
+        assert_eq!(
+            render_operator(&custom, &ctx()).unwrap(),
+            OperatorSpec::Custom {
+                name: "wordcount".into(),
+                args: args(json!({"path": "/in/2026-03-04", "n": 3, "nested": [true, {"region": "eu"}]})),
+            }
+        );
+        let broken = OperatorSpec::Custom { name: "w".into(), args: args(json!({"list": [1, {"x": "{{ nope }}"}]})) };
+        let error = render_operator(&broken, &ctx()).unwrap_err();
+        assert!(error.to_string().contains("args.list[1].x"), "{error}");
+        assert!(!operator_is_templated(&OperatorSpec::Custom { name: "w".into(), args: args(json!({"a": "plain"})) }));
     }
 
     #[test]

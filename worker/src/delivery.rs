@@ -13,6 +13,7 @@ use backon::{ExponentialBuilder, Retryable};
 use deadpool_postgres::Pool;
 use gust_shared::{
     amqp::{AmqpError, TaskPublisher},
+    dag::OperatorSpec,
     db::{
         logs,
         task_instances::{
@@ -71,6 +72,18 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
             return;
         }
     };
+    if let OperatorSpec::Custom { name, .. } = &message.operator {
+        if ctx.limits.plugins.find(name).is_none() {
+            let detail = ctx.limits.plugins.missing(name, &message.queue, &ctx.hostname);
+            tracing::warn!(reason = %detail, "rejecting a task this worker has no operator for to the dead queue");
+            match ctx.publisher.publish_dead(&delivery.data, "missing_operator", &detail).await {
+                Ok(()) => settle(delivery.acker.ack(BasicAckOptions::default()).await),
+                // Without the reason: the broker dead-letters it as `rejected`.
+                Err(_) => settle(delivery.acker.reject(BasicRejectOptions { requeue: false }).await),
+            }
+            return;
+        }
+    }
     match claim_or_take_over(ctx, &mut message, &stop).await {
         Claimed::Yes => {}
         Claimed::Drop => {
@@ -284,7 +297,7 @@ async fn record_outcome(
         exit_code: outcome.exit_code,
         failure_reason: outcome.failure_reason.as_deref(),
         retry_delay_ms: delay_ms,
-        retryable: true,
+        retryable: outcome.retryable,
     };
     if outcome.state == TaskState::Success && outcome.xcom.is_none() {
         // Nothing else has to be atomic with a success: group-commit it with other tasks'.

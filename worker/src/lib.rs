@@ -55,6 +55,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let topology = Topology::from_settings(&settings.amqp);
     let running = Arc::new(Mutex::new(HashSet::new()));
     let hard_stop = CancellationToken::new();
+    let plugins = Arc::new(operators::Plugins::new(settings.worker.plugin_path.clone()));
     let beats = heartbeat::spawn(pool.clone(), hostname.clone(), running.clone(), settings.worker.heartbeat_interval);
 
     // The first connection must work: a misconfigured URL is reported, not retried forever.
@@ -66,7 +67,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
 
     let mut backoff = Duration::from_millis(200);
     loop {
-        let ctx = match session_context(&connection, &topology, &pool, &hostname, &running, &settings).await {
+        let ctx = match session_context(&connection, &topology, &pool, &hostname, &running, &plugins, &settings).await {
             Ok(ctx) => Some(ctx),
             Err(e) => {
                 tracing::warn!(error = %e, "setting up the broker session failed");
@@ -114,6 +115,7 @@ async fn session_context(
     pool: &deadpool_postgres::Pool,
     hostname: &str,
     running: &Arc<Mutex<HashSet<uuid::Uuid>>>,
+    plugins: &Arc<operators::Plugins>,
     settings: &Settings,
 ) -> Result<(Arc<Context>, Channel), WorkerError> {
     let channel = connection.create_channel().await?;
@@ -128,7 +130,11 @@ async fn session_context(
         publisher,
         ledger: group_commit::ledger(pool.clone(), hostname.to_string()),
         hostname: hostname.to_string(),
-        limits: RunLimits { kill_grace: settings.worker.kill_grace, max_xcom_bytes: settings.worker.max_xcom_bytes },
+        limits: RunLimits {
+            kill_grace: settings.worker.kill_grace,
+            max_xcom_bytes: settings.worker.max_xcom_bytes,
+            plugins: plugins.clone(),
+        },
         max_log_bytes: settings.worker.max_log_bytes,
         running: running.clone(),
         heartbeat_interval: settings.worker.heartbeat_interval,

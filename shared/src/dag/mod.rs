@@ -189,15 +189,25 @@ pub enum OperatorSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cwd: Option<String>,
     },
+    /// An operator that is not built in: the worker runs the executable
+    /// `gust-op-<name>` from its plugin path with the protocol in `worker/src/operators/custom.rs`.
+    Custom {
+        /// The operator's name (`[a-z0-9_-]+`), as written in the DAG file.
+        name: String,
+        /// Its arguments, templated (every string inside) like bash's command.
+        #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+        args: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
-/// The operator names a DAG file may use.
+/// The built-in operator names; any other name (`[a-z0-9_-]+`) is a custom operator.
 pub const KNOWN_OPERATORS: &[&str] = &["noop", "bash", "branch"];
 
 impl OperatorSpec {
     /// The operator's name as written in DAG files.
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> &str {
         match self {
+            OperatorSpec::Custom { name, .. } => name,
             OperatorSpec::Noop => "noop",
             OperatorSpec::Bash { .. } => "bash",
             OperatorSpec::Branch { .. } => "branch",

@@ -316,8 +316,32 @@ fn operator_spec(operator: &str, args: &serde_json::Map<String, serde_json::Valu
             }
             Ok(OperatorSpec::Branch { command: branch.command, env: branch.env, cwd: branch.cwd })
         }
-        other => Err(format!("unknown operator `{other}`; known operators: {}", KNOWN_OPERATORS.join(", "))),
+        other => custom_operator(other, args),
     }
+}
+
+/// A name that is not built in: a custom operator, whose arguments all sit under `args:`.
+fn custom_operator(name: &str, args: &serde_json::Map<String, serde_json::Value>) -> Result<OperatorSpec, String> {
+    let valid = !name.is_empty()
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !valid {
+        return Err(format!(
+            "unknown operator `{name}`: built-in operators are {}, and a custom operator's name uses only a-z, 0-9, `_` and `-`",
+            KNOWN_OPERATORS.join(", ")
+        ));
+    }
+    if let Some(key) = args.keys().find(|key| *key != "args") {
+        return Err(format!(
+            "operator `{name}` is not built in ({}), so it is a custom operator: put its arguments under `args:` (found `{key}`)",
+            KNOWN_OPERATORS.join(", ")
+        ));
+    }
+    let args = match args.get("args") {
+        None | Some(serde_json::Value::Null) => serde_json::Map::new(),
+        Some(serde_json::Value::Object(args)) => args.clone(),
+        Some(other) => return Err(format!("operator `{name}`: args must be a mapping, got {other}")),
+    };
+    Ok(OperatorSpec::Custom { name: name.to_string(), args })
 }
 
 fn pool_name(value: Option<&serde_json::Value>) -> Result<Option<String>, String> {
@@ -475,9 +499,25 @@ tasks:
     }
 
     #[test]
-    fn an_unknown_operator_lists_the_known_ones() {
-        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: spark}\n");
-        assert!(err.contains("task `a`: unknown operator `spark`; known operators: noop, bash, branch"), "{err}");
+    fn a_custom_operator_with_loose_arguments_lists_the_built_in_ones() {
+        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: spark, master: local}\n");
+        assert!(err.contains("task `a`: operator `spark` is not built in (noop, bash, branch"), "{err}");
+        assert!(err.contains("put its arguments under `args:` (found `master`)"), "{err}");
+        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: Spark}\n");
+        assert!(err.contains("unknown operator `Spark`: built-in operators are noop, bash, branch"), "{err}");
+        let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: spark, args: [1]}\n");
+        assert!(err.contains("args must be a mapping"), "{err}");
+    }
+
+    #[test]
+    fn any_other_operator_name_is_a_custom_operator_with_its_args() {
+        let dag = parse("dag_id: x\ntasks:\n  - {id: a, operator: word-count_2, args: {path: '{{ ds }}', n: [1, {k: v}]}}\n  - {id: b, operator: hello}\n").unwrap();
+        let args = serde_json::json!({"path": "{{ ds }}", "n": [1, {"k": "v"}]});
+        assert_eq!(
+            dag.tasks[0].operator,
+            OperatorSpec::Custom { name: "word-count_2".into(), args: args.as_object().unwrap().clone() }
+        );
+        assert_eq!(dag.tasks[1].operator, OperatorSpec::Custom { name: "hello".into(), args: Default::default() });
     }
 
     #[test]

@@ -45,6 +45,8 @@ async fn redelivered_message_for_a_finished_try_is_acked_without_running() {
         execution_timeout_ms: None,
         retry: RetryPolicy { delay_ms: 1000, exponential: false, max_delay_ms: None },
         env: Default::default(),
+        params: None,
+        conf: None,
     };
     stack.publish_raw("default", &duplicate.to_bytes()).await;
     // The single worker takes messages in order: once a later run is done, the duplicate was handled.
@@ -99,6 +101,8 @@ async fn garbage_message_is_dead_lettered_and_the_worker_keeps_going() {
         execution_timeout_ms: None,
         retry: RetryPolicy { delay_ms: 0, exponential: false, max_delay_ms: None },
         env: Default::default(),
+        params: None,
+        conf: None,
     };
     stack.publish_raw("default", &orphan.to_bytes()).await;
 

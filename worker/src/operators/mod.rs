@@ -2,7 +2,11 @@
 //! registry maps a message's operator to its implementation.
 
 mod bash;
+mod custom;
 mod noop;
+mod process;
+
+pub use custom::Plugins;
 
 use std::{future::Future, pin::Pin, time::Duration};
 
@@ -25,12 +29,21 @@ pub struct Outcome {
     pub interrupted: bool,
     /// The `return_value` XCom the try pushed, stored with its success.
     pub xcom: Option<serde_json::Value>,
+    /// Whether a failure may be retried (a custom operator can say it must not be).
+    pub retryable: bool,
 }
 
 impl Outcome {
     /// A successful try without a process.
     pub fn success() -> Self {
-        Outcome { state: TaskState::Success, exit_code: None, failure_reason: None, interrupted: false, xcom: None }
+        Outcome {
+            state: TaskState::Success,
+            exit_code: None,
+            failure_reason: None,
+            interrupted: false,
+            xcom: None,
+            retryable: true,
+        }
     }
 
     /// A failed try and why.
@@ -41,12 +54,20 @@ impl Outcome {
             failure_reason: Some(reason.into()),
             interrupted: false,
             xcom: None,
+            retryable: true,
         }
     }
 
     /// A try cut short by the worker's shutdown.
     pub fn interrupted(exit_code: Option<i32>) -> Self {
-        Outcome { state: TaskState::Failed, exit_code, failure_reason: None, interrupted: true, xcom: None }
+        Outcome {
+            state: TaskState::Failed,
+            exit_code,
+            failure_reason: None,
+            interrupted: true,
+            xcom: None,
+            retryable: true,
+        }
     }
 }
 
@@ -57,6 +78,8 @@ pub struct RunLimits {
     pub kill_grace: Duration,
     /// Largest XCom a try may push, in bytes of JSON.
     pub max_xcom_bytes: usize,
+    /// Where custom operators' executables are found.
+    pub plugins: std::sync::Arc<Plugins>,
 }
 
 /// A boxed operator future.
@@ -80,5 +103,6 @@ pub fn for_spec(spec: &OperatorSpec) -> &'static dyn Operator {
     match spec {
         OperatorSpec::Noop => &noop::Noop,
         OperatorSpec::Bash { .. } | OperatorSpec::Branch { .. } => &bash::Bash,
+        OperatorSpec::Custom { .. } => &custom::Custom,
     }
 }
