@@ -413,7 +413,7 @@ const USERS_ROUTE: &str = "/api/v2/gust/users";
 
 /// What `method` on the route template `route` needs. GETs are for viewers,
 /// the run-repair and trigger routes for operators, everything else
-/// (pools, variables, and any route not named here) for admins.
+/// (pools, variables, connections, and any route not named here) for admins.
 pub fn required_access(method: &Method, route: &str) -> Access {
     const RUN: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}";
     if PUBLIC_ROUTES.contains(&route) {
@@ -595,6 +595,11 @@ mod tests {
         ("GET", "/api/v2/variables/{variable_key}", Access::Role(Role::Viewer)),
         ("PATCH", "/api/v2/variables/{variable_key}", Access::Role(Role::Admin)),
         ("DELETE", "/api/v2/variables/{variable_key}", Access::Role(Role::Admin)),
+        ("GET", "/api/v2/connections", Access::Role(Role::Viewer)),
+        ("POST", "/api/v2/connections", Access::Role(Role::Admin)),
+        ("GET", "/api/v2/connections/{connection_id}", Access::Role(Role::Viewer)),
+        ("PATCH", "/api/v2/connections/{connection_id}", Access::Role(Role::Admin)),
+        ("DELETE", "/api/v2/connections/{connection_id}", Access::Role(Role::Admin)),
         ("POST", "/auth/token", Access::Public),
         ("GET", "/openapi.json", Access::Public),
         ("GET", "/docs", Access::Public),

@@ -61,6 +61,8 @@ pub struct AppState {
     pub(crate) broker_health: Arc<Mutex<Option<(Instant, routes::BrokerHealth)>>>,
     /// Token keys and the failed-login limiter.
     pub auth: Arc<auth::Auth>,
+    /// Keys that encrypt connection secrets (`GUST__SECRETS__KEY`); `None` refuses to store secrets.
+    pub secrets: Option<Arc<gust_shared::secrets::Secrets>>,
 }
 
 impl AppState {
@@ -74,7 +76,13 @@ impl AppState {
             amqp_url: None,
             broker_health: Arc::default(),
             auth: Arc::new(auth::Auth::with_random_secret(AuthSettings::default().token_lifetime)),
+            secrets: None,
         }
+    }
+
+    /// The same state with keys that encrypt connection secrets.
+    pub fn with_secrets(self, secrets: Option<gust_shared::secrets::Secrets>) -> Self {
+        Self { secrets: secrets.map(Arc::new), ..self }
     }
 
     /// The same state with other token keys (from [`auth::Auth::from_settings`]).

@@ -48,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
         .with_max_body_bytes(settings.webapi.max_body_bytes)
         .with_liveness_threshold(settings.scheduler.zombie_threshold)
         .with_amqp_url(settings.amqp.url.clone())
+        .with_secrets(settings.secrets.secrets()?)
         .with_auth(Auth::from_settings(&settings.auth));
     gust_webapi::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("gust-webapi stopped");

@@ -5,6 +5,7 @@
 
 mod auth;
 mod backfills;
+mod connections;
 mod dag_runs;
 mod dags;
 mod errors;

@@ -2,6 +2,7 @@
 
 mod backfills;
 mod clear;
+mod connections;
 mod dag_runs;
 mod dags;
 mod dead_letters;
@@ -68,6 +69,8 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(users::get_one, users::patch, users::delete))
         .routes(routes!(variables::list, variables::create))
         .routes(routes!(variables::get_one, variables::patch, variables::delete))
+        .routes(routes!(connections::list, connections::create))
+        .routes(routes!(connections::get_one, connections::patch, connections::delete))
 }
 
 /// 404 for paths no route matches: an HTML page for a browser outside `/api`, else the API's JSON error.
