@@ -177,7 +177,8 @@ pub enum TaskTransition {
     Claim,
     /// A worker takes a retry that comes back from its delay queue (it was never `queued`).
     ClaimRetry,
-    /// The worker records the try's end; a failure with tries left becomes `up_for_retry`.
+    /// The worker records the try's end; a failure with tries left becomes
+    /// `up_for_retry`; a custom operator may end it `skipped`.
     Finish,
     /// A worker takes over the try of a worker that stopped heartbeating: that
     /// try is closed as failed in its history and the task goes on as the next
@@ -263,7 +264,7 @@ impl TaskTransition {
             TaskTransition::UpstreamFail => &[UpstreamFailed],
             TaskTransition::Dispatch | TaskTransition::HandBack => &[Queued],
             TaskTransition::Claim | TaskTransition::ClaimRetry | TaskTransition::TakeOver => &[Running],
-            TaskTransition::Finish => &[Success, Failed, UpForRetry],
+            TaskTransition::Finish => &[Success, Failed, UpForRetry, Skipped],
             TaskTransition::FailZombie => &[Failed, UpForRetry],
             TaskTransition::Clear => &[None],
             TaskTransition::MarkSuccess => &[Success],

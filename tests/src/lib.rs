@@ -75,11 +75,19 @@ pub struct StackOptions {
     /// Start the scheduler and workers inside the test process; when false
     /// the test starts them as child processes with [`TestStack::start_process`].
     pub in_process_engine: bool,
+    /// The workers' plugin path (folders with `gust-op-<name>` custom operators).
+    pub plugin_path: Vec<PathBuf>,
 }
 
 impl Default for StackOptions {
     fn default() -> Self {
-        Self { workers: 1, worker_concurrency: 4, queues: vec!["default".into()], in_process_engine: true }
+        Self {
+            workers: 1,
+            worker_concurrency: 4,
+            queues: vec!["default".into()],
+            in_process_engine: true,
+            plugin_path: Vec::new(),
+        }
     }
 }
 
@@ -212,6 +220,7 @@ impl TestStack {
         settings.dags.folder = dags_dir.clone();
         settings.worker.concurrency = options.worker_concurrency;
         settings.worker.queues = options.queues.clone();
+        settings.worker.plugin_path = options.plugin_path.clone();
 
         let stop = CancellationToken::new();
         let mut components = Vec::new();

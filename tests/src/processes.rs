@@ -116,3 +116,11 @@ impl Process {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
+
+/// True when `pid` is gone or a zombie waiting for its reaper (it runs no more).
+pub fn is_dead(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')).unwrap_or(false),
+    }
+}

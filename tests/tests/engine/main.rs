@@ -7,6 +7,7 @@
 mod backfills;
 mod chaos;
 mod compare_and_set;
+mod custom_operators;
 mod delivery;
 mod end_to_end;
 mod pools;

@@ -122,14 +122,6 @@ async fn a_pending_retry_survives_stopping_every_scheduler_and_worker() {
     stack.stop().await;
 }
 
-/// True when `pid` is gone or a zombie waiting for its reaper (it runs no more).
-fn process_is_dead(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')).unwrap_or(false),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn timed_out_task_is_killed_with_its_children_and_leaves_no_orphan() {
     let pids = scratch("pids");
@@ -151,7 +143,7 @@ async fn timed_out_task_is_killed_with_its_children_and_leaves_no_orphan() {
         std::fs::read_to_string(&pids).unwrap().lines().map(|l| l.trim().parse().unwrap()).collect();
     assert_eq!(recorded.len(), 2, "the child's and the shell's pid");
     for pid in recorded {
-        assert!(process_is_dead(pid), "process {pid} outlived its timed-out task");
+        assert!(gust_tests::processes::is_dead(pid), "process {pid} outlived its timed-out task");
     }
     let _ = std::fs::remove_file(pids);
     stack.stop().await;

@@ -7,8 +7,8 @@
 //!   "params": {...}, "conf": {...}}` (args rendered by the scheduler);
 //! - the environment of a bash task (`GUST_DAG_ID`, `GUST_DS`, …), plus
 //!   `$GUST_XCOM` (write JSON there: the `return_value` XCom) and
-//!   `$GUST_RESULT` (optionally write `{"state": "failed", "retry": false,
-//!   "reason": "…"}` there);
+//!   `$GUST_RESULT` (optionally write `{"state": "skipped"}` or
+//!   `{"state": "failed", "retry": false, "reason": "…"}` there);
 //! - stdout and stderr go to the task's log; exit code 0 is success.
 //!
 //! Timeouts, shutdown and killing are those of `bash` ([`super::process`]).
@@ -132,12 +132,14 @@ async fn run_custom(task: &TaskMessage, log: &LogSink, limits: &RunLimits, stop:
             log.line(Stream::Gust, format!("operator `{name}` reported failure{retry_text}: {reason}")).await;
             Outcome { retryable: retry, ..Outcome::failed(outcome.exit_code, reason) }
         }
+        Ok(Some(PluginResult::Skipped)) if outcome.state == TaskState::Success => {
+            log.line(Stream::Gust, format!("operator `{name}` skipped the task")).await;
+            return Outcome { state: TaskState::Skipped, ..outcome };
+        }
         Ok(Some(PluginResult::Skipped)) => {
-            let reason = format!(
-                "operator `{name}` asked to skip the task, which this gust cannot record yet; the try fails without retry"
-            );
+            let reason = format!("operator `{name}` asked to skip the task but exited with a failure; the try failed");
             log.line(Stream::Gust, reason.clone()).await;
-            Outcome { retryable: false, ..Outcome::failed(outcome.exit_code, reason) }
+            Outcome::failed(outcome.exit_code, reason)
         }
         Err(reason) => {
             log.line(Stream::Gust, reason.clone()).await;

@@ -19,7 +19,7 @@ use crate::log_sink::LogSink;
 /// How one try ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
-    /// `success` or `failed`.
+    /// `success`, `failed`, or `skipped` (a custom operator may skip its task).
     pub state: TaskState,
     /// Exit code of the task's process, if it had one.
     pub exit_code: Option<i32>,

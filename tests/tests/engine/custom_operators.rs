@@ -1,0 +1,202 @@
+//! Custom operators (protocol 1): a task whose operator is not built in runs
+//! `gust-op-<name>` from the worker's plugin path with the task as JSON on
+//! stdin; `$GUST_XCOM` is its XCom and `$GUST_RESULT` may skip it or fail it
+//! without retry; timeouts kill its process group as for bash; a worker
+//! without the operator dead-letters the message saying which one and where
+//! it looked. The examples in `examples/operators/` are the plugins.
+
+use std::path::{Path, PathBuf};
+
+use gust_tests::{StackOptions, TestStack};
+use serde_json::{json, Value};
+
+/// A fresh plugin folder with the two examples linked in (the Rust one as `cargo build --bins` left it).
+fn plugin_folder() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("gust-plugins-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/operators");
+    let wordcount = examples.join("python-wordcount/gust-op-wordcount").canonicalize().unwrap();
+    std::os::unix::fs::symlink(wordcount, dir.join("gust-op-wordcount")).unwrap();
+    std::os::unix::fs::symlink(gust_tests::processes::binary("gust-op-hello"), dir.join("gust-op-hello")).unwrap();
+    dir
+}
+
+/// Writes an executable shell script `gust-op-<name>` into `dir`.
+fn shell_plugin(dir: &Path, name: &str, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(format!("gust-op-{name}"));
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+async fn stack_with_plugins(dags: &[(&str, &str)], plugins: &Path) -> TestStack {
+    let options = StackOptions {
+        plugin_path: vec!["/nonexistent/first".into(), plugins.to_path_buf()],
+        ..StackOptions::default()
+    };
+    TestStack::spawn_with(dags, options).await
+}
+
+async fn task(stack: &TestStack, dag_id: &str, run_id: &str, task_id: &str) -> Value {
+    let (status, ti) = stack.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")).await;
+    assert_eq!(status, 200, "{ti}");
+    ti
+}
+
+async fn xcom(stack: &TestStack, dag_id: &str, run_id: &str, task_id: &str) -> Value {
+    let path = format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value");
+    let (status, entry) = stack.get(&path).await;
+    assert_eq!(status, 200, "{entry}");
+    entry["value"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_custom_operator_reads_the_task_args_params_and_conf_as_json_on_stdin_with_the_bash_environment() {
+    let plugins = plugin_folder();
+    let out = plugins.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    shell_plugin(
+        &plugins,
+        "capture",
+        &format!(
+            "cat > {o}/stdin.json\nenv > {o}/env.txt\necho captured on stdout\necho and on stderr >&2",
+            o = out.display()
+        ),
+    );
+    let dag = "dag_id: contract\nparams: {region: eu, size: 3}\ntasks:\n  - id: grab\n    operator: capture\n    args:\n      region: '{{ params.region }}'\n      nested: [1, {run: '{{ run_id }}'}]\n      plain: true\n";
+    let stack = stack_with_plugins(&[("contract.yaml", dag)], &plugins).await;
+    stack.wait_for_dag("contract").await;
+    let run_id = stack.trigger("contract", json!({"region": "us"})).await;
+    assert_eq!(stack.wait_for_run("contract", &run_id).await, "success");
+
+    let stdin: Value = serde_json::from_str(&std::fs::read_to_string(out.join("stdin.json")).unwrap()).unwrap();
+    let ti = task(&stack, "contract", &run_id, "grab").await;
+    assert_eq!(stdin["protocol"], 1, "{stdin}");
+    let mut sent = stdin["task"].clone();
+    let logical_date = sent.as_object_mut().unwrap().remove("logical_date").expect("logical_date is sent");
+    assert!(logical_date.is_string() || logical_date.is_null(), "{logical_date}");
+    assert_eq!(
+        sent,
+        json!({
+            "dag_id": "contract", "run_id": run_id, "task_id": "grab", "map_index": -1, "try_number": 1,
+            "ti_id": ti["id"], "queue": "default"
+        })
+    );
+    assert_eq!(stdin["args"], json!({"region": "us", "nested": [1, {"run": run_id}], "plain": true}));
+    assert_eq!(stdin["params"], json!({"region": "us", "size": 3}));
+    assert_eq!(stdin["conf"], json!({"region": "us"}));
+    let env = std::fs::read_to_string(out.join("env.txt")).unwrap();
+    for variable in ["GUST_DAG_ID=contract", "GUST_TASK_ID=grab", "GUST_TRY_NUMBER=1", "GUST_XCOM=", "GUST_RESULT="] {
+        assert!(env.lines().any(|l| l.starts_with(variable)), "{variable} missing from\n{env}");
+    }
+    let log = stack.log_text("contract", &run_id, "grab", 1).await;
+    assert!(log.contains("captured on stdout") && log.contains("and on stderr"), "{log}");
+    assert!(log.contains("gust-op-capture as process group"), "{log}");
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(plugins);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_python_example_pushes_its_count_skips_on_empty_input_and_fails_without_retry_below_min_words() {
+    let plugins = plugin_folder();
+    let dag = "dag_id: words\ndefault_args: {retries: 3, retry_delay: 1s}\ntasks:\n  - {id: count, operator: wordcount, args: {text: \"the quick brown\\nfox\"}}\n  - {id: empty, operator: wordcount, args: {text: ''}}\n  - {id: after_empty, operator: noop, depends_on: [empty]}\n  - {id: short, operator: wordcount, args: {text: one, min_words: 5}}\n";
+    let stack = stack_with_plugins(&[("words.yaml", dag)], &plugins).await;
+    stack.wait_for_dag("words").await;
+    let run_id = stack.trigger("words", json!({})).await;
+    assert_eq!(stack.wait_for_run("words", &run_id).await, "failed");
+
+    let states = stack.task_states("words", &run_id).await;
+    assert_eq!(states["count"], "success", "{states:?}");
+    assert_eq!(states["empty"], "skipped", "{states:?}");
+    assert_eq!(states["after_empty"], "skipped", "a skip passes on as a branch's does: {states:?}");
+    assert_eq!(states["short"], "failed", "{states:?}");
+    assert_eq!(xcom(&stack, "words", &run_id, "count").await, json!({"words": 4, "lines": 2}));
+    let short = task(&stack, "words", &run_id, "short").await;
+    assert_eq!(short["try_number"], 1, "retry: false means no second try although retries is 3: {short}");
+    assert_eq!(short["failure_reason"], "only 1 words, fewer than min_words 5", "{short}");
+    let log = stack.log_text("words", &run_id, "empty", 1).await;
+    assert!(log.contains("empty input: skipping the task") && log.contains("skipped the task"), "{log}");
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(plugins);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_rust_example_greets_into_its_xcom_and_a_garbage_result_file_fails_the_try_saying_why() {
+    let plugins = plugin_folder();
+    shell_plugin(&plugins, "garbage", "echo 'not json' > \"$GUST_RESULT\"");
+    let dag = "dag_id: hello\ntasks:\n  - {id: greet, operator: hello, args: {name: '{{ dag_run.conf.who }}'}}\n  - {id: nameless, operator: hello}\n  - {id: junk, operator: garbage}\n";
+    let stack = stack_with_plugins(&[("hello.yaml", dag)], &plugins).await;
+    stack.wait_for_dag("hello").await;
+    let run_id = stack.trigger("hello", json!({"who": "ada"})).await;
+    assert_eq!(stack.wait_for_run("hello", &run_id).await, "failed");
+
+    let states = stack.task_states("hello", &run_id).await;
+    assert_eq!((states["greet"].as_str(), states["nameless"].as_str()), ("success", "failed"), "{states:?}");
+    assert_eq!(xcom(&stack, "hello", &run_id, "greet").await, json!({"greeting": "hello, ada, from task greet"}));
+    let nameless = task(&stack, "hello", &run_id, "nameless").await;
+    assert!(nameless["failure_reason"].as_str().unwrap_or_default().contains("args.name is missing"), "{nameless}");
+    let junk = task(&stack, "hello", &run_id, "junk").await;
+    assert!(
+        junk["failure_reason"].as_str().unwrap_or_default().starts_with("$GUST_RESULT is not a valid result"),
+        "{junk}"
+    );
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(plugins);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_timed_out_custom_operator_is_killed_with_its_whole_process_group() {
+    let plugins = plugin_folder();
+    let pids = plugins.join("pids");
+    // It ignores SIGTERM (and so do its children), so only the SIGKILL after the grace period ends it.
+    shell_plugin(
+        &plugins,
+        "stall",
+        &format!("trap '' TERM\nsleep 60 &\necho $! >> {p}\necho $$ >> {p}\nwait", p = pids.display()),
+    );
+    let dag = "dag_id: stall\ntasks:\n  - {id: stuck, operator: stall, execution_timeout: 2s}\n";
+    let stack = stack_with_plugins(&[("stall.yaml", dag)], &plugins).await;
+    stack.wait_for_dag("stall").await;
+    let run_id = stack.trigger("stall", json!({})).await;
+    assert_eq!(stack.wait_for_run("stall", &run_id).await, "failed");
+
+    let log = stack.log_text("stall", &run_id, "stuck", 1).await;
+    assert!(
+        log.contains("execution_timeout of 2s reached; sending SIGTERM") && log.contains("sending SIGKILL"),
+        "{log}"
+    );
+    let stuck = task(&stack, "stall", &run_id, "stuck").await;
+    assert!(stuck["failure_reason"].as_str().unwrap_or_default().contains("timed out after 2s"), "{stuck}");
+    let recorded: Vec<i32> =
+        std::fs::read_to_string(&pids).unwrap().lines().map(|l| l.trim().parse().unwrap()).collect();
+    assert_eq!(recorded.len(), 2, "the child's and the plugin's pid");
+    for pid in recorded {
+        assert!(gust_tests::processes::is_dead(pid), "process {pid} outlived its timed-out task");
+    }
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(plugins);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_without_the_operator_dead_letters_the_message_naming_operator_queue_and_plugin_path() {
+    let plugins = plugin_folder();
+    let dag = "dag_id: lacking\ntasks:\n  - {id: spark, operator: spark-submit, args: {jar: x.jar}, retries: 2}\n";
+    let stack = stack_with_plugins(&[("lacking.yaml", dag)], &plugins).await;
+    stack.wait_for_dag("lacking").await;
+    let run_id = stack.trigger("lacking", json!({})).await;
+    assert_eq!(stack.wait_for_run("lacking", &run_id).await, "failed");
+
+    let (status, letters) = stack.get("/api/v2/gust/deadLetters").await;
+    assert_eq!((status, &letters["total_entries"]), (200, &json!(1)), "{letters}");
+    let letter = &letters["dead_letters"][0];
+    assert_eq!(letter["reason"], "missing_operator", "{letter}");
+    let detail = letter["detail"].as_str().unwrap();
+    for part in ["operator `spark-submit`", "queue `default`", "gust-op-spark-submit", plugins.to_str().unwrap()] {
+        assert!(detail.contains(part), "{part} missing from: {detail}");
+    }
+    let ti = task(&stack, "lacking", &run_id, "spark").await;
+    assert_eq!(ti["failure_reason"], detail, "the try fails with the same reason, no retry: {ti}");
+    assert_eq!(ti["try_number"], 1, "{ti}");
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(plugins);
+}
