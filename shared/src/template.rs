@@ -165,6 +165,9 @@ fn templated_fields(operator: &OperatorSpec) -> Vec<&str> {
         OperatorSpec::Bash { command, env, cwd, .. } | OperatorSpec::Branch { command, env, cwd } => {
             std::iter::once(command.as_str()).chain(env.values().map(String::as_str)).chain(cwd.as_deref()).collect()
         }
+        OperatorSpec::Http(args) => args.templated_fields(),
+        OperatorSpec::Sql(args) => args.templated_fields(),
+        OperatorSpec::Python(args) => args.templated_fields(),
         OperatorSpec::Custom { args, .. } => {
             let mut strings = Vec::new();
             args.values().for_each(|value| collect_strings(value, &mut strings));
@@ -259,6 +262,9 @@ pub fn render_operator(operator: &OperatorSpec, ctx: &TemplateContext) -> Result
             env: render_env(env)?,
             cwd: render_cwd(cwd)?,
         },
+        OperatorSpec::Http(args) => OperatorSpec::Http(args.render(&mut |field, text| render_field(field, text))?),
+        OperatorSpec::Sql(args) => OperatorSpec::Sql(args.render(&mut |field, text| render_field(field, text))?),
+        OperatorSpec::Python(args) => OperatorSpec::Python(args.render(&mut |field, text| render_field(field, text))?),
         OperatorSpec::Custom { name, args } => OperatorSpec::Custom {
             name: name.clone(),
             args: args

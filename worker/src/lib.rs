@@ -134,6 +134,7 @@ async fn session_context(
             kill_grace: settings.worker.kill_grace,
             max_xcom_bytes: settings.worker.max_xcom_bytes,
             plugins: plugins.clone(),
+            connections: Arc::new(operators::Connections::new(pool.clone(), settings.secrets.secrets().ok().flatten())),
         },
         max_log_bytes: settings.worker.max_log_bytes,
         running: running.clone(),

@@ -1,6 +1,7 @@
 //! DAGs: the validated model the scheduler stores and dispatches from, and
 //! the parser that turns one YAML file into it.
 
+mod builtin;
 mod graph;
 mod mapping;
 mod params;
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use builtin::{HttpArgs, PythonArgs, SqlArgs, DEFAULT_SQL_MAX_ROWS, HTTP_METHODS};
 pub use mapping::{ExpandSource, MapError, MAX_MAP_LENGTH};
 pub use params::{resolve_params, Param, ParamError, ParamProblem, ParamType, Params};
 pub use parse::{parse_dag_file, DagError};
@@ -189,6 +191,12 @@ pub enum OperatorSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cwd: Option<String>,
     },
+    /// Sends one HTTP request; the response body is the `return_value` XCom.
+    Http(HttpArgs),
+    /// Runs one PostgreSQL statement; its rows are the `return_value` XCom.
+    Sql(SqlArgs),
+    /// Calls a Python function in its own interpreter process; its return value is the `return_value` XCom.
+    Python(PythonArgs),
     /// An operator that is not built in: the worker runs the executable
     /// `gust-op-<name>` from its plugin path with the protocol in `worker/src/operators/custom.rs`.
     Custom {
@@ -201,7 +209,7 @@ pub enum OperatorSpec {
 }
 
 /// The built-in operator names; any other name (`[a-z0-9_-]+`) is a custom operator.
-pub const KNOWN_OPERATORS: &[&str] = &["noop", "bash", "branch"];
+pub const KNOWN_OPERATORS: &[&str] = &["noop", "bash", "branch", "http", "sql", "python"];
 
 impl OperatorSpec {
     /// The operator's name as written in DAG files.
@@ -211,6 +219,9 @@ impl OperatorSpec {
             OperatorSpec::Noop => "noop",
             OperatorSpec::Bash { .. } => "bash",
             OperatorSpec::Branch { .. } => "branch",
+            OperatorSpec::Http(_) => "http",
+            OperatorSpec::Sql(_) => "sql",
+            OperatorSpec::Python(_) => "python",
         }
     }
 

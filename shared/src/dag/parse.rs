@@ -316,6 +316,9 @@ fn operator_spec(operator: &str, args: &serde_json::Map<String, serde_json::Valu
             }
             Ok(OperatorSpec::Branch { command: branch.command, env: branch.env, cwd: branch.cwd })
         }
+        "http" => Ok(OperatorSpec::Http(super::HttpArgs::parse(args)?)),
+        "sql" => Ok(OperatorSpec::Sql(super::SqlArgs::parse(args)?)),
+        "python" => Ok(OperatorSpec::Python(super::PythonArgs::parse(args)?)),
         other => custom_operator(other, args),
     }
 }

@@ -5,6 +5,7 @@
 //! themselves, are the separate binary `outages`.
 
 mod backfills;
+mod builtin_operators;
 mod chaos;
 mod compare_and_set;
 mod custom_operators;

@@ -2,10 +2,15 @@
 //! registry maps a message's operator to its implementation.
 
 mod bash;
+mod conn;
 mod custom;
+mod http;
 mod noop;
 mod process;
+mod python;
+mod sql;
 
+pub use conn::Connections;
 pub use custom::Plugins;
 
 use std::{future::Future, pin::Pin, time::Duration};
@@ -80,6 +85,8 @@ pub struct RunLimits {
     pub max_xcom_bytes: usize,
     /// Where custom operators' executables are found.
     pub plugins: std::sync::Arc<Plugins>,
+    /// Where the built-in operators' connections come from.
+    pub connections: std::sync::Arc<Connections>,
 }
 
 /// A boxed operator future.
@@ -104,5 +111,8 @@ pub fn for_spec(spec: &OperatorSpec) -> &'static dyn Operator {
         OperatorSpec::Noop => &noop::Noop,
         OperatorSpec::Bash { .. } | OperatorSpec::Branch { .. } => &bash::Bash,
         OperatorSpec::Custom { .. } => &custom::Custom,
+        OperatorSpec::Http(_) => &http::Http,
+        OperatorSpec::Sql(_) => &sql::Sql,
+        OperatorSpec::Python(_) => &python::Python,
     }
 }

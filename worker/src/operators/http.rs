@@ -1,0 +1,205 @@
+//! `http`: sends one request (reqwest, rustls) and pushes the response body
+//! as the `return_value` XCom (JSON when it parses, a string otherwise).
+
+use std::time::Duration;
+
+use gust_shared::{
+    dag::{HttpArgs, OperatorSpec},
+    message::TaskMessage,
+};
+use tokio_util::sync::CancellationToken;
+
+use super::{Operator, OperatorFuture, Outcome, RunLimits};
+use crate::log_sink::{LogSink, Stream};
+
+/// Most characters of a response body written to the log.
+const LOGGED_BODY_CHARS: usize = 2000;
+
+/// The `http` operator.
+pub struct Http;
+
+impl Operator for Http {
+    fn run<'a>(
+        &'a self,
+        task: &'a TaskMessage,
+        log: &'a LogSink,
+        limits: &'a RunLimits,
+        stop: &'a CancellationToken,
+    ) -> OperatorFuture<'a> {
+        Box::pin(async move {
+            let OperatorSpec::Http(args) = &task.operator else {
+                return fail(log, "http operator got a message for another operator").await;
+            };
+            let limit = task.execution_timeout_ms.map(Duration::from_millis);
+            let request = request(args, limits, log);
+            tokio::select! {
+                outcome = request => outcome,
+                _ = sleep_or_forever(limit) => {
+                    let limit = limit.unwrap_or_default();
+                    fail(log, format!("timed out after {limit:?} (execution_timeout)")).await
+                }
+                _ = stop.cancelled() => {
+                    log.line(Stream::Gust, "worker shutdown: request abandoned").await;
+                    Outcome::interrupted(None)
+                }
+            }
+        })
+    }
+}
+
+async fn sleep_or_forever(limit: Option<Duration>) {
+    match limit {
+        Some(limit) => tokio::time::sleep(limit).await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn fail(log: &LogSink, reason: impl Into<String>) -> Outcome {
+    let reason = reason.into();
+    log.line(Stream::Gust, reason.clone()).await;
+    Outcome::failed(None, reason)
+}
+
+/// The request's URL: `url`, or the connection's base URL joined with `endpoint`.
+/// A connection's login and password, sent as basic auth.
+type BasicAuth = Option<(String, Option<String>)>;
+
+async fn target(args: &HttpArgs, limits: &RunLimits) -> Result<(reqwest::Url, BasicAuth), String> {
+    if let Some(url) = &args.url {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("url `{url}` is not a valid URL: {e}"))?;
+        return Ok((url, None));
+    }
+    let conn_id = args.http_conn_id.as_deref().unwrap_or_default();
+    let conn = limits.connections.resolve(conn_id).await?;
+    let host = conn.host.ok_or_else(|| format!("connection `{conn_id}` has no host"))?;
+    let scheme = if conn.conn_type == "https" { "https" } else { "http" };
+    let port = conn.port.map(|p| format!(":{p}")).unwrap_or_default();
+    let base = conn.schema.map(|s| format!("/{}", s.trim_matches('/'))).unwrap_or_default();
+    let endpoint = args.endpoint.as_deref().unwrap_or_default().trim_start_matches('/');
+    let text = format!("{scheme}://{host}{port}{base}/{endpoint}");
+    let url = reqwest::Url::parse(&text)
+        .map_err(|e| format!("connection `{conn_id}` with endpoint `{endpoint}` makes no valid URL: {e}"))?;
+    Ok((url, conn.login.map(|login| (login, conn.password))))
+}
+
+/// The URL as logged: no credentials, no query string (it may hold keys).
+fn loggable(url: &reqwest::Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    let had_query = shown.query().is_some();
+    shown.set_query(None);
+    format!("{shown}{}", if had_query { "?…" } else { "" })
+}
+
+async fn request(args: &HttpArgs, limits: &RunLimits, log: &LogSink) -> Outcome {
+    let (url, basic_auth) = match target(args, limits).await {
+        Ok(target) => target,
+        Err(reason) => return fail(log, reason).await,
+    };
+    let method = match reqwest::Method::from_bytes(args.method.as_bytes()) {
+        Ok(method) => method,
+        Err(_) => return fail(log, format!("`{}` is not an HTTP method", args.method)).await,
+    };
+    let client = match reqwest::Client::builder().user_agent(concat!("gust/", env!("CARGO_PKG_VERSION"))).build() {
+        Ok(client) => client,
+        Err(e) => return fail(log, format!("cannot build an HTTP client: {e}")).await,
+    };
+    let shown = loggable(&url);
+    let mut builder = client.request(method.clone(), url);
+    for (name, value) in &args.headers {
+        builder = builder.header(name, value);
+    }
+    if let Some((login, password)) = basic_auth {
+        builder = builder.basic_auth(login, password);
+    }
+    builder = match &args.data {
+        None => builder,
+        Some(serde_json::Value::String(text)) => builder.body(text.clone()),
+        Some(json) => {
+            if !args.headers.keys().any(|h| h.eq_ignore_ascii_case("content-type")) {
+                builder = builder.header(reqwest::header::CONTENT_TYPE, "application/json");
+            }
+            builder.body(json.to_string())
+        }
+    };
+    log.line(Stream::Gust, format!("{method} {shown}")).await;
+    let mut response = match builder.send().await {
+        Ok(response) => response,
+        Err(e) => return fail(log, format!("{method} {shown} failed: {}", error_chain(&e))).await,
+    };
+    let status = response.status();
+    log.line(Stream::Gust, format!("HTTP {status}")).await;
+    // Read at most one byte more than an XCom may hold.
+    let mut body = Vec::new();
+    let mut oversized = false;
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                body.extend_from_slice(&chunk);
+                if body.len() > limits.max_xcom_bytes {
+                    oversized = true;
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return fail(log, format!("reading the response of {method} {shown} failed: {}", error_chain(&e))).await
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if !text.is_empty() {
+        let cut: String = text.chars().take(LOGGED_BODY_CHARS).collect();
+        let more = if cut.len() < text.len() || oversized { " …(truncated)" } else { "" };
+        log.line(Stream::Stdout, format!("{cut}{more}")).await;
+    }
+    let expected = if args.expected_status.is_empty() {
+        status.is_success()
+    } else {
+        args.expected_status.contains(&status.as_u16())
+    };
+    if !expected {
+        let wanted = if args.expected_status.is_empty() {
+            "any 2xx".to_string()
+        } else {
+            args.expected_status.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+        };
+        return fail(log, format!("{method} {shown} answered HTTP {status}; expected_status is {wanted}")).await;
+    }
+    if oversized {
+        return fail(
+            log,
+            format!(
+                "the response body is larger than the worker's max_xcom_bytes ({}); fetch large data in the task that uses it, or raise the limit",
+                limits.max_xcom_bytes
+            ),
+        )
+        .await;
+    }
+    let xcom =
+        (!text.trim().is_empty()).then(|| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
+    Outcome { xcom, ..Outcome::success() }
+}
+
+/// An error with its causes ("error sending request: connection refused").
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logged_urls_carry_no_credentials_or_query() {
+        let url = reqwest::Url::parse("https://ann:secret@api.example/items?key=abc").unwrap();
+        assert_eq!(loggable(&url), "https://api.example/items?…");
+    }
+}
