@@ -16,8 +16,24 @@ use gust_shared::{
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-/// Starts heartbeating for `hostname` every `interval` until aborted.
-pub fn spawn(pool: Pool, hostname: String, running: Arc<Mutex<HashSet<Uuid>>>, interval: Duration) -> JoinHandle<()> {
+/// What a worker records once it is alive: the queues it consumes and the
+/// operators it can run ([`crate::operators::advertised`]).
+pub struct Advertised {
+    /// Queues consumed.
+    pub queues: Vec<String>,
+    /// Operators, as a JSON list.
+    pub operators: serde_json::Value,
+}
+
+/// Starts heartbeating for `hostname` every `interval` until aborted; the
+/// first heartbeat also records what the worker `advertised`.
+pub fn spawn(
+    pool: Pool,
+    hostname: String,
+    running: Arc<Mutex<HashSet<Uuid>>>,
+    interval: Duration,
+    advertised: Advertised,
+) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut first = true;
         let mut ticks = tokio::time::interval(interval);
@@ -28,6 +44,9 @@ pub fn spawn(pool: Pool, hostname: String, running: Arc<Mutex<HashSet<Uuid>>>, i
                 let client = pool.get().await?;
                 let count = i32::try_from(ids.len()).unwrap_or(i32::MAX);
                 heartbeats::beat(&client, &hostname, "worker", &host_name(), count, first).await?;
+                if first {
+                    heartbeats::advertise(&client, &hostname, &advertised.queues, &advertised.operators).await?;
+                }
                 worker_tries::heartbeat(&client, &ids, &hostname).await?;
                 Ok::<_, gust_shared::db::DbError>(())
             }

@@ -56,7 +56,17 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let running = Arc::new(Mutex::new(HashSet::new()));
     let hard_stop = CancellationToken::new();
     let plugins = Arc::new(operators::Plugins::new(settings.worker.plugin_path.clone()));
-    let beats = heartbeat::spawn(pool.clone(), hostname.clone(), running.clone(), settings.worker.heartbeat_interval);
+    let advertised = heartbeat::Advertised {
+        queues: settings.worker.queues.clone(),
+        operators: operators::advertised(plugins.describe_all().await),
+    };
+    let beats = heartbeat::spawn(
+        pool.clone(),
+        hostname.clone(),
+        running.clone(),
+        settings.worker.heartbeat_interval,
+        advertised,
+    );
 
     // The first connection must work: a misconfigured URL is reported, not retried forever.
     let mut connection = amqp::connect(&settings.amqp.url, "gust-worker").await?;

@@ -23,6 +23,11 @@ pub struct Heartbeat {
     pub running_tasks: i32,
     /// Set when it stopped cleanly.
     pub stopped_at: Option<DateTime<Utc>>,
+    /// Queues it consumes (workers).
+    pub queues: Vec<String>,
+    /// Operators it can run, as it advertised them at start (workers): a JSON
+    /// list of `{name, kind, version, …}`.
+    pub operators: serde_json::Value,
 }
 
 /// Records that `name` is alive (first call: started).
@@ -47,6 +52,21 @@ ON CONFLICT (name) DO UPDATE SET kind = EXCLUDED.kind, hostname = EXCLUDED.hostn
     Ok(())
 }
 
+/// Records what worker `name` can run: its queues and its operators (see [`Heartbeat::operators`]).
+pub async fn advertise(
+    db: &impl GenericClient,
+    name: &str,
+    queues: &[String],
+    operators: &serde_json::Value,
+) -> Result<(), DbError> {
+    db.execute(
+        "UPDATE component_heartbeats SET queues = $2, operators = $3 WHERE name = $1",
+        &[&name, &queues, &operators],
+    )
+    .await?;
+    Ok(())
+}
+
 /// Records a clean stop.
 pub async fn stopped(db: &impl GenericClient, name: &str) -> Result<(), DbError> {
     db.execute("UPDATE component_heartbeats SET stopped_at = now(), running_tasks = 0 WHERE name = $1", &[&name])
@@ -59,7 +79,7 @@ pub async fn list(db: &impl GenericClient, kind: &str) -> Result<Vec<Heartbeat>,
     let rows = db
         .query(
             r#"
-SELECT name, kind, hostname, pid, started_at, last_heartbeat_at, running_tasks, stopped_at
+SELECT name, kind, hostname, pid, started_at, last_heartbeat_at, running_tasks, stopped_at, queues, operators
 FROM component_heartbeats WHERE kind = $1 ORDER BY last_heartbeat_at DESC"#,
             &[&kind],
         )
@@ -75,6 +95,8 @@ FROM component_heartbeats WHERE kind = $1 ORDER BY last_heartbeat_at DESC"#,
             last_heartbeat_at: r.get(5),
             running_tasks: r.get(6),
             stopped_at: r.get(7),
+            queues: r.get(8),
+            operators: r.get(9),
         })
         .collect())
 }

@@ -152,7 +152,10 @@ async fn a_timed_out_custom_operator_is_killed_with_its_whole_process_group() {
     shell_plugin(
         &plugins,
         "stall",
-        &format!("trap '' TERM\nsleep 60 &\necho $! >> {p}\necho $$ >> {p}\nwait", p = pids.display()),
+        &format!(
+            "[ \"$1\" = --describe ] && exit 1\ntrap '' TERM\nsleep 60 &\necho $! >> {p}\necho $$ >> {p}\nwait",
+            p = pids.display()
+        ),
     );
     let dag = "dag_id: stall\ntasks:\n  - {id: stuck, operator: stall, execution_timeout: 2s}\n";
     let stack = stack_with_plugins(&[("stall.yaml", dag)], &plugins).await;
@@ -197,6 +200,45 @@ async fn a_worker_without_the_operator_dead_letters_the_message_naming_operator_
     let ti = task(&stack, "lacking", &run_id, "spark").await;
     assert_eq!(ti["failure_reason"], detail, "the try fails with the same reason, no retry: {ti}");
     assert_eq!(ti["try_number"], 1, "{ti}");
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(plugins);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_worker_advertises_its_builtins_and_the_plugins_describe_output_in_the_health_api() {
+    let plugins = plugin_folder();
+    shell_plugin(&plugins, "mute", "exit 3");
+    let stack = stack_with_plugins(&[], &plugins).await;
+    let worker = stack
+        .eventually("the worker listed with its operators", || async {
+            let (status, health) = stack.get("/api/v2/monitor/health").await;
+            let worker = health["gust"]["workers"].get(0).cloned();
+            (status == 200)
+                .then_some(worker)
+                .flatten()
+                .filter(|w| w["operators"].as_array().is_some_and(|o| !o.is_empty()))
+        })
+        .await;
+    assert_eq!(worker["queues"], json!(["default"]), "{worker}");
+    let operators = worker["operators"].as_array().unwrap();
+    let by_name = |name: &str| {
+        operators
+            .iter()
+            .find(|o| o["name"] == name)
+            .unwrap_or_else(|| panic!("{name} not advertised: {worker}"))
+            .clone()
+    };
+    let bash = by_name("bash");
+    assert_eq!((&bash["kind"], &bash["version"]), (&json!("builtin"), &json!(env!("CARGO_PKG_VERSION"))), "{bash}");
+    let wordcount = by_name("wordcount");
+    assert_eq!((&wordcount["kind"], &wordcount["version"]), (&json!("custom"), &json!("1.0.0")), "{wordcount}");
+    assert_eq!(wordcount["args_schema"]["properties"]["min_words"]["type"], "integer", "{wordcount}");
+    let hello = by_name("hello");
+    assert_eq!(hello["version"], "0.2.0", "{hello}");
+    assert_eq!(hello["args_schema"]["required"], json!(["name"]), "{hello}");
+    let mute = by_name("mute");
+    assert_eq!(mute["version"], Value::Null, "{mute}");
+    assert!(mute["describe_error"].as_str().unwrap_or_default().contains("--describe exited"), "{mute}");
     stack.stop().await;
     let _ = std::fs::remove_dir_all(plugins);
 }

@@ -112,6 +112,12 @@ struct WorkerInfo {
     #[serde(flatten)]
     component: ComponentInfo,
     running_tasks: i32,
+    /// Queues it consumes.
+    queues: Vec<String>,
+    /// What it can run, as it advertised at start: built-ins (`kind: builtin`, the gust
+    /// version) and custom operators (`kind: custom`, with what `gust-op-<name> --describe` printed).
+    #[schema(value_type = Vec<Object>)]
+    operators: serde_json::Value,
 }
 
 /// Airflow's `VersionInfo`.
@@ -149,6 +155,8 @@ pub(crate) async fn health(State(state): State<AppState>) -> (StatusCode, Json<H
                 .map(|hb| WorkerInfo {
                     component: component_info(hb, c.now, threshold),
                     running_tasks: hb.running_tasks,
+                    queues: hb.queues.clone(),
+                    operators: hb.operators.clone(),
                 })
                 .collect();
             (scheduler, schedulers, workers)
@@ -294,6 +302,8 @@ mod tests {
             last_heartbeat_at: last,
             running_tasks: 0,
             stopped_at: stopped.then_some(last),
+            queues: vec!["default".into()],
+            operators: serde_json::json!([]),
         }
     }
 

@@ -13,7 +13,12 @@
 //!
 //! Timeouts, shutdown and killing are those of `bash` ([`super::process`]).
 
-use std::path::{Path, PathBuf};
+use std::{
+    collections::BTreeSet,
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
 
 use gust_shared::{dag::OperatorSpec, message::TaskMessage, state::TaskState};
 use tokio::process::Command;
@@ -27,6 +32,12 @@ pub const CUSTOM_PREFIX: &str = "gust-op-";
 
 /// The version of the stdin/result protocol this worker speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// How long `gust-op-<name> --describe` may take when the worker starts.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest `--describe` output read.
+const MAX_DESCRIBE_BYTES: usize = 256 * 1024;
 
 /// The worker's plugin path: folders searched, in order, for `gust-op-<name>`.
 #[derive(Debug, Clone, Default)]
@@ -42,7 +53,7 @@ impl Plugins {
 
     /// The executable for operator `name`: the first `gust-op-<name>` on the path that is an executable file.
     pub fn find(&self, name: &str) -> Option<PathBuf> {
-        if name.is_empty() || name.contains('/') {
+        if !is_operator_name(name) {
             return None;
         }
         self.path.iter().map(|dir| dir.join(format!("{CUSTOM_PREFIX}{name}"))).find(|file| is_executable(file))
@@ -59,6 +70,110 @@ impl Plugins {
             "worker {worker} of queue `{queue}` has no operator `{name}`: no executable {CUSTOM_PREFIX}{name} on its plugin path {path}; install it in the workers of queue `{queue}` (or route the task with `queue:` to workers that have it)"
         )
     }
+}
+
+impl Plugins {
+    /// Every operator on the plugin path (the first folder wins for a name),
+    /// each as `{name, kind: "custom", path, version, description, args_schema}`
+    /// from its `--describe` output; one that cannot describe itself is listed
+    /// with `version: null` and `describe_error` (it can still run).
+    pub async fn describe_all(&self) -> Vec<serde_json::Value> {
+        let mut seen = BTreeSet::new();
+        let mut described = Vec::new();
+        for dir in &self.path {
+            let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+                Ok(entries) => entries.filter_map(|entry| entry.ok().map(|entry| entry.path())).collect(),
+                Err(e) => {
+                    tracing::warn!(folder = %dir.display(), error = %e, "cannot read a plugin path folder; skipping it");
+                    continue;
+                }
+            };
+            files.sort();
+            for file in files {
+                let name = file.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_prefix(CUSTOM_PREFIX));
+                let Some(name) = name.filter(|n| is_operator_name(n)).map(str::to_string) else { continue };
+                if is_executable(&file) && seen.insert(name.clone()) {
+                    described.push(describe(&name, &file).await);
+                }
+            }
+        }
+        described
+    }
+}
+
+/// What one plugin says about itself, or why it could not say.
+async fn describe(name: &str, file: &Path) -> serde_json::Value {
+    let mut entry = serde_json::json!({"name": name, "kind": "custom", "path": file, "version": null});
+    match run_describe(file).await.and_then(|output| parse_description(name, &output)) {
+        Ok(description) => {
+            for key in ["version", "description", "args_schema"] {
+                if let Some(value) = description.get(key) {
+                    entry[key] = value.clone();
+                }
+            }
+            tracing::info!(operator = name, version = %entry["version"], path = %file.display(), "custom operator found");
+        }
+        Err(problem) => {
+            tracing::warn!(operator = name, path = %file.display(), %problem, "custom operator cannot describe itself; it is advertised without a version");
+            entry["describe_error"] = problem.into();
+        }
+    }
+    entry
+}
+
+async fn run_describe(file: &Path) -> Result<Vec<u8>, String> {
+    let child = Command::new(file)
+        .arg("--describe")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run it with --describe: {e}"))?;
+    let pgid = child.id().and_then(|id| i32::try_from(id).ok()).unwrap_or(0);
+    let output = tokio::time::timeout(DESCRIBE_TIMEOUT, child.wait_with_output()).await;
+    if pgid > 0 {
+        // Whatever it started (or the whole group, when it hangs) ends with it.
+        let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pgid), nix::sys::signal::Signal::SIGKILL);
+    }
+    let output = output
+        .map_err(|_| format!("--describe did not finish within {DESCRIBE_TIMEOUT:?}"))?
+        .map_err(|e| format!("--describe failed: {e}"))?;
+    if !output.status.success() {
+        return Err(format!("--describe exited with {}", output.status));
+    }
+    Ok(output.stdout)
+}
+
+/// Checks `--describe` output: a JSON object `{"name", "version", "description", "args_schema"}` naming `name`.
+fn parse_description(name: &str, output: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    if output.len() > MAX_DESCRIBE_BYTES {
+        return Err(format!("--describe printed more than {MAX_DESCRIBE_BYTES} bytes"));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(output).map_err(|e| format!("--describe did not print one JSON object: {e}"))?;
+    let serde_json::Value::Object(object) = value else {
+        return Err("--describe did not print a JSON object".into());
+    };
+    if object.get("name").and_then(|n| n.as_str()) != Some(name) {
+        return Err(format!(
+            "--describe names it {}, but its file name says `{name}`",
+            object.get("name").unwrap_or(&serde_json::Value::Null)
+        ));
+    }
+    if !object.get("version").is_some_and(serde_json::Value::is_string) {
+        return Err("--describe has no string `version`".into());
+    }
+    if object.get("args_schema").is_some_and(|schema| !schema.is_object() && !schema.is_boolean()) {
+        return Err("--describe's `args_schema` is not a JSON schema (an object)".into());
+    }
+    Ok(object)
+}
+
+/// Whether `name` is a valid operator name: `[a-z0-9_-]+`.
+fn is_operator_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
 }
 
 fn is_executable(file: &Path) -> bool {
@@ -232,6 +347,18 @@ mod tests {
         assert_eq!(result_of(r#"{"state":"failed"}"#), Ok(Some(PluginResult::Failed { retry: true, reason: None })));
         assert!(result_of("nope").unwrap_err().contains("$GUST_RESULT is not a valid result"));
         assert!(result_of(r#"{"state":"exploded"}"#).is_err());
+    }
+
+    #[test]
+    fn describe_output_must_be_an_object_naming_the_operator_with_a_version() {
+        let ok = parse_description("hello", br#"{"name":"hello","version":"1.2","args_schema":{"type":"object"}}"#);
+        assert_eq!(ok.unwrap()["version"], "1.2");
+        assert!(parse_description("hello", b"hello 1.2").unwrap_err().contains("one JSON object"));
+        assert!(parse_description("hello", br#"{"name":"hi","version":"1"}"#)
+            .unwrap_err()
+            .contains("file name says `hello`"));
+        assert!(parse_description("hello", br#"{"name":"hello"}"#).unwrap_err().contains("version"));
+        assert!(parse_description("hello", br#"{"name":"hello","version":"1","args_schema":3}"#).is_err());
     }
 
     #[test]

@@ -105,6 +105,15 @@ pub trait Operator: Send + Sync {
     ) -> OperatorFuture<'a>;
 }
 
+/// What this worker advertises it can run: every built-in operator with the
+/// gust version, then the custom operators `described` (see [`Plugins::describe_all`]).
+pub fn advertised(described: Vec<serde_json::Value>) -> serde_json::Value {
+    let builtins = gust_shared::dag::KNOWN_OPERATORS
+        .iter()
+        .map(|name| serde_json::json!({"name": name, "kind": "builtin", "version": env!("CARGO_PKG_VERSION")}));
+    serde_json::Value::Array(builtins.chain(described).collect())
+}
+
 /// The registry: the implementation of a message's operator.
 pub fn for_spec(spec: &OperatorSpec) -> &'static dyn Operator {
     match spec {
