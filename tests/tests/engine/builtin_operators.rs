@@ -126,10 +126,21 @@ tasks:
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sql_tasks_bind_parameters_and_push_rows_as_objects() {
-    let probe = TestStack::spawn(&[]).await;
-    // The stack's own database is the target, through a GUST_CONN_ URI.
-    let conn_id = format!("builtin_sql_{}", probe.settings.amqp.namespace.replace('-', "_"));
-    std::env::set_var(format!("GUST_CONN_{}", conn_id.to_ascii_uppercase()), &probe.settings.database.url);
+    let stack = TestStack::spawn(&[]).await;
+    // The stack's own database is the target: through a GUST_CONN_ URI, and
+    // through a connection created with the API.
+    let conn_id = format!("builtin_sql_{}", stack.settings.amqp.namespace.replace('-', "_"));
+    std::env::set_var(format!("GUST_CONN_{}", conn_id.to_ascii_uppercase()), &stack.settings.database.url);
+    let url = reqwest::Url::parse(&stack.settings.database.url).expect("the database URL");
+    let mut connection = json!({
+        "connection_id": "builtin_sql_api", "conn_type": "postgres", "host": url.host_str(),
+        "port": url.port().unwrap_or(5432), "login": url.username(), "schema": url.path().trim_start_matches('/'),
+    });
+    if let Some(password) = url.password() {
+        connection["password"] = json!(password);
+    }
+    let (status, created) = stack.send(reqwest::Method::POST, "/api/v2/connections", &connection).await;
+    assert_eq!(status, 201, "creating the connection through the API: {created}");
     let dag = format!(
         r#"
 dag_id: sql_calls
@@ -143,6 +154,11 @@ tasks:
       '{{"a": 1}}'::jsonb as doc, null::text as nothing, 'x%%' as pct
       from generate_series(1, %(n)s)
     parameters: {{day: "{{{{ params.day }}}}", n: 3, tag: "it's'; drop table dags; --"}}
+  - id: through_api
+    operator: sql
+    conn_id: builtin_sql_api
+    sql: select current_database() as db, %(x)s::int + 1 as next
+    parameters: {{x: 41}}
   - id: broken
     operator: sql
     conn_id: {conn_id}
@@ -158,20 +174,27 @@ tasks:
     sql: select 1
 "#
     );
-    std::fs::write(probe.dag_path("sql_calls.yaml"), &dag).expect("writing the DAG file");
-    let stack = probe;
+    std::fs::write(stack.dag_path("sql_calls.yaml"), &dag).expect("writing the DAG file");
     stack.wait_for_dag("sql_calls").await;
     let run_id = stack.trigger("sql_calls", json!({})).await;
     assert_eq!(stack.wait_for_run("sql_calls", &run_id).await, "failed");
     assert_eq!(
         stack.task_states("sql_calls", &run_id).await,
-        states(&[("count", "success"), ("broken", "failed"), ("too_many", "failed"), ("missing_conn", "failed")])
+        states(&[
+            ("count", "success"),
+            ("through_api", "success"),
+            ("broken", "failed"),
+            ("too_many", "failed"),
+            ("missing_conn", "failed")
+        ])
     );
     assert_eq!(
         xcom(&stack, "sql_calls", &run_id, "count").await,
         json!([{"n": 3, "day": "2026-03-04", "tag": "it's'; drop table dags; --", "price": 1.5,
                 "doc": {"a": 1}, "nothing": null, "pct": "x%"}])
     );
+    let database = url.path().trim_start_matches('/');
+    assert_eq!(xcom(&stack, "sql_calls", &run_id, "through_api").await, json!([{"db": database, "next": 42}]));
     let reason = failure_reason(&stack, "sql_calls", &run_id, "broken").await;
     assert!(reason.contains("relation \"no_such_table\" does not exist"), "{reason}");
     let reason = failure_reason(&stack, "sql_calls", &run_id, "too_many").await;
