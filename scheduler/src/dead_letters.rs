@@ -188,6 +188,13 @@ async fn store(
             }
             letter.reason = death.reason.clone();
             letter.detail = detail.clone();
+        } else if death.reason == "rejected" {
+            // This gust reads the message, yet a worker refused it unread: that worker is older.
+            letter.reason = death.reason.clone();
+            letter.detail = format!(
+                "a worker on {} rejected it without running it: most likely a worker older than this scheduler, which cannot read task message schema version {}; upgrade the workers to the scheduler's gust version",
+                death.queue, message.version
+            );
         } else {
             letter.reason = death.reason.clone();
             letter.detail = format!("the broker dead-lettered it ({}) from {}", death.reason, death.queue);
