@@ -7,7 +7,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use axum::{
-    extract::Path,
+    extract::{Path, Query},
     http::{HeaderMap, StatusCode},
     routing::{get, post},
     Json, Router,
@@ -35,7 +35,12 @@ fn states(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
 /// An HTTP server on 127.0.0.1 with a JSON resource, an echo, a teapot and a slow page; returns its address.
 async fn serve_api() -> String {
     let app = Router::new()
-        .route("/items/{day}", get(|Path(day): Path<String>| async move { Json(json!({"day": day, "count": 3})) }))
+        .route(
+            "/items/{day}",
+            get(|Path(day): Path<String>, Query(query): Query<BTreeMap<String, String>>| async move {
+                Json(json!({"day": day, "count": 3, "query": query}))
+            }),
+        )
         .route(
             "/echo",
             post(|headers: HeaderMap, body: String| async move {
@@ -70,6 +75,7 @@ tasks:
     operator: http
     url: "http://{address}/items/{{{{ params.day }}}}"
     headers: {{Accept: application/json}}
+    data: {{limit: 5, region: "{{{{ params.day }}}}"}}
   - id: post
     operator: http
     method: post
@@ -108,7 +114,10 @@ tasks:
             ("slow", "failed")
         ])
     );
-    assert_eq!(xcom(&stack, "http_calls", &run_id, "fetch").await, json!({"day": "2026-03-04", "count": 3}));
+    assert_eq!(
+        xcom(&stack, "http_calls", &run_id, "fetch").await,
+        json!({"day": "2026-03-04", "count": 3, "query": {"limit": "5", "region": "2026-03-04"}})
+    );
     assert_eq!(
         xcom(&stack, "http_calls", &run_id, "post").await,
         json!({"got": {"day": "2026-03-04", "n": 2}, "token": "t-2026-03-04"})

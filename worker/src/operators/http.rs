@@ -105,6 +105,11 @@ async fn request(args: &HttpArgs, limits: &RunLimits, log: &LogSink) -> Outcome 
         Ok(client) => client,
         Err(e) => return fail(log, format!("cannot build an HTTP client: {e}")).await,
     };
+    let mut url = url;
+    let as_query = matches!(method, reqwest::Method::GET | reqwest::Method::HEAD);
+    if let (true, Some(serde_json::Value::Object(fields))) = (as_query, &args.data) {
+        add_query(&mut url, fields);
+    }
     let shown = loggable(&url);
     let mut builder = client.request(method.clone(), url);
     for (name, value) in &args.headers {
@@ -115,6 +120,7 @@ async fn request(args: &HttpArgs, limits: &RunLimits, log: &LogSink) -> Outcome 
     }
     builder = match &args.data {
         None => builder,
+        Some(serde_json::Value::Object(_)) if as_query => builder,
         Some(serde_json::Value::String(text)) => builder.body(text.clone()),
         Some(json) => {
             if !args.headers.keys().any(|h| h.eq_ignore_ascii_case("content-type")) {
@@ -182,6 +188,18 @@ async fn request(args: &HttpArgs, limits: &RunLimits, log: &LogSink) -> Outcome 
     Outcome { xcom, ..Outcome::success() }
 }
 
+/// Appends `data`'s fields to the query string, as Airflow's `HttpHook` does for
+/// `GET` (strings as they are, other values as JSON).
+fn add_query(url: &mut reqwest::Url, fields: &serde_json::Map<String, serde_json::Value>) {
+    let mut pairs = url.query_pairs_mut();
+    for (name, value) in fields {
+        match value {
+            serde_json::Value::String(text) => pairs.append_pair(name, text),
+            other => pairs.append_pair(name, &other.to_string()),
+        };
+    }
+}
+
 /// An error with its causes ("error sending request: connection refused").
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
@@ -201,5 +219,13 @@ mod tests {
     fn logged_urls_carry_no_credentials_or_query() {
         let url = reqwest::Url::parse("https://ann:secret@api.example/items?key=abc").unwrap();
         assert_eq!(loggable(&url), "https://api.example/items?…");
+    }
+
+    #[test]
+    fn data_of_a_get_request_becomes_its_query_string() {
+        let mut url = reqwest::Url::parse("http://api.example/items?a=1").unwrap();
+        let data = serde_json::json!({"day": "2026-03-04", "n": 2, "q": "a b&c"});
+        add_query(&mut url, data.as_object().unwrap());
+        assert_eq!(url.as_str(), "http://api.example/items?a=1&day=2026-03-04&n=2&q=a+b%26c");
     }
 }

@@ -402,4 +402,24 @@ mod tests {
         let (sql, values) = placeholders("select 'a%'", &Default::default()).unwrap();
         assert_eq!((sql.as_str(), values.len()), ("select 'a%'", 0));
     }
+
+    /// PostgreSQL's binary numeric: digit count, weight, sign, display scale, base-10000 digits.
+    fn numeric(weight: i16, sign: u16, dscale: u16, digits: &[u16]) -> serde_json::Value {
+        let mut raw = Vec::new();
+        for word in [digits.len() as u16, weight as u16, sign, dscale].into_iter().chain(digits.iter().copied()) {
+            raw.extend_from_slice(&word.to_be_bytes());
+        }
+        Numeric::from_sql(&Type::NUMERIC, &raw).unwrap().0
+    }
+
+    #[test]
+    fn numerics_become_json_numbers_at_any_scale_and_sign() {
+        assert_eq!(numeric(0, 0, 2, &[1, 5000]), json!(1.5));
+        assert_eq!(numeric(1, 0, 3, &[1, 2345, 6780]), json!(12345.678));
+        assert_eq!(numeric(-1, 0, 7, &[1, 2340]), json!(0.0001234));
+        assert_eq!(numeric(0, 0x4000, 0, &[5]), json!(-5));
+        assert_eq!(numeric(1, 0, 0, &[1]), json!(10000));
+        assert_eq!(numeric(0, 0, 0, &[]), json!(0));
+        assert_eq!(numeric(0, 0xC000, 0, &[]), json!("NaN"));
+    }
 }
