@@ -21,7 +21,8 @@ use gust_shared::{
         variables, xcom, GenericClient,
     },
     message::{TaskMessage, SCHEMA_VERSION},
-    template::{self, TemplateContext, Variables, Xcoms},
+    secrets::Secrets,
+    template::{self, Connections, TemplateContext, Variables, Xcoms},
 };
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -34,6 +35,7 @@ pub async fn dispatch_scheduled(
     broker: &Broker,
     versions: &VersionCache,
     batch: usize,
+    secrets: Option<&Secrets>,
 ) -> Result<usize, SchedulerError> {
     let limit = i64::try_from(batch).unwrap_or(i64::MAX);
     let mut total = 0;
@@ -50,13 +52,13 @@ pub async fn dispatch_scheduled(
         let mut messages = Vec::with_capacity(taken.len());
         let mut rendered = Rendered::default();
         let mut xcoms_by_run = HashMap::new();
-        let mut loaded_variables = None;
+        let mut loaded = Loaded { variables: None, connections: None, secrets };
         for ti in &taken {
             let dag = versions.get(&tx, ti.dag_version_id).await?;
             let Some(task) = dag.task(&ti.task_id) else {
                 return Err(SchedulerError::MissingVersion(ti.dag_version_id));
             };
-            match render(&tx, ti, &dag, task, &mut xcoms_by_run, &mut loaded_variables).await? {
+            match render(&tx, ti, &dag, task, &mut xcoms_by_run, &mut loaded).await? {
                 Ok(None) => messages.push(with_run_params(build_message(ti, task, task.operator.clone()), &dag, ti)),
                 Ok(Some(operator)) => {
                     rendered.ids.push(ti.id);
@@ -89,7 +91,7 @@ struct Rendered {
 /// The task's operator with its templates rendered, `None` when it has no
 /// templates, or why rendering failed (the run's params no longer fit the
 /// DAG, an undefined variable, a syntax error).
-/// `xcoms_by_run` keeps each run's XComs, and `loaded_variables` the Variables, loaded
+/// `xcoms_by_run` keeps each run's XComs, and `loaded` the Variables and Connections, loaded
 /// once per dispatch batch, and only for templates that can read them.
 async fn render(
     db: &impl GenericClient,
@@ -97,8 +99,9 @@ async fn render(
     dag: &Dag,
     task: &TaskSpec,
     xcoms_by_run: &mut HashMap<i64, Xcoms>,
-    loaded_variables: &mut Option<Arc<Variables>>,
+    loaded: &mut Loaded<'_>,
 ) -> Result<Result<Option<OperatorSpec>, String>, SchedulerError> {
+    let loaded_variables = &mut loaded.variables;
     if !template::operator_is_templated(&task.operator) {
         return Ok(Ok(None));
     }
@@ -122,6 +125,14 @@ async fn render(
     } else {
         Arc::default()
     };
+    let connections = if template::operator_reads_connections(&task.operator) {
+        if loaded.connections.is_none() {
+            loaded.connections = Some(Arc::new(gust_shared::connections::for_templates(db, loaded.secrets).await?));
+        }
+        loaded.connections.clone().unwrap_or_default()
+    } else {
+        Arc::default()
+    };
     let (data_interval_start, data_interval_end) = ti.data_interval.unzip();
     let ctx = TemplateContext {
         dag_id: ti.dag_id.clone(),
@@ -138,8 +149,17 @@ async fn render(
         params,
         xcoms,
         variables,
+        connections,
     };
     Ok(template::render_operator(&task.operator, &ctx).map(Some).map_err(|e| format!("template error in {e}")))
+}
+
+/// What templates of one dispatch batch read, loaded on first need: Variables, and
+/// Connections decrypted with `secrets` (`GUST__SECRETS__KEY`; environment `GUST_CONN_*` of the scheduler).
+struct Loaded<'a> {
+    variables: Option<Arc<Variables>>,
+    connections: Option<Arc<Connections>>,
+    secrets: Option<&'a Secrets>,
 }
 
 /// A run's `conf` as a map, and its params resolved against it.

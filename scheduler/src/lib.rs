@@ -187,7 +187,10 @@ impl Scheduler {
 
     async fn dispatch(&self) {
         let batch = self.settings.scheduler.dispatch_batch;
-        if let Err(e) = dispatch::dispatch_scheduled(&self.pool, &self.broker, &self.versions, batch).await {
+        let secrets = self.settings.secrets.secrets().ok().flatten();
+        if let Err(e) =
+            dispatch::dispatch_scheduled(&self.pool, &self.broker, &self.versions, batch, secrets.as_ref()).await
+        {
             tracing::error!(error = %e, "dispatching tasks failed");
         }
     }

@@ -278,6 +278,36 @@ pub async fn resolve(
     Connection::decrypt(row, secrets)
 }
 
+/// Every connection a template may read as `conn.<id>`: the table's, decrypted (a
+/// `GUST_CONN_<ID>` variable of this process wins, as in Airflow), and those only the
+/// environment defines (id: the variable's suffix in lower case). One that cannot be
+/// read keeps the reason, shown only if a template reads it.
+pub async fn for_templates(
+    db: &impl GenericClient,
+    secrets: Option<&Secrets>,
+) -> Result<crate::template::Connections, DbError> {
+    let mut connections = crate::template::Connections::new();
+    for row in db::connections::every(db).await? {
+        let id = row.connection_id.clone();
+        let connection = match Connection::from_env(&id) {
+            Ok(Some(from_env)) => Ok(from_env),
+            Ok(None) => Connection::decrypt(row, secrets).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        connections.insert(id, connection);
+    }
+    for (variable, text) in std::env::vars() {
+        let Some(suffix) = variable.strip_prefix(ENV_PREFIX) else { continue };
+        if suffix.is_empty() || connections.keys().any(|id| id.to_uppercase() == suffix) {
+            continue;
+        }
+        let id = suffix.to_lowercase();
+        let connection = Connection::from_env_value(&id, &variable, &text).map_err(|e| e.to_string());
+        connections.insert(id, connection);
+    }
+    Ok(connections)
+}
+
 /// Re-encrypts every stored connection with the first key (after a new key was put
 /// first in `GUST__SECRETS__KEY`); returns how many were rewritten.
 pub async fn rotate_all(db: &impl GenericClient, secrets: &Secrets) -> Result<usize, ConnectionError> {

@@ -21,6 +21,8 @@
 //! `dag_run.{conf, run_id, logical_date, run_after, data_interval_start, data_interval_end}`,
 //! `ti.{task_id, try_number, map_index, run_id, dag_id, xcom_pull(...)}` (also as
 //! `task_instance`), `task.task_id`, `dag.dag_id`, `var.value.<key>`, `var.json.<key>`,
+//! `conn.<id>.{host, login, password, schema, port, conn_type, extra, extra_dejson}` (Airflow's
+//! connection attributes, when the caller loaded [`TemplateContext::connections`]),
 //! `macros.ds_add(ds, days)` and
 //! `macros.ds_format(ds, input_format, output_format)` (Python `strftime` formats). Dates
 //! are ISO 8601 strings with `+00:00`. A run without a logical date (a manual run may have
@@ -53,6 +55,10 @@ pub type Xcoms = BTreeMap<String, BTreeMap<String, serde_json::Value>>;
 
 /// Variables a template may read: key → text value.
 pub type Variables = BTreeMap<String, String>;
+
+/// Connections a template may read as `conn.<id>`: id → the connection, decrypted,
+/// or why it could not be (shown only when a template reads that one).
+pub type Connections = BTreeMap<String, Result<crate::connections::Connection, String>>;
 
 /// The XCom key `ti.xcom_pull` reads when given none.
 pub const RETURN_VALUE_KEY: &str = "return_value";
@@ -88,6 +94,8 @@ pub struct TemplateContext {
     pub map_item: Option<serde_json::Value>,
     /// Variables that `var.value.<key>` and `var.json.<key>` read (empty unless loaded).
     pub variables: Arc<Variables>,
+    /// Connections that `conn.<id>` reads (empty unless loaded).
+    pub connections: Arc<Connections>,
 }
 
 /// Why a template could not be rendered, with the line when known.
@@ -219,6 +227,12 @@ pub fn operator_is_templated(operator: &OperatorSpec) -> bool {
 /// so a caller loads XComs only for templates that can pull them).
 pub fn operator_mentions(operator: &OperatorSpec, word: &str) -> bool {
     templated_fields(operator).into_iter().any(|text| is_template(text) && text.contains(word))
+}
+
+/// Whether a templated argument of the operator may read Connections (`conn.x.host`),
+/// so a caller loads them only for such templates.
+pub fn operator_reads_connections(operator: &OperatorSpec) -> bool {
+    operator_mentions(operator, "conn")
 }
 
 /// Whether a templated argument of the operator may read Variables (`var.value.x`,
@@ -356,6 +370,7 @@ fn context_value(ctx: &TemplateContext) -> Value {
         ("dag", map([("dag_id", Value::from(ctx.dag_id.clone()))])),
         ("macros", macros),
         ("var", var),
+        ("conn", Value::from_object(ConnectionAccessor { connections: ctx.connections.clone() })),
     ]);
     match &ctx.map_item {
         Some(item) => minijinja::context! { item => Value::from(Serde(item)), ..context },
@@ -503,6 +518,46 @@ impl Object for VariableAccessor {
     }
 }
 
+/// `conn.<id>`: Airflow's connection accessor, with `host`, `login`, `password`, `schema`,
+/// `port`, `conn_type`, `conn_id`, `description`, `extra` (text) and `extra_dejson` (parsed).
+struct ConnectionAccessor {
+    connections: Arc<Connections>,
+}
+
+/// Without the connections, so printing the accessor shows no secret.
+impl std::fmt::Debug for ConnectionAccessor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "conn ({} connections)", self.connections.len())
+    }
+}
+
+impl Object for ConnectionAccessor {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Plain
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let id = key.as_str()?;
+        let error = |detail: String| Some(Value::from(Error::new(ErrorKind::InvalidOperation, detail)));
+        match self.connections.get(id) {
+            Some(Ok(c)) => Some(Value::from(Serde(serde_json::json!({
+                "conn_id": c.conn_id, "conn_type": c.conn_type, "description": c.description,
+                "host": c.host, "login": c.login, "password": c.password, "schema": c.schema,
+                "port": c.port, "extra": c.extra, "extra_dejson": c.extra_dejson(),
+            })))),
+            Some(Err(problem)) => error(format!("connection `{id}` cannot be read: {problem}")),
+            None => error(format!(
+                "connection `{id}` does not exist; create it with POST /api/v2/connections or set GUST_CONN_{}",
+                id.to_uppercase()
+            )),
+        }
+    }
+
+    fn render(self: &Arc<Self>, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "<conn>")
+    }
+}
+
 /// `macros.ds_add('2026-01-01', 5)` is `'2026-01-06'`; days may be negative.
 fn ds_add(ds: &str, days: i64) -> Result<String, Error> {
     let date = NaiveDate::parse_from_str(ds, "%Y-%m-%d").map_err(|_| {
@@ -555,8 +610,23 @@ mod tests {
     }
 
     fn ctx() -> TemplateContext {
+        let warehouse = crate::connections::Connection {
+            conn_id: "warehouse".into(),
+            conn_type: "postgres".into(),
+            host: Some("db.example".into()),
+            login: Some("loader".into()),
+            password: Some("hunter2".into()),
+            port: Some(5432),
+            schema: Some("dwh".into()),
+            extra: Some(r#"{"sslmode": "require"}"#.into()),
+            ..Default::default()
+        };
         TemplateContext {
             map_item: None,
+            connections: Arc::new(BTreeMap::from([
+                ("warehouse".to_string(), Ok(warehouse)),
+                ("broken".to_string(), Err("no key".to_string())),
+            ])),
             variables: Arc::new(BTreeMap::from([
                 ("bucket".to_string(), "s3://warehouse".to_string()),
                 ("cfg".to_string(), r#"{"region": "eu", "shards": [1, 2]}"#.to_string()),
@@ -589,6 +659,21 @@ mod tests {
 
     fn err(template: &str) -> TemplateError {
         render(template, &ctx()).unwrap_err()
+    }
+
+    #[test]
+    fn connections_are_read_with_airflows_attribute_names() {
+        assert_eq!(
+            r("{{ conn.warehouse.login }}:{{ conn.warehouse.password }}@{{ conn.warehouse.host }}:{{ conn.warehouse.port }}/{{ conn.warehouse.schema }}"),
+            "loader:hunter2@db.example:5432/dwh"
+        );
+        assert_eq!(
+            r("{{ conn.warehouse.extra_dejson.sslmode }} {{ conn['warehouse'].conn_type }}"),
+            "require postgres"
+        );
+        let error = err("{{ conn.nope.host }}").to_string();
+        assert!(error.contains("connection `nope` does not exist") && error.contains("GUST_CONN_NOPE"), "{error}");
+        assert!(err("{{ conn.broken.host }}").to_string().contains("no key"));
     }
 
     #[test]
@@ -851,6 +936,7 @@ mod tests {
             do_xcom_push: false,
         };
         assert!(operator_reads_variables(&bash("echo {{ var.value.x }}")));
+        assert!(operator_reads_connections(&bash("psql -h {{ conn.warehouse.host }}")));
         assert!(!operator_reads_variables(&bash("echo {{ ds }}")));
         assert!(!operator_reads_variables(&bash("echo $var.value")), "not a template");
     }

@@ -59,6 +59,8 @@ pub struct Context {
     pub heartbeat_interval: Duration,
     /// Silence after which a redelivered running try is taken over.
     pub takeover_after: Duration,
+    /// Keys that decrypt connection secrets (`GUST__SECRETS__KEY`), to mask them in task logs.
+    pub secrets: Option<Arc<gust_shared::secrets::Secrets>>,
 }
 
 /// Processes one delivery to the end, acking, nacking or rejecting it.
@@ -105,6 +107,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
     ctx.running.lock().expect("running set").insert(message.ti_id);
 
     let (log, writer) = LogSink::start(ctx.pool.clone(), message.ti_id, try_number, ctx.max_log_bytes);
+    let log = log.with_masks(crate::log_sink::secrets_to_mask(&ctx.pool, ctx.secrets.as_deref(), &message).await);
     let outcome = operators::for_spec(&message.operator).run(&message, &log, &ctx.limits, &stop).await;
     if outcome.interrupted {
         log.line(

@@ -150,6 +150,7 @@ async fn session_context(
         running: running.clone(),
         heartbeat_interval: settings.worker.heartbeat_interval,
         takeover_after: settings.worker.takeover_after,
+        secrets: settings.secrets.secrets().ok().flatten().map(Arc::new),
     });
     Ok((ctx, channel))
 }

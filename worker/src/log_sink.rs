@@ -1,13 +1,19 @@
 //! Streaming a try's output into `task_logs` while it runs: lines are
 //! batched (by count or a short delay) into one insert each, and capped in
-//! size so a chatty task cannot fill the database.
+//! size so a chatty task cannot fill the database. Secrets of the connections
+//! and variables a task uses are replaced by `***` before a line is stored.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use backon::{ExponentialBuilder, Retryable};
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Pool;
-use gust_shared::db::logs;
+use gust_shared::{
+    connections,
+    db::{logs, variables},
+    message::TaskMessage,
+    secrets::{is_sensitive, Secrets},
+};
 use tokio::{sync::mpsc, task::JoinHandle};
 use uuid::Uuid;
 
@@ -39,7 +45,15 @@ impl Stream {
 #[derive(Clone)]
 pub struct LogSink {
     tx: mpsc::Sender<(DateTime<Utc>, Stream, String)>,
+    masks: Arc<Vec<String>>,
 }
+
+/// What a masked secret reads as in a log.
+const MASK: &str = "***";
+
+/// Shortest secret masked (Airflow's `min_length_masked_secret`): masking every `1`
+/// or `yes` in a log would hide more than it protects.
+const MIN_MASKED_LEN: usize = 5;
 
 /// The background writer of a [`LogSink`]; `finish` flushes it.
 pub struct LogWriter {
@@ -51,13 +65,69 @@ impl LogSink {
     pub fn start(pool: Pool, ti_id: Uuid, try_number: i32, max_bytes: usize) -> (LogSink, LogWriter) {
         let (tx, rx) = mpsc::channel(4 * BATCH_LINES);
         let handle = tokio::spawn(write_batches(pool, ti_id, try_number, max_bytes, rx));
-        (LogSink { tx }, LogWriter { handle })
+        (LogSink { tx, masks: Arc::default() }, LogWriter { handle })
     }
 
-    /// Queues one line (waits if the writer is behind).
-    pub async fn line(&self, stream: Stream, text: impl Into<String>) {
-        let _ = self.tx.send((Utc::now(), stream, text.into())).await;
+    /// The same sink, replacing each of `masks` (longest first) by `***` in every line.
+    pub fn with_masks(self, mut masks: Vec<String>) -> Self {
+        masks.retain(|mask| mask.chars().count() >= MIN_MASKED_LEN);
+        masks.sort_by_key(|mask| std::cmp::Reverse(mask.len()));
+        masks.dedup();
+        Self { masks: Arc::new(masks), ..self }
     }
+
+    /// Queues one line, its secrets masked (waits if the writer is behind).
+    pub async fn line(&self, stream: Stream, text: impl Into<String>) {
+        let mut text = text.into();
+        for mask in self.masks.iter() {
+            if text.contains(mask.as_str()) {
+                text = text.replace(mask.as_str(), MASK);
+            }
+        }
+        let _ = self.tx.send((Utc::now(), stream, text)).await;
+    }
+}
+
+/// The secrets a task's log must not show: the values of secret-named variables and
+/// the passwords and secret extras of connections that its rendered arguments or
+/// environment contain (a connection also when they name its id, as `conn_id` does).
+/// A failure to load them is logged and masks what was loaded.
+pub async fn secrets_to_mask(pool: &Pool, secrets: Option<&Secrets>, message: &TaskMessage) -> Vec<String> {
+    let mut text = serde_json::to_string(&message.operator).unwrap_or_default();
+    message.env.values().for_each(|value| text.push_str(value));
+    let mut masks = Vec::new();
+    let client = match pool.get().await {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot load secrets to mask in the task log");
+            return masks;
+        }
+    };
+    match variables::all_values(&client).await {
+        Ok(all) => masks.extend(
+            all.into_iter()
+                .filter(|(key, value)| {
+                    is_sensitive(key) && value.len() >= MIN_MASKED_LEN && text.contains(value.as_str())
+                })
+                .map(|(_, value)| value),
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot load variables to mask in the task log"),
+    }
+    match connections::for_templates(&client, secrets).await {
+        Ok(all) => {
+            for (id, connection) in all {
+                let Ok(connection) = connection else { continue };
+                let values = connection.secret_values();
+                let used = text.contains(&format!("\"{id}\""))
+                    || values.iter().any(|v| v.len() >= MIN_MASKED_LEN && text.contains(v.as_str()));
+                if used {
+                    masks.extend(values);
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot load connections to mask in the task log"),
+    }
+    masks
 }
 
 impl LogWriter {

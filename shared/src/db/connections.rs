@@ -120,6 +120,12 @@ pub async fn get(db: &impl GenericClient, connection_id: &str) -> Result<Option<
     Ok(db.query_opt(&sql, &[&connection_id]).await?.as_ref().map(connection_row))
 }
 
+/// Every connection, unlocked, for templates.
+pub async fn every(db: &impl GenericClient) -> Result<Vec<ConnectionRow>, DbError> {
+    let sql = format!("SELECT {COLUMNS} FROM connections ORDER BY connection_id");
+    Ok(db.query(&sql, &[]).await?.iter().map(connection_row).collect())
+}
+
 /// Every connection, for re-encrypting them with a new key.
 pub async fn all(db: &impl GenericClient) -> Result<Vec<ConnectionRow>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM connections ORDER BY connection_id FOR UPDATE");

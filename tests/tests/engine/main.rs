@@ -8,6 +8,7 @@ mod backfills;
 mod builtin_operators;
 mod chaos;
 mod compare_and_set;
+mod connections;
 mod custom_operators;
 mod delivery;
 mod end_to_end;

@@ -394,7 +394,7 @@ pub(crate) async fn list(
         .into_iter()
         .map(|row| TaskInstanceResponse::with_run_dates(row.ti, row.logical_date, row.run_after))
         .collect();
-    mask_rendered_secrets(&db, &mut task_instances).await?;
+    mask_rendered_secrets(&db, state.secrets.as_deref(), &mut task_instances).await?;
     Ok(Json(TaskInstanceCollection { task_instances, total_entries }))
 }
 
@@ -408,22 +408,23 @@ pub(crate) async fn get_one(
     let run = run_or_404(&db, &dag_id, &run_id).await?;
     let ti = ti_or_404(&db, &dag_id, &run_id, &task_id, -1).await?;
     let mut response = [TaskInstanceResponse::new(ti, &run)];
-    mask_rendered_secrets(&db, &mut response).await?;
+    mask_rendered_secrets(&db, state.secrets.as_deref(), &mut response).await?;
     let [response] = response;
     Ok(Json(response))
 }
 
-/// Masks the values of secret variables in rendered templates, as Airflow's
-/// secrets masker does; the variables are read only when something was rendered.
+/// Masks the values of secret variables and connection secrets in rendered templates,
+/// as Airflow's secrets masker does; they are read only when something was rendered.
 async fn mask_rendered_secrets(
     db: &impl GenericClient,
+    keys: Option<&gust_shared::secrets::Secrets>,
     responses: &mut [TaskInstanceResponse],
 ) -> Result<(), ApiError> {
     let rendered = |r: &TaskInstanceResponse| r.rendered_fields.as_object().is_some_and(|fields| !fields.is_empty());
     if !responses.iter().any(rendered) {
         return Ok(());
     }
-    let secrets = super::variables::secret_values(db).await?;
+    let secrets = super::variables::secret_values(db, keys).await?;
     if !secrets.is_empty() {
         for response in responses.iter_mut() {
             super::variables::mask_secrets(&mut response.rendered_fields, &secrets);

@@ -6,6 +6,7 @@ use gust_shared::db::{
     self,
     variables::{VariableChanges, VariableError, VariableRow, DEFAULT_ORDER, ORDER_FIELDS, ORDER_TIEBREAK},
 };
+use gust_shared::secrets::is_sensitive;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -22,10 +23,6 @@ const MAX_KEY_CHARS: usize = 250;
 
 /// What a masked value reads as.
 const MASK: &str = "***";
-
-/// Words that make a variable's key (or a field of its JSON value) secret, as Airflow's defaults.
-const SENSITIVE_WORDS: [&str; 9] =
-    ["password", "secret", "passwd", "authorization", "api_key", "apikey", "access_token", "private_key", "token"];
 
 /// Airflow's `VariableResponse`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -268,15 +265,23 @@ fn key_pattern_terms(pattern: Option<&str>) -> Vec<String> {
 /// masking every `1` or `yes` in a rendered command would hide more than it protects.
 const MIN_MASKED_LEN: usize = 5;
 
-/// The values of variables whose key names a secret, longest first, to mask
-/// wherever they appear (a rendered template that used `var.value`).
-pub(crate) async fn secret_values(db: &impl db::GenericClient) -> Result<Vec<String>, ApiError> {
+/// The values of variables whose key names a secret, and the passwords and secret
+/// extras of connections (decrypted with `keys`; also `GUST_CONN_*` of this process),
+/// longest first, to mask wherever they appear (a rendered template that used
+/// `var.value` or `conn.<id>.password`).
+pub(crate) async fn secret_values(
+    db: &impl db::GenericClient,
+    keys: Option<&gust_shared::secrets::Secrets>,
+) -> Result<Vec<String>, ApiError> {
     let mut secrets: Vec<String> = db::variables::all_values(db)
         .await?
         .into_iter()
         .filter(|(key, value)| is_sensitive(key) && value.chars().count() >= MIN_MASKED_LEN)
         .map(|(_, value)| value)
         .collect();
+    for connection in gust_shared::connections::for_templates(db, keys).await?.into_values().flatten() {
+        secrets.extend(connection.secret_values().into_iter().filter(|v| v.chars().count() >= MIN_MASKED_LEN));
+    }
     secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
     Ok(secrets)
 }
@@ -295,12 +300,6 @@ pub(crate) fn mask_secrets(value: &mut Value, secrets: &[String]) {
         Value::Object(fields) => fields.values_mut().for_each(|field| mask_secrets(field, secrets)),
         _ => {}
     }
-}
-
-/// Whether a key or JSON field name names a secret.
-fn is_sensitive(name: &str) -> bool {
-    let name = name.to_lowercase();
-    SENSITIVE_WORDS.iter().any(|word| name.contains(word))
 }
 
 /// The value as the API shows it: `***` for a secret key; a JSON object with its
