@@ -234,6 +234,10 @@ def not_json():
 
 def boom():
     raise ValueError("no rows today")
+
+def slow():
+    import time
+    time.sleep(60)
 "#,
     )
     .expect("writing the module");
@@ -267,6 +271,11 @@ tasks:
   - id: no_module
     operator: python
     python_callable: "no_such_module:run"
+  - id: slow
+    operator: python
+    python_callable: "scoring:slow"
+    python_path: ["{lib}"]
+    execution_timeout: 1s
 "#,
         lib = lib.display(),
         python = venv.join("bin/python").display()
@@ -281,7 +290,8 @@ tasks:
             ("not_json", "failed"),
             ("boom", "failed"),
             ("no_function", "failed"),
-            ("no_module", "failed")
+            ("no_module", "failed"),
+            ("slow", "failed")
         ])
     );
     let value = xcom(&stack, "python_calls", &run_id, "score").await;
@@ -300,6 +310,8 @@ tasks:
     assert!(reason.contains("module `scoring` has no `nope`"), "{reason}");
     let reason = failure_reason(&stack, "python_calls", &run_id, "no_module").await;
     assert!(reason.contains("cannot import module `no_such_module`"), "{reason}");
+    let reason = failure_reason(&stack, "python_calls", &run_id, "slow").await;
+    assert!(reason.contains("timed out after 1s"), "{reason}");
     let log = stack.log_text("python_calls", &run_id, "boom", 1).await;
     assert!(log.contains("Traceback"), "the traceback is in the log: {log}");
     stack.stop().await;
