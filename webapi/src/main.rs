@@ -16,6 +16,31 @@ use gust_webapi::{
 /// Environment variable `create-user` reads the new password from.
 const NEW_PASSWORD_VAR: &str = "GUST_NEW_USER_PASSWORD";
 
+/// Usage of the `rotate-secrets` command.
+const ROTATE_SECRETS_USAGE: &str = "  rotate-secrets  re-encrypt every connection secret with the first key of\n                 GUST__SECRETS__KEY (after putting a new key first)";
+
+/// `gust-webapi rotate-secrets`: re-encrypts every stored connection with the first
+/// key of `GUST__SECRETS__KEY`, in one transaction (Airflow's `rotate-fernet-key`).
+async fn rotate_secrets() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    let Some(secrets) = settings.secrets.secrets()? else {
+        bail!(
+            "GUST__SECRETS__KEY is not set; set it to the new key followed by the old one, comma-separated, e.g. GUST__SECRETS__KEY=NEW,OLD"
+        );
+    };
+    let pool = db::connect(&settings.database.url, 1).await?;
+    let mut client = pool.get().await.context("connecting to the gust database")?;
+    let tx = client.transaction().await.context("starting a transaction")?;
+    let count = gust_shared::connections::rotate_all(&tx, &secrets)
+        .await
+        .context("re-encrypting connections (is every old key still in GUST__SECRETS__KEY?)")?;
+    tx.commit().await.context("committing the re-encrypted connections")?;
+    println!(
+        "re-encrypted {count} connections with the first key of GUST__SECRETS__KEY; the other keys may now be removed"
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     gust_shared::telemetry::init();
@@ -24,9 +49,15 @@ async fn main() -> anyhow::Result<()> {
         let parsed = gust_shared::cli::parse_create_user("gust-webapi", args.into_iter().skip(1));
         return create_user(parsed.unwrap_or_else(|usage| exit_with_usage(&usage))).await;
     }
+    if args.first().map(String::as_str) == Some("rotate-secrets") {
+        if args.len() > 1 {
+            exit_with_usage(ROTATE_SECRETS_USAGE);
+        }
+        return rotate_secrets().await;
+    }
     let mode = match gust_shared::cli::parse_start_mode("gust-webapi", args) {
         Ok(mode) => mode,
-        Err(usage) => exit_with_usage(&format!("{usage}\n\nor:\n{CREATE_USER_USAGE}")),
+        Err(usage) => exit_with_usage(&format!("{usage}\n\nor:\n{CREATE_USER_USAGE}\n{ROTATE_SECRETS_USAGE}")),
     };
     let settings = Settings::load()?;
     if matches!(mode, StartMode::MigrateOnly | StartMode::MigrateThenRun) {
