@@ -156,3 +156,28 @@ async fn after_a_new_key_is_put_first_old_secrets_still_decrypt_and_rotation_mov
     let error = connections::resolve(&db, Some(&only_old), "c").await.unwrap_err().to_string();
     assert!(error.contains("GUST__SECRETS__KEY"), "{error}");
 }
+
+#[tokio::test]
+async fn answers_validate_against_the_airflow_python_client_models() {
+    // The pinned official client, pip-installed on first use (fails, saying what to install, when it cannot be).
+    let venv =
+        tokio::task::spawn_blocking(|| gust_tests::python::venv("airflow-client", gust_tests::python::AIRFLOW_CLIENT))
+            .await
+            .expect("installing the Airflow client");
+    let python = venv.join("bin/python");
+    let api = with_key(&Secrets::generate_key()).await;
+    let body = json!({"connection_id": "c", "conn_type": "http", "host": "h", "port": 80, "password": "pw-123456"});
+    let one = ok_json(create(&api, body).await, StatusCode::CREATED);
+    let list = ok_json(api.get("/api/v2/connections").await, StatusCode::OK);
+    let script = "import sys\n\
+        from airflow_client.client.models.connection_response import ConnectionResponse as R\n\
+        from airflow_client.client.models.connection_collection_response import ConnectionCollectionResponse as C\n\
+        r = R.from_json(sys.argv[1])\n\
+        assert r.connection_id == 'c' and r.password == '***' and r.port == 80, r\n\
+        assert C.from_json(sys.argv[2]).total_entries == 1\n";
+    let output = std::process::Command::new(&python)
+        .args(["-c", script, &one.to_string(), &list.to_string()])
+        .output()
+        .expect("run the Airflow client");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
