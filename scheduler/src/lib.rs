@@ -10,6 +10,7 @@ mod dag_folder;
 mod dead_letters;
 mod dispatch;
 pub mod error;
+mod operator_warnings;
 mod pool_warnings;
 mod readiness;
 mod run_scheduling;
@@ -41,6 +42,7 @@ struct Scheduler {
     name: String,
     first_beat: bool,
     pool_warnings: pool_warnings::PoolWarnings,
+    operator_warnings: operator_warnings::OperatorWarnings,
 }
 
 /// Runs the scheduler until `shutdown` resolves.
@@ -61,6 +63,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         name,
         first_beat: true,
         pool_warnings: pool_warnings::PoolWarnings::default(),
+        operator_warnings: operator_warnings::OperatorWarnings::default(),
     };
     let mut rescan = interval(scheduler.settings.scheduler.rescan_interval);
     let mut sweep = interval(scheduler.settings.scheduler.safety_interval);
@@ -132,6 +135,7 @@ impl Scheduler {
         }
         self.dispatch().await;
         self.pool_warnings.check(&self.pool).await;
+        self.operator_warnings.check(&self.pool).await;
     }
 
     /// Starts the queued runs that may start (a run was created, or one finished).

@@ -37,6 +37,15 @@ async fn stack_with_plugins(dags: &[(&str, &str)], plugins: &Path) -> TestStack 
     TestStack::spawn_with(dags, options).await
 }
 
+/// Records a live worker "ghost" (it runs nothing) that advertises `operator` on queue `default`,
+/// as a worker with that operator would, so the scheduler dispatches tasks that use it.
+async fn advertise_elsewhere(stack: &TestStack, operator: &str) {
+    let client = stack.pool.get().await.unwrap();
+    gust_shared::db::heartbeats::beat(&client, "ghost", "worker", "elsewhere", 0, true).await.unwrap();
+    let operators = json!([{"name": operator, "kind": "custom", "version": "1"}]);
+    gust_shared::db::heartbeats::advertise(&client, "ghost", &["default".to_string()], &operators).await.unwrap();
+}
+
 async fn task(stack: &TestStack, dag_id: &str, run_id: &str, task_id: &str) -> Value {
     let (status, ti) = stack.get(&format!("/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}")).await;
     assert_eq!(status, 200, "{ti}");
@@ -186,6 +195,8 @@ async fn a_worker_without_the_operator_dead_letters_the_message_naming_operator_
     let dag = "dag_id: lacking\ntasks:\n  - {id: spark, operator: spark-submit, args: {jar: x.jar}, retries: 2}\n";
     let stack = stack_with_plugins(&[("lacking.yaml", dag)], &plugins).await;
     stack.wait_for_dag("lacking").await;
+    // Another worker of the queue has it, so the scheduler sends the task; this one receives it.
+    advertise_elsewhere(&stack, "spark-submit").await;
     let run_id = stack.trigger("lacking", json!({})).await;
     assert_eq!(stack.wait_for_run("lacking", &run_id).await, "failed");
 
@@ -239,6 +250,32 @@ async fn a_worker_advertises_its_builtins_and_the_plugins_describe_output_in_the
     let mute = by_name("mute");
     assert_eq!(mute["version"], Value::Null, "{mute}");
     assert!(mute["describe_error"].as_str().unwrap_or_default().contains("--describe exited"), "{mute}");
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(plugins);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_custom_task_stays_scheduled_until_a_live_worker_of_its_queue_advertises_its_operator() {
+    let plugins = plugin_folder();
+    let dag = "dag_id: later\ntasks:\n  - {id: wait, operator: late}\n";
+    let stack = stack_with_plugins(&[("later.yaml", dag)], &plugins).await;
+    stack.wait_for_dag("later").await;
+    let run_id = stack.trigger("later", json!({})).await;
+    stack
+        .eventually("the task scheduled", || async {
+            (stack.task_states("later", &run_id).await.get("wait").map(String::as_str) == Some("scheduled"))
+                .then_some(())
+        })
+        .await;
+    // Several dispatch rounds pass (the safety interval is 2 s); nothing advertises `late`, so it is not sent.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(stack.task_states("later", &run_id).await["wait"], "scheduled");
+    let (_, letters) = stack.get("/api/v2/gust/deadLetters").await;
+    assert_eq!(letters["total_entries"], 0, "not sent, so not dead-lettered: {letters}");
+
+    shell_plugin(&plugins, "late", "echo finally");
+    advertise_elsewhere(&stack, "late").await;
+    assert_eq!(stack.wait_for_run("later", &run_id).await, "success");
     stack.stop().await;
     let _ = std::fs::remove_dir_all(plugins);
 }

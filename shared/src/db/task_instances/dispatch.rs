@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use super::try_end::{end_try, TryOutcome};
 use crate::{
+    dag::KNOWN_OPERATORS,
     db::{signals::AdvisoryLock, DbError, GenericClient},
     state::TaskTransition,
 };
@@ -61,11 +62,17 @@ pub async fn any_scheduled(db: &impl GenericClient) -> Result<bool, DbError> {
     Ok(db.query_one(&statement, &[]).await?.get(0))
 }
 
-/// `$1` the most task instances to take. Counts what is in flight per pool
+/// `$1` the most task instances to take, `$2` the built-in operator names (a
+/// custom operator is taken only when a live worker of its queue advertises it,
+/// see [`waiting_for_operator`]). Counts what is in flight per pool
 /// and per DAG, picks candidates per (DAG, pool) in priority order, keeps
 /// those that fit, locks them and moves them to `queued`.
 const TAKE_FOR_DISPATCH: &str = r#"
-WITH in_flight AS (
+WITH advertising AS (
+    SELECT queues, operators FROM component_heartbeats
+    WHERE kind = 'worker' AND stopped_at IS NULL AND last_heartbeat_at > now() - interval '1 minute'
+),
+in_flight AS (
     SELECT pool, dag_id, pool_slots FROM task_instances WHERE state IN ('queued', 'running')
 ),
 pool_free AS (
@@ -82,6 +89,8 @@ candidates AS (
     FROM dag_free d CROSS JOIN pool_free p CROSS JOIN LATERAL (
         SELECT ti.id, ti.dag_id, ti.pool, ti.pool_slots, ti.priority_weight, ti.run_pk FROM task_instances ti
         WHERE ti.state = 'scheduled' AND ti.dag_id = d.dag_id AND ti.pool = p.name
+            AND (ti.operator = ANY($2) OR EXISTS (SELECT 1 FROM advertising a
+                 WHERE ti.queue = ANY(a.queues) AND a.operators @> jsonb_build_array(jsonb_build_object('name', ti.operator))))
         ORDER BY ti.priority_weight DESC, ti.run_pk, ti.id
         LIMIT greatest(least(d.free, p.free, $1), 0)
     ) c
@@ -129,8 +138,54 @@ RETURNING ti.id, ti.run_pk, ti.dag_id, ti.run_id, ti.task_id, ti.map_index, ti.t
 pub async fn take_for_dispatch(db: &impl GenericClient, limit: i64) -> Result<Vec<Dispatchable>, DbError> {
     AdvisoryLock::Dispatch.lock_for_transaction(db).await?;
     let statement = db.prepare_cached(TAKE_FOR_DISPATCH).await?;
-    let rows = db.query(&statement, &[&limit]).await?;
+    let rows = db.query(&statement, &[&limit, &KNOWN_OPERATORS]).await?;
     Ok(rows.iter().map(dispatchable).collect())
+}
+
+/// A scheduled task whose custom operator no live worker of its queue advertises.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitingForOperator {
+    /// The task instance.
+    pub id: Uuid,
+    /// Its DAG.
+    pub dag_id: String,
+    /// Its run.
+    pub run_id: String,
+    /// The task.
+    pub task_id: String,
+    /// The custom operator's name.
+    pub operator: String,
+    /// The queue it is routed to.
+    pub queue: String,
+}
+
+/// Scheduled task instances (at most 100) that [`take_for_dispatch`] leaves
+/// `scheduled` because no worker that heartbeated in the last minute and
+/// consumes their queue advertises their custom operator.
+pub async fn waiting_for_operator(db: &impl GenericClient) -> Result<Vec<WaitingForOperator>, DbError> {
+    let rows = db
+        .query(
+            r#"
+SELECT ti.id, ti.dag_id, ti.run_id, ti.task_id, ti.operator, ti.queue FROM task_instances ti
+WHERE ti.state = 'scheduled' AND NOT ti.operator = ANY($1) AND NOT EXISTS (
+    SELECT 1 FROM component_heartbeats h
+    WHERE h.kind = 'worker' AND h.stopped_at IS NULL AND h.last_heartbeat_at > now() - interval '1 minute'
+        AND ti.queue = ANY(h.queues) AND h.operators @> jsonb_build_array(jsonb_build_object('name', ti.operator)))
+ORDER BY ti.id LIMIT 100"#,
+            &[&KNOWN_OPERATORS],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| WaitingForOperator {
+            id: r.get(0),
+            dag_id: r.get(1),
+            run_id: r.get(2),
+            task_id: r.get(3),
+            operator: r.get(4),
+            queue: r.get(5),
+        })
+        .collect())
 }
 
 /// What the scheduler needs to publish the next try of a task instance.
