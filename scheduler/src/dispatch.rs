@@ -27,7 +27,7 @@ use gust_shared::{
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::{broker::Broker, error::SchedulerError, versions::VersionCache};
+use crate::{args_schema::ArgsSchemas, broker::Broker, error::SchedulerError, versions::VersionCache};
 
 /// Dispatches every scheduled task instance, `batch` per transaction; returns how many.
 pub async fn dispatch_scheduled(
@@ -52,21 +52,30 @@ pub async fn dispatch_scheduled(
         let mut messages = Vec::with_capacity(taken.len());
         let mut rendered = Rendered::default();
         let mut xcoms_by_run = HashMap::new();
+        let mut schemas = ArgsSchemas::default();
         let mut loaded = Loaded { variables: None, connections: None, secrets };
         for ti in &taken {
             let dag = versions.get(&tx, ti.dag_version_id).await?;
             let Some(task) = dag.task(&ti.task_id) else {
                 return Err(SchedulerError::MissingVersion(ti.dag_version_id));
             };
-            match render(&tx, ti, &dag, task, &mut xcoms_by_run, &mut loaded).await? {
-                Ok(None) => messages.push(with_run_params(build_message(ti, task, task.operator.clone()), &dag, ti)),
+            let operator = match render(&tx, ti, &dag, task, &mut xcoms_by_run, &mut loaded).await? {
+                Ok(None) => task.operator.clone(),
                 Ok(Some(operator)) => {
                     rendered.ids.push(ti.id);
                     rendered.fields.push(serde_json::to_value(&operator).unwrap_or_default());
-                    messages.push(with_run_params(build_message(ti, task, operator), &dag, ti));
+                    operator
                 }
-                Err(error) => fail_unrenderable(&tx, ti, &error).await?,
+                Err(error) => {
+                    fail_unrenderable(&tx, ti, &error).await?;
+                    continue;
+                }
+            };
+            if let Err(error) = schemas.check(&tx, &operator, &task.queue).await? {
+                fail_unrenderable(&tx, ti, &error).await?;
+                continue;
             }
+            messages.push(with_run_params(build_message(ti, task, operator), &dag, ti));
         }
         ti_dispatch::set_rendered_fields(&tx, &rendered.ids, &rendered.fields).await?;
         broker.publish(&messages).await?;

@@ -5,6 +5,7 @@
 //! touched, and the scheduler moves that run on at once. Timers only rescan
 //! the folder and sweep all live runs as a safety net.
 
+mod args_schema;
 mod broker;
 mod dag_folder;
 mod dead_letters;

@@ -67,6 +67,26 @@ pub async fn advertise(
     Ok(())
 }
 
+/// The `args_schema` (and version) that a live worker (heartbeat in the last
+/// minute) of `queue` advertises for custom operator `operator`, if any does.
+pub async fn args_schema(
+    db: &impl GenericClient,
+    queue: &str,
+    operator: &str,
+) -> Result<Option<(Option<String>, serde_json::Value)>, DbError> {
+    let row = db
+        .query_opt(
+            r#"
+SELECT o->>'version', o->'args_schema' FROM component_heartbeats h, jsonb_array_elements(h.operators) o
+WHERE h.kind = 'worker' AND h.stopped_at IS NULL AND h.last_heartbeat_at > now() - interval '1 minute'
+    AND $1 = ANY(h.queues) AND o->>'name' = $2 AND o ? 'args_schema'
+ORDER BY h.last_heartbeat_at DESC LIMIT 1"#,
+            &[&queue, &operator],
+        )
+        .await?;
+    Ok(row.map(|r| (r.get(0), r.get(1))))
+}
+
 /// Records a clean stop.
 pub async fn stopped(db: &impl GenericClient, name: &str) -> Result<(), DbError> {
     db.execute("UPDATE component_heartbeats SET stopped_at = now(), running_tasks = 0 WHERE name = $1", &[&name])

@@ -130,7 +130,7 @@ async fn the_python_example_pushes_its_count_skips_on_empty_input_and_fails_with
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_rust_example_greets_into_its_xcom_and_a_garbage_result_file_fails_the_try_saying_why() {
+async fn the_rust_example_greets_into_its_xcom_its_schema_refuses_missing_args_and_a_garbage_result_fails_the_try() {
     let plugins = plugin_folder();
     shell_plugin(&plugins, "garbage", "echo 'not json' > \"$GUST_RESULT\"");
     let dag = "dag_id: hello\ntasks:\n  - {id: greet, operator: hello, args: {name: '{{ dag_run.conf.who }}'}}\n  - {id: nameless, operator: hello}\n  - {id: junk, operator: garbage}\n";
@@ -143,7 +143,12 @@ async fn the_rust_example_greets_into_its_xcom_and_a_garbage_result_file_fails_t
     assert_eq!((states["greet"].as_str(), states["nameless"].as_str()), ("success", "failed"), "{states:?}");
     assert_eq!(xcom(&stack, "hello", &run_id, "greet").await, json!({"greeting": "hello, ada, from task greet"}));
     let nameless = task(&stack, "hello", &run_id, "nameless").await;
-    assert!(nameless["failure_reason"].as_str().unwrap_or_default().contains("args.name is missing"), "{nameless}");
+    // Its advertised args_schema requires `name`, so the scheduler fails it before it is sent.
+    let reason = nameless["failure_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("args_schema of operator `hello`") && reason.contains("\"name\" is a required property"),
+        "{nameless}"
+    );
     let junk = task(&stack, "hello", &run_id, "junk").await;
     assert!(
         junk["failure_reason"].as_str().unwrap_or_default().starts_with("$GUST_RESULT is not a valid result"),
@@ -276,6 +281,28 @@ async fn a_custom_task_stays_scheduled_until_a_live_worker_of_its_queue_advertis
     shell_plugin(&plugins, "late", "echo finally");
     advertise_elsewhere(&stack, "late").await;
     assert_eq!(stack.wait_for_run("later", &run_id).await, "success");
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(plugins);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn args_that_do_not_fit_the_advertised_schema_fail_the_task_before_it_is_sent() {
+    let plugins = plugin_folder();
+    let dag = "dag_id: checked\ndefault_args: {retries: 2}\ntasks:\n  - {id: good, operator: hello, args: {name: ada}}\n  - {id: bad, operator: hello, args: {name: 3, shout: true}}\n";
+    let stack = stack_with_plugins(&[("checked.yaml", dag)], &plugins).await;
+    stack.wait_for_dag("checked").await;
+    let run_id = stack.trigger("checked", json!({})).await;
+    assert_eq!(stack.wait_for_run("checked", &run_id).await, "failed");
+
+    let states = stack.task_states("checked", &run_id).await;
+    assert_eq!((states["good"].as_str(), states["bad"].as_str()), ("success", "failed"), "{states:?}");
+    let bad = task(&stack, "checked", &run_id, "bad").await;
+    let reason = bad["failure_reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("args do not fit the args_schema of operator `hello` (version 0.2.0): "), "{bad}");
+    assert!(reason.contains("(at args.name)") && reason.contains("shout"), "{reason}");
+    assert_eq!(bad["try_number"], 1, "no retry: {bad}");
+    let log = stack.log_text("checked", &run_id, "bad", 1).await;
+    assert!(log.contains("the task was not run"), "{log}");
     stack.stop().await;
     let _ = std::fs::remove_dir_all(plugins);
 }
