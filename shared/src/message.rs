@@ -44,7 +44,9 @@ pub struct TaskMessage {
     pub execution_timeout_ms: Option<u64>,
     /// How a failed try is retried (the database decides whether tries are left).
     pub retry: RetryPolicy,
-    /// Environment handed to the task (run context first, then the task's own).
+    /// Environment handed to the task (run context first, then the task's own). Sent as
+    /// `context_env`: a flattened `bash` operator has its own `env` field.
+    #[serde(rename = "context_env")]
     pub env: BTreeMap<String, String>,
     /// The run's params resolved against its conf; sent for custom operators only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,6 +144,19 @@ mod tests {
     #[test]
     fn a_message_round_trips_through_json() {
         let m = message();
+        assert_eq!(TaskMessage::from_bytes(&m.to_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn a_bash_task_with_its_own_env_round_trips_beside_the_run_context_env() {
+        let mut m = message();
+        m.operator = OperatorSpec::Bash {
+            command: "echo $REGION".into(),
+            env: BTreeMap::from([("REGION".to_string(), "eu".to_string())]),
+            cwd: None,
+            do_xcom_push: false,
+        };
+        m.env = m.context_env();
         assert_eq!(TaskMessage::from_bytes(&m.to_bytes()).unwrap(), m);
     }
 
