@@ -190,6 +190,8 @@ async fn isolated_settings_and_pool() -> (Settings, Pool) {
     settings.auth.jwt_secret = Some(format!("{id}{id}"));
     settings.auth.admin_username = Some(ADMIN_USER.into());
     settings.auth.admin_password = Some(ADMIN_PASSWORD.into());
+    // As in production: every component has the key that encrypts connection secrets.
+    settings.secrets.key = Some(gust_shared::secrets::Secrets::generate_key());
     let settings = settings.validated().expect("test settings are valid");
     if let Err(e) = amqp::connect(&settings.amqp.url, "gust-tests").await {
         panic!(
@@ -227,8 +229,9 @@ impl TestStack {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding the webapi");
         let api = format!("http://{}", listener.local_addr().expect("webapi address"));
         gust_webapi::auth::bootstrap_users(&pool, &settings.auth).await.expect("creating the admin user");
-        let state =
-            gust_webapi::AppState::new(pool.clone()).with_auth(gust_webapi::auth::Auth::from_settings(&settings.auth));
+        let state = gust_webapi::AppState::new(pool.clone())
+            .with_auth(gust_webapi::auth::Auth::from_settings(&settings.auth))
+            .with_secrets(settings.secrets.secrets().expect("the test key is a valid Fernet key"));
         let token = stop.clone();
         components.push((
             "webapi".to_string(),

@@ -34,6 +34,7 @@ pub fn settings_env(settings: &Settings) -> Vec<(String, String)> {
         ("GUST__AUTH__JWT_SECRET", &settings.auth.jwt_secret),
         ("GUST__AUTH__ADMIN_USERNAME", &settings.auth.admin_username),
         ("GUST__AUTH__ADMIN_PASSWORD", &settings.auth.admin_password),
+        ("GUST__SECRETS__KEY", &settings.secrets.key),
     ];
     let auth = auth.into_iter().filter_map(|(key, value)| Some((key.to_string(), value.clone()?)));
     let mut env: Vec<(String, String)> = vec![

@@ -76,11 +76,13 @@ impl From<ConnectionRow> for ConnectionResponse {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConnectionBody {
-    #[serde(default)]
-    #[schema(max_length = 200, pattern = r"^[\w.-]+$")]
+    /// Required by `POST`; a `PATCH` may leave it out. Never `null`.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, max_length = 200, pattern = r"^[\w.-]+$")]
     connection_id: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = String)]
+    /// The connection's type (`postgres`, `http`, …): not blank; required by `POST`. Never `null`.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, min_length = 1, pattern = r"\S")]
     conn_type: Option<String>,
     #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
@@ -122,6 +124,12 @@ crate::extract::update_mask_param!(
     ConnectionMask,
     ["conn_type", "description", "host", "login", "schema", "port", "password", "extra"]
 );
+
+/// A body field that may be left out but, when given, is a string and not `null`.
+fn not_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(deserializer)?;
+    value.map(Some).ok_or_else(|| serde::de::Error::custom("must be a string, not null (leave the field out instead)"))
+}
 
 /// Query of `PATCH /connections/{connection_id}`.
 #[derive(Debug, Deserialize)]
