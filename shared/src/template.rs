@@ -176,46 +176,8 @@ fn templated_fields(operator: &OperatorSpec) -> Vec<&str> {
         OperatorSpec::Http(args) => args.templated_fields(),
         OperatorSpec::Sql(args) => args.templated_fields(),
         OperatorSpec::Python(args) => args.templated_fields(),
-        OperatorSpec::Custom { args, .. } => {
-            let mut strings = Vec::new();
-            args.values().for_each(|value| collect_strings(value, &mut strings));
-            strings
-        }
+        OperatorSpec::Custom { args, .. } => args.values().flat_map(crate::dag::json_strings).collect(),
     }
-}
-
-/// Every string inside a JSON value (a custom operator's args), depth first.
-fn collect_strings<'a>(value: &'a serde_json::Value, out: &mut Vec<&'a str>) {
-    match value {
-        serde_json::Value::String(text) => out.push(text),
-        serde_json::Value::Array(items) => items.iter().for_each(|item| collect_strings(item, out)),
-        serde_json::Value::Object(map) => map.values().for_each(|item| collect_strings(item, out)),
-        _ => {}
-    }
-}
-
-/// A JSON value with every string inside rendered; `field` names where it sits for errors (`args.path`, `args.files[2]`).
-fn render_json(
-    value: &serde_json::Value,
-    field: &str,
-    render_field: &dyn Fn(&str, &str) -> Result<String, TemplateError>,
-) -> Result<serde_json::Value, TemplateError> {
-    Ok(match value {
-        serde_json::Value::String(text) => serde_json::Value::String(render_field(field, text)?),
-        serde_json::Value::Array(items) => serde_json::Value::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| render_json(item, &format!("{field}[{i}]"), render_field))
-                .collect::<Result<_, _>>()?,
-        ),
-        serde_json::Value::Object(map) => serde_json::Value::Object(
-            map.iter()
-                .map(|(key, item)| Ok((key.clone(), render_json(item, &format!("{field}.{key}"), render_field)?)))
-                .collect::<Result<_, TemplateError>>()?,
-        ),
-        other => other.clone(),
-    })
 }
 
 /// Whether any argument of the operator needs rendering.
@@ -283,7 +245,11 @@ pub fn render_operator(operator: &OperatorSpec, ctx: &TemplateContext) -> Result
             name: name.clone(),
             args: args
                 .iter()
-                .map(|(key, value)| Ok((key.clone(), render_json(value, &format!("args.{key}"), &render_field)?)))
+                .map(|(key, value)| {
+                    let rendered =
+                        crate::dag::render_json(&format!("args.{key}"), value, &mut |f, t| render_field(f, t))?;
+                    Ok((key.clone(), rendered))
+                })
                 .collect::<Result<_, TemplateError>>()?,
         },
     })

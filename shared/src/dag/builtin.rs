@@ -211,8 +211,8 @@ impl PythonArgs {
     }
 }
 
-/// Every string inside a JSON value.
-fn json_strings(value: &serde_json::Value) -> Vec<&str> {
+/// Every string inside a JSON value, depth first (the templated strings of JSON arguments).
+pub fn json_strings(value: &serde_json::Value) -> Vec<&str> {
     match value {
         serde_json::Value::String(s) => vec![s.as_str()],
         serde_json::Value::Array(items) => items.iter().flat_map(json_strings).collect(),
@@ -221,8 +221,9 @@ fn json_strings(value: &serde_json::Value) -> Vec<&str> {
     }
 }
 
-/// The JSON value with each string inside rendered (keys stay as written).
-fn render_json<E>(
+/// The JSON value with each string inside rendered (keys stay as written); `field` names where
+/// each string sits for errors (`args.path`, `args.files[2]`).
+pub fn render_json<E>(
     field: &str,
     value: &serde_json::Value,
     render: &mut dyn FnMut(&str, &str) -> Result<String, E>,

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use builtin::{HttpArgs, PythonArgs, SqlArgs, DEFAULT_SQL_MAX_ROWS, HTTP_METHODS};
+pub use builtin::{json_strings, render_json, HttpArgs, PythonArgs, SqlArgs, DEFAULT_SQL_MAX_ROWS, HTTP_METHODS};
 pub use mapping::{ExpandSource, MapError, MAX_MAP_LENGTH};
 pub use params::{resolve_params, Param, ParamError, ParamProblem, ParamType, Params};
 pub use parse::{parse_dag_file, DagError};
