@@ -222,6 +222,7 @@ pub fn build_message(ti: &Dispatchable, task: &TaskSpec, operator: OperatorSpec)
         env: BTreeMap::new(),
         params: None,
         conf: None,
+        first_poke_at: None,
     };
     message.env = message.context_env();
     message

@@ -9,9 +9,13 @@ use uuid::Uuid;
 
 use crate::dag::{OperatorSpec, RetryPolicy};
 
-/// The schema version this build writes and reads. Version 2 added custom
-/// operators (`"operator": "custom"`) and the run's `params` and `conf`.
-pub const SCHEMA_VERSION: u32 = 2;
+/// The schema version this build writes. Version 2 added custom operators
+/// (`"operator": "custom"`) and the run's `params` and `conf`; version 3 added
+/// sensors and `first_poke_at`.
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// The oldest schema version this build still reads (a rolling upgrade's messages in flight).
+pub const OLDEST_READABLE_VERSION: u32 = 2;
 
 /// One try of one task instance, as published to RabbitMQ.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,6 +58,9 @@ pub struct TaskMessage {
     /// The run's `conf` as triggered; sent for custom operators only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conf: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A rescheduled sensor's first poke of this try, from which its `timeout` counts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_poke_at: Option<DateTime<Utc>>,
 }
 
 /// Why a delivery could not be turned into a [`TaskMessage`].
@@ -63,7 +70,7 @@ pub enum MessageError {
     #[error("malformed task message: {0}")]
     Malformed(#[from] serde_json::Error),
     /// Written by a newer or older gust this worker cannot read.
-    #[error("task message has schema version {found}, this gust reads version {SCHEMA_VERSION}: run workers of the same gust version as the scheduler (upgrade the worker when the message is newer)")]
+    #[error("task message has schema version {found}, this gust reads versions {OLDEST_READABLE_VERSION} to {SCHEMA_VERSION}: run workers of the same gust version as the scheduler (upgrade the worker when the message is newer)")]
     UnknownVersion {
         /// The version found in the message.
         found: u64,
@@ -83,7 +90,7 @@ impl TaskMessage {
             version: u64,
         }
         let Versioned { version } = serde_json::from_slice(body)?;
-        if version != u64::from(SCHEMA_VERSION) {
+        if !(u64::from(OLDEST_READABLE_VERSION)..=u64::from(SCHEMA_VERSION)).contains(&version) {
             return Err(MessageError::UnknownVersion { found: version });
         }
         Ok(serde_json::from_slice(body)?)
@@ -138,6 +145,7 @@ mod tests {
             env: BTreeMap::new(),
             params: None,
             conf: None,
+            first_poke_at: None,
         }
     }
 
@@ -188,6 +196,14 @@ mod tests {
         let json: serde_json::Value = serde_json::from_slice(&m.to_bytes()).unwrap();
         assert_eq!((json["operator"].as_str(), json["name"].as_str()), (Some("custom"), Some("wordcount")));
         assert_eq!(TaskMessage::from_bytes(&m.to_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn a_version_2_message_of_a_rolling_upgrade_is_still_read() {
+        let mut json: serde_json::Value = serde_json::from_slice(&message().to_bytes()).unwrap();
+        json["version"] = 2.into();
+        let read = TaskMessage::from_bytes(json.to_string().as_bytes()).unwrap();
+        assert_eq!((read.version, read.first_poke_at), (2, None));
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum TaskState {
     Failed,
     /// Failed with retries left; its next try waits in the broker.
     UpForRetry,
+    /// A sensor in `reschedule` mode between pokes: its next poke waits in the broker, holding no worker slot.
+    UpForReschedule,
     /// Not run because an upstream failed.
     UpstreamFailed,
     /// Not run by choice (branching, trigger rules).
@@ -30,7 +32,7 @@ pub enum TaskState {
 }
 
 /// Every task state, for parsing and tables.
-pub const ALL_TASK_STATES: [TaskState; 10] = [
+pub const ALL_TASK_STATES: [TaskState; 11] = [
     TaskState::None,
     TaskState::Scheduled,
     TaskState::Queued,
@@ -38,6 +40,7 @@ pub const ALL_TASK_STATES: [TaskState; 10] = [
     TaskState::Success,
     TaskState::Failed,
     TaskState::UpForRetry,
+    TaskState::UpForReschedule,
     TaskState::UpstreamFailed,
     TaskState::Skipped,
     TaskState::Removed,
@@ -54,6 +57,7 @@ impl TaskState {
             TaskState::Success => "success",
             TaskState::Failed => "failed",
             TaskState::UpForRetry => "up_for_retry",
+            TaskState::UpForReschedule => "up_for_reschedule",
             TaskState::UpstreamFailed => "upstream_failed",
             TaskState::Skipped => "skipped",
             TaskState::Removed => "removed",
@@ -177,9 +181,14 @@ pub enum TaskTransition {
     Claim,
     /// A worker takes a retry that comes back from its delay queue (it was never `queued`).
     ClaimRetry,
+    /// A worker takes a sensor's next poke back from its delay queue: the same try goes on.
+    ClaimReschedule,
     /// The worker records the try's end; a failure with tries left becomes
     /// `up_for_retry`; a custom operator may end it `skipped`.
     Finish,
+    /// A sensor in `reschedule` mode is not satisfied yet: it frees its worker
+    /// slot and its next poke waits in the broker's delay queues.
+    Reschedule,
     /// A worker takes over the try of a worker that stopped heartbeating: that
     /// try is closed as failed in its history and the task goes on as the next
     /// try, with one more try allowed.
@@ -202,7 +211,7 @@ pub enum TaskTransition {
 
 impl TaskTransition {
     /// Every transition, in the order a task meets them.
-    pub const ALL: [TaskTransition; 19] = [
+    pub const ALL: [TaskTransition; 21] = [
         TaskTransition::Create,
         TaskTransition::Schedule,
         TaskTransition::Expand,
@@ -213,7 +222,9 @@ impl TaskTransition {
         TaskTransition::FailUnrenderable,
         TaskTransition::Claim,
         TaskTransition::ClaimRetry,
+        TaskTransition::ClaimReschedule,
         TaskTransition::Finish,
+        TaskTransition::Reschedule,
         TaskTransition::TakeOver,
         TaskTransition::HandBack,
         TaskTransition::FailZombie,
@@ -235,17 +246,19 @@ impl TaskTransition {
             TaskTransition::Dispatch => &[Scheduled],
             TaskTransition::FailUnrenderable | TaskTransition::Claim => &[Queued],
             TaskTransition::ClaimRetry => &[UpForRetry],
+            TaskTransition::ClaimReschedule => &[UpForReschedule],
             TaskTransition::Finish
+            | TaskTransition::Reschedule
             | TaskTransition::TakeOver
             | TaskTransition::HandBack
             | TaskTransition::FailZombie => &[Running],
             TaskTransition::FailUndeliverable => &[Queued, Running],
-            TaskTransition::Clear => &[Success, Failed, UpForRetry, UpstreamFailed, Skipped, Removed],
+            TaskTransition::Clear => &[Success, Failed, UpForRetry, UpForReschedule, UpstreamFailed, Skipped, Removed],
             TaskTransition::MarkSuccess => {
-                &[None, Scheduled, Queued, Running, Failed, UpForRetry, UpstreamFailed, Skipped]
+                &[None, Scheduled, Queued, Running, Failed, UpForRetry, UpForReschedule, UpstreamFailed, Skipped]
             }
             TaskTransition::MarkFailed => {
-                &[None, Scheduled, Queued, Running, Success, UpForRetry, UpstreamFailed, Skipped]
+                &[None, Scheduled, Queued, Running, Success, UpForRetry, UpForReschedule, UpstreamFailed, Skipped]
             }
         }
     }
@@ -263,7 +276,11 @@ impl TaskTransition {
             TaskTransition::Skip | TaskTransition::MarkSkipped => &[Skipped],
             TaskTransition::UpstreamFail => &[UpstreamFailed],
             TaskTransition::Dispatch | TaskTransition::HandBack => &[Queued],
-            TaskTransition::Claim | TaskTransition::ClaimRetry | TaskTransition::TakeOver => &[Running],
+            TaskTransition::Claim
+            | TaskTransition::ClaimRetry
+            | TaskTransition::ClaimReschedule
+            | TaskTransition::TakeOver => &[Running],
+            TaskTransition::Reschedule => &[UpForReschedule],
             TaskTransition::Finish => &[Success, Failed, UpForRetry, Skipped],
             TaskTransition::FailZombie => &[Failed, UpForRetry],
             TaskTransition::Clear => &[None],
@@ -286,7 +303,9 @@ impl TaskTransition {
             | TaskTransition::FailUndeliverable => "scheduler",
             TaskTransition::Claim
             | TaskTransition::ClaimRetry
+            | TaskTransition::ClaimReschedule
             | TaskTransition::Finish
+            | TaskTransition::Reschedule
             | TaskTransition::TakeOver
             | TaskTransition::HandBack => "worker",
             TaskTransition::Clear
@@ -309,7 +328,8 @@ impl TaskTransition {
             TaskTransition::Claim | TaskTransition::Finish => {
                 &["worker_tries::claim", "worker_tries::claim_and_finish_many", "worker_tries::finish"]
             }
-            TaskTransition::ClaimRetry => &["worker_tries::claim"],
+            TaskTransition::ClaimRetry | TaskTransition::ClaimReschedule => &["worker_tries::claim"],
+            TaskTransition::Reschedule => &["worker_tries::reschedule"],
             TaskTransition::TakeOver => &["worker_tries::take_over"],
             TaskTransition::HandBack => &["worker_tries::hand_back"],
             TaskTransition::FailZombie => &["sweeps::fail_zombie"],
@@ -522,6 +542,18 @@ mod tests {
         }
         for live in [None, Scheduled, Queued, Running] {
             assert!(!TaskTransition::Clear.moves(live), "{live}");
+        }
+    }
+
+    #[test]
+    fn a_rescheduled_sensor_holds_no_slot_and_its_next_poke_continues_the_same_try() {
+        use TaskState::*;
+        assert_eq!(TaskTransition::Reschedule.from(), &[Running]);
+        assert_eq!(TaskTransition::Reschedule.target(), UpForReschedule);
+        assert!(UpForReschedule.can_become(Running) && !UpForReschedule.is_finished());
+        assert!(!TaskTransition::Claim.moves(UpForReschedule) && !TaskTransition::ClaimRetry.moves(UpForReschedule));
+        for by_hand in [TaskTransition::Clear, TaskTransition::MarkSuccess, TaskTransition::MarkFailed] {
+            assert!(by_hand.moves(UpForReschedule), "{by_hand:?}");
         }
     }
 

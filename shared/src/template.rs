@@ -176,6 +176,10 @@ fn templated_fields(operator: &OperatorSpec) -> Vec<&str> {
         OperatorSpec::Http(args) => args.templated_fields(),
         OperatorSpec::Sql(args) => args.templated_fields(),
         OperatorSpec::Python(args) => args.templated_fields(),
+        OperatorSpec::HttpSensor(sensor) => sensor.check.templated_fields(),
+        OperatorSpec::SqlSensor(sensor) => sensor.check.templated_fields(),
+        OperatorSpec::FileSensor(sensor) => sensor.check.templated_fields(),
+        OperatorSpec::ExternalTaskSensor(sensor) => sensor.check.templated_fields(),
         OperatorSpec::Custom { args, .. } => args.values().flat_map(crate::dag::json_strings).collect(),
     }
 }
@@ -241,6 +245,16 @@ pub fn render_operator(operator: &OperatorSpec, ctx: &TemplateContext) -> Result
         OperatorSpec::Http(args) => OperatorSpec::Http(args.render(&mut |field, text| render_field(field, text))?),
         OperatorSpec::Sql(args) => OperatorSpec::Sql(args.render(&mut |field, text| render_field(field, text))?),
         OperatorSpec::Python(args) => OperatorSpec::Python(args.render(&mut |field, text| render_field(field, text))?),
+        OperatorSpec::HttpSensor(s) => {
+            OperatorSpec::HttpSensor(s.try_map(|c| c.render(&mut |f, t| render_field(f, t)))?)
+        }
+        OperatorSpec::SqlSensor(s) => OperatorSpec::SqlSensor(s.try_map(|c| c.render(&mut |f, t| render_field(f, t)))?),
+        OperatorSpec::FileSensor(s) => {
+            OperatorSpec::FileSensor(s.try_map(|c| c.render(&mut |f, t| render_field(f, t)))?)
+        }
+        OperatorSpec::ExternalTaskSensor(s) => {
+            OperatorSpec::ExternalTaskSensor(s.try_map(|c| c.render(&mut |f, t| render_field(f, t)))?)
+        }
         OperatorSpec::Custom { name, args } => OperatorSpec::Custom {
             name: name.clone(),
             args: args

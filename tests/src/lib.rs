@@ -484,6 +484,14 @@ impl TestStack {
         most
     }
 
+    /// Makes the stack's own database a connection from the workers' environment
+    /// (`GUST_CONN_<ID>`, an id unique to this stack starting with `prefix`); returns its id.
+    pub fn database_as_env_connection(&self, prefix: &str) -> String {
+        let conn_id = format!("{prefix}_{}", self.settings.amqp.namespace.replace('-', "_"));
+        std::env::set_var(format!("GUST_CONN_{}", conn_id.to_ascii_uppercase()), &self.settings.database.url);
+        conn_id
+    }
+
     /// Path of a file in the DAG folder.
     pub fn dag_path(&self, name: &str) -> PathBuf {
         self.dags_dir.join(name)

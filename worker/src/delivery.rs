@@ -144,6 +144,10 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
             let delay_ms = message.retry.delay_after(try_number);
             tracing::info!(%dag_id, %run_id, %task_id, try_number, reason = ?outcome.failure_reason, delay_ms, "task failed; next try waits in the broker")
         }
+        Ok(Some(TaskState::UpForReschedule)) => {
+            let next_poke = outcome.next_poke.as_ref().map(|next| next.after);
+            tracing::info!(%dag_id, %run_id, %task_id, try_number, ?next_poke, "sensor not satisfied yet; its next poke waits in the broker")
+        }
         Ok(Some(state)) => {
             tracing::info!(%dag_id, %run_id, %task_id, try_number, %state, exit_code = ?outcome.exit_code, "task finished")
         }
@@ -320,6 +324,9 @@ async fn record_outcome(
         }
     }
     let mut client = ctx.pool.get().await?;
+    if let Some(next_poke) = &outcome.next_poke {
+        return reschedule(ctx, &mut client, message, next_poke).await;
+    }
     if outcome.state == TaskState::Success && outcome.xcom.is_none() {
         return Ok(worker_tries::finish(&client, message.ti_id, message.try_number, &try_outcome).await?);
     }
@@ -331,11 +338,33 @@ async fn record_outcome(
     if recorded == Some(TaskState::UpForRetry) {
         let mut next = message.clone();
         next.try_number += 1;
+        next.first_poke_at = None;
         next.env = next.context_env();
         ctx.publisher.publish_delayed(&next, delay_ms).await?;
     }
     tx.commit().await?;
     Ok(recorded)
+}
+
+/// Parks a sensor's try `up_for_reschedule` and publishes the same try, with
+/// its first poke's time, to the delay queue of its next poke, in one
+/// transaction: the poke exists in the broker before the state says it waits.
+async fn reschedule(
+    ctx: &Context,
+    client: &mut deadpool_postgres::Object,
+    message: &TaskMessage,
+    next_poke: &operators::NextPoke,
+) -> Result<Option<TaskState>, FinishError> {
+    let delay_ms = u64::try_from(next_poke.after.as_millis()).unwrap_or(u64::MAX);
+    let tx = client.transaction().await?;
+    if !worker_tries::reschedule(&tx, message.ti_id, message.try_number, delay_ms).await? {
+        return Ok(None);
+    }
+    let mut next = message.clone();
+    next.first_poke_at = Some(next_poke.first_poke_at);
+    ctx.publisher.publish_delayed(&next, delay_ms).await?;
+    tx.commit().await?;
+    Ok(Some(TaskState::UpForReschedule))
 }
 
 fn settle(result: Result<bool, lapin::Error>) {

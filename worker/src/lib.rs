@@ -145,6 +145,7 @@ async fn session_context(
             max_xcom_bytes: settings.worker.max_xcom_bytes,
             plugins: plugins.clone(),
             connections: Arc::new(operators::Connections::new(pool.clone(), settings.secrets.secrets().ok().flatten())),
+            gust_db: pool.clone(),
         },
         max_log_bytes: settings.worker.max_log_bytes,
         running: running.clone(),

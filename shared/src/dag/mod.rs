@@ -7,6 +7,7 @@ mod mapping;
 mod params;
 mod parse;
 mod schedule;
+mod sensor;
 mod trigger_rule;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,9 @@ pub use mapping::{ExpandSource, MapError, MAX_MAP_LENGTH};
 pub use params::{resolve_params, Param, ParamError, ParamProblem, ParamType, Params};
 pub use parse::{parse_dag_file, DagError};
 pub use schedule::{DataInterval, Schedule, ScheduleBounds, ScheduleError};
+pub use sensor::{
+    ExternalTaskCheck, FileCheck, Sensor, SensorMode, Waiting, DEFAULT_POKE_INTERVAL_MS, DEFAULT_SENSOR_TIMEOUT_MS,
+};
 pub use trigger_rule::{TriggerOutcome, TriggerRule, UpstreamCounts};
 
 /// A validated DAG, stored as JSON in `dags.definition` and `dag_versions.definition`.
@@ -197,6 +201,14 @@ pub enum OperatorSpec {
     Sql(SqlArgs),
     /// Calls a Python function in its own interpreter process; its return value is the `return_value` XCom.
     Python(PythonArgs),
+    /// Waits until an HTTP endpoint answers with an expected status.
+    HttpSensor(Sensor<HttpArgs>),
+    /// Waits until a query's first cell is truthy (not null, false, 0 or empty).
+    SqlSensor(Sensor<SqlArgs>),
+    /// Waits until a file (or a glob's match) exists on the worker.
+    FileSensor(Sensor<FileCheck>),
+    /// Waits until a task (or the run) of another DAG for the same logical date reaches an allowed state.
+    ExternalTaskSensor(Sensor<ExternalTaskCheck>),
     /// An operator that is not built in: the worker runs the executable
     /// `gust-op-<name>` from its plugin path with the protocol in `worker/src/operators/custom.rs`.
     Custom {
@@ -209,7 +221,18 @@ pub enum OperatorSpec {
 }
 
 /// The built-in operator names; any other name (`[a-z0-9_-]+`) is a custom operator.
-pub const KNOWN_OPERATORS: &[&str] = &["noop", "bash", "branch", "http", "sql", "python"];
+pub const KNOWN_OPERATORS: &[&str] = &[
+    "noop",
+    "bash",
+    "branch",
+    "http",
+    "sql",
+    "python",
+    "http_sensor",
+    "sql_sensor",
+    "file_sensor",
+    "external_task_sensor",
+];
 
 impl OperatorSpec {
     /// The operator's name as written in DAG files.
@@ -222,6 +245,21 @@ impl OperatorSpec {
             OperatorSpec::Http(_) => "http",
             OperatorSpec::Sql(_) => "sql",
             OperatorSpec::Python(_) => "python",
+            OperatorSpec::HttpSensor(_) => "http_sensor",
+            OperatorSpec::SqlSensor(_) => "sql_sensor",
+            OperatorSpec::FileSensor(_) => "file_sensor",
+            OperatorSpec::ExternalTaskSensor(_) => "external_task_sensor",
+        }
+    }
+
+    /// How the task waits, if it is a sensor.
+    pub fn waiting(&self) -> Option<&Waiting> {
+        match self {
+            OperatorSpec::HttpSensor(s) => Some(&s.waiting),
+            OperatorSpec::SqlSensor(s) => Some(&s.waiting),
+            OperatorSpec::FileSensor(s) => Some(&s.waiting),
+            OperatorSpec::ExternalTaskSensor(s) => Some(&s.waiting),
+            _ => None,
         }
     }
 

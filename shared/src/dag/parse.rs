@@ -290,6 +290,9 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
 }
 
 fn operator_spec(operator: &str, args: &serde_json::Map<String, serde_json::Value>) -> Result<OperatorSpec, String> {
+    if let Some(sensor) = super::sensor::parse_sensor(operator, args) {
+        return sensor;
+    }
     match operator {
         "noop" => match args.keys().next() {
             Some(key) => Err(format!("operator `noop` takes no arguments, found `{key}`")),
@@ -404,7 +407,7 @@ const NAIVE_DATE_TIME_FORMATS: &[&str] =
 
 const TZ_HINT: &str = "use an IANA name such as Europe/Amsterdam, America/New_York or UTC";
 
-fn duration_ms(text: Option<&str>) -> Result<Option<u64>, String> {
+pub(super) fn duration_ms(text: Option<&str>) -> Result<Option<u64>, String> {
     let Some(text) = text else { return Ok(None) };
     let parsed = humantime::parse_duration(text.trim())
         .map_err(|e| format!("bad duration `{text}` ({e}); write e.g. 30s, 5m, 1h 30m"))?;

@@ -249,9 +249,7 @@ mod tests {
 
     #[test]
     fn every_unfinished_state_counts_as_not_done() {
-        for state in
-            [TaskState::None, TaskState::Scheduled, TaskState::Queued, TaskState::Running, TaskState::UpForRetry]
-        {
+        for state in crate::state::ALL_TASK_STATES.into_iter().filter(|s| !s.is_finished()) {
             let counts = UpstreamCounts::of([TaskState::Success, state]);
             assert_eq!(TriggerRule::AllDone.evaluate(counts), Wait, "{state}");
             assert_eq!(TriggerRule::AllSuccess.evaluate(counts), Wait, "{state}");

@@ -5,7 +5,7 @@
 /// `task_instances_live` partial index, for `state IN` in queries served by it.
 macro_rules! unfinished_states {
     () => {
-        "('none', 'scheduled', 'queued', 'running', 'up_for_retry')"
+        "('none', 'scheduled', 'queued', 'running', 'up_for_retry', 'up_for_reschedule')"
     };
 }
 
@@ -19,6 +19,7 @@ pub mod import_errors;
 pub mod logs;
 pub mod pools;
 pub mod runs;
+pub mod sensors;
 pub mod signals;
 pub mod task_instances;
 pub mod ui;

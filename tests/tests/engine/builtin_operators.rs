@@ -138,8 +138,7 @@ async fn sql_tasks_bind_parameters_and_push_rows_as_objects() {
     let stack = TestStack::spawn(&[]).await;
     // The stack's own database is the target: through a GUST_CONN_ URI, and
     // through a connection created with the API.
-    let conn_id = format!("builtin_sql_{}", stack.settings.amqp.namespace.replace('-', "_"));
-    std::env::set_var(format!("GUST_CONN_{}", conn_id.to_ascii_uppercase()), &stack.settings.database.url);
+    let conn_id = stack.database_as_env_connection("builtin_sql");
     let url = reqwest::Url::parse(&stack.settings.database.url).expect("the database URL");
     let mut connection = json!({
         "connection_id": "builtin_sql_api", "conn_type": "postgres", "host": url.host_str(),

@@ -16,6 +16,7 @@ mod pools;
 mod python_clients;
 mod retries;
 mod scheduling;
+mod sensors;
 mod startup;
 mod task_mapping;
 mod trigger_rules;

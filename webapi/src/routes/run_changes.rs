@@ -101,7 +101,7 @@ fn run_patch(update_mask: &[String], body: DagRunPatchBody) -> Result<RunPatch, 
 /// gust's state machine allows. Success: every task instance that is not
 /// finished, failed or upstream_failed becomes `success` (skipped and removed
 /// ones stay, as they already count as success). Failed: running, queued and
-/// up_for_retry ones become `failed`, the ones that never started `skipped`.
+/// up_for_retry and up_for_reschedule ones become `failed`, the ones that never started `skipped`.
 fn task_moves(run_state: RunState) -> &'static [(TaskState, TaskTransition)] {
     use TaskState::*;
     use TaskTransition::{MarkFailed, MarkSkipped, MarkSuccess};
@@ -112,6 +112,7 @@ fn task_moves(run_state: RunState) -> &'static [(TaskState, TaskTransition)] {
             (Queued, MarkSuccess),
             (Running, MarkSuccess),
             (UpForRetry, MarkSuccess),
+            (UpForReschedule, MarkSuccess),
             (Failed, MarkSuccess),
             (UpstreamFailed, MarkSuccess),
         ],
@@ -119,6 +120,7 @@ fn task_moves(run_state: RunState) -> &'static [(TaskState, TaskTransition)] {
             (Running, MarkFailed),
             (Queued, MarkFailed),
             (UpForRetry, MarkFailed),
+            (UpForReschedule, MarkFailed),
             (None, MarkSkipped),
             (Scheduled, MarkSkipped),
         ],

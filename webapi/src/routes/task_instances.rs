@@ -74,7 +74,7 @@ pub(crate) struct TaskInstanceResponse {
     exit_code: Option<i32>,
     /// gust only: why the current try failed (`exit code 3`, `timed out after 2s`).
     failure_reason: Option<String>,
-    /// gust only: when the next try is due, while `up_for_retry`.
+    /// gust only: when the next try (`up_for_retry`) or sensor poke (`up_for_reschedule`) is due.
     next_retry_at: Option<DateTime<Utc>>,
 }
 

@@ -93,18 +93,75 @@ fn loggable(url: &reqwest::Url) -> String {
 }
 
 async fn request(args: &HttpArgs, limits: &RunLimits, log: &LogSink) -> Outcome {
-    let (url, basic_auth) = match target(args, limits).await {
-        Ok(target) => target,
+    let response = match send(args, limits, log).await {
+        Ok(response) => response,
         Err(reason) => return fail(log, reason).await,
     };
-    let method = match reqwest::Method::from_bytes(args.method.as_bytes()) {
-        Ok(method) => method,
-        Err(_) => return fail(log, format!("`{}` is not an HTTP method", args.method)).await,
-    };
-    let client = match reqwest::Client::builder().user_agent(concat!("gust/", env!("CARGO_PKG_VERSION"))).build() {
-        Ok(client) => client,
-        Err(e) => return fail(log, format!("cannot build an HTTP client: {e}")).await,
-    };
+    if !response.is_expected(args) {
+        return fail(
+            log,
+            format!("{} answered HTTP {}; expected_status is {}", response.request, response.status, wanted(args)),
+        )
+        .await;
+    }
+    if response.oversized {
+        return fail(
+            log,
+            format!(
+                "the response body is larger than the worker's max_xcom_bytes ({}); fetch large data in the task that uses it, or raise the limit",
+                limits.max_xcom_bytes
+            ),
+        )
+        .await;
+    }
+    let text = response.body;
+    let xcom =
+        (!text.trim().is_empty()).then(|| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
+    Outcome { xcom, ..Outcome::success() }
+}
+
+/// What came back from one request (the `http` operator's, or one poke of `http_sensor`).
+pub(super) struct Response {
+    /// The request as logged: method and URL without credentials or query.
+    pub request: String,
+    /// The status.
+    pub status: reqwest::StatusCode,
+    /// The body, read up to one byte more than an XCom may hold.
+    pub body: String,
+    /// Whether the body was cut at that limit.
+    pub oversized: bool,
+}
+
+impl Response {
+    /// Whether the status is one the task expects (any 2xx unless `expected_status` says).
+    pub fn is_expected(&self, args: &HttpArgs) -> bool {
+        if args.expected_status.is_empty() {
+            self.status.is_success()
+        } else {
+            args.expected_status.contains(&self.status.as_u16())
+        }
+    }
+}
+
+/// The statuses a task expects, for people.
+pub(super) fn wanted(args: &HttpArgs) -> String {
+    if args.expected_status.is_empty() {
+        "any 2xx".to_string()
+    } else {
+        args.expected_status.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// Sends the request the arguments describe and reads its answer, logging
+/// the request, the status and the start of the body.
+pub(super) async fn send(args: &HttpArgs, limits: &RunLimits, log: &LogSink) -> Result<Response, String> {
+    let (url, basic_auth) = target(args, limits).await?;
+    let method = reqwest::Method::from_bytes(args.method.as_bytes())
+        .map_err(|_| format!("`{}` is not an HTTP method", args.method))?;
+    let client = reqwest::Client::builder()
+        .user_agent(concat!("gust/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
     let mut url = url;
     let as_query = matches!(method, reqwest::Method::GET | reqwest::Method::HEAD);
     if let (true, Some(serde_json::Value::Object(fields))) = (as_query, &args.data) {
@@ -130,62 +187,28 @@ async fn request(args: &HttpArgs, limits: &RunLimits, log: &LogSink) -> Outcome 
         }
     };
     log.line(Stream::Gust, format!("{method} {shown}")).await;
-    let mut response = match builder.send().await {
-        Ok(response) => response,
-        Err(e) => return fail(log, format!("{method} {shown} failed: {}", error_chain(&e))).await,
-    };
+    let request = format!("{method} {shown}");
+    let mut response = builder.send().await.map_err(|e| format!("{request} failed: {}", error_chain(&e)))?;
     let status = response.status();
     log.line(Stream::Gust, format!("HTTP {status}")).await;
-    // Read at most one byte more than an XCom may hold.
     let mut body = Vec::new();
     let mut oversized = false;
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                body.extend_from_slice(&chunk);
-                if body.len() > limits.max_xcom_bytes {
-                    oversized = true;
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => {
-                return fail(log, format!("reading the response of {method} {shown} failed: {}", error_chain(&e))).await
-            }
+    while let Some(chunk) =
+        response.chunk().await.map_err(|e| format!("reading the response of {request} failed: {}", error_chain(&e)))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() > limits.max_xcom_bytes {
+            oversized = true;
+            break;
         }
     }
-    let text = String::from_utf8_lossy(&body).into_owned();
-    if !text.is_empty() {
-        let cut: String = text.chars().take(LOGGED_BODY_CHARS).collect();
-        let more = if cut.len() < text.len() || oversized { " …(truncated)" } else { "" };
+    let body = String::from_utf8_lossy(&body).into_owned();
+    if !body.is_empty() {
+        let cut: String = body.chars().take(LOGGED_BODY_CHARS).collect();
+        let more = if cut.len() < body.len() || oversized { " …(truncated)" } else { "" };
         log.line(Stream::Stdout, format!("{cut}{more}")).await;
     }
-    let expected = if args.expected_status.is_empty() {
-        status.is_success()
-    } else {
-        args.expected_status.contains(&status.as_u16())
-    };
-    if !expected {
-        let wanted = if args.expected_status.is_empty() {
-            "any 2xx".to_string()
-        } else {
-            args.expected_status.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")
-        };
-        return fail(log, format!("{method} {shown} answered HTTP {status}; expected_status is {wanted}")).await;
-    }
-    if oversized {
-        return fail(
-            log,
-            format!(
-                "the response body is larger than the worker's max_xcom_bytes ({}); fetch large data in the task that uses it, or raise the limit",
-                limits.max_xcom_bytes
-            ),
-        )
-        .await;
-    }
-    let xcom =
-        (!text.trim().is_empty()).then(|| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)));
-    Outcome { xcom, ..Outcome::success() }
+    Ok(Response { request, status, body, oversized })
 }
 
 /// Appends `data`'s fields to the query string, as Airflow's `HttpHook` does for

@@ -8,6 +8,7 @@ mod http;
 mod noop;
 mod process;
 mod python;
+mod sensor;
 mod sql;
 
 pub use conn::Connections;
@@ -36,6 +37,18 @@ pub struct Outcome {
     pub xcom: Option<serde_json::Value>,
     /// Whether a failure may be retried (a custom operator can say it must not be).
     pub retryable: bool,
+    /// A sensor in `reschedule` mode that is not satisfied yet: when to poke again
+    /// (its `state` is then `up_for_reschedule`).
+    pub next_poke: Option<NextPoke>,
+}
+
+/// When a rescheduled sensor pokes next, and since when it has been poking.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NextPoke {
+    /// Wait before the next poke.
+    pub after: Duration,
+    /// The try's first poke, from which the sensor's `timeout` counts.
+    pub first_poke_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Outcome {
@@ -48,6 +61,7 @@ impl Outcome {
             interrupted: false,
             xcom: None,
             retryable: true,
+            next_poke: None,
         }
     }
 
@@ -60,7 +74,13 @@ impl Outcome {
             interrupted: false,
             xcom: None,
             retryable: true,
+            next_poke: None,
         }
+    }
+
+    /// A sensor try parked until its next poke (`up_for_reschedule`).
+    pub fn rescheduled(next_poke: NextPoke) -> Self {
+        Outcome { state: TaskState::UpForReschedule, next_poke: Some(next_poke), ..Outcome::success() }
     }
 
     /// A try cut short by the worker's shutdown.
@@ -72,6 +92,7 @@ impl Outcome {
             interrupted: true,
             xcom: None,
             retryable: true,
+            next_poke: None,
         }
     }
 }
@@ -87,6 +108,8 @@ pub struct RunLimits {
     pub plugins: std::sync::Arc<Plugins>,
     /// Where the built-in operators' connections come from.
     pub connections: std::sync::Arc<Connections>,
+    /// The gust database, which `external_task_sensor` reads.
+    pub gust_db: deadpool_postgres::Pool,
 }
 
 /// A boxed operator future.
@@ -123,5 +146,9 @@ pub fn for_spec(spec: &OperatorSpec) -> &'static dyn Operator {
         OperatorSpec::Http(_) => &http::Http,
         OperatorSpec::Sql(_) => &sql::Sql,
         OperatorSpec::Python(_) => &python::Python,
+        OperatorSpec::HttpSensor(_)
+        | OperatorSpec::SqlSensor(_)
+        | OperatorSpec::FileSensor(_)
+        | OperatorSpec::ExternalTaskSensor(_) => &sensor::Sensor,
     }
 }

@@ -44,56 +44,15 @@ async fn run_sql(task: &TaskMessage, log: &LogSink, limits: &RunLimits, stop: &C
     let OperatorSpec::Sql(args) = &task.operator else {
         return fail(log, "sql operator got a message for another operator").await;
     };
-    let (statement, values) = match placeholders(&args.sql, &args.parameters) {
-        Ok(translated) => translated,
+    let session = match Session::open(args, limits, log).await {
+        Ok(session) => session,
         Err(reason) => return fail(log, reason).await,
     };
-    let conn = match limits.connections.resolve(&args.conn_id).await {
-        Ok(conn) => conn,
-        Err(reason) => return fail(log, reason).await,
-    };
-    if !matches!(conn.conn_type.as_str(), "postgres" | "postgresql") {
-        return fail(
-            log,
-            format!(
-                "connection `{}` is of type `{}`; the sql operator speaks PostgreSQL only",
-                conn.conn_id, conn.conn_type
-            ),
-        )
-        .await;
-    }
-    let mut config = tokio_postgres::Config::new();
-    let port = conn.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(5432);
-    config.host(conn.host.as_deref().unwrap_or("localhost")).port(port);
-    config.application_name("gust-sql-operator").connect_timeout(Duration::from_secs(30));
-    if let Some(login) = &conn.login {
-        config.user(login);
-    }
-    if let Some(password) = &conn.password {
-        config.password(password);
-    }
-    if let Some(db) = &conn.schema {
-        config.dbname(db);
-    }
-    let place = format!(
-        "{}@{}:{}/{}",
-        conn.login.as_deref().unwrap_or(""),
-        conn.host.as_deref().unwrap_or("localhost"),
-        port,
-        conn.schema.as_deref().unwrap_or("")
-    );
-    log.line(Stream::Gust, format!("connecting to PostgreSQL {place} (connection `{}`)", conn.conn_id)).await;
-    let (client, connection) = match config.connect(NoTls).await {
-        Ok(pair) => pair,
-        Err(e) => return fail(log, format!("cannot connect to {place}: {}", db_message(&e))).await,
-    };
-    let driver = tokio::spawn(connection);
-    let cancel = client.cancel_token();
+    let cancel = session.client.cancel_token();
     let max_rows = args.max_rows.unwrap_or(DEFAULT_SQL_MAX_ROWS) as usize;
     let limit = task.execution_timeout_ms.map(Duration::from_millis);
-    log.line(Stream::Gust, format!("running: {}", statement.trim())).await;
-    let outcome = tokio::select! {
-        result = query(&client, &statement, &values, max_rows) => match result {
+    tokio::select! {
+        result = session.query(max_rows) => match result {
             Ok(rows) => to_xcom(rows, args, max_rows, limits, log).await,
             Err(reason) => fail(log, reason).await,
         },
@@ -106,10 +65,66 @@ async fn run_sql(task: &TaskMessage, log: &LogSink, limits: &RunLimits, stop: &C
             log.line(Stream::Gust, "worker shutdown: statement cancelled").await;
             Outcome::interrupted(None)
         }
-    };
-    drop(client);
-    driver.abort();
-    outcome
+    }
+}
+
+/// One connection to a task's database, opened for one statement (the
+/// `sql` operator's, or one poke of `sql_sensor`); closed when dropped.
+pub(super) struct Session {
+    client: tokio_postgres::Client,
+    driver: tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>,
+    statement: String,
+    values: Vec<TextParam>,
+}
+
+impl Session {
+    /// Translates the statement's placeholders, resolves the connection and connects, logging where.
+    pub(super) async fn open(args: &SqlArgs, limits: &RunLimits, log: &LogSink) -> Result<Session, String> {
+        let (statement, values) = placeholders(&args.sql, &args.parameters)?;
+        let conn = limits.connections.resolve(&args.conn_id).await?;
+        if !matches!(conn.conn_type.as_str(), "postgres" | "postgresql") {
+            return Err(format!(
+                "connection `{}` is of type `{}`; the sql operator speaks PostgreSQL only",
+                conn.conn_id, conn.conn_type
+            ));
+        }
+        let mut config = tokio_postgres::Config::new();
+        let port = conn.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(5432);
+        config.host(conn.host.as_deref().unwrap_or("localhost")).port(port);
+        config.application_name("gust-sql-operator").connect_timeout(Duration::from_secs(30));
+        if let Some(login) = &conn.login {
+            config.user(login);
+        }
+        if let Some(password) = &conn.password {
+            config.password(password);
+        }
+        if let Some(db) = &conn.schema {
+            config.dbname(db);
+        }
+        let place = format!(
+            "{}@{}:{}/{}",
+            conn.login.as_deref().unwrap_or(""),
+            conn.host.as_deref().unwrap_or("localhost"),
+            port,
+            conn.schema.as_deref().unwrap_or("")
+        );
+        log.line(Stream::Gust, format!("connecting to PostgreSQL {place} (connection `{}`)", conn.conn_id)).await;
+        let (client, connection) =
+            config.connect(NoTls).await.map_err(|e| format!("cannot connect to {place}: {}", db_message(&e)))?;
+        log.line(Stream::Gust, format!("running: {}", statement.trim())).await;
+        Ok(Session { client, driver: tokio::spawn(connection), statement, values })
+    }
+
+    /// Runs the statement; returns at most `max_rows + 1` rows (one more tells that there were too many).
+    pub(super) async fn query(&self, max_rows: usize) -> Result<Vec<Row>, String> {
+        query(&self.client, &self.statement, &self.values, max_rows).await
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
 }
 
 /// Runs the statement; returns at most `max_rows + 1` rows (one more tells that there were too many).
@@ -284,6 +299,20 @@ impl ToSql for TextParam {
     }
 
     to_sql_checked!();
+}
+
+/// The first column of a row as JSON (what `sql_sensor` judges).
+pub(super) fn first_cell(row: &Row) -> Result<serde_json::Value, String> {
+    match row.columns().first() {
+        Some(column) => cell(row, 0, column.type_()).map_err(|e| {
+            format!(
+                "column `{}` (type {}) cannot be read: {e}; cast it in the statement",
+                column.name(),
+                column.type_()
+            )
+        }),
+        None => Ok(serde_json::Value::Null),
+    }
 }
 
 /// One row as a JSON object, column name to value.

@@ -46,7 +46,7 @@ pub struct TaskInstanceRow {
     pub exit_code: Option<i32>,
     /// Why the current try failed.
     pub failure_reason: Option<String>,
-    /// When the next try is due, while `up_for_retry`.
+    /// When the next try is due, while `up_for_retry`, or a sensor's next poke, while `up_for_reschedule`.
     pub next_retry_at: Option<DateTime<Utc>>,
     /// When the current try was queued.
     pub queued_at: Option<DateTime<Utc>>,

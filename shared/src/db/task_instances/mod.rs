@@ -6,8 +6,10 @@
 //! 2. [`dispatch`] (scheduler): `scheduled → queued` with the next try
 //!    number, inside the transaction that publishes the messages.
 //! 3. [`worker_tries`] (worker): the claim `queued → running` (or
-//!    `up_for_retry → running` for a retry back from its delay queue), the
-//!    try's end, takeover of a dead worker's try, hand-back, heartbeats.
+//!    `up_for_retry → running` for a retry back from its delay queue, or
+//!    `up_for_reschedule → running` for a sensor's next poke), the try's
+//!    end, a sensor's reschedule, takeover of a dead worker's try,
+//!    hand-back, heartbeats.
 //! 4. [`sweeps`] (scheduler): tries whose worker stopped heartbeating, and
 //!    tries whose message the broker gave up on.
 //! 5. [`repair`] (API): clear and mark by hand.

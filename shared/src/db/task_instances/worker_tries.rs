@@ -49,11 +49,14 @@ pub enum Claim {
 
 /// The transition that claims try `try_number` of a task instance that is
 /// `state` at try `current`, if one does: [`TaskTransition::Claim`] of the
-/// dispatched try, or [`TaskTransition::ClaimRetry`] of the try after the
+/// dispatched try, [`TaskTransition::ClaimReschedule`] of a sensor's next poke
+/// (the same try), or [`TaskTransition::ClaimRetry`] of the try after the
 /// current one, which a failed try published to its delay queue.
 pub fn claiming_transition(state: TaskState, current: i32, try_number: i32) -> Option<TaskTransition> {
     if TaskTransition::Claim.moves(state) && current == try_number {
         Some(TaskTransition::Claim)
+    } else if TaskTransition::ClaimReschedule.moves(state) && current == try_number {
+        Some(TaskTransition::ClaimReschedule)
     } else if TaskTransition::ClaimRetry.moves(state) && current + 1 == try_number {
         Some(TaskTransition::ClaimRetry)
     } else {
@@ -62,6 +65,8 @@ pub fn claiming_transition(state: TaskState, current: i32, try_number: i32) -> O
 }
 
 /// Claims try `try_number` of a task instance for a worker (see [`claiming_transition`]).
+/// A sensor's next poke keeps the try's `start_date` and `queued_at`: its
+/// `timeout` and the UI's durations count from the first poke.
 ///
 /// Run inside a transaction. The row is locked first: if the scheduler that
 /// published this try has not committed yet, the lock waits for that commit
@@ -98,7 +103,8 @@ FROM task_instances WHERE id = $1 FOR UPDATE"#,
     let pid = i32::try_from(std::process::id()).unwrap_or(0);
     db.execute(
         r#"
-UPDATE task_instances SET state = $6, try_number = $2, hostname = $3, pid = $4, start_date = now(),
+UPDATE task_instances SET state = $6, try_number = $2, hostname = $3, pid = $4,
+    start_date = CASE WHEN state = 'up_for_reschedule' THEN coalesce(start_date, now()) ELSE now() END,
     end_date = NULL, exit_code = NULL, failure_reason = NULL, next_retry_at = NULL, updated_at = now(),
     last_heartbeat_at = now(),
     queued_at = CASE WHEN state = 'up_for_retry' THEN now() ELSE queued_at END
@@ -254,6 +260,37 @@ WHERE id = $1 AND try_number = $2 AND state = ANY($3)"#,
         == 1)
 }
 
+/// Parks this worker's running try of a sensor whose condition is not met
+/// yet ([`TaskTransition::Reschedule`]): `up_for_reschedule` until its next
+/// poke, due in `next_poke_ms` (shown as `next_retry_at`), which the caller
+/// publishes to a delay queue in the same transaction. The try stays open: no
+/// history row, no NOTIFY (nothing downstream can start). Returns whether
+/// the try was still running here.
+pub async fn reschedule(
+    db: &impl GenericClient,
+    id: Uuid,
+    try_number: i32,
+    next_poke_ms: u64,
+) -> Result<bool, DbError> {
+    let delay_ms = next_poke_ms as f64;
+    Ok(db
+        .execute(
+            r#"
+UPDATE task_instances SET state = $4, next_retry_at = now() + $3 * interval '1 millisecond',
+    pid = NULL, last_heartbeat_at = NULL, updated_at = now()
+WHERE id = $1 AND try_number = $2 AND state = ANY($5)"#,
+            &[
+                &id,
+                &try_number,
+                &delay_ms,
+                &TaskTransition::Reschedule.target().as_str(),
+                &TaskTransition::Reschedule.from_strs(),
+            ],
+        )
+        .await?
+        == 1)
+}
+
 /// Records that `hostname` is still running these task instances.
 pub async fn heartbeat(db: &impl GenericClient, ids: &[Uuid], hostname: &str) -> Result<u64, DbError> {
     if ids.is_empty() {
@@ -278,6 +315,8 @@ mod tests {
         assert_eq!(claiming_transition(UpForRetry, 1, 2), Some(TaskTransition::ClaimRetry));
         assert_eq!(claiming_transition(Queued, 3, 2), Option::None, "a superseded try");
         assert_eq!(claiming_transition(UpForRetry, 1, 1), Option::None, "the failed try itself");
+        assert_eq!(claiming_transition(UpForReschedule, 2, 2), Some(TaskTransition::ClaimReschedule));
+        assert_eq!(claiming_transition(UpForReschedule, 2, 3), Option::None, "a sensor's poke is never a new try");
         for state in [None, Scheduled, Running, Success, Failed, UpstreamFailed, Skipped, Removed] {
             assert_eq!(claiming_transition(state, 1, 1), Option::None, "{state}");
             assert_eq!(claiming_transition(state, 1, 2), Option::None, "{state}");
