@@ -42,3 +42,41 @@ tasks:
     assert!(log.contains("connection `no_such_conn` does not exist"), "{log}");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_connection_created_through_the_api_renders_decrypted_into_a_task_and_is_masked_in_its_log() {
+    let dag = r#"
+dag_id: uses_stored_conn
+tasks:
+  - id: show
+    operator: bash
+    command: >-
+      echo "login={{ conn.stored_engine_test.login }}@{{ conn.stored_engine_test.host }}
+      key={{ conn.stored_engine_test.extra_dejson.api_key }} region={{ conn.stored_engine_test.extra_dejson.region }}
+      password={{ conn.stored_engine_test.password }}"
+"#;
+    let stack = TestStack::spawn(&[("uses_stored_conn.yaml", dag)]).await;
+    let connection = json!({
+        "connection_id": "stored_engine_test", "conn_type": "http", "host": "api.example", "login": "svc",
+        "password": "pw-st0red-77", "extra": "{\"api_key\": \"key-5ecret-31\", \"region\": \"eu-west\"}",
+    });
+    let (status, body) = stack.send(reqwest::Method::POST, "/api/v2/connections", &connection).await;
+    assert_eq!(status, 201, "{body}");
+    let stored: String = stack
+        .pool
+        .get()
+        .await
+        .unwrap()
+        .query_one("SELECT row_to_json(c)::text FROM connections c WHERE connection_id = 'stored_engine_test'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!stored.contains("pw-st0red-77") && !stored.contains("key-5ecret-31"), "encrypted at rest: {stored}");
+    let run_id = stack.trigger("uses_stored_conn", json!({})).await;
+    assert_eq!(stack.wait_for_run("uses_stored_conn", &run_id).await, "success");
+    let log = stack.log_text("uses_stored_conn", &run_id, "show", 1).await;
+    assert!(log.contains("login=svc@api.example") && log.contains("region=eu-west"), "{log}");
+    assert!(log.contains("key=*** region") && log.contains("password=***"), "secrets are masked: {log}");
+    assert!(!log.contains("pw-st0red-77") && !log.contains("key-5ecret-31"), "{log}");
+    stack.stop().await;
+}

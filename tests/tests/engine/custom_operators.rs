@@ -195,6 +195,24 @@ async fn a_timed_out_custom_operator_is_killed_with_its_whole_process_group() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_custom_operator_killed_by_a_signal_fails_its_try_naming_the_signal() {
+    let plugins = plugin_folder();
+    shell_plugin(&plugins, "crash", "[ \"$1\" = --describe ] && exit 1\necho about to crash\nkill -KILL $$");
+    let dag = "dag_id: crashes\ntasks:\n  - {id: boom, operator: crash}\n";
+    let stack = stack_with_plugins(&[("crashes.yaml", dag)], &plugins).await;
+    let run_id = stack.trigger("crashes", json!({})).await;
+    assert_eq!(stack.wait_for_run("crashes", &run_id).await, "failed");
+    let boom = task(&stack, "crashes", &run_id, "boom").await;
+    assert_eq!(boom["exit_code"], 137, "128 + 9, as a shell reports it: {boom}");
+    let reason = boom["failure_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("killed by signal 9 (SIGKILL)"), "{boom}");
+    let log = stack.log_text("crashes", &run_id, "boom", 1).await;
+    assert!(log.contains("about to crash") && log.contains("killed by signal 9"), "{log}");
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(plugins);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_worker_without_the_operator_dead_letters_the_message_naming_operator_queue_and_plugin_path() {
     let plugins = plugin_folder();
     let dag = "dag_id: lacking\ntasks:\n  - {id: spark, operator: spark-submit, args: {jar: x.jar}, retries: 2}\n";

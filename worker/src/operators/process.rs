@@ -152,10 +152,10 @@ pub(super) async fn run(
     let last_line = stdout.await.ok().flatten();
     let _ = stderr.await;
 
-    let exit_code = match status {
+    let (exit_code, killed_by) = match status {
         Ok(status) => {
             use std::os::unix::process::ExitStatusExt;
-            status.code().or_else(|| status.signal().map(|s| 128 + s))
+            (status.code().or_else(|| status.signal().map(|s| 128 + s)), status.signal())
         }
         Err(e) => {
             let reason = format!("lost track of the {what} process: {e}");
@@ -170,6 +170,12 @@ pub(super) async fn run(
     if let Some(limit) = timed_out {
         log.line(Stream::Gust, format!("task timed out; exit code {code_text}")).await;
         return (Outcome::failed(exit_code, format!("timed out after {limit:?} (execution_timeout)")), None);
+    }
+    if let Some(signal) = killed_by {
+        let name = Signal::try_from(signal).map_or_else(|_| "unknown signal".to_string(), |s| s.as_str().to_string());
+        let reason = format!("killed by signal {signal} ({name}), exit code {code_text}");
+        log.line(Stream::Gust, format!("the {what} process was {reason}")).await;
+        return (Outcome::failed(exit_code, reason), None);
     }
     log.line(Stream::Gust, format!("command exited with code {code_text}")).await;
     let outcome = match exit_code {
