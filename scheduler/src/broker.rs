@@ -11,6 +11,7 @@ use std::{
 use deadpool_postgres::Pool;
 use gust_shared::{
     amqp::{self, AmqpError, TaskPublisher, Topology},
+    broker::{BrokerFuture, Publish},
     message::TaskMessage,
 };
 use lapin::Connection;
@@ -142,5 +143,24 @@ impl Broker {
             s.dead_letters.abort();
             let _ = s.connection.close(200, "scheduler stopped".into()).await;
         }
+    }
+}
+
+impl Publish for Broker {
+    fn publish<'a>(&'a self, messages: &'a [TaskMessage]) -> BrokerFuture<'a> {
+        Box::pin(Broker::publish(self, messages))
+    }
+
+    fn publish_delayed<'a>(&'a self, message: &'a TaskMessage, delay_ms: u64) -> BrokerFuture<'a> {
+        Box::pin(Broker::publish_delayed(self, message, delay_ms))
+    }
+
+    fn publish_dead<'a>(&'a self, body: &'a [u8], reason: &'a str, detail: &'a str) -> BrokerFuture<'a> {
+        Box::pin(async move {
+            let publisher = self.publisher().await?;
+            let result = publisher.publish_dead(body, reason, detail).await;
+            self.forget_on_error(&result).await;
+            result
+        })
     }
 }

@@ -14,6 +14,7 @@ use std::{
 use chrono::Utc;
 use deadpool_postgres::Pool;
 use gust_shared::{
+    broker::Publish,
     dag::{resolve_params, Dag, OperatorSpec, TaskSpec},
     db::{
         logs,
@@ -27,12 +28,12 @@ use gust_shared::{
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::{args_schema::ArgsSchemas, broker::Broker, error::SchedulerError, versions::VersionCache};
+use crate::{args_schema::ArgsSchemas, error::SchedulerError, versions::VersionCache};
 
 /// Dispatches every scheduled task instance, `batch` per transaction; returns how many.
 pub async fn dispatch_scheduled(
     pool: &Pool,
-    broker: &Broker,
+    broker: &dyn Publish,
     versions: &VersionCache,
     batch: usize,
     secrets: Option<&Secrets>,

@@ -25,6 +25,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use deadpool_postgres::Pool;
 use gust_shared::{
     amqp::Topology,
+    broker::Publish,
     db,
     settings::{host_name, Settings},
 };
@@ -37,7 +38,12 @@ use crate::{broker::Broker, dag_folder::DagFolder, versions::VersionCache, wakeu
 struct Scheduler {
     settings: Settings,
     pool: Pool,
-    broker: Broker,
+    /// Where tasks are published: the RabbitMQ session, or an in-process broker.
+    broker: Arc<dyn Publish>,
+    /// The RabbitMQ session, re-opened by the sweep and closed at shutdown (none in-process).
+    rabbit: Option<Arc<Broker>>,
+    /// Whether the sweep creates the runs DAG schedules make due (not in `gust dags test`).
+    timetable: bool,
     versions: VersionCache,
     folder: DagFolder,
     name: String,
@@ -49,7 +55,30 @@ struct Scheduler {
 /// Runs the scheduler until `shutdown` resolves.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), SchedulerError> {
     let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
-    let broker = Broker::connect(&settings.amqp.url, Topology::from_settings(&settings.amqp), pool.clone()).await?;
+    let rabbit =
+        Arc::new(Broker::connect(&settings.amqp.url, Topology::from_settings(&settings.amqp), pool.clone()).await?);
+    run_with(settings, pool, rabbit.clone(), Some(rabbit), shutdown).await
+}
+
+/// Runs the scheduler on an in-process broker instead of RabbitMQ (`gust dags test`): the
+/// same folder scan, run scheduling, dispatch and sweeps, but no runs from DAG schedules
+/// (only the runs the caller creates); dead letters stay with `broker`.
+pub async fn run_local(
+    settings: Settings,
+    broker: Arc<dyn Publish>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SchedulerError> {
+    let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
+    run_with(settings, pool, broker, None, shutdown).await
+}
+
+async fn run_with(
+    settings: Settings,
+    pool: Pool,
+    broker: Arc<dyn Publish>,
+    rabbit: Option<Arc<Broker>>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), SchedulerError> {
     let wakeups = Arc::new(Wakeups::default());
     let mut listener = wakeups::listen(&settings.database.url, wakeups.clone()).await?;
     tracing::info!(folder = %settings.dags.folder.display(), namespace = %settings.amqp.namespace, "scheduler started");
@@ -58,7 +87,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let mut scheduler = Scheduler {
         settings,
         pool,
+        timetable: rabbit.is_some(),
         broker,
+        rabbit,
         versions: VersionCache::default(),
         folder: DagFolder::default(),
         name,
@@ -94,7 +125,9 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         }
     }
     listener.closed.abort();
-    scheduler.broker.close().await;
+    if let Some(rabbit) = &scheduler.rabbit {
+        rabbit.close().await;
+    }
     if let Ok(client) = scheduler.pool.get().await {
         let _ = db::heartbeats::stopped(&client, &scheduler.name).await;
     }
@@ -114,13 +147,17 @@ impl Scheduler {
     /// scheduled runs, moves every live run on and dispatches.
     async fn sweep(&mut self) {
         self.beat().await;
-        self.broker.ensure().await;
+        if let Some(rabbit) = &self.rabbit {
+            rabbit.ensure().await;
+        }
         let threshold = self.settings.scheduler.zombie_threshold;
-        if let Err(e) = zombies::reap(&self.pool, &self.broker, &self.versions, threshold).await {
+        if let Err(e) = zombies::reap(&self.pool, self.broker.as_ref(), &self.versions, threshold).await {
             tracing::error!(error = %e, "ending zombie tasks failed");
         }
-        if let Err(e) = timetable::create_due_runs(&self.pool).await {
-            tracing::error!(error = %e, "creating scheduled runs failed");
+        if self.timetable {
+            if let Err(e) = timetable::create_due_runs(&self.pool).await {
+                tracing::error!(error = %e, "creating scheduled runs failed");
+            }
         }
         let live = match self.pool.get().await {
             Ok(client) => db::runs::live_ids(&client).await,
@@ -194,7 +231,8 @@ impl Scheduler {
         let batch = self.settings.scheduler.dispatch_batch;
         let secrets = self.settings.secrets.secrets().ok().flatten();
         if let Err(e) =
-            dispatch::dispatch_scheduled(&self.pool, &self.broker, &self.versions, batch, secrets.as_ref()).await
+            dispatch::dispatch_scheduled(&self.pool, self.broker.as_ref(), &self.versions, batch, secrets.as_ref())
+                .await
         {
             tracing::error!(error = %e, "dispatching tasks failed");
         }

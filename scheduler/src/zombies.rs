@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use deadpool_postgres::Pool;
 use gust_shared::{
+    broker::Publish,
     db::{
         logs,
         task_instances::{dispatch, sweeps},
@@ -13,7 +14,7 @@ use gust_shared::{
     state::TaskState,
 };
 
-use crate::{broker::Broker, dispatch::build_message, error::SchedulerError, versions::VersionCache};
+use crate::{dispatch::build_message, error::SchedulerError, versions::VersionCache};
 
 /// Most zombies handled in one pass.
 const BATCH: i64 = 100;
@@ -21,7 +22,7 @@ const BATCH: i64 = 100;
 /// Fails or retries every try silent for longer than `threshold`; returns how many.
 pub async fn reap(
     pool: &Pool,
-    broker: &Broker,
+    broker: &dyn Publish,
     versions: &VersionCache,
     threshold: Duration,
 ) -> Result<usize, SchedulerError> {

@@ -29,6 +29,7 @@
 //! the binaries, hop by hop.
 
 pub mod amqp;
+pub mod broker;
 pub mod cli;
 pub mod connections;
 pub mod dag;

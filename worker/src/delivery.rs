@@ -12,7 +12,8 @@ use std::{
 use backon::{ExponentialBuilder, Retryable};
 use deadpool_postgres::Pool;
 use gust_shared::{
-    amqp::{AmqpError, TaskPublisher},
+    amqp::AmqpError,
+    broker::{BrokerFuture, Delivery, Publish},
     dag::OperatorSpec,
     db::{
         logs,
@@ -25,11 +26,6 @@ use gust_shared::{
     message::TaskMessage,
     state::TaskState,
 };
-use lapin::{
-    message::Delivery,
-    options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions},
-};
-
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -43,8 +39,8 @@ use crate::{
 pub struct Context {
     /// The database.
     pub pool: Pool,
-    /// Publishes retries to their delay queues.
-    pub publisher: TaskPublisher,
+    /// Publishes retries and sensors' next pokes to their delay queues, and what cannot run to the dead queue.
+    pub publisher: Arc<dyn Publish>,
     /// Group commit of claims and successful finishes.
     pub ledger: GroupCommit<Entry>,
     /// Recorded as the task instance's hostname.
@@ -66,11 +62,12 @@ pub struct Context {
 /// Processes one delivery to the end, acking, nacking or rejecting it.
 /// `stop` is cancelled when the worker's shutdown grace period is over.
 pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) {
-    let mut message = match TaskMessage::from_bytes(&delivery.data) {
+    let settle = &delivery.settle;
+    let mut message = match TaskMessage::from_bytes(&delivery.body) {
         Ok(message) => message,
         Err(e) => {
             tracing::warn!(reason = %e, routing_key = %delivery.routing_key, "rejecting poison message to the dead queue");
-            settle(delivery.acker.reject(BasicRejectOptions { requeue: false }).await);
+            settled(settle.reject()).await;
             return;
         }
     };
@@ -78,10 +75,10 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
         if ctx.limits.plugins.find(name).is_none() {
             let detail = ctx.limits.plugins.missing(name, &message.queue, &ctx.hostname);
             tracing::warn!(reason = %detail, "rejecting a task this worker has no operator for to the dead queue");
-            match ctx.publisher.publish_dead(&delivery.data, "missing_operator", &detail).await {
-                Ok(()) => settle(delivery.acker.ack(BasicAckOptions::default()).await),
+            match ctx.publisher.publish_dead(&delivery.body, "missing_operator", &detail).await {
+                Ok(()) => settled(settle.ack()).await,
                 // Without the reason: the broker dead-letters it as `rejected`.
-                Err(_) => settle(delivery.acker.reject(BasicRejectOptions { requeue: false }).await),
+                Err(_) => settled(settle.reject()).await,
             }
             return;
         }
@@ -89,15 +86,15 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
     match claim_or_take_over(ctx, &mut message, &stop).await {
         Claimed::Yes => {}
         Claimed::Drop => {
-            settle(delivery.acker.ack(BasicAckOptions::default()).await);
+            settled(settle.ack()).await;
             return;
         }
         Claimed::Poison => {
-            settle(delivery.acker.reject(BasicRejectOptions { requeue: false }).await);
+            settled(settle.reject()).await;
             return;
         }
         Claimed::HandBack => {
-            settle(delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await);
+            settled(settle.requeue()).await;
             return;
         }
     }
@@ -128,7 +125,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
             .await;
         ctx.running.lock().expect("running set").remove(&message.ti_id);
         tracing::warn!(%dag_id, %run_id, %task_id, try_number, released = ?released.ok(), "task interrupted by shutdown; handed back");
-        settle(delivery.acker.nack(BasicNackOptions { requeue: true, multiple: false }).await);
+        settled(settle.requeue()).await;
         return;
     }
 
@@ -159,7 +156,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
             tracing::error!(%dag_id, %run_id, %task_id, try_number, error = %e, "recording task outcome failed for good; leaving the try to the zombie check")
         }
     }
-    settle(delivery.acker.ack(BasicAckOptions::default()).await);
+    settled(settle.ack()).await;
 }
 
 /// What to do with a delivery after trying to claim its try.
@@ -367,8 +364,8 @@ async fn reschedule(
     Ok(Some(TaskState::UpForReschedule))
 }
 
-fn settle(result: Result<bool, lapin::Error>) {
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "could not settle delivery with RabbitMQ; it will be redelivered");
+async fn settled(settling: BrokerFuture<'_>) {
+    if let Err(e) = settling.await {
+        tracing::warn!(error = %e, "could not settle delivery with the broker; it will be redelivered");
     }
 }

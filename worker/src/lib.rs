@@ -23,6 +23,7 @@ use std::{
 use futures_util::StreamExt;
 use gust_shared::{
     amqp::{self, TaskPublisher, Topology},
+    broker::{Delivery, LocalBroker, Publish},
     db,
     settings::Settings,
 };
@@ -46,38 +47,162 @@ enum SessionEnd {
     Lost(WorkerError),
 }
 
+/// What a worker keeps across broker sessions.
+struct Worker {
+    settings: Settings,
+    pool: deadpool_postgres::Pool,
+    hostname: String,
+    running: Arc<Mutex<HashSet<uuid::Uuid>>>,
+    hard_stop: CancellationToken,
+    plugins: Arc<operators::Plugins>,
+    beats: tokio::task::JoinHandle<()>,
+    permits: Arc<Semaphore>,
+}
+
+impl Worker {
+    /// Connects to the database, finds the plugins and starts heartbeating.
+    async fn start(settings: Settings) -> Result<Worker, WorkerError> {
+        let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
+        let hostname = settings.worker_name();
+        let running = Arc::new(Mutex::new(HashSet::new()));
+        let plugins = Arc::new(operators::Plugins::new(settings.worker.plugin_path.clone()));
+        let advertised = heartbeat::Advertised {
+            queues: settings.worker.queues.clone(),
+            operators: operators::advertised(plugins.describe_all().await),
+        };
+        let beats = heartbeat::spawn(
+            pool.clone(),
+            hostname.clone(),
+            running.clone(),
+            settings.worker.heartbeat_interval,
+            advertised,
+        );
+        let permits = Arc::new(Semaphore::new(settings.worker.concurrency.max(1)));
+        Ok(Worker { settings, pool, hostname, running, hard_stop: CancellationToken::new(), plugins, beats, permits })
+    }
+
+    /// The context of every delivery handled while publishing through `publisher`.
+    fn context(&self, publisher: Arc<dyn Publish>) -> Arc<Context> {
+        let settings = &self.settings;
+        Arc::new(Context {
+            pool: self.pool.clone(),
+            publisher,
+            ledger: group_commit::ledger(self.pool.clone(), self.hostname.clone()),
+            hostname: self.hostname.clone(),
+            limits: RunLimits {
+                kill_grace: settings.worker.kill_grace,
+                max_xcom_bytes: settings.worker.max_xcom_bytes,
+                plugins: self.plugins.clone(),
+                connections: Arc::new(operators::Connections::new(
+                    self.pool.clone(),
+                    settings.secrets.secrets().ok().flatten(),
+                )),
+                gust_db: self.pool.clone(),
+            },
+            max_log_bytes: settings.worker.max_log_bytes,
+            running: self.running.clone(),
+            heartbeat_interval: settings.worker.heartbeat_interval,
+            takeover_after: settings.worker.takeover_after,
+            secrets: settings.secrets.secrets().ok().flatten().map(Arc::new),
+        })
+    }
+
+    /// Handles `delivery` in its own task, holding `permit` (a concurrency slot) until it is settled.
+    fn spawn(
+        &self,
+        tasks: &mut JoinSet<()>,
+        ctx: &Arc<Context>,
+        delivery: Delivery,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) {
+        let (ctx, stop) = (ctx.clone(), self.hard_stop.clone());
+        tasks.spawn(async move {
+            delivery::handle(&ctx, delivery, stop).await;
+            drop(permit);
+        });
+    }
+}
+
+/// How one try run by [`run_one`] ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TryResult {
+    /// `success`, `failed`, `skipped`, or `up_for_reschedule` for a rescheduled sensor that must wait.
+    pub state: gust_shared::state::TaskState,
+    /// Why it failed, for people.
+    pub failure_reason: Option<String>,
+    /// Its `return_value` XCom.
+    pub xcom: Option<serde_json::Value>,
+}
+
+/// Runs one try of `message` with the worker's operators, printing its log
+/// to standard output and recording nothing (`gust tasks test`). The
+/// database in `settings` is used only where the operator reads it
+/// (connections from the table, `external_task_sensor`); it need not answer.
+pub async fn run_one(settings: &Settings, message: &gust_shared::message::TaskMessage) -> TryResult {
+    let plugins = Arc::new(operators::Plugins::new(settings.worker.plugin_path.clone()));
+    let pool = db::lazy_pool(&settings.database.url, 2);
+    let limits = RunLimits {
+        kill_grace: settings.worker.kill_grace,
+        max_xcom_bytes: settings.worker.max_xcom_bytes,
+        plugins,
+        connections: Arc::new(operators::Connections::new(pool.clone(), settings.secrets.secrets().ok().flatten())),
+        gust_db: pool,
+    };
+    let (log, writer) = log_sink::LogSink::printing();
+    let stop = CancellationToken::new();
+    let outcome = operators::for_spec(&message.operator).run(message, &log, &limits, &stop).await;
+    drop(log);
+    writer.finish().await;
+    TryResult { state: outcome.state, failure_reason: outcome.failure_reason, xcom: outcome.xcom }
+}
+
+/// Runs a worker on an in-process [`LocalBroker`] instead of RabbitMQ (`gust dags test`):
+/// the same delivery handling, operators and database statements; every queue is this worker's.
+pub async fn run_local(
+    settings: Settings,
+    broker: LocalBroker,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), WorkerError> {
+    let worker = Worker::start(settings).await?;
+    let ctx = worker.context(Arc::new(broker.clone()));
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            permit = worker.permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+        };
+        let delivery = tokio::select! {
+            _ = &mut shutdown => break,
+            next = broker.next() => next,
+        };
+        match delivery {
+            Some(delivery) => worker.spawn(&mut tasks, &ctx, delivery, permit),
+            None => break,
+        }
+    }
+    finish(tasks, worker).await
+}
+
 /// Runs the worker until `shutdown` resolves, then stops consuming, gives
 /// running tries `shutdown_grace` to finish (and be acked), and hands the
 /// rest back to the broker.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), WorkerError> {
-    let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
-    let hostname = settings.worker_name();
+    let worker = Worker::start(settings).await?;
+    let settings = &worker.settings;
     let topology = Topology::from_settings(&settings.amqp);
-    let running = Arc::new(Mutex::new(HashSet::new()));
-    let hard_stop = CancellationToken::new();
-    let plugins = Arc::new(operators::Plugins::new(settings.worker.plugin_path.clone()));
-    let advertised = heartbeat::Advertised {
-        queues: settings.worker.queues.clone(),
-        operators: operators::advertised(plugins.describe_all().await),
-    };
-    let beats = heartbeat::spawn(
-        pool.clone(),
-        hostname.clone(),
-        running.clone(),
-        settings.worker.heartbeat_interval,
-        advertised,
-    );
+    let hostname = &worker.hostname;
 
     // The first connection must work: a misconfigured URL is reported, not retried forever.
     let mut connection = amqp::connect(&settings.amqp.url, "gust-worker").await?;
-    let permits = Arc::new(Semaphore::new(settings.worker.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     tracing::info!(%hostname, queues = ?settings.worker.queues, concurrency = settings.worker.concurrency, prefetch = settings.worker.prefetch_limit(), namespace = %settings.amqp.namespace, "worker started");
 
     let mut backoff = Duration::from_millis(200);
     loop {
-        let ctx = match session_context(&connection, &topology, &pool, &hostname, &running, &plugins, &settings).await {
+        let ctx = match session_context(&worker, &connection, &topology).await {
             Ok(ctx) => Some(ctx),
             Err(e) => {
                 tracing::warn!(error = %e, "setting up the broker session failed");
@@ -87,7 +212,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         let end = match ctx {
             Some((ctx, channel)) => {
                 backoff = Duration::from_millis(200);
-                consume(&settings, &channel, ctx, &permits, &mut tasks, &hard_stop, &mut shutdown).await
+                consume(&worker, &channel, ctx, &mut tasks, &mut shutdown).await
             }
             None => SessionEnd::Lost(WorkerError::ConsumerClosed(settings.worker.queues.join(","))),
         };
@@ -97,7 +222,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
                 tracing::warn!(error = %e, retry_in = ?backoff, running = tasks.len(), "lost RabbitMQ; reconnecting (running tasks carry on)");
                 loop {
                     tokio::select! {
-                        _ = &mut shutdown => return finish(tasks, &hard_stop, &settings, &pool, &hostname, beats).await,
+                        _ = &mut shutdown => return finish(tasks, worker).await,
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(10));
@@ -113,59 +238,36 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
             }
         }
     }
-    let result = finish(tasks, &hard_stop, &settings, &pool, &hostname, beats).await;
+    let result = finish(tasks, worker).await;
     let _ = connection.close(200, "worker stopped".into()).await;
     result
 }
 
 /// Opens a channel, declares the worker's queues and builds the per-session context.
 async fn session_context(
+    worker: &Worker,
     connection: &Connection,
     topology: &Topology,
-    pool: &deadpool_postgres::Pool,
-    hostname: &str,
-    running: &Arc<Mutex<HashSet<uuid::Uuid>>>,
-    plugins: &Arc<operators::Plugins>,
-    settings: &Settings,
 ) -> Result<(Arc<Context>, Channel), WorkerError> {
     let channel = connection.create_channel().await?;
-    let prefetch = u16::try_from(settings.worker.prefetch_limit().max(1)).unwrap_or(u16::MAX);
+    let prefetch = u16::try_from(worker.settings.worker.prefetch_limit().max(1)).unwrap_or(u16::MAX);
     channel.basic_qos(prefetch, BasicQosOptions { global: false }).await?;
-    for queue in &settings.worker.queues {
+    for queue in &worker.settings.worker.queues {
         topology.declare_work_queue(&channel, queue).await?;
     }
     let publisher = TaskPublisher::new(connection, topology.clone()).await?;
-    let ctx = Arc::new(Context {
-        pool: pool.clone(),
-        publisher,
-        ledger: group_commit::ledger(pool.clone(), hostname.to_string()),
-        hostname: hostname.to_string(),
-        limits: RunLimits {
-            kill_grace: settings.worker.kill_grace,
-            max_xcom_bytes: settings.worker.max_xcom_bytes,
-            plugins: plugins.clone(),
-            connections: Arc::new(operators::Connections::new(pool.clone(), settings.secrets.secrets().ok().flatten())),
-            gust_db: pool.clone(),
-        },
-        max_log_bytes: settings.worker.max_log_bytes,
-        running: running.clone(),
-        heartbeat_interval: settings.worker.heartbeat_interval,
-        takeover_after: settings.worker.takeover_after,
-        secrets: settings.secrets.secrets().ok().flatten().map(Arc::new),
-    });
-    Ok((ctx, channel))
+    Ok((worker.context(Arc::new(publisher)), channel))
 }
 
 /// Consumes until shutdown or until the broker session is lost.
 async fn consume(
-    settings: &Settings,
+    worker: &Worker,
     channel: &Channel,
     ctx: Arc<Context>,
-    permits: &Arc<Semaphore>,
     tasks: &mut JoinSet<()>,
-    hard_stop: &CancellationToken,
     shutdown: &mut std::pin::Pin<&mut impl Future<Output = ()>>,
 ) -> SessionEnd {
+    let settings = &worker.settings;
     let topology = Topology::from_settings(&settings.amqp);
     let mut consumers = Vec::new();
     let mut tags = Vec::new();
@@ -190,20 +292,14 @@ async fn consume(
         while tasks.try_join_next().is_some() {}
         let permit = tokio::select! {
             _ = &mut *shutdown => break SessionEnd::Shutdown,
-            permit = permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+            permit = worker.permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
         };
         let delivery = tokio::select! {
             _ = &mut *shutdown => break SessionEnd::Shutdown,
             next = deliveries.next() => next,
         };
         match delivery {
-            Some(Ok(delivery)) => {
-                let (ctx, stop) = (ctx.clone(), hard_stop.clone());
-                tasks.spawn(async move {
-                    delivery::handle(&ctx, delivery, stop).await;
-                    drop(permit);
-                });
-            }
+            Some(Ok(delivery)) => worker.spawn(tasks, &ctx, delivery.into(), permit),
             Some(Err(e)) => break SessionEnd::Lost(e.into()),
             None => break SessionEnd::Lost(WorkerError::ConsumerClosed(settings.worker.queues.join(","))),
         }
@@ -217,14 +313,8 @@ async fn consume(
 }
 
 /// Graceful stop: running tries get the grace period, then are interrupted and handed back.
-async fn finish(
-    mut tasks: JoinSet<()>,
-    hard_stop: &CancellationToken,
-    settings: &Settings,
-    pool: &deadpool_postgres::Pool,
-    hostname: &str,
-    beats: tokio::task::JoinHandle<()>,
-) -> Result<(), WorkerError> {
+async fn finish(mut tasks: JoinSet<()>, worker: Worker) -> Result<(), WorkerError> {
+    let Worker { settings, pool, hostname, hard_stop, beats, .. } = worker;
     let grace = settings.worker.shutdown_grace;
     tracing::info!(running = tasks.len(), ?grace, "worker stopping: no new tasks; waiting for running ones");
     let drained = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
@@ -235,7 +325,7 @@ async fn finish(
     }
     beats.abort();
     if let Ok(client) = pool.get().await {
-        let _ = db::heartbeats::stopped(&client, hostname).await;
+        let _ = db::heartbeats::stopped(&client, &hostname).await;
     }
     tracing::info!("worker stopped");
     Ok(())

@@ -68,6 +68,18 @@ impl LogSink {
         (LogSink { tx, masks: Arc::default() }, LogWriter { handle })
     }
 
+    /// A sink that prints each line to standard output instead of storing it
+    /// (`gust tasks test`, which records nothing): `HH:MM:SS [stream] text`.
+    pub fn printing() -> (LogSink, LogWriter) {
+        let (tx, mut rx) = mpsc::channel::<(DateTime<Utc>, Stream, String)>(4 * BATCH_LINES);
+        let handle = tokio::spawn(async move {
+            while let Some((ts, stream, text)) = rx.recv().await {
+                println!("{} [{}] {text}", ts.format("%H:%M:%S"), stream.as_str());
+            }
+        });
+        (LogSink { tx, masks: Arc::default() }, LogWriter { handle })
+    }
+
     /// The same sink, replacing each of `masks` (longest first) by `***` in every line.
     pub fn with_masks(self, mut masks: Vec<String>) -> Self {
         masks.retain(|mask| mask.chars().count() >= MIN_MASKED_LEN);

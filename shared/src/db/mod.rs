@@ -111,9 +111,8 @@ fn unreachable(url: &str, error: impl std::fmt::Display) -> DbError {
 
 /// Builds the pool and checks that the database answers and is migrated.
 pub async fn connect(url: &str, pool_size: usize) -> Result<Pool, DbError> {
-    let config = parse_url(url)?;
-    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-    let pool = Pool::builder(manager).max_size(pool_size).build().expect("pool config without runtime hooks is valid");
+    parse_url(url)?;
+    let pool = lazy_pool(url, pool_size);
     let client = pool.get().await.map_err(|e| match e {
         deadpool_postgres::PoolError::Backend(pg) => unreachable(url, describe_pg_error(&pg)),
         other => unreachable(url, other),
@@ -123,6 +122,14 @@ pub async fn connect(url: &str, pool_size: usize) -> Result<Pool, DbError> {
         return Err(DbError::NotMigrated { url: redact_url(url) });
     }
     Ok(pool)
+}
+
+/// A pool that connects on first use, for tools that may never need the
+/// database (`gust tasks test`); a malformed URL gives a pool whose every use fails.
+pub fn lazy_pool(url: &str, pool_size: usize) -> Pool {
+    let config = parse_url(url).unwrap_or_default();
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager).max_size(pool_size).build().expect("pool config without runtime hooks is valid")
 }
 
 /// Opens one connection outside any pool (for LISTEN and migrations).
