@@ -85,7 +85,8 @@ pub fn run(args: &ValidateArgs, out: &mut dyn Write) -> Result<bool, ValidateErr
     let mut texts = Vec::with_capacity(files.len());
     for path in &files {
         let name = path.display().to_string();
-        let text = std::fs::read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned());
+        // As the scheduler reads it: a file that is not UTF-8 is an import error.
+        let text = std::fs::read_to_string(path);
         texts.push((name, text));
     }
     let reports = validate_texts(&texts, policy.as_ref());
@@ -110,7 +111,10 @@ pub fn validate_texts(files: &[(String, std::io::Result<String>)], policy: Optio
                     line: None,
                     task: None,
                     problem: format!("cannot read the file: {e}"),
-                    fix: "make the file readable by the scheduler, or remove it from the DAG folder".into(),
+                    fix: match e.kind() {
+                        std::io::ErrorKind::InvalidData => "save the file as UTF-8".into(),
+                        _ => "make the file readable by the scheduler, or remove it from the DAG folder".into(),
+                    },
                 };
                 reports.push(FileReport { file: file.clone(), dag_id: None, tasks: 0, errors: vec![finding] });
                 continue;
@@ -260,7 +264,7 @@ pub fn fix_for(problem: &str) -> String {
 
 /// The line serde_yaml_ng names in its error (`… at line 3 column 5`).
 fn yaml_line(problem: &str) -> Option<usize> {
-    let rest = &problem[problem.rfind(" at line ")? + " at line ".len()..];
+    let rest = &problem[problem.find(" at line ")? + " at line ".len()..];
     rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
 }
 
