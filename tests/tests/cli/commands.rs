@@ -28,6 +28,24 @@ fn help_on_every_command_exits_0_and_says_what_it_does() {
 }
 
 #[test]
+fn the_daemons_answer_help_and_version_with_exit_0_and_usage_errors_with_exit_2() {
+    for daemon in ["gust-scheduler", "gust-worker", "gust-webapi"] {
+        let run =
+            |args: &[&str]| std::process::Command::new(crate::helpers::binary(daemon)).args(args).output().unwrap();
+        let help = run(&["--help"]);
+        let text = String::from_utf8_lossy(&help.stdout);
+        assert_eq!(help.status.code(), Some(0), "{daemon} --help");
+        assert!(text.contains(&format!("Usage: {daemon} [OPTIONS]")) && text.contains("migrate"), "{daemon}:\n{text}");
+        let version = run(&["--version"]);
+        assert_eq!(version.status.code(), Some(0), "{daemon} --version");
+        assert_eq!(String::from_utf8_lossy(&version.stdout), format!("{daemon} {}\n", env!("CARGO_PKG_VERSION")));
+        let bad = run(&["--bogus"]);
+        assert_eq!(bad.status.code(), Some(2), "{daemon} --bogus");
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("unexpected argument '--bogus'"), "{daemon}");
+    }
+}
+
+#[test]
 fn version_names_the_package_version_and_the_commit() {
     let run = gust(&["--version"]).expect_code(0);
     let version = run.stdout.trim();

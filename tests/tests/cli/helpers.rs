@@ -11,19 +11,25 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `gust` binary, built once per test process.
-fn binary() -> &'static Path {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+/// The binaries the tests run: `gust` and the three daemons.
+const BINARIES: [&str; 4] = ["gust", "gust-scheduler", "gust-worker", "gust-webapi"];
+
+/// The binary `name` (one of [`BINARIES`]), all of them built once per test process
+/// (a no-op after `cargo build --workspace`, as scripts/test runs it).
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let bins = BINARIES.iter().flat_map(|bin| ["--bin", bin]);
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "gust-cli", "--bin", "gust"])
+            .args(["build", "--quiet"])
+            .args(bins)
             .current_dir(workspace())
             .status()
-            .expect("run cargo to build the gust binary");
-        assert!(status.success(), "`cargo build -p gust-cli --bin gust` failed");
-        gust_tests::processes::binary("gust")
-    })
+            .expect("run cargo to build the gust binaries");
+        assert!(status.success(), "`cargo build --bin gust …` failed");
+    });
+    gust_tests::processes::binary(name)
 }
 
 /// What one run of `gust` gave.
@@ -53,7 +59,7 @@ impl Run {
 
 /// Runs `gust args…` in `dir`, with no DAG folder setting from the environment.
 pub fn gust_in(dir: &Path, args: &[&str]) -> Run {
-    let output = Command::new(binary())
+    let output = Command::new(binary("gust"))
         .args(args)
         .current_dir(dir)
         .env_remove("GUST__DAGS__FOLDER")

@@ -21,7 +21,7 @@ fn the_example_dags_are_valid_and_validate_exits_0() {
 fn the_dag_folder_comes_from_gust_dags_folder_when_no_path_is_given() {
     let scratch = Scratch::new("env-folder");
     scratch.dag("a.yaml", "dag_id: a\ntasks:\n  - {id: t, operator: noop}\n");
-    let run = std::process::Command::new(gust_tests::processes::binary("gust"))
+    let run = std::process::Command::new(crate::helpers::binary("gust"))
         .args(["dags", "validate"])
         .current_dir(&scratch.dir)
         .env("GUST__DAGS__FOLDER", scratch.dir.join("dags"))
