@@ -11,6 +11,7 @@ use std::{
 use deadpool_postgres::Pool;
 use gust_shared::{
     dag::parse_dag_file,
+    dag_folder::{dag_files, duplicate_dag_id},
     db::{dags, import_errors},
 };
 use sha2::{Digest, Sha256};
@@ -80,13 +81,7 @@ impl DagFolder {
                             Ok(dag) => {
                                 let hash = hex::encode(Sha256::digest(text.as_bytes()));
                                 if let Some(other) = owner_of.get(&dag.dag_id) {
-                                    Parsed::Broken {
-                                        problem: format!(
-                                            "{name}: dag_id `{}` is already defined in {}",
-                                            dag.dag_id,
-                                            other.display()
-                                        ),
-                                    }
+                                    Parsed::Broken { problem: duplicate_dag_id(&name, &dag.dag_id, other) }
                                 } else {
                                     let tx = client.transaction().await?;
                                     let new_version = dags::upsert(&tx, &dag, &name, &hash, &text).await?;
@@ -107,7 +102,7 @@ impl DagFolder {
             match parsed {
                 Parsed::Dag { dag_id } => {
                     if let Some(other) = owner_of.get(&dag_id) {
-                        let problem = format!("{name}: dag_id `{dag_id}` is already defined in {}", other.display());
+                        let problem = duplicate_dag_id(&name, &dag_id, other);
                         import_errors::record(&client, &name, &problem).await?;
                         failing.push(name);
                         report.broken += 1;
@@ -141,24 +136,6 @@ impl DagFolder {
         }
         Ok(report)
     }
-}
-
-/// `*.yaml` and `*.yml` files directly in `folder`, sorted, with mtime and size.
-fn dag_files(folder: &Path) -> std::io::Result<Vec<(PathBuf, SystemTime, u64)>> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(folder)? {
-        let path = entry?.path();
-        let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
-        if !is_yaml {
-            continue;
-        }
-        let Ok(meta) = std::fs::metadata(&path) else { continue };
-        if meta.is_file() {
-            files.push((path, meta.modified().unwrap_or(SystemTime::UNIX_EPOCH), meta.len()));
-        }
-    }
-    files.sort();
-    Ok(files)
 }
 
 #[cfg(test)]

@@ -1,4 +1,9 @@
-//! The tiny command line every gust binary accepts.
+//! The command lines of the daemons (`gust-scheduler`, `gust-worker`,
+//! `gust-webapi`), in clap, and the start every daemon shares.
+
+use std::ffi::OsString;
+
+use clap::{Parser, Subcommand};
 
 /// What a binary was asked to do at start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -11,92 +16,175 @@ pub enum StartMode {
     MigrateOnly,
 }
 
-/// Parses `[migrate | --migrate | --help]`; returns the usage text as the error.
-pub fn parse_start_mode(binary: &str, args: impl IntoIterator<Item = String>) -> Result<StartMode, String> {
-    let args: Vec<String> = args.into_iter().collect();
-    let usage = format!(
-        "usage: {binary} [--migrate | migrate]\n\n  (no argument)  run {binary}\n  --migrate      apply database migrations, then run\n  migrate        apply database migrations and exit\n\nSettings come from gust.toml and GUST__SECTION__KEY environment variables (see README.md)."
-    );
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        [] => Ok(StartMode::Run),
-        ["--migrate"] => Ok(StartMode::MigrateThenRun),
-        ["migrate"] => Ok(StartMode::MigrateOnly),
-        ["--help"] | ["-h"] => Err(usage),
-        other => Err(format!("unknown arguments {other:?}\n\n{usage}")),
+/// Where the daemons' settings come from, under every `--help`.
+const SETTINGS_HELP: &str =
+    "Settings come from gust.toml (or the file GUST_CONFIG names) and GUST__SECTION__KEY environment variables; see README.md.";
+
+/// The command line of `gust-scheduler` and `gust-worker`: `[--migrate | migrate]`.
+#[derive(Debug, Parser)]
+#[command(version, args_conflicts_with_subcommands = true, after_help = SETTINGS_HELP)]
+pub struct DaemonArgs {
+    /// Apply the database migrations, then run.
+    #[arg(long)]
+    pub migrate: bool,
+    /// A one-off command instead of running.
+    #[command(subcommand)]
+    pub command: Option<DaemonCommand>,
+}
+
+/// One-off commands of `gust-scheduler` and `gust-worker`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum DaemonCommand {
+    /// Apply the database migrations and exit.
+    Migrate,
+}
+
+impl DaemonArgs {
+    /// What the daemon does at start.
+    pub fn start_mode(&self) -> StartMode {
+        start_mode(self.migrate, self.command == Some(DaemonCommand::Migrate))
+    }
+}
+
+fn start_mode(migrate_flag: bool, migrate_command: bool) -> StartMode {
+    match (migrate_flag, migrate_command) {
+        (_, true) => StartMode::MigrateOnly,
+        (true, false) => StartMode::MigrateThenRun,
+        (false, false) => StartMode::Run,
+    }
+}
+
+/// The command line of `gust-webapi`: `[--migrate | migrate | create-user … | rotate-secrets]`.
+#[derive(Debug, Parser)]
+#[command(version, args_conflicts_with_subcommands = true, after_help = SETTINGS_HELP)]
+pub struct WebapiArgs {
+    /// Apply the database migrations, then serve.
+    #[arg(long)]
+    pub migrate: bool,
+    /// A one-off command instead of serving.
+    #[command(subcommand)]
+    pub command: Option<WebapiCommand>,
+}
+
+/// One-off commands of `gust-webapi`.
+#[derive(Debug, Clone, PartialEq, Eq, Subcommand)]
+pub enum WebapiCommand {
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Create or update an API user; the password comes from GUST_NEW_USER_PASSWORD or the first line of standard input.
+    CreateUser(CreateUserArgs),
+    /// Re-encrypt every connection secret with the first key of GUST__SECRETS__KEY (after putting a new key first).
+    RotateSecrets,
+}
+
+impl WebapiArgs {
+    /// What the webapi does at start, when it runs no one-off command but `migrate`.
+    pub fn start_mode(&self) -> StartMode {
+        start_mode(self.migrate, self.command == Some(WebapiCommand::Migrate))
     }
 }
 
 /// The arguments of `create-user --username NAME --role ROLE`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, clap::Args)]
 pub struct CreateUserArgs {
     /// Login name of the user to create or update.
+    #[arg(long, value_name = "NAME", value_parser = non_blank)]
     pub username: String,
-    /// Role name, checked by the binary.
+    /// Role: viewer, operator or admin.
+    #[arg(long, value_name = "ROLE", value_parser = non_blank)]
     pub role: String,
 }
 
-/// Usage of the `create-user` command.
-pub const CREATE_USER_USAGE: &str = "  create-user --username NAME --role viewer|operator|admin\n                 create or update an API user; the password comes from\n                 GUST_NEW_USER_PASSWORD or the first line of standard input";
+fn non_blank(value: &str) -> Result<String, String> {
+    if value.trim().is_empty() {
+        Err("must not be blank".into())
+    } else {
+        Ok(value.to_string())
+    }
+}
 
-/// Parses the arguments after `create-user`; returns the usage text as the error.
-pub fn parse_create_user(binary: &str, args: impl IntoIterator<Item = String>) -> Result<CreateUserArgs, String> {
-    let usage = format!("usage: {binary} create-user --username NAME --role ROLE\n\n{CREATE_USER_USAGE}");
-    let (mut username, mut role) = (None, None);
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) => (flag.to_string(), Some(value.to_string())),
-            None => (arg.clone(), None),
-        };
-        let slot = match flag.as_str() {
-            "--username" => &mut username,
-            "--role" => &mut role,
-            "--help" | "-h" => return Err(usage),
-            _ => return Err(format!("unknown argument {arg:?}\n\n{usage}")),
-        };
-        match inline.or_else(|| args.next()) {
-            Some(value) if !value.trim().is_empty() => *slot = Some(value),
-            _ => return Err(format!("{flag} needs a value\n\n{usage}")),
-        }
-    }
-    match (username, role) {
-        (Some(username), Some(role)) => Ok(CreateUserArgs { username, role }),
-        _ => Err(format!("both --username and --role are required\n\n{usage}")),
-    }
+/// Parses `args` (without the program name) as binary `binary`'s command line.
+pub fn parse_args<T: Parser>(
+    binary: &'static str,
+    about: &'static str,
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+) -> Result<T, clap::Error> {
+    let command = T::command().name(binary).bin_name(binary).about(about);
+    let args = std::iter::once(OsString::from(binary)).chain(args.into_iter().map(Into::into));
+    T::from_arg_matches(&command.try_get_matches_from(args)?)
+}
+
+/// Parses this process's arguments; prints help or version and exits 0, or the error and exits 2.
+pub fn parse_or_exit<T: Parser>(binary: &'static str, about: &'static str) -> T {
+    parse_args(binary, about, std::env::args_os().skip(1)).unwrap_or_else(|error| error.exit())
 }
 
 #[cfg(test)]
 mod tests {
+    use clap::{error::ErrorKind, CommandFactory};
+
     use super::*;
+
+    fn webapi(args: &[&str]) -> Result<WebapiArgs, clap::Error> {
+        parse_args("gust-webapi", "test", args)
+    }
+
+    fn daemon(args: &[&str]) -> Result<DaemonArgs, clap::Error> {
+        parse_args("gust-x", "test", args)
+    }
 
     #[test]
     fn create_user_needs_a_username_and_a_role() {
-        let parse = |a: &[&str]| parse_create_user("gust-x", a.iter().map(|s| s.to_string()));
-        assert_eq!(
-            parse(&["--username", "ana", "--role=admin"]),
-            Ok(CreateUserArgs { username: "ana".into(), role: "admin".into() })
-        );
-        assert!(parse(&["--username", "ana"]).unwrap_err().contains("required"));
-        assert!(parse(&["--role"]).unwrap_err().contains("needs a value"));
-        assert!(parse(&["--password", "x"]).unwrap_err().contains("unknown argument"));
+        let parsed = webapi(&["create-user", "--username", "ana", "--role=admin"]).unwrap();
+        let expected = CreateUserArgs { username: "ana".into(), role: "admin".into() };
+        assert_eq!(parsed.command, Some(WebapiCommand::CreateUser(expected)));
+        let missing = webapi(&["create-user", "--username", "ana"]).unwrap_err();
+        assert_eq!(missing.kind(), ErrorKind::MissingRequiredArgument);
+        assert!(missing.to_string().contains("--role"), "{missing}");
+        assert!(webapi(&["create-user", "--role"]).unwrap_err().to_string().contains("a value is required"));
+        assert!(webapi(&["create-user", "--username", " ", "--role", "admin"])
+            .unwrap_err()
+            .to_string()
+            .contains("must not be blank"));
+        assert_eq!(webapi(&["create-user", "--password", "x"]).unwrap_err().kind(), ErrorKind::UnknownArgument);
     }
 
     #[test]
     fn start_modes_parse_and_unknown_arguments_are_rejected() {
-        let parse = |a: &[&str]| parse_start_mode("gust-x", a.iter().map(|s| s.to_string()));
-        assert_eq!(parse(&[]), Ok(StartMode::Run));
-        assert_eq!(parse(&["--migrate"]), Ok(StartMode::MigrateThenRun));
-        assert_eq!(parse(&["migrate"]), Ok(StartMode::MigrateOnly));
-        assert!(parse(&["--bogus"]).unwrap_err().contains("unknown arguments"));
+        assert_eq!(daemon(&[]).unwrap().start_mode(), StartMode::Run);
+        assert_eq!(daemon(&["--migrate"]).unwrap().start_mode(), StartMode::MigrateThenRun);
+        assert_eq!(daemon(&["migrate"]).unwrap().start_mode(), StartMode::MigrateOnly);
+        assert_eq!(daemon(&["--bogus"]).unwrap_err().kind(), ErrorKind::UnknownArgument);
+        assert!(daemon(&["--migrate", "migrate"]).is_err());
+        assert_eq!(webapi(&["--migrate"]).unwrap().start_mode(), StartMode::MigrateThenRun);
+        assert_eq!(webapi(&["migrate"]).unwrap().start_mode(), StartMode::MigrateOnly);
+        assert_eq!(webapi(&["rotate-secrets"]).unwrap().command, Some(WebapiCommand::RotateSecrets));
+        assert!(webapi(&["rotate-secrets", "now"]).is_err());
+    }
+
+    #[test]
+    fn help_and_version_are_answers_not_errors() {
+        for args in [["--help"], ["-h"], ["--version"]] {
+            let kind = daemon(&args).unwrap_err().kind();
+            assert!(matches!(kind, ErrorKind::DisplayHelp | ErrorKind::DisplayVersion), "{args:?}: {kind:?}");
+            assert_eq!(daemon(&args).unwrap_err().exit_code(), 0);
+        }
+        let help = webapi(&["--help"]).unwrap_err().to_string();
+        for command in ["migrate", "create-user", "rotate-secrets", "--migrate", "GUST__SECTION__KEY"] {
+            assert!(help.contains(command), "{command} missing from {help}");
+        }
+    }
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        DaemonArgs::command().debug_assert();
+        WebapiArgs::command().debug_assert();
     }
 }
 
 /// Why a binary could not get to its main loop.
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
-    /// Bad command line; the text is the usage.
-    #[error("{0}")]
-    Usage(String),
     /// Bad settings.
     #[error(transparent)]
     Settings(#[from] crate::settings::SettingsError),
@@ -105,11 +193,15 @@ pub enum StartupError {
     Migrate(#[from] crate::db::DbError),
 }
 
-/// The common start of every binary: logging, arguments, settings and the
-/// optional migration. `None` means the work is done (`migrate` only).
-pub async fn start(binary: &str) -> Result<Option<crate::settings::Settings>, StartupError> {
+/// The common start of the scheduler and the worker: arguments (help, version
+/// and usage errors exit here), logging, settings and the optional migration.
+/// `None` means the work is done (`migrate` only).
+pub async fn start(
+    binary: &'static str,
+    about: &'static str,
+) -> Result<Option<crate::settings::Settings>, StartupError> {
+    let mode = parse_or_exit::<DaemonArgs>(binary, about).start_mode();
     crate::telemetry::init();
-    let mode = parse_start_mode(binary, std::env::args().skip(1)).map_err(StartupError::Usage)?;
     let settings = crate::settings::Settings::load()?;
     if mode != StartMode::Run {
         crate::db::migrate(&settings.database.url).await?;

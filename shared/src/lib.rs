@@ -6,6 +6,7 @@
 //!
 //! - [`dag`]: DAG files: the model (`Dag`, `TaskSpec`), the YAML parser and
 //!   validator, schedules, params, trigger rules, task mapping.
+//! - [`dag_folder`]: which files of the DAG folder are DAG files, and who owns a `dag_id`.
 //! - [`state`]: task and run states with Airflow's names, and **the one
 //!   transition table** (`TaskTransition`, `RunTransition`) that every state
 //!   change follows.
@@ -33,6 +34,7 @@ pub mod broker;
 pub mod cli;
 pub mod connections;
 pub mod dag;
+pub mod dag_folder;
 pub mod db;
 pub mod message;
 pub mod secrets;

@@ -4,7 +4,7 @@ use std::io::BufRead;
 
 use anyhow::{bail, Context};
 use gust_shared::{
-    cli::{CreateUserArgs, StartMode, CREATE_USER_USAGE},
+    cli::{self, CreateUserArgs, StartMode, WebapiArgs, WebapiCommand},
     db,
     settings::Settings,
 };
@@ -15,9 +15,6 @@ use gust_webapi::{
 
 /// Environment variable `create-user` reads the new password from.
 const NEW_PASSWORD_VAR: &str = "GUST_NEW_USER_PASSWORD";
-
-/// Usage of the `rotate-secrets` command.
-const ROTATE_SECRETS_USAGE: &str = "  rotate-secrets  re-encrypt every connection secret with the first key of\n                 GUST__SECRETS__KEY (after putting a new key first)";
 
 /// `gust-webapi rotate-secrets`: re-encrypts every stored connection with the first
 /// key of `GUST__SECRETS__KEY`, in one transaction (Airflow's `rotate-fernet-key`).
@@ -43,22 +40,17 @@ async fn rotate_secrets() -> anyhow::Result<()> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let args: WebapiArgs = cli::parse_or_exit(
+        "gust-webapi",
+        "The gust webapi: the Airflow-compatible HTTP API and the web UI; also creates users and rotates secrets.",
+    );
     gust_shared::telemetry::init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("create-user") {
-        let parsed = gust_shared::cli::parse_create_user("gust-webapi", args.into_iter().skip(1));
-        return create_user(parsed.unwrap_or_else(|usage| exit_with_usage(&usage))).await;
+    match args.command {
+        Some(WebapiCommand::CreateUser(user)) => return create_user(user).await,
+        Some(WebapiCommand::RotateSecrets) => return rotate_secrets().await,
+        Some(WebapiCommand::Migrate) | None => {}
     }
-    if args.first().map(String::as_str) == Some("rotate-secrets") {
-        if args.len() > 1 {
-            exit_with_usage(ROTATE_SECRETS_USAGE);
-        }
-        return rotate_secrets().await;
-    }
-    let mode = match gust_shared::cli::parse_start_mode("gust-webapi", args) {
-        Ok(mode) => mode,
-        Err(usage) => exit_with_usage(&format!("{usage}\n\nor:\n{CREATE_USER_USAGE}\n{ROTATE_SECRETS_USAGE}")),
-    };
+    let mode = args.start_mode();
     let settings = Settings::load()?;
     if matches!(mode, StartMode::MigrateOnly | StartMode::MigrateThenRun) {
         db::migrate(&settings.database.url).await?;
@@ -84,11 +76,6 @@ async fn main() -> anyhow::Result<()> {
     gust_webapi::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("gust-webapi stopped");
     Ok(())
-}
-
-fn exit_with_usage(usage: &str) -> ! {
-    eprintln!("{usage}");
-    std::process::exit(2);
 }
 
 /// `create-user`: creates or updates one user, the password from the environment or standard input.

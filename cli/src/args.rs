@@ -1,0 +1,191 @@
+//! The command line of `gust`, as clap reads it: every command, flag and default.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// The version line: package version and the git commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GUST_GIT_COMMIT"), ")");
+
+/// `gust`: validate, inspect and render DAG files on your machine.
+#[derive(Debug, Parser)]
+#[command(name = "gust", version = VERSION, about, propagate_version = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The command families.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check, draw and schedule DAG files.
+    #[command(subcommand)]
+    Dags(DagsCommand),
+    /// Look at one task of a DAG.
+    #[command(subcommand)]
+    Tasks(TasksCommand),
+    /// Print the JSON Schema of DAG files (for editors and pre-commit hooks).
+    Schema,
+    /// Print a shell completion script.
+    Completions {
+        /// The shell to complete in.
+        shell: Shell,
+    },
+}
+
+/// Shells `gust completions` writes scripts for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Shell {
+    /// GNU bash.
+    Bash,
+    /// Z shell.
+    Zsh,
+    /// fish.
+    Fish,
+}
+
+/// Where the DAG files are: the folder the scheduler watches.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DagsFolder {
+    /// Folder of DAG files [default: GUST__DAGS__FOLDER, dags.folder in gust.toml, or ./dags].
+    #[arg(long, env = "GUST__DAGS__FOLDER", global = true, value_name = "DIR")]
+    pub dags_folder: Option<PathBuf>,
+}
+
+/// `gust dags …`.
+#[derive(Debug, Subcommand)]
+pub enum DagsCommand {
+    /// Parse and validate DAG files with the scheduler's own parser; exit 1 when any is invalid.
+    Validate(ValidateArgs),
+    /// Draw a DAG's tasks and dependencies.
+    Show(ShowArgs),
+    /// List the next scheduled runs of a DAG, in its timezone and in UTC.
+    NextRuns(NextRunsArgs),
+}
+
+/// `gust dags validate`.
+#[derive(Debug, clap::Args)]
+pub struct ValidateArgs {
+    /// DAG files or folders of them [default: the DAG folder].
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Where the DAG folder is.
+    #[command(flatten)]
+    pub folder: DagsFolder,
+    /// How findings are written.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+    pub format: ValidateFormat,
+    /// Also apply the policy file (owner, tags, retries, queues, operators).
+    #[arg(long)]
+    pub strict: bool,
+    /// Policy file for --strict [default: gust-policy.yaml next to the DAG folder].
+    #[arg(long, value_name = "FILE", requires = "strict")]
+    pub policy: Option<PathBuf>,
+}
+
+/// Output formats of `gust dags validate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    /// One line a finding, with its fix, for people.
+    Text,
+    /// One JSON document, for scripts.
+    Json,
+    /// GitHub Actions annotations (`::error file=…,line=…::…`).
+    Github,
+}
+
+/// `gust dags show`.
+#[derive(Debug, clap::Args)]
+pub struct ShowArgs {
+    /// A dag_id in the DAG folder, or the path of a DAG file.
+    pub dag: String,
+    /// Where the DAG folder is.
+    #[command(flatten)]
+    pub folder: DagsFolder,
+    /// How the graph is drawn.
+    #[arg(long, value_enum, default_value_t = ShowFormat::Ascii)]
+    pub format: ShowFormat,
+}
+
+/// Drawings `gust dags show` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ShowFormat {
+    /// Tasks by level, each with its upstreams, for the terminal.
+    Ascii,
+    /// Graphviz.
+    Dot,
+    /// A Mermaid flowchart (renders in GitHub Markdown).
+    Mermaid,
+}
+
+/// `gust dags next-runs`.
+#[derive(Debug, clap::Args)]
+pub struct NextRunsArgs {
+    /// A dag_id in the DAG folder, or the path of a DAG file.
+    pub dag: String,
+    /// Where the DAG folder is.
+    #[command(flatten)]
+    pub folder: DagsFolder,
+    /// How many runs to list.
+    #[arg(short = 'n', long = "count", default_value_t = 10)]
+    pub count: usize,
+    /// List the runs due after this instant instead of now (RFC 3339, or a date/time in the DAG's timezone).
+    #[arg(long, value_name = "DATETIME")]
+    pub after: Option<String>,
+}
+
+/// `gust tasks …`.
+#[derive(Debug, Subcommand)]
+pub enum TasksCommand {
+    /// Print a task's arguments rendered as the scheduler renders them before dispatch.
+    Render(RenderArgs),
+}
+
+/// `gust tasks render`.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// A dag_id in the DAG folder, or the path of a DAG file.
+    pub dag: String,
+    /// The task's id.
+    pub task: String,
+    /// Where the DAG folder is.
+    #[command(flatten)]
+    pub folder: DagsFolder,
+    /// The run's logical date (RFC 3339, or a date/time in the DAG's timezone) [default: now].
+    #[arg(long, value_name = "DATE")]
+    pub logical_date: Option<String>,
+    /// The run's conf, a JSON object, as a trigger would pass it.
+    #[arg(long, value_name = "JSON")]
+    pub conf: Option<String>,
+    /// Output format of the rendered arguments.
+    #[arg(long, value_enum, default_value_t = RenderFormat::Yaml)]
+    pub output: RenderFormat,
+}
+
+/// Output formats of `gust tasks render`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderFormat {
+    /// YAML, as in a DAG file.
+    Yaml,
+    /// JSON, as in the task message.
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn the_version_names_the_commit() {
+        assert!(VERSION.starts_with(env!("CARGO_PKG_VERSION")));
+        assert!(VERSION.contains("(commit "), "{VERSION}");
+    }
+}

@@ -1,0 +1,5 @@
+//! `gust dags …`: commands about whole DAGs, one module each.
+
+pub mod next_runs;
+pub mod show;
+pub mod validate;

@@ -1,0 +1,13 @@
+//! The `gust` command line, run as a real process: local commands on DAG
+//! files (no broker, no daemon, no database), their outputs compared with the
+//! expected text, their exit codes, and a property test that feeds the
+//! validator mutated DAG files.
+//!
+//! The `gust` binary is in another package (gust-cli), so the first test
+//! builds it with `cargo build -p gust-cli --bin gust` (a no-op after
+//! `cargo build --workspace`) and runs it from the target dir.
+
+mod commands;
+mod fuzz;
+mod helpers;
+mod validate;
