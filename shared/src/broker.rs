@@ -104,11 +104,14 @@ pub struct DeadLetter {
     pub body: Vec<u8>,
 }
 
+/// A message in the local broker: its queue and its body.
+type Queued = (String, Vec<u8>);
+
 /// An in-process broker: one channel for every queue, delays as timers.
 #[derive(Clone)]
 pub struct LocalBroker {
-    sender: mpsc::UnboundedSender<(String, Vec<u8>)>,
-    receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<(String, Vec<u8>)>>>,
+    sender: mpsc::UnboundedSender<Queued>,
+    receiver: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Queued>>>,
     dead: Arc<Mutex<Vec<DeadLetter>>>,
 }
 

@@ -266,7 +266,10 @@ async fn task_page(
             dt { "Pool" } dd { (ti.pool) @if ti.pool_slots != 1 { " (" (ti.pool_slots) " slots)" } }
             dt { "Map index" } dd { @if ti.map_index >= 0 { (ti.map_index) } @else { span.muted { "not mapped" } } }
             dt { "Try" } dd { (ti.try_number) " (retries allowed: " (ti.max_tries) ")" }
-            @if let Some(at) = ti.next_retry_at { dt { "Next try" } dd { (layout::time(Some(at))) } }
+            @if let Some(at) = ti.next_retry_at {
+                dt { @if ti.state == TaskState::UpForReschedule { "Next poke" } @else { "Next try" } }
+                dd { (layout::time(Some(at))) }
+            }
             dt { "Priority weight" } dd { (ti.priority_weight) }
         }
         h2 { "Tries" }
