@@ -1,6 +1,9 @@
-//! Keeping the `dags` table in step with the DAG folder: new and changed
-//! files are parsed and stored as new versions, broken files become import
-//! errors, DAGs whose file is gone are marked inactive.
+//! Keeping the `dags` table in step with the DAG sources: the DAG folder,
+//! then the files pushed over the API (`dag_files`, named `dagFiles:<name>`).
+//! New and changed files are parsed and stored as new versions, broken files
+//! become import errors, DAGs whose file is gone are marked inactive. When a
+//! pushed file defines a `dag_id` that a folder file defines, the folder
+//! wins and the pushed file is an import error.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -12,7 +15,7 @@ use deadpool_postgres::Pool;
 use gust_shared::{
     dag::parse_dag_file,
     dag_folder::{dag_files, duplicate_dag_id},
-    db::{dags, import_errors},
+    db::{self, dags, import_errors},
 };
 use sha2::{Digest, Sha256};
 
@@ -25,10 +28,38 @@ enum Parsed {
     Broken { problem: String },
 }
 
-/// Remembers each file's modification time and parse result, so only changed files are re-parsed.
+/// What tells that a file changed since it was parsed.
+#[derive(Clone, PartialEq)]
+enum Fingerprint {
+    /// A folder file: its modification time and length.
+    Folder(SystemTime, u64),
+    /// A pushed file: the SHA-256 of its text.
+    Pushed(String),
+}
+
+/// One DAG file to look at, from either source.
+struct Candidate {
+    /// The name import errors and `fileloc` show.
+    name: String,
+    fingerprint: Fingerprint,
+    /// The folder file to read, or the pushed file's text.
+    text: Source,
+}
+
+enum Source {
+    Path(PathBuf),
+    Text(String),
+}
+
+/// The name a pushed file has in import errors and as its DAG's `fileloc`.
+pub fn pushed_file_name(file_name: &str) -> String {
+    format!("dagFiles:{file_name}")
+}
+
+/// Remembers each file's fingerprint and parse result, so only changed files are re-parsed.
 #[derive(Default)]
 pub struct DagFolder {
-    seen: HashMap<PathBuf, (SystemTime, u64, Parsed)>,
+    seen: HashMap<String, (Fingerprint, Parsed)>,
 }
 
 /// Counts from one scan, for the log.
@@ -47,41 +78,58 @@ pub struct ScanReport {
 impl DagFolder {
     /// Scans `folder` and brings the database in step with it.
     pub async fn scan(&mut self, pool: &Pool, folder: &Path) -> Result<ScanReport, SchedulerError> {
-        let files = match dag_files(folder) {
-            Ok(files) => files,
+        let (files, folder_readable) = match dag_files(folder) {
+            Ok(files) => (files, true),
             Err(e) => {
-                // A missing or unreadable folder (an unmounted volume, say) must not deactivate every DAG.
+                // A missing or unreadable folder (an unmounted volume, say) must not deactivate its DAGs.
                 tracing::error!(folder = %folder.display(), error = %e, "cannot read the DAG folder; create it or set GUST__DAGS__FOLDER");
-                return Ok(ScanReport::default());
+                (Vec::new(), false)
             }
         };
         let mut report = ScanReport::default();
         let mut client = pool.get().await?;
-        let mut owner_of: HashMap<String, PathBuf> = HashMap::new();
+        let pushed = db::dag_files::all(&client).await?;
+        let candidates = files
+            .into_iter()
+            .map(|(path, modified, len)| Candidate {
+                name: path.display().to_string(),
+                fingerprint: Fingerprint::Folder(modified, len),
+                text: Source::Path(path),
+            })
+            .chain(pushed.into_iter().map(|file| Candidate {
+                name: pushed_file_name(&file.file_name),
+                fingerprint: Fingerprint::Pushed(file.sha256),
+                text: Source::Text(file.source),
+            }));
+        let mut owner_of: HashMap<String, String> = HashMap::new();
         let mut failing: Vec<String> = Vec::new();
         let mut present: Vec<String> = Vec::new();
         // A DAG deleted through the API since it was parsed is parsed and stored again, as Airflow does.
         let stored: HashSet<String> = dags::ids(&client).await?.into_iter().collect();
 
-        for (path, modified, len) in files {
-            let name = path.display().to_string();
+        for candidate in candidates {
+            let name = candidate.name;
             let cached = self
                 .seen
-                .get(&path)
-                .filter(|(m, l, _)| *m == modified && *l == len)
-                .map(|(_, _, p)| p.clone())
+                .get(&name)
+                .filter(|(fingerprint, _)| *fingerprint == candidate.fingerprint)
+                .map(|(_, p)| p.clone())
                 .filter(|p| !matches!(p, Parsed::Dag { dag_id } if !stored.contains(dag_id)));
             let parsed = match cached {
                 Some(parsed) => parsed,
                 None => {
-                    let parsed = match std::fs::read_to_string(&path) {
+                    let text = match candidate.text {
+                        Source::Path(path) => std::fs::read_to_string(&path).map_err(|e| e.to_string()),
+                        Source::Text(text) => Ok(text),
+                    };
+                    let parsed = match text {
                         Err(e) => Parsed::Broken { problem: format!("{name}: cannot read file: {e}") },
                         Ok(text) => match parse_dag_file(&name, &text) {
                             Err(e) => Parsed::Broken { problem: e.to_string() },
                             Ok(dag) => {
                                 let hash = hex::encode(Sha256::digest(text.as_bytes()));
                                 if let Some(other) = owner_of.get(&dag.dag_id) {
-                                    Parsed::Broken { problem: duplicate_dag_id(&name, &dag.dag_id, other) }
+                                    Parsed::Broken { problem: duplicate_dag_id(&name, &dag.dag_id, Path::new(other)) }
                                 } else {
                                     let tx = client.transaction().await?;
                                     let new_version = dags::upsert(&tx, &dag, &name, &hash, &text).await?;
@@ -95,20 +143,20 @@ impl DagFolder {
                             }
                         },
                     };
-                    self.seen.insert(path.clone(), (modified, len, parsed.clone()));
+                    self.seen.insert(name.clone(), (candidate.fingerprint, parsed.clone()));
                     parsed
                 }
             };
             match parsed {
                 Parsed::Dag { dag_id } => {
                     if let Some(other) = owner_of.get(&dag_id) {
-                        let problem = duplicate_dag_id(&name, &dag_id, other);
+                        let problem = duplicate_dag_id(&name, &dag_id, Path::new(other));
                         import_errors::record(&client, &name, &problem).await?;
                         failing.push(name);
                         report.broken += 1;
                         continue;
                     }
-                    owner_of.insert(dag_id.clone(), path.clone());
+                    owner_of.insert(dag_id.clone(), name);
                     present.push(dag_id);
                     report.dags += 1;
                 }
@@ -120,12 +168,13 @@ impl DagFolder {
                 }
             }
         }
-        self.seen
-            .retain(|path, _| owner_of.values().any(|p| p == path) || failing.contains(&path.display().to_string()));
+        self.seen.retain(|name, _| owner_of.values().any(|n| n == name) || failing.contains(name));
 
-        // A DAG whose file is broken keeps running its last good version.
+        // A DAG whose file is broken keeps running its last good version; so do the
+        // folder's DAGs while the folder cannot be read.
         for (dag_id, fileloc) in dags::active_filelocs(&client).await? {
-            if failing.contains(&fileloc) && !present.contains(&dag_id) {
+            let unread = !folder_readable && !fileloc.starts_with(&pushed_file_name(""));
+            if (failing.contains(&fileloc) || unread) && !present.contains(&dag_id) {
                 present.push(dag_id);
             }
         }

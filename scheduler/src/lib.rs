@@ -114,6 +114,9 @@ async fn run_with(
                     scheduler.sweep().await;
                     continue;
                 }
+                if pending.dag_files_changed {
+                    scheduler.rescan().await;
+                }
                 if pending.runs_queued {
                     scheduler.start_queued().await;
                 }

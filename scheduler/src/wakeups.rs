@@ -32,6 +32,8 @@ pub struct Pending {
     pub runs_queued: bool,
     /// A pool was created or changed: slots may have opened.
     pub pools_changed: bool,
+    /// A DAG file was pushed or deleted over the API: rescan the DAG sources.
+    pub dag_files_changed: bool,
     /// The listener lost its connection; notifications may have been missed.
     pub lost: bool,
 }
@@ -43,7 +45,12 @@ impl Wakeups {
             let notified = self.notify.notified();
             {
                 let mut pending = self.pending.lock().expect("wakeups lock");
-                if !pending.runs.is_empty() || pending.runs_queued || pending.pools_changed || pending.lost {
+                if !pending.runs.is_empty()
+                    || pending.runs_queued
+                    || pending.pools_changed
+                    || pending.dag_files_changed
+                    || pending.lost
+                {
                     return std::mem::take(&mut *pending);
                 }
             }
@@ -81,6 +88,7 @@ pub async fn listen(url: &str, wakeups: Arc<Wakeups>) -> Result<Listener, DbErro
                     }
                     Some(Signal::RunQueued { .. }) => feed.push(|p| p.runs_queued = true),
                     Some(Signal::PoolsChanged { .. }) => feed.push(|p| p.pools_changed = true),
+                    Some(Signal::DagFilesChanged { .. }) => feed.push(|p| p.dag_files_changed = true),
                     None => tracing::warn!(
                         channel = n.channel(),
                         payload = n.payload(),

@@ -412,7 +412,7 @@ pub(crate) const PUBLIC_ROUTES: [&str; 5] =
 const USERS_ROUTE: &str = "/api/v2/gust/users";
 
 /// What `method` on the route template `route` needs. GETs are for viewers,
-/// the run-repair and trigger routes for operators, everything else
+/// the run-repair, trigger and DAG-file routes for operators, everything else
 /// (pools, variables, connections, and any route not named here) for admins.
 pub fn required_access(method: &Method, route: &str) -> Access {
     const RUN: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}";
@@ -442,6 +442,7 @@ pub fn required_access(method: &Method, route: &str) -> Access {
             "/api/v2/backfills/{backfill_id}/pause"
             | "/api/v2/backfills/{backfill_id}/unpause"
             | "/api/v2/backfills/{backfill_id}/cancel" => *method == Method::PUT,
+            "/api/v2/gust/dagFiles/{file_name}" => *method == Method::PUT || *method == Method::DELETE,
             _ => false,
         },
     };
@@ -585,6 +586,10 @@ mod tests {
         ("PATCH", "/api/v2/pools/{pool_name}", Access::Role(Role::Admin)),
         ("DELETE", "/api/v2/pools/{pool_name}", Access::Role(Role::Admin)),
         ("GET", "/api/v2/gust/deadLetters", Access::Role(Role::Viewer)),
+        ("GET", "/api/v2/gust/dagFiles", Access::Role(Role::Viewer)),
+        ("GET", "/api/v2/gust/dagFiles/{file_name}", Access::Role(Role::Viewer)),
+        ("PUT", "/api/v2/gust/dagFiles/{file_name}", Access::Role(Role::Operator)),
+        ("DELETE", "/api/v2/gust/dagFiles/{file_name}", Access::Role(Role::Operator)),
         ("GET", "/api/v2/gust/users", Access::Role(Role::Admin)),
         ("POST", "/api/v2/gust/users", Access::Role(Role::Admin)),
         ("GET", "/api/v2/gust/users/{username}", Access::Role(Role::Admin)),

@@ -11,6 +11,7 @@ macro_rules! unfinished_states {
 
 pub mod backfills;
 pub mod connections;
+pub mod dag_files;
 pub mod dags;
 pub mod dead_letters;
 pub mod filters;

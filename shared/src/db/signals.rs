@@ -9,6 +9,7 @@
 //! | `gust_task_finished` | `run_pk:task,task,…` (those tasks finished) or `run_pk` (look at the whole run) | worker commits, scheduler decisions, API clear and mark | a scheduling pass over the run |
 //! | `gust_run_queued` | `dag_id` | run creation, run state set by hand, run finished, backfill unpaused | starts queued runs |
 //! | `gust_pools_changed` | pool name | pool created or changed | dispatches (slots may have opened) |
+//! | `gust_dag_files_changed` | file name | a DAG file pushed or deleted over the API | rescans its DAG sources |
 //!
 //! Two statements build the `gust_task_finished` payload in SQL, because they
 //! notify for many rows at once (`worker_tries::claim_and_finish_many`, one
@@ -29,12 +30,16 @@ pub const RUN_QUEUED_CHANNEL: &str = "gust_run_queued";
 /// Channel of pools that were created or changed; payload = pool name.
 pub const POOLS_CHANGED_CHANNEL: &str = "gust_pools_changed";
 
+/// Channel of DAG files pushed or deleted over the API; payload = file name.
+pub const DAG_FILES_CHANGED_CHANNEL: &str = "gust_dag_files_changed";
+
 /// Task ids named by one `gust_task_finished` payload: at 250 characters each
 /// (the longest task id) it stays under PostgreSQL's 8,000-byte payload limit.
 pub const TASKS_PER_NOTIFY: i64 = 25;
 
 /// The statement that subscribes a connection to every channel a scheduler follows.
-pub const LISTEN_ALL: &str = "LISTEN gust_task_finished; LISTEN gust_run_queued; LISTEN gust_pools_changed;";
+pub const LISTEN_ALL: &str =
+    "LISTEN gust_task_finished; LISTEN gust_run_queued; LISTEN gust_pools_changed; LISTEN gust_dag_files_changed;";
 
 /// One notification, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +61,11 @@ pub enum Signal {
         /// The pool.
         name: String,
     },
+    /// A DAG file was pushed or deleted over the API.
+    DagFilesChanged {
+        /// The file.
+        file_name: String,
+    },
 }
 
 impl Signal {
@@ -72,6 +82,7 @@ impl Signal {
             }
             RUN_QUEUED_CHANNEL => Some(Signal::RunQueued { dag_id: payload.to_string() }),
             POOLS_CHANGED_CHANNEL => Some(Signal::PoolsChanged { name: payload.to_string() }),
+            DAG_FILES_CHANGED_CHANNEL => Some(Signal::DagFilesChanged { file_name: payload.to_string() }),
             _ => None,
         }
     }
@@ -85,6 +96,7 @@ impl Signal {
             }
             Signal::RunQueued { dag_id } => (RUN_QUEUED_CHANNEL, dag_id.clone()),
             Signal::PoolsChanged { name } => (POOLS_CHANGED_CHANNEL, name.clone()),
+            Signal::DagFilesChanged { file_name } => (DAG_FILES_CHANGED_CHANNEL, file_name.clone()),
         }
     }
 
@@ -190,6 +202,7 @@ mod tests {
             Signal::TasksFinished { run_pk: 3, tasks: Some(vec!["a".into(), "b".into()]) },
             Signal::RunQueued { dag_id: "etl".into() },
             Signal::PoolsChanged { name: "default_pool".into() },
+            Signal::DagFilesChanged { file_name: "etl.yaml".into() },
         ];
         for signal in signals {
             let (channel, payload) = signal.encode();

@@ -10,6 +10,7 @@ mod chaos;
 mod compare_and_set;
 mod connections;
 mod custom_operators;
+mod dag_files;
 mod delivery;
 mod end_to_end;
 mod pools;

@@ -3,6 +3,7 @@
 mod backfills;
 mod clear;
 mod connections;
+mod dag_files;
 mod dag_runs;
 mod dags;
 mod dead_letters;
@@ -65,6 +66,8 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(pools::list, pools::create))
         .routes(routes!(pools::get_one, pools::patch, pools::delete))
         .routes(routes!(dead_letters::list))
+        .routes(routes!(dag_files::list))
+        .routes(routes!(dag_files::get_one, dag_files::put, dag_files::delete))
         .routes(routes!(users::list, users::create))
         .routes(routes!(users::get_one, users::patch, users::delete))
         .routes(routes!(variables::list, variables::create))
