@@ -13,9 +13,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked \
-        --bin gust-scheduler --bin gust-worker --bin gust-webapi \
+        --bin gust-scheduler --bin gust-worker --bin gust-webapi --bin gust \
  && mkdir -p /out \
- && cp target/release/gust-scheduler target/release/gust-worker target/release/gust-webapi /out/
+ && cp target/release/gust-scheduler target/release/gust-worker target/release/gust-webapi target/release/gust /out/
 
 FROM debian:bookworm-slim AS runtime
 RUN apt-get update \
@@ -25,7 +25,7 @@ RUN groupadd --system --gid 10001 gust \
  && useradd --system --uid 10001 --gid gust --home-dir /app --shell /usr/sbin/nologin gust \
  && mkdir -p /app/dags \
  && chown -R gust:gust /app
-COPY --from=builder /out/gust-scheduler /out/gust-worker /out/gust-webapi /usr/local/bin/
+COPY --from=builder /out/gust-scheduler /out/gust-worker /out/gust-webapi /out/gust /usr/local/bin/
 WORKDIR /app
 USER gust
 ENV GUST__DAGS__FOLDER=/app/dags

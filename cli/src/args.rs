@@ -27,6 +27,8 @@ pub enum Command {
     Tasks(TasksCommand),
     /// Print the JSON Schema of DAG files (for editors and pre-commit hooks).
     Schema,
+    /// Run the whole engine in this process: migrate, make an admin, then scheduler, worker and webapi.
+    Standalone,
     /// Print a shell completion script.
     Completions {
         /// The shell to complete in.
@@ -62,6 +64,30 @@ pub enum DagsCommand {
     Show(ShowArgs),
     /// List the next scheduled runs of a DAG, in its timezone and in UTC.
     NextRuns(NextRunsArgs),
+    /// Run one whole DAG run on this machine with the daemons' code, on a throwaway database and an in-process broker; exit 1 when it fails.
+    Test(DagTestArgs),
+}
+
+/// `gust dags test`.
+#[derive(Debug, clap::Args)]
+pub struct DagTestArgs {
+    /// A dag_id in the DAG folder, or the path of a DAG file.
+    pub dag: String,
+    /// Where the DAG folder is.
+    #[command(flatten)]
+    pub folder: DagsFolder,
+    /// The run's conf, a JSON object, checked against the DAG's params as a trigger is.
+    #[arg(long, value_name = "JSON")]
+    pub conf: Option<String>,
+    /// The run's logical date (RFC 3339, or a date/time in the DAG's timezone) [default: none, as a manual trigger].
+    #[arg(long, value_name = "DATE")]
+    pub logical_date: Option<String>,
+    /// Also write the task instances as JUnit XML to this file (for CI test reports).
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// Give up when the run has not finished after this long (`30s`, `10m`).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, default_value = "30m")]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `gust dags validate`.
@@ -140,6 +166,29 @@ pub struct NextRunsArgs {
 pub enum TasksCommand {
     /// Print a task's arguments rendered as the scheduler renders them before dispatch.
     Render(RenderArgs),
+    /// Run one task's operator here with rendered arguments; print its log and XCom, record nothing.
+    Test(TaskTestArgs),
+}
+
+/// `gust tasks test`.
+#[derive(Debug, clap::Args)]
+pub struct TaskTestArgs {
+    /// A dag_id in the DAG folder, or the path of a DAG file.
+    pub dag: String,
+    /// The task's id.
+    pub task: String,
+    /// Where the DAG folder is.
+    #[command(flatten)]
+    pub folder: DagsFolder,
+    /// The run's logical date (RFC 3339, or a date/time in the DAG's timezone).
+    #[arg(long, value_name = "DATE")]
+    pub logical_date: Option<String>,
+    /// The run's conf, a JSON object, as a trigger would pass it.
+    #[arg(long, value_name = "JSON")]
+    pub conf: Option<String>,
+    /// Which element of a mapped task to run [default: 0].
+    #[arg(long, value_name = "N")]
+    pub map_index: Option<usize>,
 }
 
 /// `gust tasks render`.

@@ -1,5 +1,6 @@
 //! The `gust` command line: local commands for DAG authors that need no
-//! broker, daemon or database.
+//! broker, daemon or database; local runs (`dags test`, `tasks test`) on a
+//! throwaway database; and the whole engine in one process (`standalone`).
 //!
 //! # Layout
 //!
@@ -12,8 +13,12 @@
 //!     syntax, duplicate `dag_id`s, and the [`policy`] with `--strict`;
 //!     findings as text, JSON or GitHub annotations;
 //!   - [`dags::show`]: the task graph as text, Graphviz or Mermaid;
-//!   - [`dags::next_runs`]: upcoming runs from the scheduler's schedule code.
+//!   - [`dags::next_runs`]: upcoming runs from the scheduler's schedule code;
+//!   - [`dags::test_run`]: `gust dags test`, one run with the scheduler's and
+//!     the worker's code on a throwaway database and an in-process broker.
 //! - [`tasks`]: `gust tasks render`, with the scheduler's template rendering.
+//! - [`task_test`]: `gust tasks test`, one task through the worker's operators, recording nothing.
+//! - [`standalone`]: `gust standalone`, scheduler, worker and webapi in one process.
 //! - [`policy`]: `gust-policy.yaml`, a pure check of a parsed DAG.
 //! - [`schema`]: `gust schema`, the JSON Schema of DAG files.
 //!
@@ -24,6 +29,8 @@ pub mod dags;
 pub mod files;
 pub mod policy;
 pub mod schema;
+pub mod standalone;
+pub mod task_test;
 pub mod tasks;
 
 use std::{io::Write, process::ExitCode};
@@ -43,6 +50,15 @@ pub enum CliError {
     /// `tasks render` could not render.
     #[error(transparent)]
     Render(#[from] tasks::RenderError),
+    /// `dags test` could not run the DAG.
+    #[error(transparent)]
+    DagTest(#[from] dags::test_run::DagTestError),
+    /// `tasks test` could not run the task.
+    #[error(transparent)]
+    TaskTest(#[from] task_test::TaskTestError),
+    /// `standalone` could not start or a component failed.
+    #[error(transparent)]
+    Standalone(#[from] standalone::StandaloneError),
     /// A command-line value is malformed.
     #[error("{0}")]
     Argument(String),
@@ -53,6 +69,22 @@ pub enum CliError {
 
 /// Runs one parsed command line, writing its output to standard output; the exit code on success.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    // The commands that run tasks print from several threads: they lock standard output per line.
+    match &cli.command {
+        Command::Dags(DagsCommand::Test(args)) => {
+            let succeeded = runtime()?.block_on(dags::test_run::run(args, &mut std::io::stdout()))?;
+            return Ok(if succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        Command::Tasks(TasksCommand::Test(args)) => {
+            let succeeded = runtime()?.block_on(task_test::run(args))?;
+            return Ok(if succeeded { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
+        Command::Standalone => {
+            runtime()?.block_on(standalone::run())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        _ => {}
+    }
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match cli.command {
@@ -74,6 +106,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             out.write_all(dags::next_runs::table(&loaded.dag, after, args.count).as_bytes())?;
         }
         Command::Tasks(TasksCommand::Render(args)) => out.write_all(tasks::render(&args)?.as_bytes())?,
+        Command::Dags(DagsCommand::Test(_)) | Command::Tasks(TasksCommand::Test(_)) | Command::Standalone => {
+            unreachable!("handled before standard output is locked")
+        }
         Command::Schema => out.write_all(schema::schema_text().as_bytes())?,
         Command::Completions { shell } => {
             let shell = match shell {
@@ -86,4 +121,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The runtime of the commands that run the engine's code (`dags test`, `tasks test`).
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }

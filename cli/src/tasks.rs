@@ -62,6 +62,26 @@ pub enum RenderError {
 
 /// Runs the command: the rendered arguments as YAML or JSON.
 pub fn render(args: &RenderArgs) -> Result<String, RenderError> {
+    let RenderInputs { loaded, logical_date, conf } = inputs(args)?;
+    let rendered = render_task(&loaded, &args.task, logical_date, conf, Utc::now())?;
+    Ok(match args.output {
+        RenderFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rendered).unwrap_or_default()),
+        RenderFormat::Yaml => serde_yaml_ng::to_string(&rendered).unwrap_or_default(),
+    })
+}
+
+/// What rendering reads from the command line.
+pub struct RenderInputs {
+    /// The DAG.
+    pub loaded: LoadedDag,
+    /// `--logical-date`.
+    pub logical_date: Option<DateTime<Utc>>,
+    /// `--conf`.
+    pub conf: Map<String, Value>,
+}
+
+/// Reads the DAG, the logical date and the conf the command line names.
+pub fn inputs(args: &RenderArgs) -> Result<RenderInputs, RenderError> {
     let loaded = files::load(&args.dag, &args.folder)?;
     let logical_date = args
         .logical_date
@@ -71,21 +91,18 @@ pub fn render(args: &RenderArgs) -> Result<String, RenderError> {
                 .map_err(|e| RenderError::Argument(format!("--logical-date: {e}")))
         })
         .transpose()?;
-    let conf = match args.conf.as_deref().map(serde_json::from_str::<Value>) {
-        None => Map::new(),
-        Some(Ok(Value::Object(conf))) => conf,
-        Some(Ok(other)) => {
-            return Err(RenderError::Argument(format!(
-                "--conf must be a JSON object such as '{{\"key\": \"value\"}}', got {other}"
-            )))
-        }
-        Some(Err(e)) => return Err(RenderError::Argument(format!("--conf is not JSON: {e}"))),
-    };
-    let rendered = render_task(&loaded, &args.task, logical_date, conf, Utc::now())?;
-    Ok(match args.output {
-        RenderFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rendered).unwrap_or_default()),
-        RenderFormat::Yaml => serde_yaml_ng::to_string(&rendered).unwrap_or_default(),
-    })
+    let conf = parse_conf(args.conf.as_deref()).map_err(RenderError::Argument)?;
+    Ok(RenderInputs { loaded, logical_date, conf })
+}
+
+/// `--conf`: a JSON object, or nothing.
+pub fn parse_conf(conf: Option<&str>) -> Result<Map<String, Value>, String> {
+    match conf.map(serde_json::from_str::<Value>) {
+        None => Ok(Map::new()),
+        Some(Ok(Value::Object(conf))) => Ok(conf),
+        Some(Ok(other)) => Err(format!("--conf must be a JSON object such as '{{\"key\": \"value\"}}', got {other}")),
+        Some(Err(e)) => Err(format!("--conf is not JSON: {e}")),
+    }
 }
 
 /// The task's rendered operator; for a mapped task, one per element, with its map index.

@@ -80,6 +80,20 @@ impl AppState {
         }
     }
 
+    /// The state the webapi serves with: body limit, liveness threshold, broker
+    /// check, connection keys and token keys from `settings`.
+    pub fn from_settings(
+        pool: Pool,
+        settings: &gust_shared::settings::Settings,
+    ) -> Result<Self, gust_shared::settings::SettingsError> {
+        Ok(AppState::new(pool)
+            .with_max_body_bytes(settings.webapi.max_body_bytes)
+            .with_liveness_threshold(settings.scheduler.zombie_threshold)
+            .with_amqp_url(settings.amqp.url.clone())
+            .with_secrets(settings.secrets.secrets()?)
+            .with_auth(auth::Auth::from_settings(&settings.auth)))
+    }
+
     /// The same state with keys that encrypt connection secrets.
     pub fn with_secrets(self, secrets: Option<gust_shared::secrets::Secrets>) -> Self {
         Self { secrets: secrets.map(Arc::new), ..self }

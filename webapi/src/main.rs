@@ -9,7 +9,7 @@ use gust_shared::{
     settings::Settings,
 };
 use gust_webapi::{
-    auth::{self, Auth, Role},
+    auth::{self, Role},
     AppState,
 };
 
@@ -67,12 +67,7 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}; free the port or set GUST__WEBAPI__BIND"))?;
-    let state = AppState::new(pool)
-        .with_max_body_bytes(settings.webapi.max_body_bytes)
-        .with_liveness_threshold(settings.scheduler.zombie_threshold)
-        .with_amqp_url(settings.amqp.url.clone())
-        .with_secrets(settings.secrets.secrets()?)
-        .with_auth(Auth::from_settings(&settings.auth));
+    let state = AppState::from_settings(pool, &settings)?;
     gust_webapi::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("gust-webapi stopped");
     Ok(())

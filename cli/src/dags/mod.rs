@@ -2,4 +2,5 @@
 
 pub mod next_runs;
 pub mod show;
+pub mod test_run;
 pub mod validate;

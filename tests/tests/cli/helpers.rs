@@ -59,11 +59,17 @@ impl Run {
 
 /// Runs `gust args…` in `dir`, with no DAG folder setting from the environment.
 pub fn gust_in(dir: &Path, args: &[&str]) -> Run {
+    gust_with_env(dir, args, &[])
+}
+
+/// Runs `gust args…` in `dir` with these environment variables (and no DAG folder setting unless given).
+pub fn gust_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
     let output = Command::new(binary("gust"))
         .args(args)
         .current_dir(dir)
         .env_remove("GUST__DAGS__FOLDER")
         .env_remove("GUST_CONFIG")
+        .envs(env.iter().copied())
         .output()
         .expect("run gust");
     Run {

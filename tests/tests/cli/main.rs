@@ -1,7 +1,8 @@
 //! The `gust` command line, run as a real process: local commands on DAG
 //! files (no broker, no daemon, no database), their outputs compared with the
 //! expected text, their exit codes, and a property test that feeds the
-//! validator mutated DAG files.
+//! validator mutated DAG files; `dags test` and `tasks test` with the local
+//! PostgreSQL; `standalone` with PostgreSQL and RabbitMQ.
 //!
 //! The `gust` binary is in another package (gust-cli), so the first test
 //! builds it with `cargo build -p gust-cli --bin gust` (a no-op after
@@ -10,4 +11,6 @@
 mod commands;
 mod fuzz;
 mod helpers;
+mod local_runs;
+mod standalone;
 mod validate;
