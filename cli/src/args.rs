@@ -68,6 +68,17 @@ pub enum DagsCommand {
     Test(DagTestArgs),
 }
 
+/// The run a command renders or runs tasks for, as a manual trigger would make it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunInputArgs {
+    /// The run's logical date (RFC 3339, or a date/time in the DAG's timezone) [default: none, as a manual trigger].
+    #[arg(long, value_name = "DATE")]
+    pub logical_date: Option<String>,
+    /// The run's conf, a JSON object, checked against the DAG's params as a trigger checks it.
+    #[arg(long, value_name = "JSON")]
+    pub conf: Option<String>,
+}
+
 /// `gust dags test`.
 #[derive(Debug, clap::Args)]
 pub struct DagTestArgs {
@@ -76,12 +87,9 @@ pub struct DagTestArgs {
     /// Where the DAG folder is.
     #[command(flatten)]
     pub folder: DagsFolder,
-    /// The run's conf, a JSON object, checked against the DAG's params as a trigger is.
-    #[arg(long, value_name = "JSON")]
-    pub conf: Option<String>,
-    /// The run's logical date (RFC 3339, or a date/time in the DAG's timezone) [default: none, as a manual trigger].
-    #[arg(long, value_name = "DATE")]
-    pub logical_date: Option<String>,
+    /// The run's logical date and conf.
+    #[command(flatten)]
+    pub run: RunInputArgs,
     /// Also write the task instances as JUnit XML to this file (for CI test reports).
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
@@ -180,12 +188,9 @@ pub struct TaskTestArgs {
     /// Where the DAG folder is.
     #[command(flatten)]
     pub folder: DagsFolder,
-    /// The run's logical date (RFC 3339, or a date/time in the DAG's timezone).
-    #[arg(long, value_name = "DATE")]
-    pub logical_date: Option<String>,
-    /// The run's conf, a JSON object, as a trigger would pass it.
-    #[arg(long, value_name = "JSON")]
-    pub conf: Option<String>,
+    /// The run's logical date and conf.
+    #[command(flatten)]
+    pub run: RunInputArgs,
     /// Which element of a mapped task to run [default: 0].
     #[arg(long, value_name = "N")]
     pub map_index: Option<usize>,
@@ -201,12 +206,9 @@ pub struct RenderArgs {
     /// Where the DAG folder is.
     #[command(flatten)]
     pub folder: DagsFolder,
-    /// The run's logical date (RFC 3339, or a date/time in the DAG's timezone) [default: now].
-    #[arg(long, value_name = "DATE")]
-    pub logical_date: Option<String>,
-    /// The run's conf, a JSON object, as a trigger would pass it.
-    #[arg(long, value_name = "JSON")]
-    pub conf: Option<String>,
+    /// The run's logical date and conf.
+    #[command(flatten)]
+    pub run: RunInputArgs,
     /// Output format of the rendered arguments.
     #[arg(long, value_enum, default_value_t = RenderFormat::Yaml)]
     pub output: RenderFormat,

@@ -16,7 +16,7 @@ use gust_shared::{
 use serde_json::Value;
 
 use crate::{
-    args::{RenderArgs, TaskTestArgs},
+    args::TaskTestArgs,
     tasks::{self, RenderError},
 };
 
@@ -39,15 +39,7 @@ pub enum TaskTestError {
 
 /// Runs the command; true when the try succeeded (or was skipped).
 pub async fn run(args: &TaskTestArgs) -> Result<bool, TaskTestError> {
-    let render = RenderArgs {
-        dag: args.dag.clone(),
-        task: args.task.clone(),
-        folder: args.folder.clone(),
-        logical_date: args.logical_date.clone(),
-        conf: args.conf.clone(),
-        output: crate::args::RenderFormat::Json,
-    };
-    let tasks::RenderInputs { loaded, logical_date, conf } = tasks::inputs(&render)?;
+    let tasks::RenderInputs { loaded, logical_date, conf } = tasks::inputs(&args.dag, &args.folder, &args.run)?;
     let rendered = tasks::render_task(&loaded, &args.task, logical_date, conf.clone(), Utc::now())?;
     let task = loaded.dag.task(&args.task).expect("render_task found the task");
     let params = resolve_params(&loaded.dag.params, &conf).map_err(|e| TaskTestError::Argument(e.to_string()))?;

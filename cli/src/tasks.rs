@@ -12,7 +12,7 @@ use gust_shared::{
 use serde_json::{Map, Value};
 
 use crate::{
-    args::{RenderArgs, RenderFormat},
+    args::{DagsFolder, RenderArgs, RenderFormat, RunInputArgs},
     files::{self, FilesError, LoadedDag},
 };
 
@@ -62,7 +62,7 @@ pub enum RenderError {
 
 /// Runs the command: the rendered arguments as YAML or JSON.
 pub fn render(args: &RenderArgs) -> Result<String, RenderError> {
-    let RenderInputs { loaded, logical_date, conf } = inputs(args)?;
+    let RenderInputs { loaded, logical_date, conf } = inputs(&args.dag, &args.folder, &args.run)?;
     let rendered = render_task(&loaded, &args.task, logical_date, conf, Utc::now())?;
     Ok(match args.output {
         RenderFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rendered).unwrap_or_default()),
@@ -80,10 +80,10 @@ pub struct RenderInputs {
     pub conf: Map<String, Value>,
 }
 
-/// Reads the DAG, the logical date and the conf the command line names.
-pub fn inputs(args: &RenderArgs) -> Result<RenderInputs, RenderError> {
-    let loaded = files::load(&args.dag, &args.folder)?;
-    let logical_date = args
+/// Reads the DAG (a dag_id in `folder` or a path), the logical date and the conf the command line names.
+pub fn inputs(dag: &str, folder: &DagsFolder, run: &RunInputArgs) -> Result<RenderInputs, RenderError> {
+    let loaded = files::load(dag, folder)?;
+    let logical_date = run
         .logical_date
         .as_deref()
         .map(|text| {
@@ -91,7 +91,7 @@ pub fn inputs(args: &RenderArgs) -> Result<RenderInputs, RenderError> {
                 .map_err(|e| RenderError::Argument(format!("--logical-date: {e}")))
         })
         .transpose()?;
-    let conf = parse_conf(args.conf.as_deref()).map_err(RenderError::Argument)?;
+    let conf = parse_conf(run.conf.as_deref()).map_err(RenderError::Argument)?;
     Ok(RenderInputs { loaded, logical_date, conf })
 }
 

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::{
     args::DagTestArgs,
-    files::{self, FilesError},
+    tasks::{inputs, RenderError, RenderInputs},
 };
 
 /// How often the run's state is read.
@@ -42,9 +42,9 @@ const REGISTER_WITHIN: Duration = Duration::from_secs(30);
 /// Why a DAG test could not run (a run that fails is a result, not an error).
 #[derive(Debug, thiserror::Error)]
 pub enum DagTestError {
-    /// The DAG could not be found or parsed.
+    /// The DAG could not be found or parsed, or `--logical-date` or `--conf` is malformed.
     #[error(transparent)]
-    Files(#[from] FilesError),
+    Inputs(#[from] RenderError),
     /// The settings (the database URL) are broken.
     #[error("cannot read the settings: {0}")]
     Settings(#[from] SettingsError),
@@ -115,16 +115,7 @@ impl TaskResult {
 
 /// Runs the command; true when the run succeeded.
 pub async fn run(args: &DagTestArgs, out: &mut (impl Write + Send)) -> Result<bool, DagTestError> {
-    let loaded = files::load(&args.dag, &args.folder)?;
-    let logical_date = args
-        .logical_date
-        .as_deref()
-        .map(|text| {
-            files::parse_instant(text, loaded.dag.timezone)
-                .map_err(|e| DagTestError::Argument(format!("--logical-date: {e}")))
-        })
-        .transpose()?;
-    let conf = crate::tasks::parse_conf(args.conf.as_deref()).map_err(DagTestError::Argument)?;
+    let RenderInputs { loaded, logical_date, conf } = inputs(&args.dag, &args.folder, &args.run)?;
     resolve_params(&loaded.dag.params, &conf).map_err(|e| {
         DagTestError::Argument(format!("--conf does not fit the params of DAG `{}`: {e}", loaded.dag.dag_id))
     })?;
