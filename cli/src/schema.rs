@@ -147,22 +147,56 @@ fn common_task_fields() -> Map<String, Value> {
     fields
 }
 
+/// Argument names of built-in operators and their JSON types. The probe offers each
+/// name to every operator; the parser says which take it. A name the parser
+/// lists that is not here takes any value.
+fn argument_types() -> Vec<(&'static str, Value)> {
+    let text = string();
+    let strings = json!({"type": "object", "additionalProperties": {"type": "string"}});
+    let seconds =
+        json!({"type": ["string", "number"], "description": "A duration such as 30s or 5m, or a number of seconds."});
+    let states = json!({"type": "array", "items": {"type": "string"}});
+    let mut types: Vec<(&'static str, Value)> = [
+        "command",
+        "cwd",
+        "url",
+        "http_conn_id",
+        "endpoint",
+        "conn_id",
+        "sql",
+        "python_callable",
+        "python",
+        "filepath",
+        "external_dag_id",
+        "external_task_id",
+    ]
+    .into_iter()
+    .map(|name| (name, text.clone()))
+    .collect();
+    types.extend([
+        ("method", json!({"type": "string", "examples": gust_shared::dag::HTTP_METHODS})),
+        ("env", strings.clone()),
+        ("headers", strings),
+        ("parameters", json!({"type": "object"})),
+        ("op_kwargs", json!({"type": "object"})),
+        ("python_path", json!({"type": "array", "items": {"type": "string"}})),
+        ("expected_status", json!({"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}})),
+        ("do_xcom_push", json!({"type": "boolean"})),
+        ("max_rows", json!({"type": "integer", "minimum": 0})),
+        ("mode", json!({"enum": ["poke", "reschedule"]})),
+        ("poke_interval", seconds.clone()),
+        ("timeout", seconds.clone()),
+        ("execution_delta", seconds),
+        ("soft_fail", json!({"type": "boolean"})),
+        ("allowed_states", states.clone()),
+        ("failed_states", states),
+    ]);
+    types
+}
+
 /// The JSON type of a built-in operator's argument, by name; any value for a name not listed.
 pub fn argument_type(field: &str) -> Value {
-    let strings = json!({"type": "object", "additionalProperties": {"type": "string"}});
-    match field {
-        "command" | "cwd" | "url" | "http_conn_id" | "endpoint" | "conn_id" | "sql" | "python_callable" | "python"
-        | "filepath" | "external_dag_id" | "external_task_id" | "poke_interval" | "timeout" => string(),
-        "method" => json!({"type": "string", "examples": gust_shared::dag::HTTP_METHODS}),
-        "env" | "headers" => strings,
-        "parameters" | "op_kwargs" => json!({"type": "object"}),
-        "python_path" => json!({"type": "array", "items": {"type": "string"}}),
-        "expected_status" => json!({"type": "array", "items": {"type": "integer", "minimum": 100, "maximum": 599}}),
-        "do_xcom_push" => json!({"type": "boolean"}),
-        "max_rows" => json!({"type": "integer", "minimum": 0}),
-        "mode" => json!({"enum": ["poke", "reschedule"]}),
-        _ => json!({}),
-    }
+    argument_types().into_iter().find(|(name, _)| *name == field).map_or(json!({}), |(_, t)| t)
 }
 
 /// What the parser says about an operator's arguments.
@@ -205,6 +239,21 @@ fn probe(operator: &str) -> Probe {
         required.push(field.to_string());
         args.insert(field.to_string(), placeholder(field));
     }
+    let mut fields = fields;
+    if fields_known {
+        // Arguments the parser takes before its serde types see them (a sensor's mode, say) are
+        // not in serde's list: offer each known name, and keep those not refused as unknown.
+        for (name, _) in argument_types() {
+            let mut offered = args.clone();
+            offered.insert(name.to_string(), placeholder(name));
+            let refused = problem(&offered).is_some_and(|text| {
+                text.contains(&format!("unknown field `{name}`")) || text.contains("takes no arguments")
+            });
+            if !refused && !fields.iter().any(|f| f == name) {
+                fields.push(name.to_string());
+            }
+        }
+    }
     Probe { fields, fields_known, required }
 }
 
@@ -242,6 +291,11 @@ mod tests {
         assert_eq!(bash.required, ["command"]);
         let sql = probe("sql");
         assert_eq!(sql.required, ["conn_id", "sql"]);
+        let sensor = probe("file_sensor");
+        for waiting in ["mode", "poke_interval", "timeout", "soft_fail"] {
+            assert!(sensor.fields.iter().any(|f| f == waiting), "file_sensor takes {waiting}: {:?}", sensor.fields);
+        }
+        assert!(!probe("bash").fields.iter().any(|f| f == "mode"), "bash refuses mode");
         let noop = probe("noop");
         assert!(noop.fields_known && noop.fields.is_empty());
         for name in KNOWN_OPERATORS {
@@ -274,6 +328,8 @@ mod tests {
         let ok =
             "dag_id: x\ntasks:\n  - {id: a, operator: bash, command: ls}\n  - {id: b, operator: spark, args: {k: 1}}\n";
         assert!(validator.is_valid(&yaml(ok)));
+        let sensor = "dag_id: x\ntasks:\n  - {id: a, operator: file_sensor, filepath: /in/x, mode: reschedule, poke_interval: 30s, timeout: 600}\n";
+        assert!(validator.is_valid(&yaml(sensor)));
         for broken in [
             "dag_id: x\nshedule: '@daily'\ntasks:\n  - {id: a, operator: noop}\n",
             "dag_id: x\ntasks: []\n",
@@ -282,6 +338,7 @@ mod tests {
             "dag_id: x\ntasks:\n  - {id: a, operator: noop, trigger_rule: sometimes}\n",
             "dag_id: x\ntasks:\n  - {id: a, operator: spark, master: local}\n",
             "dag_id: 'bad id'\ntasks:\n  - {id: a, operator: noop}\n",
+            "dag_id: x\ntasks:\n  - {id: a, operator: file_sensor, filepath: /in/x, mode: sometimes}\n",
         ] {
             assert!(!validator.is_valid(&yaml(broken)), "the schema accepts {broken:?}");
         }

@@ -186,7 +186,8 @@ fn refuse_database_reads(task: &str, operator: &OperatorSpec) -> Result<(), Rend
     let mut strings = Vec::new();
     collect_templates("", &serde_json::to_value(operator).unwrap_or_default(), &mut strings);
     for (field, text) in strings {
-        let reads = [("xcom_pull", "XComs"), ("var.", "Variables"), ("conn.", "Connections")]
+        // `xcom_pull` is a method (`ti.xcom_pull`); `var` and `conn` are top-level template variables.
+        let reads = [(".xcom_pull", "XComs"), ("var.", "Variables"), ("conn.", "Connections")]
             .into_iter()
             .find(|(word, _)| mentions(&text, word));
         if let Some((_, what)) = reads {
@@ -196,10 +197,14 @@ fn refuse_database_reads(task: &str, operator: &OperatorSpec) -> Result<(), Rend
     Ok(())
 }
 
-/// Whether `word` stands in `text` on its own (not as the tail of a longer name).
+/// Whether `word` stands in `text` as a name of its own (not the tail of a longer name, nor an attribute).
+/// A `word` that starts with `.` is an attribute, wherever it stands.
 fn mentions(text: &str, word: &str) -> bool {
+    if word.starts_with('.') {
+        return text.contains(word);
+    }
     text.match_indices(word)
-        .any(|(at, _)| text[..at].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_')))
+        .any(|(at, _)| text[..at].chars().next_back().is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '.')))
 }
 
 /// The templated strings in an operator's JSON, with their field paths (`command`, `env.TARGET`, `args.paths[0]`).
@@ -280,5 +285,7 @@ mod tests {
     fn a_name_that_merely_ends_in_var_is_not_a_variable_read() {
         assert!(mentions("{{ var.value.x }}", "var."));
         assert!(!mentions("{{ myvar.x }}", "var."));
+        assert!(!mentions("{{ params.conn.host }}", "conn."));
+        assert!(mentions("{{ ti.xcom_pull('a') }}", ".xcom_pull"), "xcom_pull is a method of ti");
     }
 }

@@ -11,23 +11,20 @@ pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The binaries the tests run: `gust` and the three daemons.
-const BINARIES: [&str; 4] = ["gust", "gust-scheduler", "gust-worker", "gust-webapi"];
-
-/// The binary `name` (one of [`BINARIES`]), all of them built once per test process
-/// (a no-op after `cargo build --workspace`, as scripts/test runs it).
+/// The binary `name` (`gust` or a daemon), after bringing the build up to date once per test
+/// process with the command scripts/test builds with, so that under scripts/test it is a no-op
+/// (the same targets, features and environment) and a lone `cargo test --test cli` never runs
+/// a stale `gust`.
 pub fn binary(name: &str) -> PathBuf {
     static BUILT: OnceLock<()> = OnceLock::new();
     BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let bins = BINARIES.iter().flat_map(|bin| ["--bin", bin]);
         let status = Command::new(cargo)
-            .args(["build", "--quiet"])
-            .args(bins)
+            .args(["build", "--quiet", "--workspace", "--all-targets"])
             .current_dir(workspace())
             .status()
             .expect("run cargo to build the gust binaries");
-        assert!(status.success(), "`cargo build --bin gust …` failed");
+        assert!(status.success(), "`cargo build --workspace --all-targets` failed");
     });
     gust_tests::processes::binary(name)
 }

@@ -5,8 +5,8 @@
 //! PostgreSQL; `standalone` with PostgreSQL and RabbitMQ.
 //!
 //! The `gust` binary is in another package (gust-cli), so the first test
-//! builds it with `cargo build -p gust-cli --bin gust` (a no-op after
-//! `cargo build --workspace`) and runs it from the target dir.
+//! runs scripts/test's `cargo build --workspace --all-targets` (a no-op
+//! there) and runs the binaries from the target dir.
 
 mod commands;
 mod fuzz;
