@@ -40,9 +40,15 @@ async fn a_dag_pushed_over_the_api_runs_on_a_stack_whose_dag_folder_is_empty() {
 
     let (status, body) = push(&stack, "pushed.yaml", yaml).await;
     assert_eq!((status, body["version"].as_i64()), (200, Some(1)), "the same text is no new version: {body}");
-    let changed = yaml.replace("pushed v1", "pushed v2");
+    let changed = format!("description: v2\n{}", yaml.replace("pushed v1", "pushed v2"));
     let (status, body) = push(&stack, "pushed.yaml", &changed).await;
     assert_eq!((status, body["version"].as_i64()), (200, Some(2)), "{body}");
+    stack
+        .eventually("the scheduler to store the pushed change", || async {
+            let (_, dag) = stack.get("/api/v2/dags/pushed").await;
+            (dag["description"] == "v2").then_some(())
+        })
+        .await;
     let run_id = stack.trigger("pushed", json!({})).await;
     assert_eq!(stack.wait_for_run("pushed", &run_id).await, "success");
     assert!(stack.log_text("pushed", &run_id, "greet", 1).await.contains("pushed v2"), "the new version runs");
