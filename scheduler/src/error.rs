@@ -1,6 +1,6 @@
 //! Errors the scheduler reports.
 
-use gust_shared::{amqp::AmqpError, db::DbError};
+use gust_shared::{amqp::AmqpError, db::DbError, health::OpsServerError};
 
 /// Why a scheduler operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +11,9 @@ pub enum SchedulerError {
     /// RabbitMQ failed.
     #[error(transparent)]
     Amqp(#[from] AmqpError),
+    /// The ops server could not listen.
+    #[error(transparent)]
+    Ops(#[from] OpsServerError),
     /// A run names a DAG version that does not exist.
     #[error("DAG version {0} is missing")]
     MissingVersion(i64),

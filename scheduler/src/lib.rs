@@ -27,6 +27,7 @@ use gust_shared::{
     amqp::Topology,
     broker::Publish,
     db,
+    health::{Health, OpsServer},
     settings::{host_name, Settings},
 };
 use tokio::time::{interval, MissedTickBehavior};
@@ -50,6 +51,9 @@ struct Scheduler {
     first_beat: bool,
     pool_warnings: pool_warnings::PoolWarnings,
     operator_warnings: operator_warnings::OperatorWarnings,
+    /// Fed by every sweep; served by the ops server (kept alive here) when one is configured.
+    health: Health,
+    _ops: Option<OpsServer>,
 }
 
 /// Runs the scheduler until `shutdown` resolves.
@@ -69,6 +73,8 @@ pub async fn run_local(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SchedulerError> {
     let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
+    // In process: no ops server, whatever the environment says.
+    let settings = Settings { health: Default::default(), ..settings };
     run_with(settings, pool, broker, None, shutdown).await
 }
 
@@ -79,6 +85,8 @@ async fn run_with(
     rabbit: Option<Arc<Broker>>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SchedulerError> {
+    let health = Health::new("scheduler", settings.scheduler.safety_interval);
+    let ops = OpsServer::start(&settings.health.bind, health.clone()).await?;
     let wakeups = Arc::new(Wakeups::default());
     let mut listener = wakeups::listen(&settings.database.url, wakeups.clone()).await?;
     tracing::info!(folder = %settings.dags.folder.display(), namespace = %settings.amqp.namespace, "scheduler started");
@@ -96,6 +104,8 @@ async fn run_with(
         first_beat: true,
         pool_warnings: pool_warnings::PoolWarnings::default(),
         operator_warnings: operator_warnings::OperatorWarnings::default(),
+        health,
+        _ops: ops,
     };
     let mut rescan = interval(scheduler.settings.scheduler.rescan_interval);
     let mut sweep = interval(scheduler.settings.scheduler.safety_interval);
@@ -204,12 +214,14 @@ impl Scheduler {
     }
 
     async fn beat(&mut self) {
+        self.health.tick();
         let result = match self.pool.get().await {
             Ok(client) => {
                 db::heartbeats::beat(&client, &self.name, "scheduler", &host_name(), 0, self.first_beat).await
             }
             Err(e) => Err(e.into()),
         };
+        self.health.database(&result);
         match result {
             Ok(()) => self.first_beat = false,
             Err(e) => tracing::warn!(error = %e, "scheduler heartbeat failed"),

@@ -25,6 +25,7 @@
 //! - [`template`]: Jinja rendering of operator arguments with Airflow's variables.
 //! - [`settings`], [`cli`], [`telemetry`]: typed settings, shared command-line
 //!   handling, logging.
+//! - [`health`]: the scheduler's and the worker's ops server (`/healthz`, `/readyz`).
 //!
 //! README.md's "Where a task goes" follows one task through these modules and
 //! the binaries, hop by hop.
@@ -36,6 +37,7 @@ pub mod connections;
 pub mod dag;
 pub mod dag_folder;
 pub mod db;
+pub mod health;
 pub mod message;
 pub mod secrets;
 pub mod settings;

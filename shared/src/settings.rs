@@ -41,6 +41,16 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Encryption at rest of connection secrets.
     pub secrets: SecretsSettings,
+    /// The scheduler's and the worker's ops server (health probes).
+    pub health: HealthSettings,
+}
+
+/// Ops server settings (`/healthz`, `/readyz`; see [`crate::health`]).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthSettings {
+    /// `host:port` the scheduler or worker serves its probes on; empty (the default) means off.
+    pub bind: String,
 }
 
 /// Encryption at rest settings.
@@ -399,6 +409,21 @@ impl Settings {
                 problem: "must be at least 1".into(),
             });
         }
+        if !self.health.bind.is_empty()
+            && !self
+                .health
+                .bind
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        {
+            return Err(SettingsError::Invalid {
+                key: "GUST__HEALTH__BIND",
+                problem: format!(
+                    "`{}` is not host:port, e.g. 0.0.0.0:9090; leave it empty for no ops server",
+                    self.health.bind
+                ),
+            });
+        }
         self.auth.validate()?;
         self.secrets.secrets()?;
         Ok(self)
@@ -512,6 +537,19 @@ mod tests {
         let message = settings.clone().validated().unwrap_err().to_string();
         assert!(message.contains("GUST__WORKER__PREFETCH_MULTIPLIER"), "{message}");
         settings.worker.prefetch_multiplier = 4;
+        assert!(settings.validated().is_ok());
+    }
+
+    #[test]
+    fn a_health_bind_must_be_host_and_port_or_empty() {
+        let mut settings = Settings::default();
+        assert!(settings.clone().validated().is_ok(), "empty means off");
+        for bad in ["9090", ":9090", "0.0.0.0:", "0.0.0.0:http"] {
+            settings.health.bind = bad.into();
+            let err = settings.clone().validated().unwrap_err().to_string();
+            assert!(err.contains("GUST__HEALTH__BIND"), "{bad}: {err}");
+        }
+        settings.health.bind = "0.0.0.0:9090".into();
         assert!(settings.validated().is_ok());
     }
 

@@ -1,6 +1,6 @@
 //! Errors the worker reports.
 
-use gust_shared::{amqp::AmqpError, db::DbError};
+use gust_shared::{amqp::AmqpError, db::DbError, health::OpsServerError};
 
 /// Why the worker stopped.
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +11,9 @@ pub enum WorkerError {
     /// RabbitMQ failed.
     #[error(transparent)]
     Amqp(#[from] AmqpError),
+    /// The ops server could not listen.
+    #[error(transparent)]
+    Ops(#[from] OpsServerError),
     /// The broker closed our consumer.
     #[error("RabbitMQ closed the consumer of queue `{0}`")]
     ConsumerClosed(String),

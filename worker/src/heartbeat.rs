@@ -11,6 +11,7 @@ use std::{
 use deadpool_postgres::Pool;
 use gust_shared::{
     db::{heartbeats, task_instances::worker_tries},
+    health::Health,
     settings::host_name,
 };
 use tokio::task::JoinHandle;
@@ -26,19 +27,22 @@ pub struct Advertised {
 }
 
 /// Starts heartbeating for `hostname` every `interval` until aborted; the
-/// first heartbeat also records what the worker `advertised`.
+/// first heartbeat also records what the worker `advertised`. Each round is
+/// reported to `health`: the worker's liveness, and its database answer.
 pub fn spawn(
     pool: Pool,
     hostname: String,
     running: Arc<Mutex<HashSet<Uuid>>>,
     interval: Duration,
     advertised: Advertised,
+    health: Health,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut first = true;
         let mut ticks = tokio::time::interval(interval);
         loop {
             ticks.tick().await;
+            health.tick();
             let ids: Vec<Uuid> = running.lock().expect("running set").iter().copied().collect();
             let result = async {
                 let client = pool.get().await?;
@@ -51,6 +55,7 @@ pub fn spawn(
                 Ok::<_, gust_shared::db::DbError>(())
             }
             .await;
+            health.database(&result);
             match result {
                 Ok(()) => first = false,
                 Err(e) => tracing::warn!(error = %e, "heartbeat failed"),

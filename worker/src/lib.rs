@@ -25,6 +25,7 @@ use gust_shared::{
     amqp::{self, TaskPublisher, Topology},
     broker::{Delivery, LocalBroker, Publish},
     db,
+    health::{Health, OpsServer},
     settings::Settings,
 };
 use lapin::{
@@ -57,6 +58,9 @@ struct Worker {
     plugins: Arc<operators::Plugins>,
     beats: tokio::task::JoinHandle<()>,
     permits: Arc<Semaphore>,
+    /// Fed by the heartbeat task and the broker session loop; served by the ops server when one is configured.
+    health: Health,
+    _ops: Option<OpsServer>,
 }
 
 impl Worker {
@@ -70,15 +74,19 @@ impl Worker {
             queues: settings.worker.queues.clone(),
             operators: operators::advertised(plugins.describe_all().await),
         };
+        let health = Health::new("worker", settings.worker.heartbeat_interval).needing_broker();
+        let ops = OpsServer::start(&settings.health.bind, health.clone()).await?;
         let beats = heartbeat::spawn(
             pool.clone(),
             hostname.clone(),
             running.clone(),
             settings.worker.heartbeat_interval,
             advertised,
+            health.clone(),
         );
         let permits = Arc::new(Semaphore::new(settings.worker.concurrency.max(1)));
-        Ok(Worker { settings, pool, hostname, running, hard_stop: CancellationToken::new(), plugins, beats, permits })
+        let hard_stop = CancellationToken::new();
+        Ok(Worker { settings, pool, hostname, running, hard_stop, plugins, beats, permits, health, _ops: ops })
     }
 
     /// The context of every delivery handled while publishing through `publisher`.
@@ -163,6 +171,8 @@ pub async fn run_local(
     broker: LocalBroker,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
+    // In process: no ops server, whatever the environment says.
+    let settings = Settings { health: Default::default(), ..settings };
     let worker = Worker::start(settings).await?;
     let ctx = worker.context(Arc::new(broker.clone()));
     let mut tasks = JoinSet::new();
@@ -209,6 +219,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
                 None
             }
         };
+        worker.health.broker(ctx.is_some());
         let end = match ctx {
             Some((ctx, channel)) => {
                 backoff = Duration::from_millis(200);
@@ -219,6 +230,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         match end {
             SessionEnd::Shutdown => break,
             SessionEnd::Lost(e) => {
+                worker.health.broker(false);
                 tracing::warn!(error = %e, retry_in = ?backoff, running = tasks.len(), "lost RabbitMQ; reconnecting (running tasks carry on)");
                 loop {
                     tokio::select! {

@@ -13,6 +13,7 @@ mod custom_operators;
 mod dag_files;
 mod delivery;
 mod end_to_end;
+mod health_probes;
 mod pools;
 mod python_clients;
 mod retries;
