@@ -141,7 +141,9 @@ impl Broker {
     pub async fn close(&self) {
         if let Some(s) = self.session.lock().await.take() {
             s.dead_letters.abort();
-            let _ = s.connection.close(200, "scheduler stopped".into()).await;
+            // A broker that does not answer the close must not hold the scheduler's exit.
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), s.connection.close(200, "scheduler stopped".into())).await;
         }
     }
 }

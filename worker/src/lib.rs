@@ -40,6 +40,9 @@ pub use error::WorkerError;
 
 use crate::{delivery::Context, operators::RunLimits};
 
+/// How long a stopping worker waits for RabbitMQ to confirm the connection's close.
+const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 /// Why one broker session ended.
 enum SessionEnd {
     /// Shutdown was requested.
@@ -251,7 +254,8 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
         }
     }
     let result = finish(tasks, worker).await;
-    let _ = connection.close(200, "worker stopped".into()).await;
+    // Every delivery is settled by now; a broker that does not answer the close must not hold the exit.
+    let _ = tokio::time::timeout(CLOSE_WAIT, connection.close(200, "worker stopped".into())).await;
     result
 }
 

@@ -17,6 +17,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
+use super::path_params::DagFilePath;
 use crate::{auth::CurrentUser, error::ApiError, extract::ApiPath, AppState};
 
 /// Longest file name accepted.
@@ -84,7 +85,7 @@ pub(crate) async fn list(State(state): State<AppState>) -> Result<Json<DagFileCo
 }
 
 /// `GET /api/v2/gust/dagFiles/{file_name}`: the file's YAML (`application/yaml`).
-#[utoipa::path(get, path = "/api/v2/gust/dagFiles/{file_name}", tag = "DAG file (gust)", params(("file_name" = String, Path, description = "The pushed file's name")), responses((status = 200, description = "The YAML", content_type = "application/yaml", body = String)))]
+#[utoipa::path(get, path = "/api/v2/gust/dagFiles/{file_name}", tag = "DAG file (gust)", params(DagFilePath), responses((status = 200, description = "The YAML", content_type = "application/yaml", body = String)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath(file_name): ApiPath<String>,
@@ -97,7 +98,7 @@ pub(crate) async fn get_one(
 
 /// `PUT /api/v2/gust/dagFiles/{file_name}`: validates and stores the YAML in the body
 /// (201 when new, 200 when replaced; 422 with the parser's message when invalid).
-#[utoipa::path(put, path = "/api/v2/gust/dagFiles/{file_name}", tag = "DAG file (gust)", params(("file_name" = String, Path, description = "The file's name, e.g. etl.yaml")), request_body(content = String, content_type = "application/yaml", description = "The DAG file"), responses((status = 200, body = DagFileResponse), (status = 201, body = DagFileResponse), (status = 422, description = "The file is not a valid DAG file; nothing was stored")))]
+#[utoipa::path(put, path = "/api/v2/gust/dagFiles/{file_name}", tag = "DAG file (gust)", params(DagFilePath), request_body(content = String, content_type = "application/yaml", description = "The DAG file"), responses((status = 200, body = DagFileResponse), (status = 201, body = DagFileResponse), (status = 422, description = "The file is not a valid DAG file; nothing was stored")))]
 pub(crate) async fn put(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
@@ -129,7 +130,7 @@ pub(crate) async fn put(
 }
 
 /// `DELETE /api/v2/gust/dagFiles/{file_name}`: removes the file; the schedulers retire its DAG.
-#[utoipa::path(delete, path = "/api/v2/gust/dagFiles/{file_name}", tag = "DAG file (gust)", params(("file_name" = String, Path, description = "The pushed file's name")), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/api/v2/gust/dagFiles/{file_name}", tag = "DAG file (gust)", params(DagFilePath), responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     ApiPath(file_name): ApiPath<String>,

@@ -4,6 +4,15 @@
 
 use utoipa::IntoParams;
 
+/// `{file_name}`: a DAG file pushed over the API.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct DagFilePath {
+    /// The file's name, e.g. `etl.yaml`.
+    #[param(pattern = r"^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,194}\.ya?ml$")]
+    file_name: String,
+}
+
 /// `{dag_id}`: a DAG.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Path)]
