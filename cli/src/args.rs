@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// The version line: package version and the git commit it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GUST_GIT_COMMIT"), ")");
 
-/// `gust`: validate, inspect and render DAG files on your machine.
+/// `gust`: validate, inspect and render DAG files on your machine, and drive a gust deployment over its API.
 #[derive(Debug, Parser)]
 #[command(name = "gust", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
@@ -19,10 +19,10 @@ pub struct Cli {
 /// The command families.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check, draw and schedule DAG files.
+    /// Check, draw and schedule DAG files; list, trigger and pause the DAGs of a deployment.
     #[command(subcommand)]
     Dags(DagsCommand),
-    /// Look at one task of a DAG.
+    /// Look at one task of a DAG; list, follow the logs of, clear and mark task instances of a deployment.
     #[command(subcommand)]
     Tasks(TasksCommand),
     /// Print the JSON Schema of DAG files (for editors and pre-commit hooks).
@@ -32,6 +32,9 @@ pub enum Command {
         /// The shell to complete in.
         shell: Shell,
     },
+    /// Commands over a gust deployment's HTTP API (login, runs, pools, …).
+    #[command(flatten)]
+    Remote(crate::remote::args::RemoteCommand),
 }
 
 /// Shells `gust completions` writes scripts for.
@@ -62,6 +65,9 @@ pub enum DagsCommand {
     Show(ShowArgs),
     /// List the next scheduled runs of a DAG, in its timezone and in UTC.
     NextRuns(NextRunsArgs),
+    /// DAGs of a deployment, over its HTTP API.
+    #[command(flatten)]
+    Remote(crate::remote::args::DagsRemote),
 }
 
 /// `gust dags validate`.
@@ -140,6 +146,9 @@ pub struct NextRunsArgs {
 pub enum TasksCommand {
     /// Print a task's arguments rendered as the scheduler renders them before dispatch.
     Render(RenderArgs),
+    /// Task instances of a deployment, over its HTTP API.
+    #[command(flatten)]
+    Remote(crate::remote::args::TasksRemote),
 }
 
 /// `gust tasks render`.

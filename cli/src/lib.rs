@@ -16,6 +16,9 @@
 //! - [`tasks`]: `gust tasks render`, with the scheduler's template rendering.
 //! - [`policy`]: `gust-policy.yaml`, a pure check of a parsed DAG.
 //! - [`schema`]: `gust schema`, the JSON Schema of DAG files.
+//! - [`remote`]: `gust login` and the commands over the HTTP API (`dags
+//!   list|trigger …`, `runs`, `tasks logs …`, `import-errors`, `pools`,
+//!   `variables`, `backfill`, `users`); its own Layout says more.
 //!
 //! Each module has its own error type; main.rs alone uses anyhow.
 
@@ -23,6 +26,7 @@ pub mod args;
 pub mod dags;
 pub mod files;
 pub mod policy;
+pub mod remote;
 pub mod schema;
 pub mod tasks;
 
@@ -49,6 +53,9 @@ pub enum CliError {
     /// Writing to standard output failed.
     #[error("cannot write the output: {0}")]
     Write(#[from] std::io::Error),
+    /// A remote command failed.
+    #[error(transparent)]
+    Remote(#[from] remote::RemoteError),
 }
 
 /// Runs one parsed command line, writing its output to standard output; the exit code on success.
@@ -73,6 +80,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             };
             out.write_all(dags::next_runs::table(&loaded.dag, after, args.count).as_bytes())?;
         }
+        Command::Dags(DagsCommand::Remote(command)) => return Ok(remote::dags::run(command, &mut out)?),
+        Command::Tasks(TasksCommand::Remote(command)) => return Ok(remote::tasks::run(command, &mut out)?),
+        Command::Remote(command) => return Ok(remote::run(command, &mut out)?),
         Command::Tasks(TasksCommand::Render(args)) => out.write_all(tasks::render(&args)?.as_bytes())?,
         Command::Schema => out.write_all(schema::schema_text().as_bytes())?,
         Command::Completions { shell } => {
