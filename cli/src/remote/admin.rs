@@ -95,7 +95,7 @@ pub fn variables(command: VariablesCommand, client: &Client, out: &mut dyn Write
             let variable = client.get(&path(&args.name), &[])?;
             match args.out.output {
                 // The bare value, for `$(gust variables get KEY)`.
-                Output::Table => writeln!(out, "{}", output::cell(&variable["value"]))?,
+                Output::Table => writeln!(out, "{}", output::text(&variable["value"]))?,
                 format => output::document(out, format, &variable)?,
             }
         }

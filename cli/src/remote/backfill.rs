@@ -68,13 +68,13 @@ fn create(client: &Client, args: &BackfillCreateArgs, out: &mut dyn Write) -> Re
     if args.dry_run {
         let answer = client.send(Method::POST, "/api/v2/backfills/dry_run", &body)?;
         if format == output::Output::Table {
-            writeln!(out, "Would run {} logical date(s):", output::cell(&answer["total_entries"]))?;
+            writeln!(out, "Would run {} logical date(s):", output::text(&answer["total_entries"]))?;
         }
         output::list(out, format, &answer, "backfills", &[("LOGICAL DATE", "logical_date")])?;
         return Ok(());
     }
     let backfill = client.send(Method::POST, "/api/v2/backfills", &body)?;
-    let message = format!("Backfill {} of {} created", output::cell(&backfill["id"]), args.dag);
+    let message = format!("Backfill {} of {} created", output::text(&backfill["id"]), args.dag);
     output::done(out, format, &backfill, &message)?;
     Ok(())
 }

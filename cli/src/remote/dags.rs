@@ -97,7 +97,7 @@ fn trigger(client: &Client, args: &TriggerArgs, out: &mut dyn Write) -> Result<E
         body["dag_run_id"] = json!(run_id);
     }
     let created = client.send(Method::POST, &format!("{}/dagRuns", dag_path(&args.dag)), &body)?;
-    let run_id = output::cell(&created["dag_run_id"]);
+    let run_id = output::text(&created["dag_run_id"]);
     if !(args.wait || args.follow) {
         output::object(out, args.out.output, &created, RUN_FIELDS)?;
         return Ok(ExitCode::SUCCESS);
@@ -107,8 +107,21 @@ fn trigger(client: &Client, args: &TriggerArgs, out: &mut dyn Write) -> Result<E
         out.flush()?;
     }
     let finished = wait(client, &args.dag, &run_id, args.follow, out)?;
-    let state = output::cell(&finished["state"]);
-    output::done(out, args.out.output, &finished, &format!("Run {run_id} of {}: {state}", args.dag))?;
+    let state = output::text(&finished["state"]);
+    let mut message = format!("Run {run_id} of {}: {state}", args.dag);
+    if state != "success" {
+        let failed = tasks::task_instances(client, &args.dag, &run_id, &["failed".into()])?;
+        let failed: Vec<String> =
+            failed["task_instances"].as_array().into_iter().flatten().map(|ti| output::text(&ti["task_id"])).collect();
+        if let Some(first) = failed.first() {
+            message.push_str(&format!(
+                " (failed: {}; its log: gust tasks logs {} '{run_id}' {first})",
+                failed.join(", "),
+                args.dag
+            ));
+        }
+    }
+    output::done(out, args.out.output, &finished, &message)?;
     Ok(if state == "success" { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
@@ -123,10 +136,10 @@ fn wait(client: &Client, dag: &str, run_id: &str, follow: bool, out: &mut dyn Wr
     loop {
         // The run first, then the tasks and logs: once it reads finished, every line is there.
         let run = client.get(&tasks::run_path(dag, run_id), &[])?;
-        let state = output::cell(&run["state"]);
+        let state = output::text(&run["state"]);
         let instances = tasks::task_instances(client, dag, run_id, &[])?;
         let instances = instances["task_instances"].as_array().cloned().unwrap_or_default();
-        let done = instances.iter().filter(|ti| tasks::is_finished(&output::cell(&ti["state"]))).count();
+        let done = instances.iter().filter(|ti| tasks::is_finished(&output::text(&ti["state"]))).count();
         bar.set_length(instances.len() as u64);
         bar.set_position(done as u64);
         bar.set_message(state.clone());
@@ -158,7 +171,7 @@ fn print_new_lines(
     if try_number == 0 {
         return Ok(());
     }
-    let task = output::cell(&ti["task_id"]);
+    let task = output::text(&ti["task_id"]);
     let map_index = ti["map_index"].as_i64().unwrap_or(-1);
     let label = if map_index >= 0 { format!("{task}[{map_index}]") } else { task.clone() };
     let entry = cursors

@@ -84,11 +84,25 @@ fn new_table() -> Table {
     table
 }
 
-/// A JSON value as a table cell: strings bare, `null` empty, lists joined (tags by name), objects as JSON.
-pub fn cell(value: &Value) -> String {
+/// A JSON value as plain text, exactly: a string bare, `null` empty, anything else as JSON.
+pub fn text(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A JSON value as a table cell: strings bare (timestamps to the second), `null` empty, fractions to
+/// two decimals, lists joined (tags by name), objects as JSON.
+pub fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(text) => match chrono::DateTime::parse_from_rfc3339(text) {
+            Ok(time) if time.offset().local_minus_utc() == 0 => time.format("%Y-%m-%d %H:%M:%SZ").to_string(),
+            _ => text.clone(),
+        },
+        Value::Number(number) if number.is_f64() => format!("{:.2}", number.as_f64().unwrap_or_default()),
         Value::Array(items) => items
             .iter()
             .map(|item| match item.get("name") {
@@ -117,11 +131,16 @@ mod tests {
     fn cells_show_values_as_people_read_them() {
         assert_eq!(cell(&json!(null)), "");
         assert_eq!(cell(&json!("x")), "x");
+        assert_eq!(cell(&json!("2026-11-30T07:36:28.878092Z")), "2026-11-30 07:36:28Z");
+        assert_eq!(cell(&json!("2026-11-30T07:36:28+01:00")), "2026-11-30T07:36:28+01:00");
+        assert_eq!(cell(&json!(0.030694)), "0.03");
         assert_eq!(cell(&json!(true)), "true");
         assert_eq!(cell(&json!(3)), "3");
         assert_eq!(cell(&json!(["a", "b"])), "a, b");
         assert_eq!(cell(&json!([{"name": "etl", "dag_id": "d"}])), "etl");
         assert_eq!(cell(&json!({"a": 1})), r#"{"a":1}"#);
+        assert_eq!(text(&json!("2026-11-30T07:36:28Z")), "2026-11-30T07:36:28Z");
+        assert_eq!(text(&json!(null)), "");
     }
 
     #[test]

@@ -58,7 +58,7 @@ fn clear(client: &Client, args: &RunClearArgs, out: &mut dyn Write) -> Result<()
         }
         output::list(out, format, &answer, "task_instances", &TASK_COLUMNS[..4])?;
     } else {
-        let message = format!("Cleared run {run} of {dag}; it is {}", output::cell(&answer["state"]));
+        let message = format!("Cleared run {run} of {dag}; it is {}", output::text(&answer["state"]));
         output::done(out, format, &answer, &message)?;
     }
     Ok(())

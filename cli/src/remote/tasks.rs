@@ -89,7 +89,7 @@ impl LogCursor {
             query.extend(self.token.clone().map(|token| ("token", token)));
             let page = client.get(&self.path, &query)?;
             let content = page["content"].as_array().map(Vec::as_slice).unwrap_or_default();
-            lines.extend(content.iter().map(|line| output::cell(&line["event"])));
+            lines.extend(content.iter().map(|line| output::text(&line["event"])));
             if let Some(token) = page["continuation_token"].as_str() {
                 self.token = Some(token.to_string());
             }
@@ -114,7 +114,7 @@ fn logs(client: &Client, args: &LogsArgs, out: &mut dyn Write) -> Result<(), Rem
     let mut try_number = args.try_number.map(u64::from).unwrap_or_else(|| instance["try_number"].as_u64().unwrap_or(0));
     if try_number == 0 && args.follow {
         // Not started yet: wait for its first try.
-        while instance["try_number"].as_u64().unwrap_or(0) == 0 && !is_finished(&output::cell(&instance["state"])) {
+        while instance["try_number"].as_u64().unwrap_or(0) == 0 && !is_finished(&output::text(&instance["state"])) {
             thread::sleep(POLL);
             instance = read_instance()?;
         }
@@ -137,7 +137,7 @@ fn logs(client: &Client, args: &LogsArgs, out: &mut dyn Write) -> Result<(), Rem
             writeln!(out, "--- try {try_number} ---")?;
             continue;
         }
-        if is_finished(&output::cell(&instance["state"])) || args.try_number.is_some_and(|n| u64::from(n) < current) {
+        if is_finished(&output::text(&instance["state"])) || args.try_number.is_some_and(|n| u64::from(n) < current) {
             return Ok(());
         }
         thread::sleep(POLL);
