@@ -1,7 +1,8 @@
 //! The `gust` command line, run as a real process: local commands on DAG
 //! files (no broker, no daemon, no database), their outputs compared with the
 //! expected text, their exit codes, and a property test that feeds the
-//! validator mutated DAG files.
+//! validator mutated DAG files; remote commands against a whole stack
+//! started by the test helpers (`remote`).
 //!
 //! The `gust` binary is in another package (gust-cli), so the first test
 //! runs scripts/test's `cargo build --workspace --all-targets` (a no-op
@@ -10,4 +11,5 @@
 mod commands;
 mod fuzz;
 mod helpers;
+mod remote;
 mod validate;
