@@ -6,6 +6,7 @@ use std::{
     io::{IsTerminal, Write},
     process::ExitCode,
     thread,
+    time::Duration,
 };
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -132,6 +133,7 @@ fn wait(client: &Client, dag: &str, run_id: &str, follow: bool, out: &mut dyn Wr
     if let Ok(style) = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} tasks done · run {msg}") {
         bar.set_style(style.progress_chars("=> "));
     }
+    bar.enable_steady_tick(Duration::from_millis(120));
     let mut cursors: BTreeMap<(String, i64), (u64, LogCursor)> = BTreeMap::new();
     loop {
         // The run first, then the tasks and logs: once it reads finished, every line is there.
@@ -152,7 +154,6 @@ fn wait(client: &Client, dag: &str, run_id: &str, follow: bool, out: &mut dyn Wr
             bar.finish_and_clear();
             return Ok(run);
         }
-        bar.tick();
         thread::sleep(tasks::POLL);
     }
 }

@@ -146,6 +146,9 @@ fn mode(path: &Path) -> u32 {
 
 const HELLO: &str =
     "dag_id: hello\ntags: [demo]\ntasks:\n  - {id: say, operator: bash, command: echo hello from gust}\n";
+const RETRIED: &str = "dag_id: retried\ntasks:\n  - {id: first, operator: bash, command: 'sleep 1; echo first'}\n  \
+                       - {id: flaky, operator: bash, command: 'echo flaky; sleep 1; exit 1', depends_on: [first], \
+                       retries: 1, retry_delay: 1s}\n";
 const BROKEN: &str =
     "dag_id: broken\ntasks:\n  - {id: fail, operator: bash, command: 'echo about to fail; exit 3', retries: 0}\n";
 
@@ -219,6 +222,39 @@ async fn trigger_wait_exits_0_for_a_successful_run_and_1_for_a_failed_one_and_ta
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retried_task_is_followed_across_its_tries_then_marked_cleared_and_its_run_cleared() {
+    let stack = TestStack::spawn(&[("retried.yaml", RETRIED)]).await;
+    stack.wait_for_dag("retried").await;
+    let gust = Gust::new();
+    gust.login(&stack.api, ADMIN_USER, ADMIN_PASSWORD).await;
+    let run = gust.run(&["dags", "trigger", "retried", "-o", "json"]).await.expect_code(0).json();
+    let run_id = run["dag_run_id"].as_str().expect("dag_run_id").to_string();
+
+    // Started before the task has a try: it waits for the first, follows it into the retry, and ends with the task.
+    let followed = gust.run(&["tasks", "logs", "retried", &run_id, "flaky", "--follow"]).await.expect_code(0);
+    let tries: Vec<&str> = followed.stdout.lines().filter(|l| l.contains("command exited with code 1")).collect();
+    assert_eq!(tries.len(), 2, "both tries' logs, in full: {followed:?}");
+    assert!(followed.stdout.contains("--- try 2 ---"), "{followed:?}");
+    assert_eq!(stack.wait_for_run("retried", &run_id).await, "failed");
+    let first_try = gust.run(&["tasks", "logs", "retried", &run_id, "flaky", "--try", "1"]).await.expect_code(0);
+    assert_eq!(first_try.stdout.matches("command exited with code 1").count(), 1, "{first_try:?}");
+
+    let marked = gust.run(&["tasks", "mark", "retried", &run_id, "flaky", "success"]).await.expect_code(0);
+    assert!(marked.stdout.contains("Marked success: 1 task instance(s)"), "{marked:?}");
+    assert_eq!(stack.task_states("retried", &run_id).await["flaky"], "success");
+
+    let would = gust.run(&["tasks", "clear", "retried", &run_id, "first", "--downstream", "--dry-run"]).await;
+    assert!(would.expect_code(0).stdout.contains("Would clear: 2 task instance(s)"));
+    assert_eq!(stack.task_states("retried", &run_id).await["first"], "success", "a dry run changes nothing");
+    let cleared = gust.run(&["runs", "clear", "retried", &run_id, "-o", "json"]).await.expect_code(0).json();
+    assert_eq!(cleared["state"], "queued", "{cleared}");
+    assert_eq!(stack.wait_for_run("retried", &run_id).await, "failed", "the cleared run ran again");
+    let again = gust.run(&["runs", "get", "retried", &run_id]).await.expect_code(0);
+    assert!(again.stdout.contains("failed") && again.stdout.contains(&run_id), "{again:?}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn import_errors_exits_1_while_a_dag_file_is_broken_and_0_once_it_is_fixed() {
     let stack = TestStack::spawn(&[("hello.yaml", HELLO)]).await;
     stack.wait_for_dag("hello").await;
@@ -267,6 +303,21 @@ async fn variables_pools_and_backfills_are_managed_from_the_command_line() {
     assert!(pools.stdout.contains("gpu") && pools.stdout.contains("default_pool"), "{pools:?}");
     gust.run(&["pools", "delete", "gpu"]).await.expect_code(0);
 
+    let users = gust.run_with_stdin(&["users", "create", "ola", "--role", "operator"], "ola-password\n").await;
+    assert!(users.expect_code(0).stdout.contains("User ola created with role operator"));
+    let listed = gust.run(&["users", "list", "-o", "json"]).await.expect_code(0).json();
+    let roles: Vec<(String, String)> = listed["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["username"].as_str().unwrap().into(), u["role"].as_str().unwrap().into()))
+        .collect();
+    assert!(roles.contains(&("ola".into(), "operator".into())), "{listed}");
+    Gust::new().login(&stack.api, "ola", "ola-password").await;
+    gust.run(&["users", "delete", "ola"]).await.expect_code(0);
+
+    // The DAG is paused so the backfill's runs wait and it can be paused, unpaused and cancelled.
+    gust.run(&["dags", "pause", "daily"]).await.expect_code(0);
     let day = |n: u64| (Utc::now().date_naive() - Days::new(n)).format("%Y-%m-%d").to_string();
     let (from, to) = (day(4), day(2));
     let dry = gust.run(&["backfill", "create", "daily", "--from", &from, "--to", &to, "--dry-run", "-o", "json"]).await;
@@ -277,6 +328,13 @@ async fn variables_pools_and_backfills_are_managed_from_the_command_line() {
     assert!(listed.stdout.contains("daily") && listed.stdout.contains(&id.to_string()), "{listed:?}");
     let listed = gust.run(&["backfill", "list", "daily", "-o", "json"]).await.expect_code(0).json();
     assert_eq!(listed["backfills"][0]["id"], id, "{listed}");
+    let id = id.to_string();
+    let paused = gust.run(&["backfill", "pause", &id, "-o", "json"]).await.expect_code(0).json();
+    assert_eq!(paused["is_paused"], true, "{paused}");
+    let unpaused = gust.run(&["backfill", "unpause", &id]).await.expect_code(0);
+    assert!(unpaused.stdout.contains(&format!("Backfill {id} unpaused")), "{unpaused:?}");
+    gust.run(&["backfill", "cancel", &id]).await.expect_code(0);
+    gust.run(&["backfill", "pause", &id]).await.expect_one_line_error(&["409"]);
     stack.stop().await;
 }
 
