@@ -225,7 +225,7 @@ pub struct LogsArgs {
     /// The mapped instance [default: the unmapped task, -1].
     #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
     pub map_index: i64,
-    /// Keep printing new lines until the task has finished (following its retries).
+    /// Keep printing new lines until the task has finished (waiting for a queued run to start, following retries).
     #[arg(long, short = 'f')]
     pub follow: bool,
 }

@@ -99,6 +99,9 @@ fn trigger(client: &Client, args: &TriggerArgs, out: &mut dyn Write) -> Result<E
     }
     let created = client.send(Method::POST, &format!("{}/dagRuns", dag_path(&args.dag)), &body)?;
     let run_id = output::text(&created["dag_run_id"]);
+    if client.get(&dag_path(&args.dag), &[])?["is_paused"] == json!(true) {
+        eprintln!("gust: warning: DAG {0} is paused; the run waits until `gust dags unpause {0}`", args.dag);
+    }
     if !(args.wait || args.follow) {
         output::object(out, args.out.output, &created, RUN_FIELDS)?;
         return Ok(ExitCode::SUCCESS);

@@ -110,7 +110,18 @@ fn logs(client: &Client, args: &LogsArgs, out: &mut dyn Write) -> Result<(), Rem
     let path = task_path(&args.dag, &args.run, &args.task);
     let query = [("map_index", args.map_index.to_string())];
     let read_instance = || client.get(&path, &query);
-    let mut instance = read_instance()?;
+    let mut instance = loop {
+        match read_instance() {
+            // A run that has not started has no task instances yet: following waits for them.
+            Err(ClientError::NotFound(detail)) if args.follow => {
+                if client.get(&run_path(&args.dag, &args.run), &[])?["state"] != "queued" {
+                    return Err(ClientError::NotFound(detail).into());
+                }
+                thread::sleep(POLL);
+            }
+            answer => break answer?,
+        }
+    };
     let mut try_number = args.try_number.map(u64::from).unwrap_or_else(|| instance["try_number"].as_u64().unwrap_or(0));
     if try_number == 0 && args.follow {
         // Not started yet: wait for its first try.

@@ -11,36 +11,18 @@ use std::{
 };
 
 use chrono::{Days, Utc};
-use gust_tests::{processes, Deadline, TestStack, ADMIN_PASSWORD, ADMIN_USER};
+use gust_tests::{Deadline, TestStack, ADMIN_PASSWORD, ADMIN_USER};
 use reqwest::Method;
-use serde_json::{json, Value};
+use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
-/// What one `gust` process did.
-#[derive(Debug)]
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
+use crate::helpers::{binary, Run};
 
-impl Outcome {
-    /// The standard output parsed as JSON (for `--output json`).
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {self:?}"))
-    }
-
-    /// Fails unless the process exited with `code`.
+impl Run {
+    /// Fails unless gust failed with exactly one line on stderr containing every one of `words`.
     #[track_caller]
-    fn expect_code(self, code: i32) -> Outcome {
-        assert_eq!(self.code, code, "exit code of gust: {self:?}");
-        self
-    }
-
-    /// Fails unless the process failed with exactly one line on stderr containing every one of `words`.
-    #[track_caller]
-    fn expect_one_line_error(self, words: &[&str]) -> Outcome {
-        assert_ne!(self.code, 0, "gust should have failed: {self:?}");
+    fn expect_one_line_error(self, words: &[&str]) -> Run {
+        assert!(!matches!(self.code, Some(0)), "gust should have failed: {self:?}");
         assert_eq!(self.stderr.trim_end().lines().count(), 1, "one line on stderr: {self:?}");
         for word in words {
             assert!(self.stderr.contains(word), "stderr names `{word}`: {self:?}");
@@ -52,15 +34,18 @@ impl Outcome {
 
 /// A user of the `gust` binary with a config folder of their own.
 struct Gust {
+    binary: PathBuf,
     home: PathBuf,
     env: Vec<(String, String)>,
 }
 
 impl Gust {
+    /// A new user; the first one of the test process brings the build up to date (see [`binary`]),
+    /// so make it before the stack.
     fn new() -> Gust {
         let home = std::env::temp_dir().join(format!("gust-cli-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&home).expect("creating the config folder");
-        Gust { home, env: Vec::new() }
+        Gust { binary: binary("gust"), home, env: Vec::new() }
     }
 
     /// The same user with an extra environment variable.
@@ -74,12 +59,13 @@ impl Gust {
     }
 
     /// Runs `gust args…`, with `stdin` as its standard input.
-    async fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Outcome {
-        let mut child = tokio::process::Command::new(processes::binary("gust"))
+    async fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut child = tokio::process::Command::new(&self.binary)
             .args(args)
             .env_remove("GUST_API_URL")
             .env_remove("GUST_API_TOKEN")
             .env_remove("XDG_CONFIG_HOME")
+            .env_remove("GUST_CONFIG")
             .env("HOME", &self.home)
             .env("GUST_CLI_CONFIG", self.config_file())
             .envs(self.env.iter().map(|(k, v)| (k, v)))
@@ -97,34 +83,34 @@ impl Gust {
             .await
             .unwrap_or_else(|_| panic!("gust {args:?} did not finish"))
             .expect("running gust");
-        let outcome = Outcome {
-            code: output.status.code().unwrap_or(-1),
+        let run = Run {
+            code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         };
         // A transcript, shown when the test fails (or with --nocapture).
-        println!("$ gust {}\n{}{}[exit {}]", args.join(" "), outcome.stdout, outcome.stderr, outcome.code);
-        outcome
+        println!("$ gust {}\n{}{}[exit {:?}]", args.join(" "), run.stdout, run.stderr, run.code);
+        run
     }
 
     /// Runs `gust args…` with empty standard input.
-    async fn run(&self, args: &[&str]) -> Outcome {
+    async fn run(&self, args: &[&str]) -> Run {
         self.run_with_stdin(args, "").await
     }
 
     /// `gust login` as `username` with the password on standard input; must succeed.
-    async fn login(&self, api: &str, username: &str, password: &str) -> Outcome {
+    async fn login(&self, api: &str, username: &str, password: &str) -> Run {
         self.run_with_stdin(&["login", "--url", api, "--username", username], &format!("{password}\n"))
             .await
             .expect_code(0)
     }
 
     /// Runs `gust args…` until it exits with `code` (the scheduler rescans its folder on its own time).
-    async fn eventually_exits(&self, args: &[&str], code: i32) -> Outcome {
+    async fn eventually_exits(&self, args: &[&str], code: i32) -> Run {
         let deadline = Deadline::new(format!("gust {args:?} to exit {code}"));
         loop {
             let outcome = self.run(args).await;
-            if outcome.code == code {
+            if outcome.code == Some(code) {
                 return outcome;
             }
             deadline.check();
@@ -154,9 +140,9 @@ const BROKEN: &str =
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn login_reads_the_password_from_stdin_stores_a_private_token_and_dags_are_listed_paused_and_unpaused() {
+    let gust = Gust::new();
     let stack = TestStack::spawn(&[("hello.yaml", HELLO)]).await;
     stack.wait_for_dag("hello").await;
-    let gust = Gust::new();
 
     let login = gust.login(&stack.api, ADMIN_USER, ADMIN_PASSWORD).await;
     assert!(login.stdout.contains("Logged in"), "{login:?}");
@@ -175,6 +161,11 @@ async fn login_reads_the_password_from_stdin_stores_a_private_token_and_dags_are
 
     gust.run(&["dags", "pause", "hello"]).await.expect_code(0);
     assert_eq!(stack.get("/api/v2/dags/hello").await.1["is_paused"], true);
+    let waiting = gust.run(&["dags", "trigger", "hello"]).await.expect_code(0);
+    assert!(
+        waiting.stderr.contains("DAG hello is paused; the run waits until `gust dags unpause hello`"),
+        "{waiting:?}"
+    );
     let unpaused = gust.run(&["dags", "unpause", "hello", "--output", "json"]).await.expect_code(0).json();
     assert_eq!(unpaused["is_paused"], false, "{unpaused}");
     assert_eq!(stack.get("/api/v2/dags/hello").await.1["is_paused"], false);
@@ -186,10 +177,10 @@ async fn login_reads_the_password_from_stdin_stores_a_private_token_and_dags_are
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn trigger_wait_exits_0_for_a_successful_run_and_1_for_a_failed_one_and_task_logs_are_printed() {
+    let gust = Gust::new();
     let stack = TestStack::spawn(&[("hello.yaml", HELLO), ("broken.yaml", BROKEN)]).await;
     stack.wait_for_dag("hello").await;
     stack.wait_for_dag("broken").await;
-    let gust = Gust::new();
     gust.login(&stack.api, ADMIN_USER, ADMIN_PASSWORD).await;
 
     let ok = gust.run(&["dags", "trigger", "hello", "--wait", "--output", "json"]).await.expect_code(0).json();
@@ -223,9 +214,9 @@ async fn trigger_wait_exits_0_for_a_successful_run_and_1_for_a_failed_one_and_ta
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_retried_task_is_followed_across_its_tries_then_marked_cleared_and_its_run_cleared() {
+    let gust = Gust::new();
     let stack = TestStack::spawn(&[("retried.yaml", RETRIED)]).await;
     stack.wait_for_dag("retried").await;
-    let gust = Gust::new();
     gust.login(&stack.api, ADMIN_USER, ADMIN_PASSWORD).await;
     let run = gust.run(&["dags", "trigger", "retried", "-o", "json"]).await.expect_code(0).json();
     let run_id = run["dag_run_id"].as_str().expect("dag_run_id").to_string();
@@ -256,9 +247,9 @@ async fn a_retried_task_is_followed_across_its_tries_then_marked_cleared_and_its
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn import_errors_exits_1_while_a_dag_file_is_broken_and_0_once_it_is_fixed() {
+    let gust = Gust::new();
     let stack = TestStack::spawn(&[("hello.yaml", HELLO)]).await;
     stack.wait_for_dag("hello").await;
-    let gust = Gust::new();
     gust.login(&stack.api, ADMIN_USER, ADMIN_PASSWORD).await;
     let clean = gust.run(&["import-errors"]).await.expect_code(0);
     assert!(clean.stdout.contains("No import errors"), "{clean:?}");
@@ -282,9 +273,9 @@ async fn variables_pools_and_backfills_are_managed_from_the_command_line() {
     let daily = format!(
         "dag_id: daily\nschedule: '@daily'\nstart_date: {start}\ncatchup: false\ntasks:\n  - {{id: a, operator: noop}}\n"
     );
+    let gust = Gust::new();
     let stack = TestStack::spawn(&[("daily.yaml", &daily)]).await;
     stack.wait_for_dag("daily").await;
-    let gust = Gust::new();
     gust.login(&stack.api, ADMIN_USER, ADMIN_PASSWORD).await;
 
     gust.run(&["variables", "set", "region", "eu"]).await.expect_code(0);
@@ -340,6 +331,7 @@ async fn variables_pools_and_backfills_are_managed_from_the_command_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_garbage_token_a_wrong_password_and_a_viewer_writing_are_refused_in_one_line() {
+    let wrong = Gust::new();
     let stack = TestStack::spawn(&[("hello.yaml", HELLO)]).await;
     let body = json!({"username": "vera", "password": "vera-password", "role": "viewer"});
     let (status, answer) = stack.send(Method::POST, "/api/v2/gust/users", &body).await;
@@ -348,7 +340,6 @@ async fn a_garbage_token_a_wrong_password_and_a_viewer_writing_are_refused_in_on
     let garbage = Gust::new().with_env("GUST_API_URL", &stack.api).with_env("GUST_API_TOKEN", "garbage");
     garbage.run(&["dags", "list"]).await.expect_one_line_error(&["refused the token", "gust login"]);
 
-    let wrong = Gust::new();
     let refused = wrong.run_with_stdin(&["login", "--url", &stack.api, "--username", "vera"], "wrong\n").await;
     refused.expect_one_line_error(&["login refused"]);
     assert!(!wrong.config_file().exists(), "a refused login stores nothing");
@@ -359,6 +350,40 @@ async fn a_garbage_token_a_wrong_password_and_a_viewer_writing_are_refused_in_on
     viewer.run(&["variables", "set", "k", "v"]).await.expect_one_line_error(&["permission denied", "admin"]);
     viewer.run(&["users", "list"]).await.expect_one_line_error(&["permission denied", "admin"]);
     stack.stop().await;
+}
+
+#[test]
+fn help_on_every_remote_command_exits_0() {
+    let commands: &[&[&str]] = &[
+        &["login"],
+        &["logout"],
+        &["dags", "list"],
+        &["dags", "get"],
+        &["dags", "pause"],
+        &["dags", "unpause"],
+        &["dags", "trigger"],
+        &["runs", "list"],
+        &["runs", "get"],
+        &["runs", "clear"],
+        &["tasks", "list"],
+        &["tasks", "logs"],
+        &["tasks", "clear"],
+        &["tasks", "mark"],
+        &["import-errors"],
+        &["pools", "set"],
+        &["variables", "set"],
+        &["backfill", "create"],
+        &["users", "create"],
+    ];
+    for command in commands {
+        let args: Vec<&str> = command.iter().copied().chain(["--help"]).collect();
+        let run = crate::helpers::gust(&args).expect_code(0);
+        assert!(run.stdout.contains("Usage: gust"), "{args:?}:\n{}", run.stdout);
+    }
+    let trigger = crate::helpers::gust(&["dags", "trigger", "--help"]).stdout;
+    for flag in ["--conf <JSON>", "--logical-date <DATE>", "--wait", "--follow", "--output <OUTPUT>"] {
+        assert!(trigger.contains(flag), "{flag} missing from:\n{trigger}");
+    }
 }
 
 #[tokio::test]
