@@ -330,7 +330,7 @@ async fn variables_pools_and_backfills_are_managed_from_the_command_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_garbage_token_a_wrong_password_and_a_viewer_writing_are_refused_in_one_line() {
+async fn a_garbage_or_expired_token_a_wrong_password_and_a_viewer_writing_are_refused_in_one_line() {
     let wrong = Gust::new();
     let stack = TestStack::spawn(&[("hello.yaml", HELLO)]).await;
     let body = json!({"username": "vera", "password": "vera-password", "role": "viewer"});
@@ -339,6 +339,17 @@ async fn a_garbage_token_a_wrong_password_and_a_viewer_writing_are_refused_in_on
 
     let garbage = Gust::new().with_env("GUST_API_URL", &stack.api).with_env("GUST_API_TOKEN", "garbage");
     garbage.run(&["dags", "list"]).await.expect_one_line_error(&["refused the token", "gust login"]);
+    let now = Utc::now().timestamp();
+    let claims = json!({"sub": ADMIN_USER, "role": "admin", "iat": now - 7200, "exp": now - 3600});
+    let secret = stack.settings.auth.jwt_secret.clone().expect("test stacks sign with a known secret");
+    let expired = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("signing a token");
+    let stale = Gust::new().with_env("GUST_API_URL", &stack.api).with_env("GUST_API_TOKEN", &expired);
+    stale.run(&["dags", "list"]).await.expect_one_line_error(&["expired", "gust login"]);
 
     let refused = wrong.run_with_stdin(&["login", "--url", &stack.api, "--username", "vera"], "wrong\n").await;
     refused.expect_one_line_error(&["login refused"]);
