@@ -17,6 +17,10 @@
 //!
 //! Here: [`run`], the dispatch of the top-level commands, login and logout,
 //! and what several families share (reading a password, a JSON argument).
+//!
+//! Requests go one at a time through reqwest's blocking client, which runs
+//! its own small runtime: call these commands from plain threads (main.rs
+//! is synchronous), never from inside a tokio runtime.
 
 pub mod admin;
 pub mod args;
