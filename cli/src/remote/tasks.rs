@@ -105,11 +105,25 @@ fn task_path(dag: &str, run: &str, task: &str) -> String {
     format!("{}/taskInstances/{}", run_path(dag, run), segment(task))
 }
 
+/// One task instance; a mapped one (`map_index` 0, 1, …) is looked up in the run's list, as the
+/// API's route for one task instance serves the unmapped one.
+fn instance(client: &Client, dag: &str, run: &str, task: &str, map_index: i64) -> Result<Value, ClientError> {
+    if map_index < 0 {
+        return client.get(&task_path(dag, run, task), &[]);
+    }
+    let query = [("task_id", task.to_string()), ("map_index", map_index.to_string())];
+    let list = client.get(&format!("{}/taskInstances", run_path(dag, run)), &query)?;
+    match list["task_instances"].get(0) {
+        Some(instance) => Ok(instance.clone()),
+        None => Err(ClientError::NotFound(format!(
+            "task instance `{task}` with map_index {map_index} not found in DAG run `{run}` of DAG `{dag}`"
+        ))),
+    }
+}
+
 /// `gust tasks logs`: the try's lines; with `--follow`, new ones until the task instance has finished.
 fn logs(client: &Client, args: &LogsArgs, out: &mut dyn Write) -> Result<(), RemoteError> {
-    let path = task_path(&args.dag, &args.run, &args.task);
-    let query = [("map_index", args.map_index.to_string())];
-    let read_instance = || client.get(&path, &query);
+    let read_instance = || instance(client, &args.dag, &args.run, &args.task, args.map_index);
     let mut instance = loop {
         match read_instance() {
             // A run that has not started has no task instances yet: following waits for them.

@@ -132,6 +132,8 @@ fn mode(path: &Path) -> u32 {
 
 const HELLO: &str =
     "dag_id: hello\ntags: [demo]\ntasks:\n  - {id: say, operator: bash, command: echo hello from gust}\n";
+const MAPPED: &str =
+    "dag_id: mapped\ntasks:\n  - {id: each, operator: bash, command: 'echo item {{ item }}', expand: [x, y]}\n";
 const RETRIED: &str = "dag_id: retried\ntasks:\n  - {id: first, operator: bash, command: 'sleep 1; echo first'}\n  \
                        - {id: flaky, operator: bash, command: 'echo flaky; sleep 1; exit 1', depends_on: [first], \
                        retries: 1, retry_delay: 1s}\n";
@@ -178,9 +180,10 @@ async fn login_reads_the_password_from_stdin_stores_a_private_token_and_dags_are
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn trigger_wait_exits_0_for_a_successful_run_and_1_for_a_failed_one_and_task_logs_are_printed() {
     let gust = Gust::new();
-    let stack = TestStack::spawn(&[("hello.yaml", HELLO), ("broken.yaml", BROKEN)]).await;
-    stack.wait_for_dag("hello").await;
-    stack.wait_for_dag("broken").await;
+    let stack = TestStack::spawn(&[("hello.yaml", HELLO), ("broken.yaml", BROKEN), ("mapped.yaml", MAPPED)]).await;
+    for dag in ["hello", "broken", "mapped"] {
+        stack.wait_for_dag(dag).await;
+    }
     gust.login(&stack.api, ADMIN_USER, ADMIN_PASSWORD).await;
 
     let ok = gust.run(&["dags", "trigger", "hello", "--wait", "--output", "json"]).await.expect_code(0).json();
@@ -203,6 +206,15 @@ async fn trigger_wait_exits_0_for_a_successful_run_and_1_for_a_failed_one_and_ta
         finished_follow.stdout.contains("hello from gust"),
         "a finished task's log ends the follow: {finished_follow:?}"
     );
+
+    let mapped = gust.run(&["dags", "trigger", "mapped", "--follow"]).await.expect_code(0);
+    assert!(mapped.stdout.contains("[each[1]] item y"), "mapped instances are labelled: {mapped:?}");
+    let mapped_run = gust.run(&["runs", "list", "mapped", "-o", "json"]).await.expect_code(0).json();
+    let mapped_run = mapped_run["dag_runs"][0]["dag_run_id"].as_str().expect("the mapped run").to_string();
+    let second = gust.run(&["tasks", "logs", "mapped", &mapped_run, "each", "--map-index", "1"]).await.expect_code(0);
+    assert!(second.stdout.contains("item y") && !second.stdout.contains("item x"), "{second:?}");
+    let missing = gust.run(&["tasks", "logs", "mapped", &mapped_run, "each", "--map-index", "5"]).await;
+    missing.expect_one_line_error(&["not found", "map_index 5"]);
 
     let runs = gust.run(&["runs", "list", "hello", "-o", "json"]).await.expect_code(0).json();
     assert_eq!(runs["total_entries"], 2, "{runs}");
