@@ -128,6 +128,9 @@ pub struct TriggerArgs {
     /// Wait, and print the tasks' log lines as they are written.
     #[arg(long)]
     pub follow: bool,
+    /// Stop waiting after this long (e.g. 90s, 10m) with exit code 2; the run goes on.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
     /// Output format.
     #[command(flatten)]
     pub out: OutputArg,

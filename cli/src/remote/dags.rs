@@ -6,7 +6,7 @@ use std::{
     io::{IsTerminal, Write},
     process::ExitCode,
     thread,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -110,7 +110,7 @@ fn trigger(client: &Client, args: &TriggerArgs, out: &mut dyn Write) -> Result<E
         writeln!(out, "Triggered {} run {run_id}", args.dag)?;
         out.flush()?;
     }
-    let finished = wait(client, &args.dag, &run_id, args.follow, out)?;
+    let finished = wait(client, args, &run_id, out)?;
     let state = output::text(&finished["state"]);
     let mut message = format!("Run {run_id} of {}: {state}", args.dag);
     if state != "success" {
@@ -130,8 +130,11 @@ fn trigger(client: &Client, args: &TriggerArgs, out: &mut dyn Write) -> Result<E
 }
 
 /// Polls a run until it is `success` or `failed` and returns it; shows tasks done/total on a
-/// terminal (standard error), and with `follow` prints each task's new log lines, `[task] line`.
-fn wait(client: &Client, dag: &str, run_id: &str, follow: bool, out: &mut dyn Write) -> Result<Value, RemoteError> {
+/// terminal (standard error), with `--follow` prints each task's new log lines, `[task] line`,
+/// and gives up after `--timeout`.
+fn wait(client: &Client, args: &TriggerArgs, run_id: &str, out: &mut dyn Write) -> Result<Value, RemoteError> {
+    let (dag, follow) = (args.dag.as_str(), args.follow);
+    let started = Instant::now();
     let bar = if std::io::stderr().is_terminal() { ProgressBar::new(0) } else { ProgressBar::hidden() };
     if let Ok(style) = ProgressStyle::with_template("{spinner} [{bar:30}] {pos}/{len} tasks done · run {msg}") {
         bar.set_style(style.progress_chars("=> "));
@@ -156,6 +159,15 @@ fn wait(client: &Client, dag: &str, run_id: &str, follow: bool, out: &mut dyn Wr
         if state == "success" || state == "failed" {
             bar.finish_and_clear();
             return Ok(run);
+        }
+        if let Some(timeout) = args.timeout.filter(|timeout| started.elapsed() >= *timeout) {
+            bar.finish_and_clear();
+            return Err(RemoteError::Timeout(format!(
+                "gave up waiting after {}: run {run_id} of {dag} is {state} ({done}/{} tasks done) and goes on; \
+                 see gust runs get {dag} '{run_id}'",
+                humantime::format_duration(timeout),
+                instances.len()
+            )));
         }
         thread::sleep(tasks::POLL);
     }

@@ -55,6 +55,9 @@ pub enum RemoteError {
     /// Writing to standard output failed.
     #[error("cannot write the output: {0}")]
     Write(#[from] io::Error),
+    /// `--timeout` passed before the run finished.
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// Runs a top-level remote command; the exit code on success.

@@ -168,6 +168,10 @@ async fn login_reads_the_password_from_stdin_stores_a_private_token_and_dags_are
         waiting.stderr.contains("DAG hello is paused; the run waits until `gust dags unpause hello`"),
         "{waiting:?}"
     );
+    let gave_up = gust.run(&["dags", "trigger", "hello", "--wait", "--timeout", "1s"]).await;
+    assert!(gave_up.stderr.starts_with("gust: warning: DAG hello is paused"), "{gave_up:?}");
+    assert_eq!(gave_up.code, Some(2), "{gave_up:?}");
+    assert!(gave_up.stderr.lines().nth(1).is_some_and(|l| l.contains("gave up waiting after 1s")), "{gave_up:?}");
     let unpaused = gust.run(&["dags", "unpause", "hello", "--output", "json"]).await.expect_code(0).json();
     assert_eq!(unpaused["is_paused"], false, "{unpaused}");
     assert_eq!(stack.get("/api/v2/dags/hello").await.1["is_paused"], false);
