@@ -127,9 +127,10 @@ fn logs(client: &Client, args: &LogsArgs, out: &mut dyn Write) -> Result<(), Rem
     let mut instance = loop {
         match read_instance() {
             // A run that has not started has no task instances yet: following waits for them.
-            Err(ClientError::NotFound(detail)) if args.follow => {
+            Err(ClientError::NotFound(_)) if args.follow => {
                 if client.get(&run_path(&args.dag, &args.run), &[])?["state"] != "queued" {
-                    return Err(ClientError::NotFound(detail).into());
+                    // It may have started (creating its task instances) since the first look: one more.
+                    break read_instance()?;
                 }
                 thread::sleep(POLL);
             }
