@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// The version line: package version and the git commit it was built from.
 pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GUST_GIT_COMMIT"), ")");
 
-/// `gust`: validate, inspect and render DAG files on your machine.
+/// `gust`: validate, inspect and render DAG files on your machine, and drive a gust deployment over its API.
 #[derive(Debug, Parser)]
 #[command(name = "gust", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
@@ -19,10 +19,10 @@ pub struct Cli {
 /// The command families.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Check, draw and schedule DAG files.
+    /// Check, draw and schedule DAG files; list, trigger and pause the DAGs of a deployment.
     #[command(subcommand)]
     Dags(DagsCommand),
-    /// Look at one task of a DAG.
+    /// Look at one task of a DAG; list, follow the logs of, clear and mark task instances of a deployment.
     #[command(subcommand)]
     Tasks(TasksCommand),
     /// Print the JSON Schema of DAG files (for editors and pre-commit hooks).
@@ -34,6 +34,9 @@ pub enum Command {
         /// The shell to complete in.
         shell: Shell,
     },
+    /// Commands over a gust deployment's HTTP API (login, runs, pools, …).
+    #[command(flatten)]
+    Remote(crate::remote::args::RemoteCommand),
 }
 
 /// Shells `gust completions` writes scripts for.
@@ -66,6 +69,9 @@ pub enum DagsCommand {
     NextRuns(NextRunsArgs),
     /// Run one whole DAG run on this machine with the daemons' code, on a throwaway database and an in-process broker; exit 1 when it fails.
     Test(DagTestArgs),
+    /// DAGs of a deployment, over its HTTP API.
+    #[command(flatten)]
+    Remote(crate::remote::args::DagsRemote),
 }
 
 /// The run a command renders or runs tasks for, as a manual trigger would make it.
@@ -176,6 +182,9 @@ pub enum TasksCommand {
     Render(RenderArgs),
     /// Run one task's operator here with rendered arguments; print its log and XCom, record nothing.
     Test(TaskTestArgs),
+    /// Task instances of a deployment, over its HTTP API.
+    #[command(flatten)]
+    Remote(crate::remote::args::TasksRemote),
 }
 
 /// `gust tasks test`.

@@ -21,6 +21,9 @@
 //! - [`standalone`]: `gust standalone`, scheduler, worker and webapi in one process.
 //! - [`policy`]: `gust-policy.yaml`, a pure check of a parsed DAG.
 //! - [`schema`]: `gust schema`, the JSON Schema of DAG files.
+//! - [`remote`]: `gust login` and the commands over the HTTP API (`dags
+//!   list|trigger …`, `runs`, `tasks logs …`, `import-errors`, `pools`,
+//!   `variables`, `backfill`, `users`); its own Layout says more.
 //!
 //! Each module has its own error type; main.rs alone uses anyhow.
 
@@ -28,6 +31,7 @@ pub mod args;
 pub mod dags;
 pub mod files;
 pub mod policy;
+pub mod remote;
 pub mod schema;
 pub mod standalone;
 pub mod task_test;
@@ -65,6 +69,9 @@ pub enum CliError {
     /// Writing to standard output failed.
     #[error("cannot write the output: {0}")]
     Write(#[from] std::io::Error),
+    /// A remote command failed.
+    #[error(transparent)]
+    Remote(#[from] remote::RemoteError),
 }
 
 /// Runs one parsed command line, writing its output to standard output; the exit code on success.
@@ -105,6 +112,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             };
             out.write_all(dags::next_runs::table(&loaded.dag, after, args.count).as_bytes())?;
         }
+        Command::Dags(DagsCommand::Remote(command)) => return Ok(remote::dags::run(command, &mut out)?),
+        Command::Tasks(TasksCommand::Remote(command)) => return Ok(remote::tasks::run(command, &mut out)?),
+        Command::Remote(command) => return Ok(remote::run(command, &mut out)?),
         Command::Tasks(TasksCommand::Render(args)) => out.write_all(tasks::render(&args)?.as_bytes())?,
         Command::Dags(DagsCommand::Test(_)) | Command::Tasks(TasksCommand::Test(_)) | Command::Standalone => {
             unreachable!("handled before standard output is locked")
