@@ -79,6 +79,16 @@ pub enum DagsRemote {
     Unpause(DagArgs),
     /// Trigger a run; with --wait or --follow, exit 0 when it succeeds and 1 when it fails.
     Trigger(TriggerArgs),
+    /// Deploy DAG files without a volume: push each to the API, which validates and stores it; exit 1 when any is refused.
+    Push(PushArgs),
+}
+
+/// `gust dags push`.
+#[derive(Debug, clap::Args)]
+pub struct PushArgs {
+    /// DAG files to push, stored under their file names (`dags/etl.yaml` as `etl.yaml`).
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
 }
 
 /// `gust dags list`.

@@ -158,6 +158,14 @@ pub fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
+/// What a request carries.
+enum Body<'a> {
+    /// JSON, as most of the API takes.
+    Json(&'a Value),
+    /// A YAML document (a DAG file).
+    Yaml(&'a str),
+}
+
 /// A client of one gust API: base URL and, once logged in, a bearer token.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -199,7 +207,7 @@ impl Client {
     /// `POST /auth/token`: the access token of `username`.
     pub fn login(&self, username: &str, password: &str) -> Result<String, ClientError> {
         let body = json!({"username": username, "password": password});
-        let answer = self.request(Method::POST, "/auth/token", &[], Some(&body)).map_err(|e| match e {
+        let answer = self.request(Method::POST, "/auth/token", &[], Some(Body::Json(&body))).map_err(|e| match e {
             ClientError::Unauthorized { detail, .. } => ClientError::LoginRefused(detail),
             other => other,
         })?;
@@ -219,7 +227,7 @@ impl Client {
 
     /// `method path` with a JSON body; the answer's JSON (`null` for an empty answer).
     pub fn send(&self, method: Method, path: &str, body: &Value) -> Result<Value, ClientError> {
-        self.request(method, path, &[], Some(body))
+        self.request(method, path, &[], Some(Body::Json(body)))
     }
 
     /// `DELETE path`.
@@ -227,20 +235,29 @@ impl Client {
         self.request(Method::DELETE, path, &[], None).map(drop)
     }
 
+    /// `PUT path` with a YAML body (a DAG file); the answer's JSON.
+    pub fn put_yaml(&self, path: &str, yaml: &str) -> Result<Value, ClientError> {
+        self.request(Method::PUT, path, &[], Some(Body::Yaml(yaml)))
+    }
+
     fn request(
         &self,
         method: Method,
         path: &str,
         query: &[(&str, String)],
-        body: Option<&Value>,
+        body: Option<Body<'_>>,
     ) -> Result<Value, ClientError> {
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url).query(query).header("accept", "application/json");
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
-        if let Some(body) = body {
-            request = request.json(body);
+        match body {
+            Some(Body::Json(json)) => request = request.json(json),
+            Some(Body::Yaml(yaml)) => {
+                request = request.header("content-type", "application/yaml").body(yaml.to_string())
+            }
+            None => {}
         }
         let response =
             request.send().map_err(|e| ClientError::Unreachable { url: self.base.clone(), reason: innermost(&e) })?;

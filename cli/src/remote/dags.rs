@@ -14,8 +14,8 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::{
-    args::{DagArgs, DagsListArgs, DagsRemote, TriggerArgs},
-    client::{segment, Client},
+    args::{DagArgs, DagsListArgs, DagsRemote, PushArgs, TriggerArgs},
+    client::{segment, Client, ClientError},
     json_object,
     output::{self, Column},
     page_query,
@@ -64,6 +64,35 @@ pub fn run(command: DagsRemote, out: &mut dyn Write) -> Result<ExitCode, RemoteE
         DagsRemote::Pause(args) => set_paused(&client, &args, true, out)?,
         DagsRemote::Unpause(args) => set_paused(&client, &args, false, out)?,
         DagsRemote::Trigger(args) => return trigger(&client, &args, out),
+        DagsRemote::Push(args) => return push(&client, &args, out),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pushes each file; a file the API refuses (not a DAG, a bad name) is reported and
+/// the others still go; a failure to reach or use the API stops at once.
+fn push(client: &Client, args: &PushArgs, out: &mut dyn Write) -> Result<ExitCode, RemoteError> {
+    let mut refused = 0;
+    for path in &args.files {
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let yaml = std::fs::read_to_string(path)
+            .map_err(|e| RemoteError::Argument(format!("{}: cannot read the file: {e}", path.display())))?;
+        match client.put_yaml(&format!("/api/v2/gust/dagFiles/{}", segment(&name)), &yaml) {
+            Ok(file) => {
+                let dag = file["dag_id"].as_str().unwrap_or("?");
+                let version = file["version"].as_i64().unwrap_or(0);
+                writeln!(out, "pushed {}: DAG {dag}, version {version}", path.display())?;
+            }
+            Err(ClientError::Api { status, detail }) if status.is_client_error() => {
+                refused += 1;
+                writeln!(out, "refused {}: {detail}", path.display())?;
+            }
+            Err(other) => return Err(other.into()),
+        }
+    }
+    if refused > 0 {
+        writeln!(out, "{refused} of {} file(s) refused; nothing of those was stored", args.files.len())?;
+        return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -229,6 +229,26 @@ async fn trigger_wait_exits_0_for_a_successful_run_and_1_for_a_failed_one_and_ta
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dags_push_deploys_dag_files_to_a_stack_with_an_empty_dag_folder_and_exits_1_for_a_refused_one() {
+    let gust = Gust::new();
+    let stack = TestStack::spawn(&[]).await;
+    gust.login(&stack.api, ADMIN_USER, ADMIN_PASSWORD).await;
+    let files = gust.home.join("dags");
+    std::fs::create_dir_all(&files).unwrap();
+    std::fs::write(files.join("pushed.yaml"), HELLO.replace("dag_id: hello", "dag_id: pushed")).unwrap();
+    std::fs::write(files.join("bad.yaml"), "dag_id: bad\ntasks:\n  - {id: a, operator: nope!}\n").unwrap();
+    let (good, bad) = (files.join("pushed.yaml"), files.join("bad.yaml"));
+    let run = gust.run(&["dags", "push", good.to_str().unwrap(), bad.to_str().unwrap()]).await.expect_code(1);
+    assert!(run.stdout.contains("pushed.yaml: DAG pushed, version 1"), "{run:?}");
+    assert!(run.stdout.contains("refused") && run.stdout.contains("dagFiles:bad.yaml"), "{run:?}");
+    stack.wait_for_dag("pushed").await;
+    let ok = gust.run(&["dags", "trigger", "pushed", "--wait", "--output", "json"]).await.expect_code(0).json();
+    assert_eq!(ok["state"], "success", "{ok}");
+    gust.run(&["dags", "push", good.to_str().unwrap()]).await.expect_code(0);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_retried_task_is_followed_across_its_tries_then_marked_cleared_and_its_run_cleared() {
     let gust = Gust::new();
     let stack = TestStack::spawn(&[("retried.yaml", RETRIED)]).await;
@@ -389,6 +409,7 @@ fn help_on_every_remote_command_exits_0() {
         &["dags", "pause"],
         &["dags", "unpause"],
         &["dags", "trigger"],
+        &["dags", "push"],
         &["runs", "list"],
         &["runs", "get"],
         &["runs", "clear"],
