@@ -187,9 +187,9 @@ pub enum TasksCommand {
     Remote(crate::remote::args::TasksRemote),
 }
 
-/// `gust tasks test`.
-#[derive(Debug, clap::Args)]
-pub struct TaskTestArgs {
+/// One task of a DAG, for a run as a manual trigger would make it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TaskOfRunArgs {
     /// A dag_id in the DAG folder, or the path of a DAG file.
     pub dag: String,
     /// The task's id.
@@ -200,6 +200,14 @@ pub struct TaskTestArgs {
     /// The run's logical date and conf.
     #[command(flatten)]
     pub run: RunInputArgs,
+}
+
+/// `gust tasks test`.
+#[derive(Debug, clap::Args)]
+pub struct TaskTestArgs {
+    /// The task and the run it is for.
+    #[command(flatten)]
+    pub target: TaskOfRunArgs,
     /// Which element of a mapped task to run [default: 0].
     #[arg(long, value_name = "N")]
     pub map_index: Option<usize>,
@@ -208,16 +216,9 @@ pub struct TaskTestArgs {
 /// `gust tasks render`.
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
-    /// A dag_id in the DAG folder, or the path of a DAG file.
-    pub dag: String,
-    /// The task's id.
-    pub task: String,
-    /// Where the DAG folder is.
+    /// The task and the run it is for.
     #[command(flatten)]
-    pub folder: DagsFolder,
-    /// The run's logical date and conf.
-    #[command(flatten)]
-    pub run: RunInputArgs,
+    pub target: TaskOfRunArgs,
     /// Output format of the rendered arguments.
     #[arg(long, value_enum, default_value_t = RenderFormat::Yaml)]
     pub output: RenderFormat,

@@ -39,9 +39,10 @@ pub enum TaskTestError {
 
 /// Runs the command; true when the try succeeded (or was skipped).
 pub async fn run(args: &TaskTestArgs) -> Result<bool, TaskTestError> {
-    let tasks::RenderInputs { loaded, logical_date, conf } = tasks::inputs(&args.dag, &args.folder, &args.run)?;
-    let rendered = tasks::render_task(&loaded, &args.task, logical_date, conf.clone(), Utc::now())?;
-    let task = loaded.dag.task(&args.task).expect("render_task found the task");
+    let target = &args.target;
+    let tasks::RenderInputs { loaded, logical_date, conf } = tasks::inputs(&target.dag, &target.folder, &target.run)?;
+    let rendered = tasks::render_task(&loaded, &target.task, logical_date, conf.clone(), Utc::now())?;
+    let task = loaded.dag.task(&target.task).expect("render_task found the task");
     let params = resolve_params(&loaded.dag.params, &conf).map_err(|e| TaskTestError::Argument(e.to_string()))?;
     let (map_index, map_item, rendered) = match rendered {
         Value::Array(instances) => {
@@ -49,7 +50,7 @@ pub async fn run(args: &TaskTestArgs) -> Result<bool, TaskTestError> {
             let mut instance = instances.get(index).cloned().ok_or_else(|| {
                 TaskTestError::Argument(format!(
                     "task `{}` maps over {} element(s); --map-index must be below that",
-                    args.task,
+                    target.task,
                     instances.len()
                 ))
             })?;
@@ -61,7 +62,9 @@ pub async fn run(args: &TaskTestArgs) -> Result<bool, TaskTestError> {
             (i32::try_from(index).unwrap_or(i32::MAX), item, instance)
         }
         single if args.map_index.is_none() => (-1, None, single),
-        _ => return Err(TaskTestError::Argument(format!("task `{}` is not mapped; leave out --map-index", args.task))),
+        _ => {
+            return Err(TaskTestError::Argument(format!("task `{}` is not mapped; leave out --map-index", target.task)))
+        }
     };
     let operator: OperatorSpec = serde_json::from_value(rendered)
         .map_err(|e| TaskTestError::Argument(format!("the rendered arguments do not form an operator: {e}")))?;
@@ -73,7 +76,7 @@ pub async fn run(args: &TaskTestArgs) -> Result<bool, TaskTestError> {
             "test__{}",
             logical_date.unwrap_or_else(Utc::now).to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
         ),
-        task_id: args.task.clone(),
+        task_id: target.task.clone(),
         map_index,
         map_item,
         try_number: 1,

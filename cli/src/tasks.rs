@@ -62,8 +62,9 @@ pub enum RenderError {
 
 /// Runs the command: the rendered arguments as YAML or JSON.
 pub fn render(args: &RenderArgs) -> Result<String, RenderError> {
-    let RenderInputs { loaded, logical_date, conf } = inputs(&args.dag, &args.folder, &args.run)?;
-    let rendered = render_task(&loaded, &args.task, logical_date, conf, Utc::now())?;
+    let target = &args.target;
+    let RenderInputs { loaded, logical_date, conf } = inputs(&target.dag, &target.folder, &target.run)?;
+    let rendered = render_task(&loaded, &target.task, logical_date, conf, Utc::now())?;
     Ok(match args.output {
         RenderFormat::Json => format!("{}\n", serde_json::to_string_pretty(&rendered).unwrap_or_default()),
         RenderFormat::Yaml => serde_yaml_ng::to_string(&rendered).unwrap_or_default(),
