@@ -9,7 +9,7 @@ use gust_shared::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{Operator, OperatorFuture, Outcome, RunLimits};
+use super::{fail, Operator, OperatorFuture, Outcome, RunLimits};
 use crate::log_sink::{LogSink, Stream};
 
 /// Most characters of a response body written to the log.
@@ -52,12 +52,6 @@ async fn sleep_or_forever(limit: Option<Duration>) {
         Some(limit) => tokio::time::sleep(limit).await,
         None => std::future::pending().await,
     }
-}
-
-async fn fail(log: &LogSink, reason: impl Into<String>) -> Outcome {
-    let reason = reason.into();
-    log.line(Stream::Gust, reason.clone()).await;
-    Outcome::failed(None, reason)
 }
 
 /// The request's URL: `url`, or the connection's base URL joined with `endpoint`.

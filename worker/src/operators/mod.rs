@@ -97,6 +97,13 @@ impl Outcome {
     }
 }
 
+/// Ends a try that failed before or without a process: the reason goes to the log and to the try.
+async fn fail(log: &LogSink, reason: impl Into<String>) -> Outcome {
+    let reason = reason.into();
+    log.line(crate::log_sink::Stream::Gust, reason.clone()).await;
+    Outcome::failed(None, reason)
+}
+
 /// Worker-side limits every operator honours.
 #[derive(Debug, Clone)]
 pub struct RunLimits {

@@ -21,7 +21,7 @@ use gust_shared::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{http, sql, NextPoke, Operator, OperatorFuture, Outcome, RunLimits};
+use super::{fail, http, sql, NextPoke, Operator, OperatorFuture, Outcome, RunLimits};
 use crate::log_sink::{LogSink, Stream};
 
 /// Every sensor operator: the poke differs, the waiting is the same.
@@ -108,13 +108,12 @@ async fn sense(task: &TaskMessage, waiting: &Waiting, log: &LogSink, limits: &Ru
 
 /// The end of a sensor that gives up: `skipped` with `soft_fail`, otherwise `failed`.
 async fn give_up(log: &LogSink, reason: impl Into<String>, soft_fail: bool, retryable: bool) -> Outcome {
-    let reason = reason.into();
-    log.line(Stream::Gust, reason.clone()).await;
+    let failed = fail(log, reason).await;
     if soft_fail {
         log.line(Stream::Gust, "soft_fail: the task is skipped instead of failed").await;
-        return Outcome { state: TaskState::Skipped, failure_reason: Some(reason), ..Outcome::success() };
+        return Outcome { state: TaskState::Skipped, failure_reason: failed.failure_reason, ..Outcome::success() };
     }
-    Outcome { retryable, ..Outcome::failed(None, reason) }
+    Outcome { retryable, ..failed }
 }
 
 async fn poke(task: &TaskMessage, log: &LogSink, limits: &RunLimits) -> Poke {

@@ -16,7 +16,7 @@ use tokio_postgres::{
 };
 use tokio_util::sync::CancellationToken;
 
-use super::{Operator, OperatorFuture, Outcome, RunLimits};
+use super::{fail, Operator, OperatorFuture, Outcome, RunLimits};
 use crate::log_sink::{LogSink, Stream};
 
 /// The `sql` operator.
@@ -32,12 +32,6 @@ impl Operator for Sql {
     ) -> OperatorFuture<'a> {
         Box::pin(run_sql(task, log, limits, stop))
     }
-}
-
-async fn fail(log: &LogSink, reason: impl Into<String>) -> Outcome {
-    let reason = reason.into();
-    log.line(Stream::Gust, reason.clone()).await;
-    Outcome::failed(None, reason)
 }
 
 async fn run_sql(task: &TaskMessage, log: &LogSink, limits: &RunLimits, stop: &CancellationToken) -> Outcome {
