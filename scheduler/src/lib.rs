@@ -11,6 +11,7 @@ mod dag_folder;
 mod dead_letters;
 mod dispatch;
 pub mod error;
+mod lost_tries;
 mod operator_warnings;
 mod pool_warnings;
 mod readiness;
@@ -18,7 +19,6 @@ mod run_scheduling;
 mod timetable;
 mod versions;
 mod wakeups;
-mod zombies;
 
 use std::{future::Future, sync::Arc, time::Duration};
 
@@ -164,8 +164,14 @@ impl Scheduler {
             rabbit.ensure().await;
         }
         let threshold = self.settings.scheduler.zombie_threshold;
-        if let Err(e) = zombies::reap(&self.pool, self.broker.as_ref(), &self.versions, threshold).await {
+        if let Err(e) = lost_tries::reap_zombies(&self.pool, self.broker.as_ref(), &self.versions, threshold).await {
             tracing::error!(error = %e, "ending zombie tasks failed");
+        }
+        let timeout = self.settings.scheduler.task_queued_timeout;
+        if let Err(e) =
+            lost_tries::fail_queued_too_long(&self.pool, self.broker.as_ref(), &self.versions, timeout).await
+        {
+            tracing::error!(error = %e, "ending tasks queued for too long failed");
         }
         if self.timetable {
             if let Err(e) = timetable::create_due_runs(&self.pool).await {

@@ -121,6 +121,12 @@ pub struct SchedulerSettings {
     /// failed or retried by the scheduler (its worker is hung or gone).
     #[serde(with = "humantime_serde")]
     pub zombie_threshold: Duration,
+    /// A task queued for longer than this (Airflow's `task_queued_timeout`)
+    /// has its try failed, and retried by its retry rules: its message was
+    /// lost (a database restored from a backup, broker data lost) or no
+    /// worker consumes its queue.
+    #[serde(with = "humantime_serde")]
+    pub task_queued_timeout: Duration,
 }
 
 /// Tasks a worker runs at once unless configured: Airflow's Celery `worker_concurrency` default.
@@ -288,6 +294,7 @@ impl Default for SchedulerSettings {
             safety_interval: Duration::from_secs(5),
             dispatch_batch: 500,
             zombie_threshold: Duration::from_secs(60),
+            task_queued_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -395,6 +402,12 @@ impl Settings {
             return Err(SettingsError::Invalid {
                 key: "GUST__SCHEDULER__ZOMBIE_THRESHOLD",
                 problem: "must be longer than GUST__WORKER__TAKEOVER_AFTER, so a redelivered try is taken over before it is declared a zombie".into(),
+            });
+        }
+        if self.scheduler.task_queued_timeout < Duration::from_secs(1) {
+            return Err(SettingsError::Invalid {
+                key: "GUST__SCHEDULER__TASK_QUEUED_TIMEOUT",
+                problem: "must be at least 1s; tasks waiting behind a long queue should not be retried, so keep it well above the longest wait you expect (default 10m)".into(),
             });
         }
         if self.database.pool_size == 0 {

@@ -199,6 +199,10 @@ pub enum TaskTransition {
     FailZombie,
     /// The broker gave up on the try's message (delivery limit); no retry.
     FailUndeliverable,
+    /// Queued for longer than `task_queued_timeout` (Airflow's): its message
+    /// was lost (a database restored from a backup, broker data lost) or no
+    /// worker consumes its queue. Retry rules apply.
+    FailQueuedTimeout,
     /// Cleared by hand (Airflow's clear): the task runs again.
     Clear,
     /// Marked `success` by hand (also when a run is set to success).
@@ -211,7 +215,7 @@ pub enum TaskTransition {
 
 impl TaskTransition {
     /// Every transition, in the order a task meets them.
-    pub const ALL: [TaskTransition; 21] = [
+    pub const ALL: [TaskTransition; 22] = [
         TaskTransition::Create,
         TaskTransition::Schedule,
         TaskTransition::Expand,
@@ -229,6 +233,7 @@ impl TaskTransition {
         TaskTransition::HandBack,
         TaskTransition::FailZombie,
         TaskTransition::FailUndeliverable,
+        TaskTransition::FailQueuedTimeout,
         TaskTransition::Clear,
         TaskTransition::MarkSuccess,
         TaskTransition::MarkFailed,
@@ -244,7 +249,7 @@ impl TaskTransition {
             TaskTransition::Schedule | TaskTransition::Expand | TaskTransition::FailUnexpandable => &[None],
             TaskTransition::Skip | TaskTransition::UpstreamFail | TaskTransition::MarkSkipped => &[None, Scheduled],
             TaskTransition::Dispatch => &[Scheduled],
-            TaskTransition::FailUnrenderable | TaskTransition::Claim => &[Queued],
+            TaskTransition::FailUnrenderable | TaskTransition::Claim | TaskTransition::FailQueuedTimeout => &[Queued],
             TaskTransition::ClaimRetry => &[UpForRetry],
             TaskTransition::ClaimReschedule => &[UpForReschedule],
             TaskTransition::Finish
@@ -282,7 +287,7 @@ impl TaskTransition {
             | TaskTransition::TakeOver => &[Running],
             TaskTransition::Reschedule => &[UpForReschedule],
             TaskTransition::Finish => &[Success, Failed, UpForRetry, Skipped],
-            TaskTransition::FailZombie => &[Failed, UpForRetry],
+            TaskTransition::FailZombie | TaskTransition::FailQueuedTimeout => &[Failed, UpForRetry],
             TaskTransition::Clear => &[None],
             TaskTransition::MarkSuccess => &[Success],
         }
@@ -300,7 +305,8 @@ impl TaskTransition {
             | TaskTransition::Dispatch
             | TaskTransition::FailUnrenderable
             | TaskTransition::FailZombie
-            | TaskTransition::FailUndeliverable => "scheduler",
+            | TaskTransition::FailUndeliverable
+            | TaskTransition::FailQueuedTimeout => "scheduler",
             TaskTransition::Claim
             | TaskTransition::ClaimRetry
             | TaskTransition::ClaimReschedule
@@ -334,6 +340,7 @@ impl TaskTransition {
             TaskTransition::HandBack => &["worker_tries::hand_back"],
             TaskTransition::FailZombie => &["sweeps::fail_zombie"],
             TaskTransition::FailUndeliverable => &["sweeps::fail_undeliverable"],
+            TaskTransition::FailQueuedTimeout => &["sweeps::fail_queued_timeout"],
             TaskTransition::Clear => &["repair::clear"],
             TaskTransition::MarkSuccess | TaskTransition::MarkFailed | TaskTransition::MarkSkipped => &["repair::mark"],
         }
@@ -360,7 +367,7 @@ impl TaskTransition {
     }
 
     /// The single state this transition leaves a task instance in; panics for
-    /// [`Self::Create`], [`Self::Finish`] and [`Self::FailZombie`], whose
+    /// [`Self::Create`], [`Self::Finish`], [`Self::FailZombie`] and [`Self::FailQueuedTimeout`], whose
     /// outcome the statement decides.
     pub fn target(self) -> TaskState {
         match self.to() {

@@ -23,6 +23,7 @@ use gust_shared::{amqp, db, settings::Settings};
 use lapin::{
     options::{
         BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions,
+        QueuePurgeOptions,
     },
     types::FieldTable,
     BasicProperties,
@@ -77,6 +78,8 @@ pub struct StackOptions {
     pub in_process_engine: bool,
     /// The workers' plugin path (folders with `gust-op-<name>` custom operators).
     pub plugin_path: Vec<PathBuf>,
+    /// The scheduler's `task_queued_timeout`, when not the default (10 minutes).
+    pub task_queued_timeout: Option<Duration>,
 }
 
 impl Default for StackOptions {
@@ -87,6 +90,7 @@ impl Default for StackOptions {
             queues: vec!["default".into()],
             in_process_engine: true,
             plugin_path: Vec::new(),
+            task_queued_timeout: None,
         }
     }
 }
@@ -223,6 +227,9 @@ impl TestStack {
         settings.worker.concurrency = options.worker_concurrency;
         settings.worker.queues = options.queues.clone();
         settings.worker.plugin_path = options.plugin_path.clone();
+        if let Some(timeout) = options.task_queued_timeout {
+            settings.scheduler.task_queued_timeout = timeout;
+        }
 
         let stop = CancellationToken::new();
         let mut components = Vec::new();
@@ -417,6 +424,18 @@ impl TestStack {
             .expect("inspecting the queue");
         let _ = connection.close(200, "done".into()).await;
         queue.message_count()
+    }
+
+    /// Deletes every ready message of a queue of the stack's namespace (by full
+    /// queue name), as a broker that lost its data would; returns how many.
+    pub async fn purge_queue(&self, queue_name: &str) -> u32 {
+        let connection =
+            amqp::connect(&self.settings.amqp.url, "gust-tests-purger").await.expect("connecting to RabbitMQ");
+        let channel = connection.create_channel().await.expect("opening a channel");
+        let purged =
+            channel.queue_purge(queue_name.into(), QueuePurgeOptions::default()).await.expect("purging the queue");
+        let _ = connection.close(200, "done".into()).await;
+        purged
     }
 
     /// Starts `gust-scheduler` or `gust-worker` as a child process on this stack's settings.

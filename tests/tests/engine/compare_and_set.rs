@@ -15,7 +15,7 @@ use gust_shared::{
         signals::Signal,
         task_instances::{
             dispatch, repair, run_progress,
-            sweeps::{self, Zombie},
+            sweeps::{self, LostTry},
             try_end::TryOutcome,
             worker_tries::{self, Claim},
         },
@@ -160,6 +160,7 @@ enum Statement {
     HandBack,
     FailZombie,
     FailUndeliverable,
+    FailQueuedTimeout,
     Clear,
     Mark(TaskTransition),
 }
@@ -187,6 +188,7 @@ impl Statement {
             (Statement::HandBack, &[T::HandBack]),
             (Statement::FailZombie, &[T::FailZombie]),
             (Statement::FailUndeliverable, &[T::FailUndeliverable]),
+            (Statement::FailQueuedTimeout, &[T::FailQueuedTimeout]),
             (Statement::Clear, &[T::Clear]),
             (Statement::Mark(T::MarkSuccess), &[T::MarkSuccess]),
             (Statement::Mark(T::MarkFailed), &[T::MarkFailed]),
@@ -241,11 +243,15 @@ impl Statement {
                 worker_tries::hand_back(c, id, try_number).await.unwrap();
             }
             Statement::FailZombie => {
-                let zombie = Zombie { id, try_number, hostname: Some("worker-a".into()) };
+                let zombie = LostTry { id, try_number, hostname: Some("worker-a".into()) };
                 sweeps::fail_zombie(c, &zombie, "worker-a stopped heartbeating", 1000).await.unwrap();
             }
             Statement::FailUndeliverable => {
                 sweeps::fail_undeliverable(c, id, try_number, "delivery limit").await.unwrap();
+            }
+            Statement::FailQueuedTimeout => {
+                let queued = LostTry { id, try_number, hostname: None };
+                sweeps::fail_queued_timeout(c, &queued, "queued for too long", 1000).await.unwrap();
             }
             Statement::Clear => {
                 repair::clear(c, &[id], &[1]).await.unwrap();

@@ -2,11 +2,14 @@
 //! RabbitMQ delay queue (no process sleeps or polls for it), a timed-out task
 //! dies with its whole process group, and people can clear or mark tasks.
 
-use std::path::{Path, PathBuf};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use chrono::{DateTime, Utc};
 use gust_shared::amqp::Topology;
-use gust_tests::TestStack;
+use gust_tests::{StackOptions, TestStack};
 use serde_json::{json, Value};
 
 /// A bash snippet that counts its tries in `counter` and fails until the `succeed_on`-th.
@@ -233,5 +236,32 @@ async fn marking_a_state_the_state_machine_forbids_is_a_409_or_400() {
     assert!(body["detail"].is_string(), "{body}");
     let (status, body) = stack.send(reqwest::Method::PATCH, &path, &json!({"new_state": "sideways"})).await;
     assert!((400..500).contains(&status), "{status} {body}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_queued_task_whose_message_was_lost_is_retried_after_the_queued_timeout() {
+    let dag = "dag_id: lost_message\ndefault_args: {retries: 1, retry_delay: 1s}\n\
+               tasks:\n  - {id: only, operator: bash, command: 'echo ran try $GUST_TRY_NUMBER'}\n";
+    // No worker yet: the try waits in RabbitMQ, where the test then loses it.
+    let options =
+        StackOptions { workers: 0, task_queued_timeout: Some(Duration::from_secs(2)), ..StackOptions::default() };
+    let stack = TestStack::spawn_with(&[("lost.yaml", dag)], options).await;
+    let run_id = stack.trigger("lost_message", json!({})).await;
+    stack.wait_for_task_state("lost_message", &run_id, "only", "queued").await;
+    let queue = Topology::from_settings(&stack.settings.amqp).work_queue("default");
+    assert_eq!(stack.purge_queue(&queue).await, 1, "the try's message was in its work queue");
+
+    let _worker = stack.start_process("gust-worker", "late-worker");
+    assert_eq!(stack.wait_for_run("lost_message", &run_id).await, "success");
+    let tries = tries(&stack, "lost_message", &run_id, "only").await;
+    let states: Vec<_> = tries.iter().map(|t| t["state"].as_str().unwrap_or_default()).collect();
+    assert_eq!(states, ["up_for_retry", "success"], "{tries:?}");
+    let reason = tries[0]["failure_reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("its message was lost"), "{reason}");
+    let first = stack.log_text("lost_message", &run_id, "only", 1).await;
+    assert!(first.contains("queued for over 2s (task_queued_timeout)"), "{first}");
+    let second = stack.log_text("lost_message", &run_id, "only", 2).await;
+    assert!(second.contains("ran try 2"), "{second}");
     stack.stop().await;
 }

@@ -1,8 +1,9 @@
-//! The scheduler's sweeps over tries whose worker is gone: zombies (running,
-//! heartbeat lapsed) and tries whose message the broker dead-lettered at the
-//! delivery limit.
+//! The scheduler's sweeps over tries whose worker or message is gone: zombies
+//! (running, heartbeat lapsed), tries queued for longer than the queued
+//! timeout (message lost, or no worker on the queue), and tries whose message
+//! the broker dead-lettered at the delivery limit.
 //!
-//! Both end the try through [`end_try`], a compare-and-set on the try
+//! All end the try through [`end_try`], a compare-and-set on the try
 //! number: if the worker was only slow and finishes first, the sweep
 //! changes nothing; if the sweep wins, the woken worker's late result is dropped.
 
@@ -14,14 +15,14 @@ use crate::{
     state::{TaskState, TaskTransition},
 };
 
-/// A running try whose worker stopped heartbeating.
+/// A try the scheduler ends because its worker or its message is gone.
 #[derive(Debug, Clone)]
-pub struct Zombie {
+pub struct LostTry {
     /// Task instance id.
     pub id: Uuid,
-    /// The try that was running.
+    /// The try that was running or queued.
     pub try_number: i32,
-    /// The worker it ran on.
+    /// The worker it ran on (none for a queued try).
     pub hostname: Option<String>,
 }
 
@@ -30,7 +31,7 @@ pub async fn lock_zombies(
     db: &impl GenericClient,
     threshold: std::time::Duration,
     limit: i64,
-) -> Result<Vec<Zombie>, DbError> {
+) -> Result<Vec<LostTry>, DbError> {
     let seconds = threshold.as_secs_f64();
     let rows = db
         .query(
@@ -42,13 +43,60 @@ FOR UPDATE SKIP LOCKED"#,
             &[&seconds, &limit],
         )
         .await?;
-    Ok(rows.iter().map(|r| Zombie { id: r.get(0), try_number: r.get(1), hostname: r.get(2) }).collect())
+    Ok(rows.iter().map(lost_try).collect())
+}
+
+/// Tries (up to `limit`) of running runs queued for longer than `timeout`, locked for handling.
+/// Reached through the runs (`task_instances_live`), so no index serves this rare sweep alone.
+pub async fn lock_queued_too_long(
+    db: &impl GenericClient,
+    timeout: std::time::Duration,
+    limit: i64,
+) -> Result<Vec<LostTry>, DbError> {
+    let seconds = timeout.as_secs_f64();
+    let rows = db
+        .query(
+            r#"
+SELECT ti.id, ti.try_number, ti.hostname FROM task_instances ti
+JOIN dag_runs r ON r.id = ti.run_pk AND r.state = 'running'
+WHERE ti.state = 'queued' AND ti.queued_at < now() - $1 * interval '1 second'
+ORDER BY ti.queued_at LIMIT $2
+FOR UPDATE OF ti SKIP LOCKED"#,
+            &[&seconds, &limit],
+        )
+        .await?;
+    Ok(rows.iter().map(lost_try).collect())
+}
+
+fn lost_try(row: &tokio_postgres::Row) -> LostTry {
+    LostTry { id: row.get(0), try_number: row.get(1), hostname: row.get(2) }
 }
 
 /// Ends a zombie's try as failed ([`TaskTransition::FailZombie`]), retried by the task's retry rules.
 pub async fn fail_zombie(
     db: &impl GenericClient,
-    zombie: &Zombie,
+    zombie: &LostTry,
+    reason: &str,
+    retry_delay_ms: u64,
+) -> Result<Option<TaskState>, DbError> {
+    fail_lost(db, zombie, TaskTransition::FailZombie, reason, retry_delay_ms).await
+}
+
+/// Ends a try queued for too long as failed ([`TaskTransition::FailQueuedTimeout`]),
+/// retried by the task's retry rules; its message, if it ever arrives, finds the try gone.
+pub async fn fail_queued_timeout(
+    db: &impl GenericClient,
+    queued: &LostTry,
+    reason: &str,
+    retry_delay_ms: u64,
+) -> Result<Option<TaskState>, DbError> {
+    fail_lost(db, queued, TaskTransition::FailQueuedTimeout, reason, retry_delay_ms).await
+}
+
+async fn fail_lost(
+    db: &impl GenericClient,
+    lost: &LostTry,
+    transition: TaskTransition,
     reason: &str,
     retry_delay_ms: u64,
 ) -> Result<Option<TaskState>, DbError> {
@@ -59,7 +107,7 @@ pub async fn fail_zombie(
         retry_delay_ms,
         retryable: true,
     };
-    end_try(db, zombie.id, zombie.try_number, TaskTransition::FailZombie, &outcome).await
+    end_try(db, lost.id, lost.try_number, transition, &outcome).await
 }
 
 /// Whether the task instance a dead-lettered message names still exists.
