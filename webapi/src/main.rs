@@ -68,7 +68,7 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {bind}; free the port or set GUST__WEBAPI__BIND"))?;
     let state = AppState::from_settings(pool, &settings)?;
-    gust_webapi::serve(listener, state, shutdown_signal()).await?;
+    gust_webapi::serve(listener, state, cli::shutdown_signal()).await?;
     tracing::info!("gust-webapi stopped");
     Ok(())
 }
@@ -97,33 +97,4 @@ async fn create_user(args: CreateUserArgs) -> anyhow::Result<()> {
     tracing::info!(username = %args.username, %role, "{what} user");
     println!("{what} user {} with role {role}", args.username);
     Ok(())
-}
-
-/// Completes on ctrl-c or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: finishing open requests");
 }
