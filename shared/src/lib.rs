@@ -17,6 +17,7 @@
 //!   - `db::task_instances::try_end`: ending a try, whoever ends it;
 //!   - `db::task_instances::{repair, listing}`: the API's changes by hand and reads;
 //!   - `db::signals`: NOTIFY channels and payloads, advisory locks;
+//!   - `db::event_log`: the audit log the webapi writes and reads;
 //!   - one module per other table family (`runs`, `dags`, `pools`, `xcom`, …).
 //! - [`message`]: the versioned, self-contained task message.
 //! - [`amqp`]: RabbitMQ topology (exchanges, work, delay and dead queues) and publishing.

@@ -14,6 +14,7 @@ pub mod connections;
 pub mod dag_files;
 pub mod dags;
 pub mod dead_letters;
+pub mod event_log;
 pub mod filters;
 pub mod heartbeats;
 pub mod import_errors;
