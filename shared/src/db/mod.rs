@@ -20,6 +20,7 @@ pub mod heartbeats;
 pub mod import_errors;
 pub mod logs;
 pub mod pools;
+pub mod retention;
 pub mod runs;
 pub mod sensors;
 pub mod signals;
