@@ -1,6 +1,8 @@
 //! `gust db clean` against the local PostgreSQL: on a database of its own
 //! with old and recent, finished and live runs (with task instances, tries,
 //! logs and XComs), dead letters and event log records, arranged in SQL.
+//! Also the schedulers' periodic retention (`GUST__RETENTION__MAX_AGE`),
+//! whose loop (`gust_shared::retention::run_periodically`) is run directly.
 
 use deadpool_postgres::Pool;
 
@@ -152,4 +154,24 @@ async fn without_yes_on_a_non_terminal_clean_refuses_and_says_to_pass_yes() {
     assert_eq!(snapshot(&database.pool).await, before);
     let bad = clean(&scratch, &database.url, &["--before", "someday", "--yes"]).expect_code(2);
     assert!(bad.stderr.contains("--before"), "{}", bad.stderr);
+}
+
+#[tokio::test]
+async fn the_schedulers_periodic_retention_deletes_what_gust_db_clean_would() {
+    let database = gust_tests::database::isolated().await;
+    seed(&database.pool).await;
+    let max_age = std::time::Duration::from_secs(30 * 24 * 60 * 60);
+    let interval = std::time::Duration::from_millis(200);
+    let retention = tokio::spawn(gust_shared::retention::run_periodically(database.pool.clone(), max_age, interval, 2));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let left = loop {
+        let left = snapshot(&database.pool).await;
+        if left.0[0] == 4 || std::time::Instant::now() > deadline {
+            break left;
+        }
+        tokio::time::sleep(interval).await;
+    };
+    retention.abort();
+    assert_eq!(left.1, ["latest_scheduled", "old_but_queued", "old_but_running", "recent_success"]);
+    assert_eq!(left.0, [4, 4, 4, 8, 4, 1, 1]);
 }
