@@ -29,6 +29,9 @@ pub enum Command {
     Schema,
     /// Run the whole engine in this process: migrate, make an admin, then scheduler, worker and webapi.
     Standalone,
+    /// Look after the metadata database (GUST__DATABASE__URL): delete old rows.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Print a shell completion script.
     Completions {
         /// The shell to complete in.
@@ -48,6 +51,35 @@ pub enum Shell {
     Zsh,
     /// fish.
     Fish,
+}
+
+/// `gust db …`.
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Delete finished runs (with their task instances, tries, logs and XComs), dead letters and event
+    /// log records older than --before, in short batches; queued and running runs are never touched.
+    Clean(DbCleanArgs),
+}
+
+/// `gust db clean`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DbCleanArgs {
+    /// Delete what is older than this: a time (2026-01-01, 2026-01-01T06:00:00Z; UTC unless it has an
+    /// offset) or an age (90d: that long ago).
+    #[arg(long, value_name = "TIMESTAMP")]
+    pub before: String,
+    /// Only this DAG's runs, dead letters and event log records (repeat for more) [default: every DAG].
+    #[arg(long = "dag-id", value_name = "DAG_ID")]
+    pub dag_id: Vec<String>,
+    /// Count what would be deleted, per table, and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Delete without asking (needed when standard input is not a terminal).
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Runs (or dead letters, or event log records) deleted per transaction.
+    #[arg(long, value_name = "N", default_value_t = gust_shared::settings::DEFAULT_CLEAN_BATCH)]
+    pub batch_size: i64,
 }
 
 /// Where the DAG files are: the folder the scheduler watches.

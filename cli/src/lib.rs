@@ -19,6 +19,7 @@
 //! - [`tasks`]: `gust tasks render`, with the scheduler's template rendering.
 //! - [`task_test`]: `gust tasks test`, one task through the worker's operators, recording nothing.
 //! - [`standalone`]: `gust standalone`, scheduler, worker and webapi in one process.
+//! - [`db_clean`]: `gust db clean`, deleting old runs and records straight in the database.
 //! - [`policy`]: `gust-policy.yaml`, a pure check of a parsed DAG.
 //! - [`schema`]: `gust schema`, the JSON Schema of DAG files.
 //! - [`remote`]: `gust login` and the commands over the HTTP API (`dags
@@ -29,6 +30,7 @@
 
 pub mod args;
 pub mod dags;
+pub mod db_clean;
 pub mod files;
 pub mod policy;
 pub mod remote;
@@ -39,7 +41,7 @@ pub mod tasks;
 
 use std::{io::Write, process::ExitCode};
 
-use args::{Cli, Command, DagsCommand, Shell, TasksCommand};
+use args::{Cli, Command, DagsCommand, DbCommand, Shell, TasksCommand};
 use clap::CommandFactory;
 
 /// Why a command could not do its work (bad input is reported, not raised, by `dags validate`).
@@ -72,6 +74,9 @@ pub enum CliError {
     /// A remote command failed.
     #[error(transparent)]
     Remote(#[from] remote::RemoteError),
+    /// `db clean` could not clean.
+    #[error(transparent)]
+    Clean(#[from] db_clean::CleanError),
 }
 
 /// Runs one parsed command line, writing its output to standard output; the exit code on success.
@@ -89,6 +94,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Standalone => {
             runtime()?.block_on(standalone::run())?;
             return Ok(ExitCode::SUCCESS);
+        }
+        Command::Db(DbCommand::Clean(args)) => {
+            let outcome = runtime()?.block_on(db_clean::run(args, &mut std::io::stdout()))?;
+            return Ok(match outcome {
+                db_clean::Outcome::Done | db_clean::Outcome::Counted => ExitCode::SUCCESS,
+                db_clean::Outcome::Declined => ExitCode::FAILURE,
+            });
         }
         _ => {}
     }
@@ -116,7 +128,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Tasks(TasksCommand::Remote(command)) => return Ok(remote::tasks::run(command, &mut out)?),
         Command::Remote(command) => return Ok(remote::run(command, &mut out)?),
         Command::Tasks(TasksCommand::Render(args)) => out.write_all(tasks::render(&args)?.as_bytes())?,
-        Command::Dags(DagsCommand::Test(_)) | Command::Tasks(TasksCommand::Test(_)) | Command::Standalone => {
+        Command::Dags(DagsCommand::Test(_))
+        | Command::Tasks(TasksCommand::Test(_))
+        | Command::Standalone
+        | Command::Db(_) => {
             unreachable!("handled before standard output is locked")
         }
         Command::Schema => out.write_all(schema::schema_text().as_bytes())?,

@@ -3,7 +3,9 @@
 //!
 //! The hot path is event-driven: a worker's commit NOTIFYs the run it
 //! touched, and the scheduler moves that run on at once. Timers only rescan
-//! the folder and sweep all live runs as a safety net.
+//! the folder and sweep all live runs as a safety net. With
+//! `GUST__RETENTION__MAX_AGE` set, a background task deletes expired runs
+//! and records ([`gust_shared::retention::run_periodically`]).
 
 mod args_schema;
 mod broker;
@@ -91,6 +93,20 @@ async fn run_with(
     let mut listener = wakeups::listen(&settings.database.url, wakeups.clone()).await?;
     tracing::info!(folder = %settings.dags.folder.display(), namespace = %settings.amqp.namespace, "scheduler started");
 
+    // Retention belongs to a real deployment's schedulers, not to `gust dags test`.
+    let retention = match (&rabbit, settings.retention.max_age) {
+        (Some(_), Some(max_age)) => {
+            let retention = &settings.retention;
+            tracing::info!(max_age_secs = max_age.as_secs(), "retention on: expired runs and records are deleted");
+            Some(tokio::spawn(gust_shared::retention::run_periodically(
+                pool.clone(),
+                max_age,
+                retention.interval,
+                retention.batch_size,
+            )))
+        }
+        _ => None,
+    };
     let name = format!("scheduler@{}:{}", host_name(), std::process::id());
     let mut scheduler = Scheduler {
         settings,
@@ -138,6 +154,9 @@ async fn run_with(
         }
     }
     listener.closed.abort();
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     if let Some(rabbit) = &scheduler.rabbit {
         rabbit.close().await;
     }

@@ -85,6 +85,7 @@ async fn insert_run(
         conf: &conf,
         dag_version_id: version.id,
         triggered_by: "scheduler",
+        triggering_user_name: None,
     };
     let savepoint = tx.savepoint("create_run").await?;
     match runs::insert(&savepoint, &new_run).await {

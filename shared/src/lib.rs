@@ -17,6 +17,8 @@
 //!   - `db::task_instances::try_end`: ending a try, whoever ends it;
 //!   - `db::task_instances::{repair, listing}`: the API's changes by hand and reads;
 //!   - `db::signals`: NOTIFY channels and payloads, advisory locks;
+//!   - `db::event_log`: the audit log the webapi writes and reads;
+//!   - `db::retention`: what `gust db clean` counts and deletes;
 //!   - one module per other table family (`runs`, `dags`, `pools`, `xcom`, …).
 //! - [`message`]: the versioned, self-contained task message.
 //! - [`amqp`]: RabbitMQ topology (exchanges, work, delay and dead queues) and publishing.
@@ -26,6 +28,8 @@
 //! - [`settings`], [`cli`], [`telemetry`]: typed settings, shared command-line
 //!   handling, logging.
 //! - [`health`]: the scheduler's and the worker's ops server (`/healthz`, `/readyz`).
+//! - [`retention`]: deleting expired runs, dead letters and event log records
+//!   in short batches (`gust db clean`, the scheduler's `GUST__RETENTION__MAX_AGE`).
 //!
 //! README.md's "Where a task goes" follows one task through these modules and
 //! the binaries, hop by hop.
@@ -39,6 +43,7 @@ pub mod dag_folder;
 pub mod db;
 pub mod health;
 pub mod message;
+pub mod retention;
 pub mod secrets;
 pub mod settings;
 pub mod state;

@@ -43,6 +43,61 @@ pub struct Settings {
     pub secrets: SecretsSettings,
     /// The scheduler's and the worker's ops server (health probes).
     pub health: HealthSettings,
+    /// The scheduler's periodic clean of old runs, dead letters and event log records.
+    pub retention: RetentionSettings,
+}
+
+/// Retention settings (see [`crate::retention`]); `gust db clean` does the same once, by hand.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RetentionSettings {
+    /// Finished runs, dead letters and event log records older than this are deleted
+    /// (`90d`, `12h`, …); empty (the default) means never.
+    #[serde(with = "optional_duration")]
+    pub max_age: Option<Duration>,
+    /// How often a scheduler looks for expired rows (one scheduler at a time cleans).
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Runs (or dead letters, or event log records) deleted per transaction.
+    pub batch_size: i64,
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        Self { max_age: None, interval: Duration::from_secs(60 * 60), batch_size: DEFAULT_CLEAN_BATCH }
+    }
+}
+
+/// Runs per transaction of a clean unless told otherwise: short transactions
+/// that still delete a million task instances in minutes.
+pub const DEFAULT_CLEAN_BATCH: i64 = 1000;
+
+/// A duration as humantime text (`90d`), where empty (or absent) means none.
+mod optional_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// `""` for none, else the humantime text.
+    pub(super) fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            None => serializer.serialize_str(""),
+            Some(duration) => serializer.serialize_str(&humantime::format_duration(*duration).to_string()),
+        }
+    }
+
+    /// Empty or absent is none; anything else must be a humantime duration.
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+        let text = Option::<String>::deserialize(deserializer)?.unwrap_or_default();
+        if text.trim().is_empty() {
+            return Ok(None);
+        }
+        humantime::parse_duration(text.trim()).map(Some).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "`{text}` is not a duration such as 90d or 12h ({e}); leave it empty for no retention"
+            ))
+        })
+    }
 }
 
 /// Ops server settings (`/healthz`, `/readyz`; see [`crate::health`]).
@@ -437,6 +492,25 @@ impl Settings {
                 ),
             });
         }
+        if self.retention.max_age.is_some_and(|age| age.is_zero()) {
+            return Err(SettingsError::Invalid {
+                key: "GUST__RETENTION__MAX_AGE",
+                problem: "must be longer than 0s (0 would delete every finished run); leave it empty for no retention"
+                    .into(),
+            });
+        }
+        if self.retention.interval.is_zero() {
+            return Err(SettingsError::Invalid {
+                key: "GUST__RETENTION__INTERVAL",
+                problem: "must be longer than 0s".into(),
+            });
+        }
+        if self.retention.batch_size < 1 {
+            return Err(SettingsError::Invalid {
+                key: "GUST__RETENTION__BATCH_SIZE",
+                problem: "must be at least 1".into(),
+            });
+        }
         self.auth.validate()?;
         self.secrets.secrets()?;
         Ok(self)
@@ -495,6 +569,28 @@ fn split_list<'de, D: Deserializer<'de>>(deserializer: D, separator: char) -> Re
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Settings as `load` builds them, with `key` set to `value` as an environment variable would.
+    fn with_override(key: &str, value: &str) -> Result<Settings, SettingsError> {
+        let loaded: Settings = config::Config::builder()
+            .add_source(config::Config::try_from(&Settings::default())?)
+            .set_override(key, value)?
+            .build()?
+            .try_deserialize()?;
+        loaded.validated()
+    }
+
+    #[test]
+    fn retention_is_off_when_empty_and_takes_humantime_ages() {
+        assert_eq!(Settings::default().retention.max_age, None);
+        assert_eq!(with_override("retention.max_age", "").unwrap().retention.max_age, None);
+        let ninety_days = Duration::from_secs(90 * 24 * 60 * 60);
+        assert_eq!(with_override("retention.max_age", "90d").unwrap().retention.max_age, Some(ninety_days));
+        let error = with_override("retention.max_age", "soon").unwrap_err().to_string();
+        assert!(error.contains("soon") && error.contains("90d"), "{error}");
+        let error = with_override("retention.max_age", "0s").unwrap_err().to_string();
+        assert!(error.contains("GUST__RETENTION__MAX_AGE"), "{error}");
+    }
 
     #[test]
     fn passwords_are_redacted_from_urls() {

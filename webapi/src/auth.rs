@@ -605,6 +605,8 @@ mod tests {
         ("GET", "/api/v2/connections/{connection_id}", Access::Role(Role::Viewer)),
         ("PATCH", "/api/v2/connections/{connection_id}", Access::Role(Role::Admin)),
         ("DELETE", "/api/v2/connections/{connection_id}", Access::Role(Role::Admin)),
+        ("GET", "/api/v2/eventLogs", Access::Role(Role::Viewer)),
+        ("GET", "/api/v2/eventLogs/{event_log_id}", Access::Role(Role::Viewer)),
         ("POST", "/auth/token", Access::Public),
         ("GET", "/openapi.json", Access::Public),
         ("GET", "/docs", Access::Public),

@@ -1,6 +1,7 @@
 //! gust's HTTP API: the Airflow 3 public REST API (`/api/v2/…`) over the
 //! state gust keeps in PostgreSQL, and the web UI (`ui`) on the same address.
 
+mod audit;
 pub mod auth;
 pub mod error;
 mod extract;
@@ -157,6 +158,7 @@ pub fn router(state: AppState) -> Router {
     let api: Router = api
         .route("/openapi.json", axum::routing::get(serve_json))
         .merge(docs)
+        .layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .with_state(state.clone());
     let ui: Router = ui::router(api.clone()).with_state(state);

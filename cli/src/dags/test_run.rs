@@ -228,6 +228,7 @@ impl Run {
             conf: &conf,
             dag_version_id: dag.latest_version_id,
             triggered_by: "test",
+            triggering_user_name: None,
         };
         let run = db::runs::insert(&client, &new_run).await.map_err(|e| match e {
             db::runs::CreateRunError::Db(e) => DagTestError::Database(e),

@@ -246,20 +246,23 @@ pub async fn attach_runs(db: &impl GenericClient, backfill_id: i64, run_pks: &[i
 
 /// Turns an existing finished run into a run of the backfill, as Airflow does
 /// when it reprocesses one: `run_type` and `triggered_by` become `backfill`,
-/// and its `conf` is replaced when the backfill was given one. The caller
+/// and its `conf` is replaced when the backfill was given one; its triggering
+/// user becomes the backfill's creator. The caller
 /// clears its task instances and re-queues it.
 pub async fn adopt_run(
     db: &impl GenericClient,
     backfill_id: i64,
     run_pk: i64,
     conf: Option<&serde_json::Value>,
+    triggering_user_name: Option<&str>,
 ) -> Result<bool, DbError> {
     Ok(db
         .execute(
             r#"
-UPDATE dag_runs SET backfill_id = $1, run_type = 'backfill', triggered_by = 'backfill', conf = COALESCE($3, conf)
+UPDATE dag_runs SET backfill_id = $1, run_type = 'backfill', triggered_by = 'backfill', conf = COALESCE($3, conf),
+    triggering_user_name = $4
 WHERE id = $2 AND state IN ('success', 'failed')"#,
-            &[&backfill_id, &run_pk, &conf],
+            &[&backfill_id, &run_pk, &conf, &triggering_user_name],
         )
         .await?
         == 1)

@@ -3,7 +3,9 @@
 //! parameter.
 
 use chrono::{DateTime, Utc};
-use tokio_postgres::types::ToSql;
+use tokio_postgres::{types::ToSql, Row};
+
+use super::{DbError, GenericClient};
 
 /// Bounds on one timestamp; each bound that is set must hold.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -136,6 +138,30 @@ impl Conditions {
     /// The bound values, in placeholder order.
     pub fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
         self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+
+    /// One page of a filtered listing: `SELECT {select} FROM {from} WHERE …
+    /// ORDER BY {order_by} LIMIT limit OFFSET offset`, and how many rows the
+    /// conditions keep in all. `select`, `from` and `order_by` are static SQL
+    /// (an `order_by` built from a listing's allowed fields only).
+    pub async fn page(
+        &self,
+        db: &impl GenericClient,
+        select: &str,
+        from: &str,
+        order_by: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<Row>, i64), DbError> {
+        let where_sql = self.where_sql();
+        let mut params = self.params();
+        let total: i64 = db.query_one(&format!("SELECT count(*) FROM {from} {where_sql}"), &params).await?.get(0);
+        let n = params.len();
+        let sql =
+            format!("SELECT {select} FROM {from} {where_sql} ORDER BY {order_by} LIMIT ${} OFFSET ${}", n + 1, n + 2);
+        params.push(&limit);
+        params.push(&offset);
+        Ok((db.query(&sql, &params).await?, total))
     }
 }
 

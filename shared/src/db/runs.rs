@@ -48,6 +48,8 @@ pub struct DagRunRow {
     pub note: Option<String>,
     /// The backfill the run belongs to, if any.
     pub backfill_id: Option<i64>,
+    /// The user who triggered it (API, UI, CLI or backfill); `None` for scheduled runs.
+    pub triggering_user_name: Option<String>,
 }
 
 /// What is needed to create a run.
@@ -69,6 +71,8 @@ pub struct NewRun<'a> {
     pub dag_version_id: i64,
     /// `rest_api` or `scheduler`.
     pub triggered_by: &'a str,
+    /// The user who triggered it; `None` for scheduled runs.
+    pub triggering_user_name: Option<&'a str>,
 }
 
 /// Why a run could not be created.
@@ -89,7 +93,8 @@ pub enum CreateRunError {
 
 const RUN_COLUMNS: &str = r#"
 id, dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end,
-run_after, conf, state, dag_version_id, queued_at, start_date, end_date, triggered_by, note, backfill_id"#;
+run_after, conf, state, dag_version_id, queued_at, start_date, end_date, triggered_by, note, backfill_id,
+triggering_user_name"#;
 
 fn run_row(row: &Row) -> Result<DagRunRow, DbError> {
     let state: String = row.get("state");
@@ -111,6 +116,7 @@ fn run_row(row: &Row) -> Result<DagRunRow, DbError> {
         triggered_by: row.get("triggered_by"),
         note: row.get("note"),
         backfill_id: row.get("backfill_id"),
+        triggering_user_name: row.get("triggering_user_name"),
     })
 }
 
@@ -119,8 +125,8 @@ pub async fn insert(db: &impl GenericClient, run: &NewRun<'_>) -> Result<DagRunR
     let sql = format!(
         r#"
 INSERT INTO dag_runs (dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end, conf,
-    state, dag_version_id, triggered_by)
-VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9)
+    state, dag_version_id, triggered_by, triggering_user_name)
+VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10)
 RETURNING {RUN_COLUMNS}"#
     );
     let (start, end) = run.data_interval.unzip();
@@ -137,6 +143,7 @@ RETURNING {RUN_COLUMNS}"#
                 &run.conf,
                 &run.dag_version_id,
                 &run.triggered_by,
+                &run.triggering_user_name,
             ],
         )
         .await;
@@ -244,18 +251,7 @@ pub async fn list_filtered(
     for text in &filter.run_id_matches {
         c.push_match("run_id", Some(text));
     }
-    let where_sql = c.where_sql();
-    let total: i64 = db.query_one(&format!("SELECT count(*) FROM dag_runs {where_sql}"), &c.params()).await?.get(0);
-    let n = c.len();
-    let sql = format!(
-        "SELECT {RUN_COLUMNS} FROM dag_runs {where_sql} ORDER BY {order_by} LIMIT ${} OFFSET ${}",
-        n + 1,
-        n + 2
-    );
-    let mut params = c.params();
-    params.push(&limit);
-    params.push(&offset);
-    let rows = db.query(&sql, &params).await?;
+    let (rows, total) = c.page(db, RUN_COLUMNS, "dag_runs", order_by, limit, offset).await?;
     Ok((rows.iter().map(run_row).collect::<Result<_, _>>()?, total))
 }
 

@@ -135,6 +135,8 @@ pub enum AdvisoryLock<'a> {
         /// The DAG.
         dag_id: &'a str,
     },
+    /// Lets one scheduler at a time run the periodic retention clean.
+    Retention,
 }
 
 impl AdvisoryLock<'_> {
@@ -145,13 +147,14 @@ impl AdvisoryLock<'_> {
             AdvisoryLock::Dispatch => 0x6775_0002,
             AdvisoryLock::RunStart { .. } => 0x6775_0003,
             AdvisoryLock::RunCreation { .. } => 0x6775_0004,
+            AdvisoryLock::Retention => 0x6775_0005,
         }
     }
 
     /// The name hashed into the second key ("" for locks on nothing in particular).
     fn name(self) -> String {
         match self {
-            AdvisoryLock::Migration | AdvisoryLock::Dispatch => String::new(),
+            AdvisoryLock::Migration | AdvisoryLock::Dispatch | AdvisoryLock::Retention => String::new(),
             AdvisoryLock::RunStart { dag_id } | AdvisoryLock::RunCreation { dag_id } => dag_id.to_string(),
         }
     }
@@ -161,6 +164,13 @@ impl AdvisoryLock<'_> {
         let statement = db.prepare_cached("SELECT pg_advisory_xact_lock($1, hashtext($2))").await?;
         db.execute(&statement, &[&self.class(), &self.name()]).await?;
         Ok(())
+    }
+
+    /// Takes the lock until the caller's transaction ends if nobody holds it; false when somebody does.
+    pub async fn try_lock_for_transaction(self, db: &impl GenericClient) -> Result<bool, DbError> {
+        let row =
+            db.query_one("SELECT pg_try_advisory_xact_lock($1, hashtext($2))", &[&self.class(), &self.name()]).await?;
+        Ok(row.get(0))
     }
 
     /// Takes the lock for the session, waiting for its holder; release it with [`Self::unlock_session`].
@@ -218,6 +228,7 @@ mod tests {
             AdvisoryLock::Dispatch,
             AdvisoryLock::RunStart { dag_id: "a" },
             AdvisoryLock::RunCreation { dag_id: "a" },
+            AdvisoryLock::Retention,
         ];
         let mut classes: Vec<i32> = locks.iter().map(|l| l.class()).collect();
         classes.sort_unstable();

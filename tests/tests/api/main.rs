@@ -9,6 +9,7 @@ mod connections;
 mod dag_runs;
 mod dags;
 mod errors;
+mod event_logs;
 mod health;
 mod openapi;
 mod params;

@@ -10,6 +10,7 @@
 //! there) and runs the binaries from the target dir.
 
 mod commands;
+mod db_clean;
 mod fuzz;
 mod helpers;
 mod local_runs;

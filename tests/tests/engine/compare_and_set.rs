@@ -69,6 +69,7 @@ impl Fixture {
                 conf: &conf,
                 dag_version_id: version,
                 triggered_by: "test",
+                triggering_user_name: None,
             },
         )
         .await

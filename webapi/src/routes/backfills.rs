@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use utoipa::{IntoParams, ToSchema};
 
-use axum::{extract::State, Json};
+use axum::{extract::State, Extension, Json};
 use chrono::{DateTime, TimeDelta, Utc};
 use gust_shared::{
     dag::{resolve_params, DataInterval, Schedule, ScheduleBounds},
@@ -30,6 +30,7 @@ use uuid::Uuid;
 
 use super::{dags::dag_or_404, pagination::PageParams};
 use crate::{
+    auth::CurrentUser,
     error::ApiError,
     extract::{ApiJson, ApiPath, ApiQuery},
     AppState,
@@ -317,6 +318,7 @@ async fn missing_or_completed(db: &impl GenericClient, id: i64) -> ApiError {
 #[utoipa::path(post, path = "/api/v2/backfills", tag = "Backfill", request_body = BackfillPostBody, responses((status = 200, body = BackfillResponse), (status = 404, description = "The DAG does not exist or is stale"), (status = 409, description = "The DAG has an active backfill")))]
 pub(crate) async fn create(
     State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
     ApiJson(body): ApiJson<BackfillPostBody>,
 ) -> Result<Json<BackfillResponse>, ApiError> {
     let request = checked(body)?;
@@ -368,13 +370,14 @@ pub(crate) async fn create(
             conf: &request.conf,
             dag_version_id: version.id,
             triggered_by: "backfill",
+            triggering_user_name: Some(&actor.username),
         };
         created.push(db::runs::insert(&tx, &new_run).await?.id);
     }
     db::backfills::attach_runs(&tx, backfill.id, &created).await?;
     let conf_override = body.dag_run_conf.as_ref().filter(|c| !c.is_null());
     for run in &plan.rerun {
-        rerun(&tx, backfill.id, run, conf_override).await?;
+        rerun(&tx, backfill.id, run, conf_override, &actor.username).await?;
     }
     if plan.order.is_empty() {
         db::backfills::complete_if_done(&tx, backfill.id).await?;
@@ -399,6 +402,7 @@ async fn rerun(
     backfill_id: i64,
     run: &ExistingRun,
     conf: Option<&Value>,
+    triggering_user_name: &str,
 ) -> Result<(), ApiError> {
     let version = db::dags::version(db, run.dag_version_id).await?.ok_or_else(|| {
         ApiError::Db(DbError::Corrupt(format!("DAG version {} of run `{}` is missing", run.dag_version_id, run.run_id)))
@@ -413,7 +417,7 @@ async fn rerun(
     let ids: Vec<Uuid> = tis.iter().map(|ti| ti.id).collect();
     let task_retries: Vec<i32> = tis.iter().map(|ti| retries.get(ti.task_id.as_str()).copied().unwrap_or(0)).collect();
     db::task_instances::repair::clear(db, &ids, &task_retries).await?;
-    db::backfills::adopt_run(db, backfill_id, run.id, conf).await?;
+    db::backfills::adopt_run(db, backfill_id, run.id, conf, Some(triggering_user_name)).await?;
     db::runs::requeue(db, run.id).await?;
     Ok(())
 }

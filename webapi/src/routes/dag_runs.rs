@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use axum::{extract::State, Json};
+use axum::{extract::State, Extension, Json};
 use chrono::{DateTime, SecondsFormat, Utc};
 use gust_shared::dag::{resolve_params, Params};
 use gust_shared::db::{
@@ -23,6 +23,7 @@ use super::{
     path_params::{DagPath, RunPath},
 };
 use crate::{
+    auth::CurrentUser,
     error::ApiError,
     extract::{ApiJson, ApiPath, ApiQuery},
     AppState,
@@ -109,7 +110,7 @@ impl DagRunResponse {
             last_scheduling_decision: None,
             state: run.state.as_str(),
             triggered_by: airflow_triggered_by(&run.triggered_by).to_string(),
-            triggering_user_name: None,
+            triggering_user_name: run.triggering_user_name,
             conf: run.conf,
             note: run.note,
             bundle_version: None,
@@ -405,6 +406,7 @@ impl utoipa::ToSchema for TriggerRequest {
 #[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", params(DagPath), request_body = TriggerRequest, responses((status = 200, body = DagRunResponse), (status = 409, description = "A run with this run id or logical date exists")))]
 pub(crate) async fn trigger(
     State(state): State<AppState>,
+    Extension(actor): Extension<CurrentUser>,
     ApiPath(dag_id): ApiPath<String>,
     ApiJson(body): ApiJson<TriggerBody>,
 ) -> Result<Json<DagRunResponse>, ApiError> {
@@ -442,6 +444,7 @@ pub(crate) async fn trigger(
         conf: &conf,
         dag_version_id: dag.latest_version_id,
         triggered_by: "rest_api",
+        triggering_user_name: Some(&actor.username),
     };
     let mut run = db::runs::insert(&tx, &new_run).await?;
     if let Some(note) = body.note {

@@ -7,6 +7,7 @@ mod dag_files;
 mod dag_runs;
 mod dags;
 mod dead_letters;
+mod event_logs;
 mod health;
 mod import_errors;
 mod list_query;
@@ -74,6 +75,8 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(variables::get_one, variables::patch, variables::delete))
         .routes(routes!(connections::list, connections::create))
         .routes(routes!(connections::get_one, connections::patch, connections::delete))
+        .routes(routes!(event_logs::list))
+        .routes(routes!(event_logs::get_one))
 }
 
 /// 404 for paths no route matches: an HTML page for a browser outside `/api`, else the API's JSON error.

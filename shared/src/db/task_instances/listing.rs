@@ -279,24 +279,10 @@ pub async fn list_filtered(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<ListedTaskInstance>, i64), DbError> {
-    let conditions = conditions(filter);
-    let where_sql = conditions.where_sql();
-    let mut params = conditions.params();
-    let count_sql = format!("SELECT count(*) FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk {where_sql}");
-    let total: i64 = db.query_one(&count_sql, &params).await?.get(0);
     let columns: Vec<String> = TI_COLUMNS.split(',').map(|c| format!("ti.{}", c.trim())).collect();
-    let sql = format!(
-        r#"
-SELECT {}, r.logical_date AS run_logical_date, r.run_after AS run_run_after
-FROM task_instances ti JOIN dag_runs r ON r.id = ti.run_pk {where_sql}
-ORDER BY {order_by} LIMIT ${} OFFSET ${}"#,
-        columns.join(", "),
-        params.len() + 1,
-        params.len() + 2
-    );
-    params.push(&limit);
-    params.push(&offset);
-    let rows = db.query(&sql, &params).await?;
+    let select = format!("{}, r.logical_date AS run_logical_date, r.run_after AS run_run_after", columns.join(", "));
+    let from = "task_instances ti JOIN dag_runs r ON r.id = ti.run_pk";
+    let (rows, total) = conditions(filter).page(db, &select, from, order_by, limit, offset).await?;
     let listed = rows
         .iter()
         .map(|row| {
