@@ -11,6 +11,7 @@ mod dag_folder;
 mod dead_letters;
 mod dispatch;
 pub mod error;
+pub mod metrics;
 mod operator_warnings;
 mod pool_warnings;
 mod readiness;
@@ -20,7 +21,11 @@ mod versions;
 mod wakeups;
 mod zombies;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use deadpool_postgres::Pool;
 use gust_shared::{
@@ -28,13 +33,14 @@ use gust_shared::{
     broker::Publish,
     db,
     health::{Health, OpsServer},
+    metrics::Exposition,
     settings::{host_name, Settings},
 };
 use tokio::time::{interval, MissedTickBehavior};
 
 pub use error::SchedulerError;
 
-use crate::{broker::Broker, dag_folder::DagFolder, versions::VersionCache, wakeups::Wakeups};
+use crate::{broker::Broker, dag_folder::DagFolder, metrics::Metrics, versions::VersionCache, wakeups::Wakeups};
 
 struct Scheduler {
     settings: Settings,
@@ -54,14 +60,24 @@ struct Scheduler {
     /// Fed by every sweep; served by the ops server (kept alive here) when one is configured.
     health: Health,
     _ops: Option<OpsServer>,
+    /// Served at `/metrics` on the ops server.
+    metrics: Metrics,
+}
+
+/// What woke the main loop.
+enum Event {
+    Rescan,
+    Sweep,
+    Wakeup(wakeups::Pending),
 }
 
 /// Runs the scheduler until `shutdown` resolves.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), SchedulerError> {
     let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
-    let rabbit =
-        Arc::new(Broker::connect(&settings.amqp.url, Topology::from_settings(&settings.amqp), pool.clone()).await?);
-    run_with(settings, pool, rabbit.clone(), Some(rabbit), shutdown).await
+    let (metrics, exposition) = Metrics::with_exposition(settings.metrics.token.clone());
+    let topology = Topology::from_settings(&settings.amqp);
+    let rabbit = Arc::new(Broker::connect(&settings.amqp.url, topology, pool.clone(), metrics.clone()).await?);
+    run_with(settings, pool, rabbit.clone(), Some(rabbit), (metrics, exposition), shutdown).await
 }
 
 /// Runs the scheduler on an in-process broker instead of RabbitMQ (`gust dags test`): the
@@ -74,8 +90,8 @@ pub async fn run_local(
 ) -> Result<(), SchedulerError> {
     let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
     // In process: no ops server, whatever the environment says.
-    let settings = Settings { health: Default::default(), ..settings };
-    run_with(settings, pool, broker, None, shutdown).await
+    let settings = settings.without_ops_server();
+    run_with(settings, pool, broker, None, Metrics::with_exposition(None), shutdown).await
 }
 
 async fn run_with(
@@ -83,10 +99,11 @@ async fn run_with(
     pool: Pool,
     broker: Arc<dyn Publish>,
     rabbit: Option<Arc<Broker>>,
+    (metrics, exposition): (Metrics, Exposition),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SchedulerError> {
     let health = Health::new("scheduler", settings.scheduler.safety_interval);
-    let ops = OpsServer::start(&settings.health.bind, health.clone()).await?;
+    let ops = OpsServer::start(settings.ops_bind(), health.clone(), exposition).await?;
     let wakeups = Arc::new(Wakeups::default());
     let mut listener = wakeups::listen(&settings.database.url, wakeups.clone()).await?;
     tracing::info!(folder = %settings.dags.folder.display(), namespace = %settings.amqp.namespace, "scheduler started");
@@ -106,6 +123,7 @@ async fn run_with(
         operator_warnings: operator_warnings::OperatorWarnings::default(),
         health,
         _ops: ops,
+        metrics,
     };
     let mut rescan = interval(scheduler.settings.scheduler.rescan_interval);
     let mut sweep = interval(scheduler.settings.scheduler.safety_interval);
@@ -114,16 +132,21 @@ async fn run_with(
     tokio::pin!(shutdown);
 
     loop {
-        tokio::select! {
+        let event = tokio::select! {
             _ = &mut shutdown => break,
-            _ = rescan.tick() => scheduler.rescan().await,
-            _ = sweep.tick() => scheduler.sweep().await,
-            pending = wakeups.next() => {
-                if pending.lost {
-                    listener = scheduler.relisten(wakeups.clone()).await;
-                    scheduler.sweep().await;
-                    continue;
-                }
+            _ = rescan.tick() => Event::Rescan,
+            _ = sweep.tick() => Event::Sweep,
+            pending = wakeups.next() => Event::Wakeup(pending),
+        };
+        let started = Instant::now();
+        match event {
+            Event::Rescan => scheduler.rescan().await,
+            Event::Sweep => scheduler.sweep().await,
+            Event::Wakeup(pending) if pending.lost => {
+                listener = scheduler.relisten(wakeups.clone()).await;
+                scheduler.sweep().await;
+            }
+            Event::Wakeup(pending) => {
                 if pending.dag_files_changed {
                     scheduler.rescan().await;
                 }
@@ -136,6 +159,7 @@ async fn run_with(
                 scheduler.dispatch().await;
             }
         }
+        scheduler.metrics.loop_duration.observe(started.elapsed().as_secs_f64());
     }
     listener.closed.abort();
     if let Some(rabbit) = &scheduler.rabbit {
@@ -151,7 +175,14 @@ async fn run_with(
 impl Scheduler {
     async fn rescan(&mut self) {
         match self.folder.scan(&self.pool, &self.settings.dags.folder).await {
-            Ok(report) => tracing::debug!(?report, "DAG folder scanned"),
+            Ok(report) => {
+                tracing::debug!(?report, "DAG folder scanned");
+                self.metrics.dag_files.set(i64::try_from(report.dags).unwrap_or(i64::MAX));
+                self.metrics.dag_import_errors.set(i64::try_from(report.broken).unwrap_or(i64::MAX));
+                for seconds in report.parse_seconds {
+                    self.metrics.dag_parse_duration.observe(seconds);
+                }
+            }
             Err(e) => tracing::error!(error = %e, "DAG folder scan failed"),
         }
     }
@@ -164,8 +195,11 @@ impl Scheduler {
             rabbit.ensure().await;
         }
         let threshold = self.settings.scheduler.zombie_threshold;
-        if let Err(e) = zombies::reap(&self.pool, self.broker.as_ref(), &self.versions, threshold).await {
-            tracing::error!(error = %e, "ending zombie tasks failed");
+        match zombies::reap(&self.pool, self.broker.as_ref(), &self.versions, threshold).await {
+            Ok(reaped) => {
+                self.metrics.zombies.inc_by(reaped as u64);
+            }
+            Err(e) => tracing::error!(error = %e, "ending zombie tasks failed"),
         }
         if self.timetable {
             if let Err(e) = timetable::create_due_runs(&self.pool).await {
@@ -185,6 +219,9 @@ impl Scheduler {
             Err(e) => tracing::error!(error = %e, "listing live runs failed"),
         }
         self.dispatch().await;
+        if let Err(e) = self.metrics.refresh_gauges(&self.pool).await {
+            tracing::warn!(error = %e, "counting task instances and pool slots for /metrics failed");
+        }
         self.pool_warnings.check(&self.pool).await;
         self.operator_warnings.check(&self.pool).await;
     }
@@ -223,7 +260,10 @@ impl Scheduler {
         };
         self.health.database(&result);
         match result {
-            Ok(()) => self.first_beat = false,
+            Ok(()) => {
+                self.first_beat = false;
+                self.metrics.heartbeats.inc();
+            }
             Err(e) => tracing::warn!(error = %e, "scheduler heartbeat failed"),
         }
     }
@@ -233,7 +273,7 @@ impl Scheduler {
         run_pk: i64,
         finished: Option<&std::collections::HashSet<String>>,
     ) -> Option<run_scheduling::Progress> {
-        match run_scheduling::schedule_run(&self.pool, &self.versions, run_pk, finished).await {
+        match run_scheduling::schedule_run(&self.pool, &self.versions, run_pk, finished, &self.metrics).await {
             Ok(progress) => Some(progress),
             Err(e) => {
                 tracing::error!(run_pk, error = %e, "scheduling run failed");
@@ -245,9 +285,15 @@ impl Scheduler {
     async fn dispatch(&self) {
         let batch = self.settings.scheduler.dispatch_batch;
         let secrets = self.settings.secrets.secrets().ok().flatten();
-        if let Err(e) =
-            dispatch::dispatch_scheduled(&self.pool, self.broker.as_ref(), &self.versions, batch, secrets.as_ref())
-                .await
+        if let Err(e) = dispatch::dispatch_scheduled(
+            &self.pool,
+            self.broker.as_ref(),
+            &self.versions,
+            batch,
+            secrets.as_ref(),
+            &self.metrics,
+        )
+        .await
         {
             tracing::error!(error = %e, "dispatching tasks failed");
         }

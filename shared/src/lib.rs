@@ -25,7 +25,8 @@
 //! - [`template`]: Jinja rendering of operator arguments with Airflow's variables.
 //! - [`settings`], [`cli`], [`telemetry`]: typed settings, shared command-line
 //!   handling, logging.
-//! - [`health`]: the scheduler's and the worker's ops server (`/healthz`, `/readyz`).
+//! - [`health`]: the scheduler's and the worker's ops server (`/healthz`, `/readyz`, and `/metrics`).
+//! - [`metrics`]: Prometheus plumbing: a daemon's registry served at `/metrics`, histogram buckets.
 //!
 //! README.md's "Where a task goes" follows one task through these modules and
 //! the binaries, hop by hop.
@@ -39,6 +40,7 @@ pub mod dag_folder;
 pub mod db;
 pub mod health;
 pub mod message;
+pub mod metrics;
 pub mod secrets;
 pub mod settings;
 pub mod state;

@@ -18,6 +18,7 @@ pub mod filters;
 pub mod heartbeats;
 pub mod import_errors;
 pub mod logs;
+pub mod metrics;
 pub mod pools;
 pub mod runs;
 pub mod sensors;

@@ -10,6 +10,7 @@ mod dag_runs;
 mod dags;
 mod errors;
 mod health;
+mod metrics;
 mod openapi;
 mod params;
 mod pools;
