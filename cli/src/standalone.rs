@@ -71,9 +71,8 @@ pub async fn run() -> Result<(), StandaloneError> {
 
     let stop = CancellationToken::new();
     let mut components = JoinSet::new();
-    let (scheduler_settings, mut worker_settings) = (settings.clone(), settings.clone());
-    // One ops server (GUST__HEALTH__BIND) per process: the scheduler's.
-    worker_settings.health = Default::default();
+    // One ops server (GUST__METRICS__BIND or GUST__HEALTH__BIND) per process: the scheduler's.
+    let (scheduler_settings, worker_settings) = (settings.clone(), settings.clone().without_ops_server());
     let (scheduler_stop, worker_stop, webapi_stop) = (stop.clone(), stop.clone(), stop.clone());
     components.spawn(async move {
         ("scheduler", gust_scheduler::run(scheduler_settings, scheduler_stop.cancelled_owned()).await.map_err(message))

@@ -89,6 +89,7 @@ pub async fn run(args: &TaskTestArgs) -> Result<bool, TaskTestError> {
         params: Some(params),
         conf: Some(conf),
         first_poke_at: None,
+        queued_at: None,
     };
     message.env = message.context_env();
     let settings = Settings::load()?;

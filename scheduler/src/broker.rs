@@ -17,7 +17,7 @@ use gust_shared::{
 use lapin::Connection;
 use tokio::{sync::Mutex, task::JoinHandle};
 
-use crate::dead_letters;
+use crate::{dead_letters, metrics::Metrics};
 
 struct Session {
     connection: Connection,
@@ -30,6 +30,7 @@ pub struct Broker {
     url: String,
     topology: Topology,
     pool: Pool,
+    metrics: Metrics,
     session: Mutex<Option<Session>>,
     next_attempt: Mutex<Instant>,
     backoff: Mutex<Duration>,
@@ -39,11 +40,12 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
 impl Broker {
     /// Connects once; an unreachable broker at start is an error for the operator to fix.
-    pub async fn connect(url: &str, topology: Topology, pool: Pool) -> Result<Broker, AmqpError> {
+    pub async fn connect(url: &str, topology: Topology, pool: Pool, metrics: Metrics) -> Result<Broker, AmqpError> {
         let broker = Broker {
             url: url.to_string(),
             topology,
             pool,
+            metrics,
             session: Mutex::new(None),
             next_attempt: Mutex::new(Instant::now()),
             backoff: Mutex::new(FIRST_BACKOFF),
@@ -70,7 +72,8 @@ impl Broker {
     async fn open(&self) -> Result<Session, AmqpError> {
         let connection = amqp::connect(&self.url, "gust-scheduler").await?;
         let publisher = TaskPublisher::new(&connection, self.topology.clone()).await?;
-        let dead_letters = dead_letters::consume(&connection, &self.topology, self.pool.clone()).await?;
+        let dead_letters =
+            dead_letters::consume(&connection, &self.topology, self.pool.clone(), self.metrics.clone()).await?;
         Ok(Session { connection, publisher: Arc::new(publisher), dead_letters })
     }
 

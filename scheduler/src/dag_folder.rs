@@ -73,6 +73,8 @@ pub struct ScanReport {
     pub new_versions: usize,
     /// DAGs marked inactive because their file is gone.
     pub deactivated: Vec<String>,
+    /// Seconds each file read and parsed in this scan took (unchanged files are not parsed again).
+    pub parse_seconds: Vec<f64>,
 }
 
 impl DagFolder {
@@ -118,13 +120,16 @@ impl DagFolder {
             let parsed = match cached {
                 Some(parsed) => parsed,
                 None => {
+                    let started = std::time::Instant::now();
                     let text = match candidate.text {
                         Source::Path(path) => std::fs::read_to_string(&path).map_err(|e| e.to_string()),
                         Source::Text(text) => Ok(text),
                     };
-                    let parsed = match text {
+                    let read = text.map(|text| (parse_dag_file(&name, &text), text));
+                    report.parse_seconds.push(started.elapsed().as_secs_f64());
+                    let parsed = match read {
                         Err(e) => Parsed::Broken { problem: format!("{name}: cannot read file: {e}") },
-                        Ok(text) => match parse_dag_file(&name, &text) {
+                        Ok((dag, text)) => match dag {
                             Err(e) => Parsed::Broken { problem: e.to_string() },
                             Ok(dag) => {
                                 let hash = hex::encode(Sha256::digest(text.as_bytes()));

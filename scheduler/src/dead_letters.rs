@@ -21,11 +21,18 @@ use lapin::{
 };
 use tokio::task::JoinHandle;
 
+use crate::metrics::{Metrics, ReasonLabel};
+
 /// Longest part of a dead message's body that is stored.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Starts consuming the dead queue; the task ends when the connection does.
-pub async fn consume(connection: &Connection, topology: &Topology, pool: Pool) -> Result<JoinHandle<()>, AmqpError> {
+pub async fn consume(
+    connection: &Connection,
+    topology: &Topology,
+    pool: Pool,
+    metrics: Metrics,
+) -> Result<JoinHandle<()>, AmqpError> {
     let channel = connection.create_channel().await?;
     topology.declare_dead_queue(&channel).await?;
     channel.basic_qos(32, BasicQosOptions::default()).await?;
@@ -41,7 +48,7 @@ pub async fn consume(connection: &Connection, topology: &Topology, pool: Pool) -
         let _channel = channel;
         while let Some(delivery) = consumer.next().await {
             match delivery {
-                Ok(delivery) => record(&pool, delivery).await,
+                Ok(delivery) => record(&pool, &metrics, delivery).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "dead-letter consumer stopped");
                     return;
@@ -107,7 +114,7 @@ fn death_of(delivery: &Delivery) -> Death {
     }
 }
 
-async fn record(pool: &Pool, delivery: Delivery) {
+async fn record(pool: &Pool, metrics: &Metrics, delivery: Delivery) {
     let death = death_of(&delivery);
     let mut letter = dead_letters::DeadLetter {
         queue: death.queue.clone(),
@@ -138,6 +145,7 @@ async fn record(pool: &Pool, delivery: Delivery) {
     let settled = match stored {
         Ok(reason) => {
             tracing::warn!(%reason, queue = %death.queue, ti_id = ?letter.ti_id, "message dead-lettered");
+            metrics.dead_letters.get_or_create(&ReasonLabel { reason }).inc();
             delivery.acker.ack(BasicAckOptions::default()).await
         }
         Err(e) => {

@@ -28,7 +28,12 @@ use gust_shared::{
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-use crate::{args_schema::ArgsSchemas, error::SchedulerError, versions::VersionCache};
+use crate::{
+    args_schema::ArgsSchemas,
+    error::SchedulerError,
+    metrics::{Metrics, QueueLabel},
+    versions::VersionCache,
+};
 
 /// Dispatches every scheduled task instance, `batch` per transaction; returns how many.
 pub async fn dispatch_scheduled(
@@ -37,6 +42,7 @@ pub async fn dispatch_scheduled(
     versions: &VersionCache,
     batch: usize,
     secrets: Option<&Secrets>,
+    metrics: &Metrics,
 ) -> Result<usize, SchedulerError> {
     let limit = i64::try_from(batch).unwrap_or(i64::MAX);
     let mut total = 0;
@@ -76,7 +82,9 @@ pub async fn dispatch_scheduled(
                 fail_unrenderable(&tx, ti, &error).await?;
                 continue;
             }
-            messages.push(with_run_params(build_message(ti, task, operator), &dag, ti));
+            let mut message = with_run_params(build_message(ti, task, operator), &dag, ti);
+            message.queued_at = Some(Utc::now());
+            messages.push(message);
         }
         ti_dispatch::set_rendered_fields(&tx, &rendered.ids, &rendered.fields).await?;
         broker.publish(&messages).await?;
@@ -84,10 +92,22 @@ pub async fn dispatch_scheduled(
         for m in &messages {
             tracing::info!(dag_id = %m.dag_id, run_id = %m.run_id, task_id = %m.task_id, try_number = m.try_number, queue = %m.queue, "task queued");
         }
+        count_by_queue(metrics, &messages);
         total += taken.len();
         if taken.len() < batch {
             return Ok(total);
         }
+    }
+}
+
+/// Adds published `messages` to `gust_tasks_dispatched_total`, one increment per queue.
+fn count_by_queue(metrics: &Metrics, messages: &[TaskMessage]) {
+    let mut by_queue: BTreeMap<&str, u64> = BTreeMap::new();
+    for m in messages {
+        *by_queue.entry(m.queue.as_str()).or_default() += 1;
+    }
+    for (queue, count) in by_queue {
+        metrics.tasks_dispatched.get_or_create(&QueueLabel { queue: queue.to_string() }).inc_by(count);
     }
 }
 
@@ -224,6 +244,7 @@ pub fn build_message(ti: &Dispatchable, task: &TaskSpec, operator: OperatorSpec)
         params: None,
         conf: None,
         first_poke_at: None,
+        queued_at: None,
     };
     message.env = message.context_env();
     message

@@ -14,6 +14,7 @@ mod dead_letters;
 mod dispatch;
 pub mod error;
 mod lost_tries;
+pub mod metrics;
 mod operator_warnings;
 mod pool_warnings;
 mod readiness;
@@ -22,7 +23,11 @@ mod timetable;
 mod versions;
 mod wakeups;
 
-use std::{future::Future, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use deadpool_postgres::Pool;
 use gust_shared::{
@@ -30,13 +35,14 @@ use gust_shared::{
     broker::Publish,
     db,
     health::{Health, OpsServer},
+    metrics::Exposition,
     settings::{host_name, Settings},
 };
 use tokio::time::{interval, MissedTickBehavior};
 
 pub use error::SchedulerError;
 
-use crate::{broker::Broker, dag_folder::DagFolder, versions::VersionCache, wakeups::Wakeups};
+use crate::{broker::Broker, dag_folder::DagFolder, metrics::Metrics, versions::VersionCache, wakeups::Wakeups};
 
 struct Scheduler {
     settings: Settings,
@@ -56,14 +62,24 @@ struct Scheduler {
     /// Fed by every sweep; served by the ops server (kept alive here) when one is configured.
     health: Health,
     _ops: Option<OpsServer>,
+    /// Served at `/metrics` on the ops server.
+    metrics: Metrics,
+}
+
+/// What woke the main loop.
+enum Event {
+    Rescan,
+    Sweep,
+    Wakeup(wakeups::Pending),
 }
 
 /// Runs the scheduler until `shutdown` resolves.
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), SchedulerError> {
     let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
-    let rabbit =
-        Arc::new(Broker::connect(&settings.amqp.url, Topology::from_settings(&settings.amqp), pool.clone()).await?);
-    run_with(settings, pool, rabbit.clone(), Some(rabbit), shutdown).await
+    let (metrics, exposition) = Metrics::with_exposition(settings.metrics.token.clone());
+    let topology = Topology::from_settings(&settings.amqp);
+    let rabbit = Arc::new(Broker::connect(&settings.amqp.url, topology, pool.clone(), metrics.clone()).await?);
+    run_with(settings, pool, rabbit.clone(), Some(rabbit), (metrics, exposition), shutdown).await
 }
 
 /// Runs the scheduler on an in-process broker instead of RabbitMQ (`gust dags test`): the
@@ -76,8 +92,8 @@ pub async fn run_local(
 ) -> Result<(), SchedulerError> {
     let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
     // In process: no ops server, whatever the environment says.
-    let settings = Settings { health: Default::default(), ..settings };
-    run_with(settings, pool, broker, None, shutdown).await
+    let settings = settings.without_ops_server();
+    run_with(settings, pool, broker, None, Metrics::with_exposition(None), shutdown).await
 }
 
 async fn run_with(
@@ -85,10 +101,11 @@ async fn run_with(
     pool: Pool,
     broker: Arc<dyn Publish>,
     rabbit: Option<Arc<Broker>>,
+    (metrics, exposition): (Metrics, Exposition),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SchedulerError> {
     let health = Health::new("scheduler", settings.scheduler.safety_interval);
-    let ops = OpsServer::start(&settings.health.bind, health.clone()).await?;
+    let ops = OpsServer::start(settings.ops_bind(), health.clone(), exposition).await?;
     let wakeups = Arc::new(Wakeups::default());
     let mut listener = wakeups::listen(&settings.database.url, wakeups.clone()).await?;
     tracing::info!(folder = %settings.dags.folder.display(), namespace = %settings.amqp.namespace, "scheduler started");
@@ -122,6 +139,7 @@ async fn run_with(
         operator_warnings: operator_warnings::OperatorWarnings::default(),
         health,
         _ops: ops,
+        metrics,
     };
     let mut rescan = interval(scheduler.settings.scheduler.rescan_interval);
     let mut sweep = interval(scheduler.settings.scheduler.safety_interval);
@@ -130,16 +148,21 @@ async fn run_with(
     tokio::pin!(shutdown);
 
     loop {
-        tokio::select! {
+        let event = tokio::select! {
             _ = &mut shutdown => break,
-            _ = rescan.tick() => scheduler.rescan().await,
-            _ = sweep.tick() => scheduler.sweep().await,
-            pending = wakeups.next() => {
-                if pending.lost {
-                    listener = scheduler.relisten(wakeups.clone()).await;
-                    scheduler.sweep().await;
-                    continue;
-                }
+            _ = rescan.tick() => Event::Rescan,
+            _ = sweep.tick() => Event::Sweep,
+            pending = wakeups.next() => Event::Wakeup(pending),
+        };
+        let started = Instant::now();
+        match event {
+            Event::Rescan => scheduler.rescan().await,
+            Event::Sweep => scheduler.sweep().await,
+            Event::Wakeup(pending) if pending.lost => {
+                listener = scheduler.relisten(wakeups.clone()).await;
+                scheduler.sweep().await;
+            }
+            Event::Wakeup(pending) => {
                 if pending.dag_files_changed {
                     scheduler.rescan().await;
                 }
@@ -152,6 +175,7 @@ async fn run_with(
                 scheduler.dispatch().await;
             }
         }
+        scheduler.metrics.loop_duration.observe(started.elapsed().as_secs_f64());
     }
     listener.closed.abort();
     if let Some(retention) = retention {
@@ -170,7 +194,14 @@ async fn run_with(
 impl Scheduler {
     async fn rescan(&mut self) {
         match self.folder.scan(&self.pool, &self.settings.dags.folder).await {
-            Ok(report) => tracing::debug!(?report, "DAG folder scanned"),
+            Ok(report) => {
+                tracing::debug!(?report, "DAG folder scanned");
+                self.metrics.dag_files.set(i64::try_from(report.dags).unwrap_or(i64::MAX));
+                self.metrics.dag_import_errors.set(i64::try_from(report.broken).unwrap_or(i64::MAX));
+                for seconds in report.parse_seconds {
+                    self.metrics.dag_parse_duration.observe(seconds);
+                }
+            }
             Err(e) => tracing::error!(error = %e, "DAG folder scan failed"),
         }
     }
@@ -183,14 +214,18 @@ impl Scheduler {
             rabbit.ensure().await;
         }
         let threshold = self.settings.scheduler.zombie_threshold;
-        if let Err(e) = lost_tries::reap_zombies(&self.pool, self.broker.as_ref(), &self.versions, threshold).await {
-            tracing::error!(error = %e, "ending zombie tasks failed");
+        match lost_tries::reap_zombies(&self.pool, self.broker.as_ref(), &self.versions, threshold).await {
+            Ok(reaped) => {
+                self.metrics.zombies.inc_by(reaped as u64);
+            }
+            Err(e) => tracing::error!(error = %e, "ending zombie tasks failed"),
         }
         let timeout = self.settings.scheduler.task_queued_timeout;
-        if let Err(e) =
-            lost_tries::fail_queued_too_long(&self.pool, self.broker.as_ref(), &self.versions, timeout).await
-        {
-            tracing::error!(error = %e, "ending tasks queued for too long failed");
+        match lost_tries::fail_queued_too_long(&self.pool, self.broker.as_ref(), &self.versions, timeout).await {
+            Ok(ended) => {
+                self.metrics.queued_timeouts.inc_by(ended as u64);
+            }
+            Err(e) => tracing::error!(error = %e, "ending tasks queued for too long failed"),
         }
         if self.timetable {
             if let Err(e) = timetable::create_due_runs(&self.pool).await {
@@ -210,6 +245,9 @@ impl Scheduler {
             Err(e) => tracing::error!(error = %e, "listing live runs failed"),
         }
         self.dispatch().await;
+        if let Err(e) = self.metrics.refresh_gauges(&self.pool).await {
+            tracing::warn!(error = %e, "counting task instances and pool slots for /metrics failed");
+        }
         self.pool_warnings.check(&self.pool).await;
         self.operator_warnings.check(&self.pool).await;
     }
@@ -248,7 +286,10 @@ impl Scheduler {
         };
         self.health.database(&result);
         match result {
-            Ok(()) => self.first_beat = false,
+            Ok(()) => {
+                self.first_beat = false;
+                self.metrics.heartbeats.inc();
+            }
             Err(e) => tracing::warn!(error = %e, "scheduler heartbeat failed"),
         }
     }
@@ -258,7 +299,7 @@ impl Scheduler {
         run_pk: i64,
         finished: Option<&std::collections::HashSet<String>>,
     ) -> Option<run_scheduling::Progress> {
-        match run_scheduling::schedule_run(&self.pool, &self.versions, run_pk, finished).await {
+        match run_scheduling::schedule_run(&self.pool, &self.versions, run_pk, finished, &self.metrics).await {
             Ok(progress) => Some(progress),
             Err(e) => {
                 tracing::error!(run_pk, error = %e, "scheduling run failed");
@@ -270,9 +311,15 @@ impl Scheduler {
     async fn dispatch(&self) {
         let batch = self.settings.scheduler.dispatch_batch;
         let secrets = self.settings.secrets.secrets().ok().flatten();
-        if let Err(e) =
-            dispatch::dispatch_scheduled(&self.pool, self.broker.as_ref(), &self.versions, batch, secrets.as_ref())
-                .await
+        if let Err(e) = dispatch::dispatch_scheduled(
+            &self.pool,
+            self.broker.as_ref(),
+            &self.versions,
+            batch,
+            secrets.as_ref(),
+            &self.metrics,
+        )
+        .await
         {
             tracing::error!(error = %e, "dispatching tasks failed");
         }

@@ -20,6 +20,7 @@ use uuid::Uuid;
 use crate::{
     dispatch::run_params,
     error::SchedulerError,
+    metrics::{Metrics, RunTypeLabel, StateLabel},
     readiness::{self, BranchChoices},
     versions::VersionCache,
 };
@@ -35,6 +36,7 @@ pub async fn schedule_run(
     versions: &VersionCache,
     run_pk: i64,
     finished: Option<&HashSet<String>>,
+    metrics: &Metrics,
 ) -> Result<Progress, SchedulerError> {
     if let Some(finished) = finished {
         if nothing_to_decide(pool, versions, run_pk, finished).await? {
@@ -46,6 +48,7 @@ pub async fn schedule_run(
     let Some(run) = runs::lock_live(&tx, run_pk).await? else { return Ok(Progress::Moved) };
     let dag = versions.get(&tx, run.dag_version_id).await?;
 
+    let mut started = false;
     if run.state == RunState::Queued {
         runs::lock_run_start(&tx, &run.dag_id).await?;
         if runs::dag_is_paused(&tx, &run.dag_id).await? {
@@ -59,7 +62,7 @@ pub async fn schedule_run(
             return Ok(Progress::Held);
         }
         run_progress::create_for_run(&tx, run.id, &run.dag_id, &run.run_id, &dag.tasks).await?;
-        runs::start(&tx, run.id).await?;
+        started = runs::start(&tx, run.id).await?;
         tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, tasks = dag.tasks.len(), "run started");
     }
 
@@ -125,13 +128,30 @@ pub async fn schedule_run(
     if incremental {
         outcome = run_progress::run_outcome(&tx, run.id, &dag.leaves).await?;
     }
+    let mut ended = None;
     if let Some(outcome) = outcome {
         if runs::finish(&tx, run.id, outcome).await? {
             tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, state = %outcome, "run finished");
+            ended = Some(outcome);
         }
     }
     tx.commit().await?;
+    count_run(metrics, &run, started, ended);
     Ok(Progress::Moved)
+}
+
+/// Counts a run that this (committed) pass `started` and/or `ended`, with its delay and duration.
+fn count_run(metrics: &Metrics, run: &DagRunRow, started: bool, ended: Option<RunState>) {
+    let now = Utc::now();
+    let seconds = |since: chrono::DateTime<Utc>| (now - since).num_milliseconds().max(0) as f64 / 1000.0;
+    if started {
+        metrics.runs_created.get_or_create(&RunTypeLabel { run_type: run.run_type.clone() }).inc();
+        metrics.run_schedule_delay.observe(seconds(run.run_after));
+    }
+    if let Some(state) = ended {
+        metrics.runs_finished.get_or_create(&StateLabel { state: state.as_str().to_string() }).inc();
+        metrics.run_duration.observe(run.start_date.map_or(0.0, seconds));
+    }
 }
 
 /// Whether a pass for the tasks that just `finished` would change nothing:

@@ -213,6 +213,7 @@ mod tests {
             params: None,
             conf: None,
             first_poke_at: None,
+            queued_at: None,
         }
     }
 

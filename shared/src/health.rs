@@ -1,8 +1,9 @@
 //! The ops server of the scheduler and the worker: `GET /healthz` (live) and
-//! `GET /readyz` (ready) for Kubernetes probes, on `GUST__HEALTH__BIND`
-//! (off when empty). Its loops feed a [`Health`] where they already run: the
-//! scheduler's sweep, the worker's heartbeat task and broker session loop.
-//! Later ops endpoints (Prometheus `/metrics`) belong on the same server.
+//! `GET /readyz` (ready) for Kubernetes probes, and `GET /metrics` for
+//! Prometheus ([`crate::metrics`]), on `GUST__METRICS__BIND` or
+//! `GUST__HEALTH__BIND` (one server; off when both are empty). Its loops feed
+//! a [`Health`] where they already run: the scheduler's sweep, the worker's
+//! heartbeat task and broker session loop.
 
 use std::{
     fmt::Display,
@@ -15,12 +16,14 @@ use axum::{extract::State, http::StatusCode, routing::get, Json, Router};
 use serde::Serialize;
 use tokio::task::JoinHandle;
 
+use crate::metrics::Exposition;
+
 /// Ticks a loop may miss before it counts as stuck (live) or the database as silent (ready).
 pub const MISSED_TICKS: u32 = 3;
 
 /// Why the ops server could not start.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot listen on {bind} for the ops server (GUST__HEALTH__BIND): {source}")]
+#[error("cannot listen on {bind} for the ops server (GUST__METRICS__BIND or GUST__HEALTH__BIND): {source}; choose a free port")]
 pub struct OpsServerError {
     /// The address it was told to listen on.
     pub bind: String,
@@ -189,17 +192,18 @@ pub struct OpsServer {
 }
 
 impl OpsServer {
-    /// Listens on `bind` and serves [`router`]; `None` when `bind` is empty (off).
-    pub async fn start(bind: &str, health: Health) -> Result<Option<OpsServer>, OpsServerError> {
+    /// Listens on `bind` and serves [`router`] and `metrics`' `/metrics`; `None` when `bind` is empty (off).
+    pub async fn start(bind: &str, health: Health, metrics: Exposition) -> Result<Option<OpsServer>, OpsServerError> {
         if bind.is_empty() {
             return Ok(None);
         }
         let error = |source| OpsServerError { bind: bind.to_string(), source };
         let listener = tokio::net::TcpListener::bind(bind).await.map_err(error)?;
         let address = listener.local_addr().map_err(error)?;
-        tracing::info!(%address, component = health.component, "ops server listening (/healthz, /readyz)");
+        tracing::info!(%address, component = health.component, "ops server listening (/metrics, /healthz, /readyz)");
+        let routes = router(health).merge(metrics.router());
         let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router(health)).await {
+            if let Err(e) = axum::serve(listener, routes).await {
                 tracing::error!(error = %e, "ops server stopped");
             }
         });
@@ -284,10 +288,11 @@ mod tests {
     #[tokio::test]
     async fn an_empty_bind_starts_no_server_and_a_taken_one_names_the_setting() {
         let health = Health::new("scheduler", Duration::from_secs(5));
-        assert!(OpsServer::start("", health.clone()).await.unwrap().is_none());
-        let server = OpsServer::start("127.0.0.1:0", health.clone()).await.unwrap().unwrap();
+        let metrics = || Exposition::new(Default::default(), None);
+        assert!(OpsServer::start("", health.clone(), metrics()).await.unwrap().is_none());
+        let server = OpsServer::start("127.0.0.1:0", health.clone(), metrics()).await.unwrap().unwrap();
         let taken = server.address().to_string();
-        let err = OpsServer::start(&taken, health).await.unwrap_err().to_string();
+        let err = OpsServer::start(&taken, health, metrics()).await.unwrap_err().to_string();
         assert!(err.contains("GUST__HEALTH__BIND") && err.contains(&taken), "{err}");
     }
 }

@@ -27,7 +27,8 @@
 //! - [`template`]: Jinja rendering of operator arguments with Airflow's variables.
 //! - [`settings`], [`cli`], [`telemetry`]: typed settings, shared command-line
 //!   handling, logging.
-//! - [`health`]: the scheduler's and the worker's ops server (`/healthz`, `/readyz`).
+//! - [`health`]: the scheduler's and the worker's ops server (`/healthz`, `/readyz`, and `/metrics`).
+//! - [`metrics`]: Prometheus plumbing: a daemon's registry served at `/metrics`, histogram buckets.
 //! - [`retention`]: deleting expired runs, dead letters and event log records
 //!   in short batches (`gust db clean`, the scheduler's `GUST__RETENTION__MAX_AGE`).
 //!
@@ -43,6 +44,7 @@ pub mod dag_folder;
 pub mod db;
 pub mod health;
 pub mod message;
+pub mod metrics;
 pub mod retention;
 pub mod secrets;
 pub mod settings;

@@ -61,6 +61,12 @@ pub struct TaskMessage {
     /// A rescheduled sensor's first poke of this try, from which its `timeout` counts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_poke_at: Option<DateTime<Utc>>,
+    /// When the scheduler published this try (`scheduled → queued`), for the
+    /// worker's `gust_task_queued_duration_seconds`; unset on retries and
+    /// sensors' next pokes, which wait in a delay queue on purpose. Optional:
+    /// older schedulers do not send it, and older workers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queued_at: Option<DateTime<Utc>>,
 }
 
 /// Why a delivery could not be turned into a [`TaskMessage`].
@@ -146,6 +152,7 @@ mod tests {
             params: None,
             conf: None,
             first_poke_at: None,
+            queued_at: None,
         }
     }
 

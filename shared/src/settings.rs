@@ -45,6 +45,28 @@ pub struct Settings {
     pub health: HealthSettings,
     /// The scheduler's periodic clean of old runs, dead letters and event log records.
     pub retention: RetentionSettings,
+    /// Prometheus `/metrics` of every daemon.
+    pub metrics: MetricsSettings,
+}
+
+/// Prometheus metrics settings (see [`crate::metrics`]).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// `host:port` of the scheduler's or worker's ops server (`/metrics`, `/healthz`, `/readyz`);
+    /// empty means `GUST__HEALTH__BIND`, and both empty means off.
+    pub bind: String,
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for MetricsSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MetricsSettings")
+            .field("bind", &self.bind)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .finish()
+    }
 }
 
 /// Retention settings (see [`crate::retention`]); `gust db clean` does the same once, by hand.
@@ -477,19 +499,29 @@ impl Settings {
                 problem: "must be at least 1".into(),
             });
         }
-        if !self.health.bind.is_empty()
-            && !self
-                .health
-                .bind
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
-        {
+        for (key, bind) in [("GUST__HEALTH__BIND", &self.health.bind), ("GUST__METRICS__BIND", &self.metrics.bind)] {
+            let host_port =
+                bind.rsplit_once(':').is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !bind.is_empty() && !host_port {
+                return Err(SettingsError::Invalid {
+                    key,
+                    problem: format!("`{bind}` is not host:port, e.g. 0.0.0.0:9090; leave it empty for no ops server"),
+                });
+            }
+        }
+        if !self.health.bind.is_empty() && !self.metrics.bind.is_empty() && self.health.bind != self.metrics.bind {
             return Err(SettingsError::Invalid {
-                key: "GUST__HEALTH__BIND",
+                key: "GUST__METRICS__BIND",
                 problem: format!(
-                    "`{}` is not host:port, e.g. 0.0.0.0:9090; leave it empty for no ops server",
-                    self.health.bind
+                    "`{}` differs from GUST__HEALTH__BIND `{}`: one ops server serves /metrics, /healthz and /readyz, so set one of them (or both the same)",
+                    self.metrics.bind, self.health.bind
                 ),
+            });
+        }
+        if self.metrics.token.as_deref().is_some_and(|t| t.trim().is_empty()) {
+            return Err(SettingsError::Invalid {
+                key: "GUST__METRICS__TOKEN",
+                problem: "is empty; unset it for an open /metrics or set a token".into(),
             });
         }
         if self.retention.max_age.is_some_and(|age| age.is_zero()) {
@@ -514,6 +546,25 @@ impl Settings {
         self.auth.validate()?;
         self.secrets.secrets()?;
         Ok(self)
+    }
+
+    /// Where the scheduler's or worker's ops server listens (`/metrics`, `/healthz`, `/readyz`):
+    /// `GUST__METRICS__BIND`, else `GUST__HEALTH__BIND`; empty means no ops server.
+    pub fn ops_bind(&self) -> &str {
+        if self.metrics.bind.is_empty() {
+            &self.health.bind
+        } else {
+            &self.metrics.bind
+        }
+    }
+
+    /// The same settings without an ops server (in-process runs, a second daemon in one process).
+    pub fn without_ops_server(self) -> Settings {
+        Settings {
+            health: Default::default(),
+            metrics: MetricsSettings { bind: String::new(), ..self.metrics },
+            ..self
+        }
     }
 
     /// The name a worker records on the task instances it runs.
@@ -660,6 +711,29 @@ mod tests {
         }
         settings.health.bind = "0.0.0.0:9090".into();
         assert!(settings.validated().is_ok());
+    }
+
+    #[test]
+    fn metrics_and_health_binds_name_one_ops_server_and_may_not_differ() {
+        let mut settings = Settings::default();
+        settings.metrics.bind = "0.0.0.0:9100".into();
+        assert_eq!(settings.clone().validated().unwrap().ops_bind(), "0.0.0.0:9100");
+        settings.health.bind = "0.0.0.0:9100".into();
+        assert_eq!(settings.clone().validated().unwrap().ops_bind(), "0.0.0.0:9100", "both the same is fine");
+        settings.health.bind = "0.0.0.0:9090".into();
+        let err = settings.clone().validated().unwrap_err().to_string();
+        assert!(err.contains("GUST__METRICS__BIND") && err.contains("GUST__HEALTH__BIND"), "{err}");
+        settings.metrics.bind = String::new();
+        assert_eq!(
+            settings.clone().validated().unwrap().ops_bind(),
+            "0.0.0.0:9090",
+            "the health bind alone still works"
+        );
+        settings.metrics.bind = "9100".into();
+        assert!(settings.clone().validated().unwrap_err().to_string().contains("GUST__METRICS__BIND"));
+        settings.metrics.bind = String::new();
+        settings.metrics.token = Some(" ".into());
+        assert!(settings.validated().unwrap_err().to_string().contains("GUST__METRICS__TOKEN"));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod api;
 pub mod browser;
 pub mod database;
 pub mod ledger;
+pub mod metrics;
 pub mod processes;
 pub mod python;
 pub mod tap;
@@ -553,6 +554,12 @@ async fn delete_namespace(settings: &Settings) {
     }
     let _ = channel.exchange_delete(topology.tasks_exchange().as_str().into(), ExchangeDeleteOptions::default()).await;
     let _ = connection.close(200, "done".into()).await;
+}
+
+/// A loopback `host:port` nothing listens on yet, for a component's own server (an ops server).
+pub async fn free_address() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding a free port");
+    listener.local_addr().expect("local address").to_string()
 }
 
 /// Writes `text` to `path`, for tests that change the DAG folder while the stack runs.

@@ -383,6 +383,7 @@ pub(crate) async fn login(
     let role = user.as_ref().and_then(|u| u.role.parse::<Role>().ok());
     let (Some(role), true) = (role, matches) else {
         auth.limiter.record_failure(key, Instant::now());
+        state.metrics.logins_failed.inc();
         tracing::warn!(username = %body.username, %ip, "failed login");
         return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
     };

@@ -5,6 +5,7 @@ mod audit;
 pub mod auth;
 pub mod error;
 mod extract;
+pub mod metrics;
 mod openapi;
 mod routes;
 mod ui;
@@ -64,6 +65,8 @@ pub struct AppState {
     pub auth: Arc<auth::Auth>,
     /// Keys that encrypt connection secrets (`GUST__SECRETS__KEY`); `None` refuses to store secrets.
     pub secrets: Option<Arc<gust_shared::secrets::Secrets>>,
+    /// Request and login metrics, served at `/metrics`.
+    pub metrics: metrics::Metrics,
 }
 
 impl AppState {
@@ -78,6 +81,7 @@ impl AppState {
             broker_health: Arc::default(),
             auth: Arc::new(auth::Auth::with_random_secret(AuthSettings::default().token_lifetime)),
             secrets: None,
+            metrics: metrics::Metrics::new(None),
         }
     }
 
@@ -92,7 +96,13 @@ impl AppState {
             .with_liveness_threshold(settings.scheduler.zombie_threshold)
             .with_amqp_url(settings.amqp.url.clone())
             .with_secrets(settings.secrets.secrets()?)
-            .with_auth(auth::Auth::from_settings(&settings.auth)))
+            .with_auth(auth::Auth::from_settings(&settings.auth))
+            .with_metrics_token(settings.metrics.token.clone()))
+    }
+
+    /// The same state with fresh metrics whose `/metrics` needs `token` (`GUST__METRICS__TOKEN`) when set.
+    pub fn with_metrics_token(self, token: Option<String>) -> Self {
+        Self { metrics: metrics::Metrics::new(token), ..self }
     }
 
     /// The same state with keys that encrypt connection secrets.
@@ -161,10 +171,13 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), audit::record))
         .layer(middleware::from_fn_with_state(state.clone(), auth::authorize))
         .with_state(state.clone());
+    let metrics = state.metrics.clone();
     let ui: Router = ui::router(api.clone()).with_state(state);
     api.merge(ui)
+        .merge(metrics.exposition().router())
         .fallback(routes::not_found)
         .method_not_allowed_fallback(routes::method_not_allowed)
+        .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .layer(RequestBodyLimitLayer::new(max_body_bytes))

@@ -6,7 +6,7 @@
 use std::{
     collections::HashSet,
     sync::{Arc, Mutex},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use backon::{ExponentialBuilder, Retryable};
@@ -32,6 +32,7 @@ use uuid::Uuid;
 use crate::{
     group_commit::{Entry, GroupCommit},
     log_sink::{LogSink, Stream},
+    metrics::{Delivered, Metrics},
     operators::{self, Outcome, RunLimits},
 };
 
@@ -57,6 +58,8 @@ pub struct Context {
     pub takeover_after: Duration,
     /// Keys that decrypt connection secrets (`GUST__SECRETS__KEY`), to mask them in task logs.
     pub secrets: Option<Arc<gust_shared::secrets::Secrets>>,
+    /// This worker's Prometheus metrics.
+    pub metrics: Metrics,
 }
 
 /// Processes one delivery to the end, acking, nacking or rejecting it.
@@ -67,6 +70,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
         Ok(message) => message,
         Err(e) => {
             tracing::warn!(reason = %e, routing_key = %delivery.routing_key, "rejecting poison message to the dead queue");
+            ctx.metrics.delivered(Delivered::DeadLettered);
             settled(settle.reject()).await;
             return;
         }
@@ -75,6 +79,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
         if ctx.limits.plugins.find(name).is_none() {
             let detail = ctx.limits.plugins.missing(name, &message.queue, &ctx.hostname);
             tracing::warn!(reason = %detail, "rejecting a task this worker has no operator for to the dead queue");
+            ctx.metrics.delivered(Delivered::DeadLettered);
             match ctx.publisher.publish_dead(&delivery.body, "missing_operator", &detail).await {
                 Ok(()) => settled(settle.ack()).await,
                 // Without the reason: the broker dead-letters it as `rejected`.
@@ -94,6 +99,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
             return;
         }
         Claimed::HandBack => {
+            ctx.metrics.handbacks.inc();
             settled(settle.requeue()).await;
             return;
         }
@@ -105,7 +111,12 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
 
     let (log, writer) = LogSink::start(ctx.pool.clone(), message.ti_id, try_number, ctx.max_log_bytes);
     let log = log.with_masks(crate::log_sink::secrets_to_mask(&ctx.pool, ctx.secrets.as_deref(), &message).await);
+    let started = Instant::now();
     let outcome = operators::for_spec(&message.operator).run(&message, &log, &ctx.limits, &stop).await;
+    let ran_for = started.elapsed().as_secs_f64();
+    if outcome.is_timeout() {
+        ctx.metrics.timeouts.inc();
+    }
     if outcome.interrupted {
         log.line(
             Stream::Gust,
@@ -125,6 +136,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
             .await;
         ctx.running.lock().expect("running set").remove(&message.ti_id);
         tracing::warn!(%dag_id, %run_id, %task_id, try_number, released = ?released.ok(), "task interrupted by shutdown; handed back");
+        ctx.metrics.handbacks.inc();
         settled(settle.requeue()).await;
         return;
     }
@@ -136,6 +148,9 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
         .notify(|e: &FinishError, wait| tracing::warn!(error = %e, ?wait, "recording task outcome failed; retrying"))
         .await;
     ctx.running.lock().expect("running set").remove(&message.ti_id);
+    if let Ok(Some(state)) = finished {
+        ctx.metrics.finished(state.as_str(), &message.queue, message.operator.name(), ran_for);
+    }
     match finished {
         Ok(Some(TaskState::UpForRetry)) => {
             let delay_ms = message.retry.delay_after(try_number);
@@ -179,7 +194,7 @@ async fn claim_or_take_over(ctx: &Context, message: &mut TaskMessage, stop: &Can
     let (dag_id, run_id, task_id) = (message.dag_id.clone(), message.run_id.clone(), message.task_id.clone());
     // Fast path: a committed queued try, claimed in one (group-committed) statement.
     if ctx.ledger.submit(Entry::Claim { ti_id: message.ti_id, try_number: message.try_number }).await == Some(true) {
-        return Claimed::Yes;
+        return claimed(&ctx.metrics, message);
     }
     loop {
         let try_number = message.try_number;
@@ -200,13 +215,15 @@ async fn claim_or_take_over(ctx: &Context, message: &mut TaskMessage, stop: &Can
             Err(_) => return Claimed::HandBack,
         };
         match claim {
-            Claim::Claimed => return Claimed::Yes,
+            Claim::Claimed => return claimed(&ctx.metrics, message),
             Claim::Missing => {
                 tracing::warn!(%dag_id, %run_id, %task_id, ti_id = %message.ti_id, "task instance does not exist; rejecting message to the dead queue");
+                ctx.metrics.delivered(Delivered::DeadLettered);
                 return Claimed::Poison;
             }
             Claim::NotClaimable { state, try_number: current } => {
                 tracing::info!(%dag_id, %run_id, %task_id, try_number, current_try = current, %state, "dropping delivery: this try is not queued");
+                ctx.metrics.delivered(if current == try_number { Delivered::Duplicate } else { Delivered::Stale });
                 return Claimed::Drop;
             }
             Claim::Held { try_number: running_try, hostname, heartbeat_age } => {
@@ -226,6 +243,7 @@ async fn claim_or_take_over(ctx: &Context, message: &mut TaskMessage, stop: &Can
                             tracing::warn!(%dag_id, %run_id, %task_id, try_number, new_try, %previous, "took over a try from a dead worker");
                             message.try_number = new_try;
                             message.env = message.context_env();
+                            ctx.metrics.delivered(Delivered::Takeover);
                             return Claimed::Yes;
                         }
                         Ok(None) => continue,
@@ -242,6 +260,16 @@ async fn claim_or_take_over(ctx: &Context, message: &mut TaskMessage, stop: &Can
             }
         }
     }
+}
+
+/// Counts a claimed delivery and, for a try the scheduler published, how long it waited.
+fn claimed(metrics: &Metrics, message: &TaskMessage) -> Claimed {
+    metrics.delivered(Delivered::Claimed);
+    if let Some(queued_at) = message.queued_at {
+        let waited = (chrono::Utc::now() - queued_at).num_microseconds().unwrap_or(i64::MAX).max(0);
+        metrics.waited(&message.queue, waited as f64 / 1e6);
+    }
+    Claimed::Yes
 }
 
 async fn take_over(ctx: &Context, message: &TaskMessage, reason: &str) -> Result<Option<i32>, DbError> {
@@ -336,6 +364,7 @@ async fn record_outcome(
         let mut next = message.clone();
         next.try_number += 1;
         next.first_poke_at = None;
+        next.queued_at = None;
         next.env = next.context_env();
         ctx.publisher.publish_delayed(&next, delay_ms).await?;
     }
@@ -359,6 +388,7 @@ async fn reschedule(
     }
     let mut next = message.clone();
     next.first_poke_at = Some(next_poke.first_poke_at);
+    next.queued_at = None;
     ctx.publisher.publish_delayed(&next, delay_ms).await?;
     tx.commit().await?;
     Ok(Some(TaskState::UpForReschedule))

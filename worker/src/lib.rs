@@ -11,6 +11,7 @@ pub mod error;
 mod group_commit;
 mod heartbeat;
 mod log_sink;
+pub mod metrics;
 mod operators;
 
 use std::{
@@ -38,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::WorkerError;
 
-use crate::{delivery::Context, operators::RunLimits};
+use crate::{delivery::Context, metrics::Metrics, operators::RunLimits};
 
 /// How long a stopping worker waits for RabbitMQ to confirm the connection's close.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -64,6 +65,8 @@ struct Worker {
     /// Fed by the heartbeat task and the broker session loop; served by the ops server when one is configured.
     health: Health,
     _ops: Option<OpsServer>,
+    /// Served at `/metrics` on the ops server.
+    metrics: Metrics,
 }
 
 impl Worker {
@@ -78,7 +81,9 @@ impl Worker {
             operators: operators::advertised(plugins.describe_all().await),
         };
         let health = Health::new("worker", settings.worker.heartbeat_interval).needing_broker();
-        let ops = OpsServer::start(&settings.health.bind, health.clone()).await?;
+        let (metrics, exposition) =
+            Metrics::with_exposition(settings.worker.concurrency, settings.metrics.token.clone());
+        let ops = OpsServer::start(settings.ops_bind(), health.clone(), exposition).await?;
         let beats = heartbeat::spawn(
             pool.clone(),
             hostname.clone(),
@@ -89,7 +94,7 @@ impl Worker {
         );
         let permits = Arc::new(Semaphore::new(settings.worker.concurrency.max(1)));
         let hard_stop = CancellationToken::new();
-        Ok(Worker { settings, pool, hostname, running, hard_stop, plugins, beats, permits, health, _ops: ops })
+        Ok(Worker { settings, pool, hostname, running, hard_stop, plugins, beats, permits, health, _ops: ops, metrics })
     }
 
     /// The context of every delivery handled while publishing through `publisher`.
@@ -98,7 +103,7 @@ impl Worker {
         Arc::new(Context {
             pool: self.pool.clone(),
             publisher,
-            ledger: group_commit::ledger(self.pool.clone(), self.hostname.clone()),
+            ledger: group_commit::ledger(self.pool.clone(), self.hostname.clone(), self.metrics.clone()),
             hostname: self.hostname.clone(),
             limits: RunLimits {
                 kill_grace: settings.worker.kill_grace,
@@ -115,6 +120,7 @@ impl Worker {
             heartbeat_interval: settings.worker.heartbeat_interval,
             takeover_after: settings.worker.takeover_after,
             secrets: settings.secrets.secrets().ok().flatten().map(Arc::new),
+            metrics: self.metrics.clone(),
         })
     }
 
@@ -127,8 +133,10 @@ impl Worker {
         permit: tokio::sync::OwnedSemaphorePermit,
     ) {
         let (ctx, stop) = (ctx.clone(), self.hard_stop.clone());
+        let slot = self.metrics.slot_taken();
         tasks.spawn(async move {
             delivery::handle(&ctx, delivery, stop).await;
+            drop(slot);
             drop(permit);
         });
     }
@@ -175,7 +183,7 @@ pub async fn run_local(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), WorkerError> {
     // In process: no ops server, whatever the environment says.
-    let settings = Settings { health: Default::default(), ..settings };
+    let settings = settings.without_ops_server();
     let worker = Worker::start(settings).await?;
     let ctx = worker.context(Arc::new(broker.clone()));
     let mut tasks = JoinSet::new();

@@ -19,6 +19,7 @@ pub mod filters;
 pub mod heartbeats;
 pub mod import_errors;
 pub mod logs;
+pub mod metrics;
 pub mod pools;
 pub mod retention;
 pub mod runs;

@@ -100,6 +100,12 @@ fn pool_row(row: &Row) -> PoolRow {
     }
 }
 
+/// Every pool with its slots in use, by name (`gust_pool_slots`).
+pub async fn all_stats(db: &impl GenericClient) -> Result<Vec<PoolRow>, DbError> {
+    let sql = format!("{POOL_STATS} GROUP BY p.name ORDER BY p.name");
+    Ok(db.query(&sql, &[]).await?.iter().map(pool_row).collect())
+}
+
 /// One page of pools in `order` (built from [`ORDER_FIELDS`]), and how many there are.
 pub async fn list(
     db: &impl GenericClient,

@@ -11,6 +11,7 @@ mod dags;
 mod errors;
 mod event_logs;
 mod health;
+mod metrics;
 mod openapi;
 mod params;
 mod pools;

@@ -5,15 +5,9 @@
 use std::time::Duration;
 
 use gust_shared::settings::Settings;
-use gust_tests::{isolated_settings, Deadline};
+use gust_tests::{free_address, isolated_settings, Deadline};
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
-
-/// A loopback address nothing listens on yet.
-async fn free_address() -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binding a free port");
-    listener.local_addr().expect("local address").to_string()
-}
 
 /// `GET http://{address}{path}`: status and JSON body, or `None` while nothing answers.
 async fn probe(address: &str, path: &str) -> Option<(u16, Value)> {

@@ -14,6 +14,7 @@ mod dag_files;
 mod delivery;
 mod end_to_end;
 mod health_probes;
+mod metrics;
 mod pools;
 mod python_clients;
 mod retries;

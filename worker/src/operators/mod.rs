@@ -52,6 +52,11 @@ pub struct NextPoke {
 }
 
 impl Outcome {
+    /// Whether the try was stopped at its `execution_timeout` (every operator's reason then says so).
+    pub fn is_timeout(&self) -> bool {
+        self.failure_reason.as_deref().is_some_and(|reason| reason.contains("(execution_timeout)"))
+    }
+
     /// A successful try without a process.
     pub fn success() -> Self {
         Outcome {
