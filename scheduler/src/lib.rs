@@ -35,7 +35,6 @@ use gust_shared::{
     broker::Publish,
     db,
     health::{Health, OpsServer},
-    metrics::Exposition,
     settings::{host_name, Settings},
 };
 use tokio::time::{interval, MissedTickBehavior};
@@ -77,9 +76,12 @@ enum Event {
 pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Result<(), SchedulerError> {
     let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
     let (metrics, exposition) = Metrics::with_exposition(settings.metrics.token.clone());
+    // Up before RabbitMQ answers, so probes and scrapes see a scheduler that is still connecting.
+    let health = Health::new("scheduler", settings.scheduler.safety_interval);
+    let ops = OpsServer::start(settings.ops_bind(), health.clone(), exposition).await?;
     let topology = Topology::from_settings(&settings.amqp);
     let rabbit = Arc::new(Broker::connect(&settings.amqp.url, topology, pool.clone(), metrics.clone()).await?);
-    run_with(settings, pool, rabbit.clone(), Some(rabbit), (metrics, exposition), shutdown).await
+    run_with(settings, pool, rabbit.clone(), Some(rabbit), (metrics, health, ops), shutdown).await
 }
 
 /// Runs the scheduler on an in-process broker instead of RabbitMQ (`gust dags test`): the
@@ -92,8 +94,8 @@ pub async fn run_local(
 ) -> Result<(), SchedulerError> {
     let pool = db::connect(&settings.database.url, settings.database.pool_size).await?;
     // In process: no ops server, whatever the environment says.
-    let settings = settings.without_ops_server();
-    run_with(settings, pool, broker, None, Metrics::with_exposition(None), shutdown).await
+    let health = Health::new("scheduler", settings.scheduler.safety_interval);
+    run_with(settings, pool, broker, None, (Metrics::with_exposition(None).0, health, None), shutdown).await
 }
 
 async fn run_with(
@@ -101,11 +103,9 @@ async fn run_with(
     pool: Pool,
     broker: Arc<dyn Publish>,
     rabbit: Option<Arc<Broker>>,
-    (metrics, exposition): (Metrics, Exposition),
+    (metrics, health, ops): (Metrics, Health, Option<OpsServer>),
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), SchedulerError> {
-    let health = Health::new("scheduler", settings.scheduler.safety_interval);
-    let ops = OpsServer::start(settings.ops_bind(), health.clone(), exposition).await?;
     let wakeups = Arc::new(Wakeups::default());
     let mut listener = wakeups::listen(&settings.database.url, wakeups.clone()).await?;
     tracing::info!(folder = %settings.dags.folder.display(), namespace = %settings.amqp.namespace, "scheduler started");

@@ -67,12 +67,14 @@ async fn a_run_of_n_tasks_moves_every_counter_by_exactly_what_happened() {
         tokio::spawn(gust_worker::run(with_metrics(&stack.settings, &worker_at), stop.clone().cancelled_owned()));
 
     // One server per process carries the probes and the metrics; the token guards only /metrics.
-    stack
-        .eventually("the worker's ops server to be ready", || async {
-            let response = reqwest::get(format!("http://{worker_at}/readyz")).await.ok()?;
-            (response.status() == 200).then_some(())
-        })
-        .await;
+    for (component, address) in [("worker", &worker_at), ("scheduler", &scheduler_at)] {
+        stack
+            .eventually(&format!("the {component}'s ops server to be ready"), || async {
+                let response = reqwest::get(format!("http://{address}/readyz")).await.ok()?;
+                (response.status() == 200).then_some(())
+            })
+            .await;
+    }
     assert_eq!(scrape(&scheduler_at, None).await.0, 401, "no token, no metrics");
     assert_eq!(scrape(&worker_at, Some("a-wrong-token")).await.0, 401);
     stack.wait_for_dag("counted").await;
