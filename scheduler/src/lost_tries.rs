@@ -30,7 +30,7 @@ use crate::{dispatch::build_message, error::SchedulerError, versions::VersionCac
 /// Most tries handled in one pass.
 const BATCH: i64 = 100;
 
-/// Fails or retries every try silent for longer than `threshold`; returns how many.
+/// Fails or retries every try silent for longer than `threshold`; returns how many it ended.
 pub async fn reap_zombies(
     pool: &Pool,
     broker: &dyn Publish,
@@ -40,19 +40,20 @@ pub async fn reap_zombies(
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let zombies = sweeps::lock_zombies(&tx, threshold, BATCH).await?;
+    let mut ended = 0;
     for zombie in &zombies {
         let reason = format!(
             "worker {} stopped heartbeating for over {threshold:?} while running try {}; the scheduler ended the try",
             zombie.hostname.as_deref().unwrap_or("?"),
             zombie.try_number
         );
-        end(&tx, broker, versions, Loss::Worker, zombie, &reason).await?;
+        ended += usize::from(end(&tx, broker, versions, Loss::Worker, zombie, &reason).await?);
     }
     tx.commit().await?;
-    Ok(zombies.len())
+    Ok(ended)
 }
 
-/// Fails or retries every try queued for longer than `timeout`; returns how many.
+/// Fails or retries every try queued for longer than `timeout`; returns how many it ended.
 pub async fn fail_queued_too_long(
     pool: &Pool,
     broker: &dyn Publish,
@@ -62,16 +63,17 @@ pub async fn fail_queued_too_long(
     let mut client = pool.get().await?;
     let tx = client.transaction().await?;
     let stuck = sweeps::lock_queued_too_long(&tx, timeout, BATCH).await?;
+    let mut ended = 0;
     for queued in &stuck {
         let reason = format!(
             "try {} was queued for over {timeout:?} (task_queued_timeout) and no worker took it: its message was lost \
              (a database restored from a backup, broker data lost) or no worker consumes its queue; the scheduler ended the try",
             queued.try_number
         );
-        end(&tx, broker, versions, Loss::Message, queued, &reason).await?;
+        ended += usize::from(end(&tx, broker, versions, Loss::Message, queued, &reason).await?);
     }
     tx.commit().await?;
-    Ok(stuck.len())
+    Ok(ended)
 }
 
 /// What a lost try lost.
@@ -84,7 +86,8 @@ enum Loss {
 }
 
 /// Ends `lost`, logs `reason` on the try, and publishes the retry to its
-/// delay queue when the task has tries left.
+/// delay queue when the task has tries left. Returns whether it ended the
+/// try (not when its run or task is gone, or the try moved on meanwhile).
 async fn end(
     tx: &Transaction<'_>,
     broker: &dyn Publish,
@@ -92,15 +95,18 @@ async fn end(
     loss: Loss,
     lost: &LostTry,
     reason: &str,
-) -> Result<(), SchedulerError> {
-    let Some(info) = dispatch::dispatch_info(tx, lost.id).await? else { return Ok(()) };
+) -> Result<bool, SchedulerError> {
+    let Some(info) = dispatch::dispatch_info(tx, lost.id).await? else { return Ok(false) };
     let dag = versions.get(tx, info.dag_version_id).await?;
-    let Some(task) = dag.task(&info.task_id) else { return Ok(()) };
+    let Some(task) = dag.task(&info.task_id) else { return Ok(false) };
     let delay_ms = task.retry_policy().delay_after(lost.try_number);
     let state = match loss {
         Loss::Worker => sweeps::fail_zombie(tx, lost, reason, delay_ms).await?,
         Loss::Message => sweeps::fail_queued_timeout(tx, lost, reason, delay_ms).await?,
     };
+    if state.is_none() {
+        return Ok(false);
+    }
     logs::append(tx, lost.id, lost.try_number, &[(chrono::Utc::now(), "gust", reason)]).await?;
     if state == Some(TaskState::UpForRetry) {
         // A retry reruns the arguments rendered for the try, as a worker's retry does.
@@ -112,5 +118,5 @@ async fn end(
         broker.publish_delayed(&build_message(&info, task, operator), delay_ms).await?;
     }
     tracing::warn!(dag_id = %info.dag_id, run_id = %info.run_id, task_id = %info.task_id, try_number = lost.try_number, ?state, %reason, "lost try ended");
-    Ok(())
+    Ok(true)
 }
