@@ -16,6 +16,7 @@ pub mod error;
 mod lost_tries;
 pub mod metrics;
 mod operator_warnings;
+mod planner_statistics;
 mod pool_warnings;
 mod readiness;
 mod run_scheduling;
@@ -245,6 +246,7 @@ impl Scheduler {
             Err(e) => tracing::error!(error = %e, "listing live runs failed"),
         }
         self.dispatch().await;
+        planner_statistics::refresh_if_outgrown(&self.pool, 0);
         if let Err(e) = self.metrics.refresh_gauges(&self.pool).await {
             tracing::warn!(error = %e, "counting task instances and pool slots for /metrics failed");
         }

@@ -21,6 +21,7 @@ use crate::{
     dispatch::run_params,
     error::SchedulerError,
     metrics::{Metrics, RunTypeLabel, StateLabel},
+    planner_statistics,
     readiness::{self, BranchChoices},
     versions::VersionCache,
 };
@@ -48,7 +49,7 @@ pub async fn schedule_run(
     let Some(run) = runs::lock_live(&tx, run_pk).await? else { return Ok(Progress::Moved) };
     let dag = versions.get(&tx, run.dag_version_id).await?;
 
-    let mut started = false;
+    let (mut started, mut created) = (false, 0);
     if run.state == RunState::Queued {
         runs::lock_run_start(&tx, &run.dag_id).await?;
         if runs::dag_is_paused(&tx, &run.dag_id).await? {
@@ -61,7 +62,7 @@ pub async fn schedule_run(
         if !may_start {
             return Ok(Progress::Held);
         }
-        run_progress::create_for_run(&tx, run.id, &run.dag_id, &run.run_id, &dag.tasks).await?;
+        created = run_progress::create_for_run(&tx, run.id, &run.dag_id, &run.run_id, &dag.tasks).await?;
         started = runs::start(&tx, run.id).await?;
         tracing::info!(dag_id = %run.dag_id, run_id = %run.run_id, tasks = dag.tasks.len(), "run started");
     }
@@ -136,6 +137,9 @@ pub async fn schedule_run(
         }
     }
     tx.commit().await?;
+    if created > 0 {
+        planner_statistics::refresh_if_outgrown(pool, created);
+    }
     count_run(metrics, &run, started, ended);
     Ok(Progress::Moved)
 }

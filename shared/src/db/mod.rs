@@ -20,6 +20,7 @@ pub mod heartbeats;
 pub mod import_errors;
 pub mod logs;
 pub mod metrics;
+pub mod planner_statistics;
 pub mod pools;
 pub mod retention;
 pub mod runs;

@@ -15,6 +15,7 @@ mod delivery;
 mod end_to_end;
 mod health_probes;
 mod metrics;
+mod planner_statistics;
 mod pools;
 mod python_clients;
 mod retries;
