@@ -70,7 +70,7 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 enum Scenario {
-    /// Every scenario below, in order (raw, fanout + resources, chain, runs, bash, history, ui, celery).
+    /// Every scenario below, in order (raw, fanout + resources, chain, mixed, runs, bash, history, ui, celery).
     All,
     /// RabbitMQ and PostgreSQL floors without gust.
     Raw,
@@ -78,6 +78,8 @@ enum Scenario {
     Fanout,
     /// 200 noop tasks in a line: per-hop latency.
     Chain,
+    /// On one stack: the chain, ANALYZE, the fan-out, the chain again: no slowdown from what ran before.
+    Mixed,
     /// 1,000 runs of a→8→z triggered over HTTP by 8 clients: runs/s, API latency.
     Runs,
     /// Fan-out of 2,000 and chain of 100 `bash -c true` tasks.
@@ -99,6 +101,7 @@ impl Scenario {
             Scenario::Raw => "raw",
             Scenario::Fanout => "fanout",
             Scenario::Chain => "chain",
+            Scenario::Mixed => "mixed",
             Scenario::Runs => "runs",
             Scenario::Bash => "bash",
             Scenario::History => "history",
@@ -242,7 +245,7 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
 }
 
 async fn run_scenarios(cli: &Cli, ctx: &Ctx) -> Vec<ScenarioOutcome> {
-    use scenarios::{bash, chain, fanout, history, raw, runs, ui};
+    use scenarios::{bash, chain, fanout, history, mixed, raw, runs, ui};
     let mut out = Vec::new();
     let all = cli.scenario == Scenario::All;
     let wants = |s: Scenario| all || cli.scenario == s;
@@ -254,6 +257,9 @@ async fn run_scenarios(cli: &Cli, ctx: &Ctx) -> Vec<ScenarioOutcome> {
     }
     if wants(Scenario::Chain) {
         out.push(chain::run(ctx).await);
+    }
+    if wants(Scenario::Mixed) {
+        out.push(mixed::run(ctx).await);
     }
     if wants(Scenario::Runs) {
         out.push(runs::run(ctx).await);

@@ -99,6 +99,8 @@ pub struct Report {
 pub const FANOUT_TARGET: f64 = 5000.0;
 /// How many times Celery's fan-out gust must reach.
 pub const CELERY_FACTOR_TARGET: f64 = 10.0;
+/// Smallest `mixed` ÷ `fanout` throughput: what ran before may cost at most 10 %.
+pub const MIXED_RATIO_TARGET: f64 = 0.9;
 /// Chain hop p50 target, in ms.
 pub const HOP_P50_TARGET_MS: f64 = 5.0;
 /// Idle worker RSS target, in MiB.
@@ -230,6 +232,13 @@ impl Report {
                 "×",
                 &|v| v >= CELERY_FACTOR_TARGET,
                 scaled,
+            ),
+            check(
+                "fan-out after a chain within 10 % of a fresh one",
+                self.ratio(("mixed", "tasks_per_s"), ("fanout", "tasks_per_s")),
+                "× fresh",
+                &|v| v >= MIXED_RATIO_TARGET,
+                "`mixed` tasks/s ÷ `fanout` tasks/s".into(),
             ),
             check(
                 "chain p50 ≤ 5 ms per hop",
@@ -433,6 +442,7 @@ mod tests {
                 vec![Ok(vec![m("fanout_tasks_per_s", "t", "tasks/s", 1000.0)])],
             ),
             ScenarioOutcome::from_repetitions("chain", vec![Ok(vec![m("hop_p50_ms", "h", "ms", 7.0)])]),
+            ScenarioOutcome::from_repetitions("mixed", vec![Ok(vec![m("tasks_per_s", "t", "tasks/s", 5500.0)])]),
         ];
         let report = Report::new(vec![], config(FULL_FANOUT), machine(), vec![], scenarios);
         let verdicts: Vec<Verdict> = report.targets.iter().map(|t| t.verdict).collect();
@@ -441,6 +451,7 @@ mod tests {
             vec![
                 Verdict::Met,
                 Verdict::NotMet,
+                Verdict::Met,
                 Verdict::NotMet,
                 Verdict::NotMeasured,
                 Verdict::NotMeasured,
@@ -459,7 +470,7 @@ mod tests {
             vec![Ok(vec![m("grid_ms", "g", "ms", 71.0), m("log_page_ms", "l", "ms", 120.0)])],
         )];
         let report = Report::new(vec![], config(FULL_FANOUT), machine(), vec![], scenarios);
-        let ui: Vec<Verdict> = report.targets[5..].iter().map(|t| t.verdict).collect();
+        let ui: Vec<Verdict> = report.targets[6..].iter().map(|t| t.verdict).collect();
         assert_eq!(ui, vec![Verdict::Met, Verdict::NotMet]);
     }
 
@@ -474,7 +485,7 @@ mod tests {
                     m("sweep_proxy_history_ms", "s", "ms", sweep_after),
                 ])],
             )];
-            Report::new(vec![], config(2000), machine(), vec![], scenarios).targets[4].verdict
+            Report::new(vec![], config(2000), machine(), vec![], scenarios).targets[5].verdict
         };
         assert_eq!(history(1.05, 1.2), Verdict::Met);
         assert_eq!(history(1.05, 5.0), Verdict::NotMet);

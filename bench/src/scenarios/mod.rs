@@ -5,6 +5,7 @@ pub mod bash;
 pub mod chain;
 pub mod fanout;
 pub mod history;
+pub mod mixed;
 pub mod raw;
 pub mod runs;
 pub mod ui;
