@@ -27,6 +27,7 @@ pub struct LostTry {
 }
 
 /// Running tries (up to `limit`) whose last heartbeat is older than `threshold`, locked for handling.
+/// Read through `task_instances_in_flight` (queued and running tries), which the predicate implies.
 pub async fn lock_zombies(
     db: &impl GenericClient,
     threshold: std::time::Duration,
