@@ -76,7 +76,7 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 enum Scenario {
-    /// Every scenario below, in order (raw, fanout + resources, chain, mixed, runs, bash, history, ui, celery).
+    /// The scenarios below but the scale curves, in order (raw, fanout + resources, chain, mixed, runs, bash, history, ui, celery).
     All,
     /// RabbitMQ and PostgreSQL floors without gust.
     Raw,
