@@ -31,7 +31,7 @@ const TASKS: usize = 5;
 /// Longest one request may take before it counts as an error.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The endpoints under load: a short name for the metrics and the path, default page size.
+/// The endpoints under load: the list's field in the answer (also the metrics' name) and the path, default page size.
 const ENDPOINTS: [(&str, &str); 3] = [
     ("dags", "/api/v2/dags"),
     ("dag_runs", "/api/v2/dags/bench_apiload_t000/dagRuns"),
@@ -50,7 +50,10 @@ pub async fn run(ctx: &Ctx) -> ScenarioOutcome {
     repeat(ctx, "apiload", async |_| {
         GustStack::with(ctx, &files, async |stack| {
             insert_rows(stack).await?;
-            load(stack, Duration::from_secs(seconds)).await
+            let totals = row_totals(stack).await?;
+            let mut out = load(stack, Duration::from_secs(seconds)).await?;
+            out.extend(totals);
+            Ok(out)
         })
         .await
     })
@@ -101,6 +104,25 @@ async fn insert_rows(stack: &mut GustStack) -> anyhow::Result<()> {
         .context("inserting task instances")?;
     stack.db.batch_execute("VACUUM ANALYZE").await.context("VACUUM ANALYZE")?;
     Ok(())
+}
+
+/// Fetches every endpoint once; fails unless each answers a non-empty list; returns their `total_entries`.
+async fn row_totals(stack: &GustStack) -> anyhow::Result<Vec<Measurement>> {
+    let mut out = Vec::new();
+    for (name, path) in ENDPOINTS {
+        let response = stack.http.get(format!("{}{path}", stack.api)).send().await?;
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let listed = body[name].as_array().map_or(0, Vec::len);
+        let total = body["total_entries"].as_i64().unwrap_or(0);
+        if !status.is_success() || listed == 0 {
+            anyhow::bail!(
+                "GET {path} answered {status} with {listed} {name} before the load; the load would measure empty pages"
+            );
+        }
+        out.push(m(&format!("{name}_rows"), &format!("GET {path}: total_entries"), "", total as f64));
+    }
+    Ok(out)
 }
 
 /// What one client saw: latencies per endpoint, 5xx answers, other failures.
