@@ -51,12 +51,18 @@ struct Cli {
     /// Deliveries reserved per concurrency slot (GUST__WORKER__PREFETCH_MULTIPLIER; Celery worker_prefetch_multiplier).
     #[arg(long, default_value_t = 1, global = true, value_parser = clap::value_parser!(u64).range(1..=64))]
     prefetch_multiplier: u64,
-    /// Tasks in the fan-outs (default 10,000 noop, 2,000 bash; Celery uses the noop size), to scale down for quick runs.
+    /// Tasks in the fan-outs (default 10,000 noop, 2,000 bash, 100,000 in big; Celery uses the noop size), to scale down for quick runs.
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     tasks: Option<u64>,
     /// Runs triggered in the runs scenario.
     #[arg(long, default_value_t = 1000, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     runs: u64,
+    /// DAG folder sizes of the dagfiles scenario, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1000, 10000], global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    dag_files: Vec<u64>,
+    /// Seconds the apiload clients keep sending requests.
+    #[arg(long, default_value_t = 30, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    load_seconds: u64,
     /// Skip Celery in `all`.
     #[arg(long, global = true)]
     no_celery: bool,
@@ -70,7 +76,7 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 enum Scenario {
-    /// Every scenario below, in order (raw, fanout + resources, chain, mixed, runs, bash, history, ui, celery).
+    /// The scenarios below but the scale curves, in order (raw, fanout + resources, chain, mixed, runs, bash, history, ui, celery).
     All,
     /// RabbitMQ and PostgreSQL floors without gust.
     Raw,
@@ -88,6 +94,14 @@ enum Scenario {
     History,
     /// The web UI: the grid of 25 runs × 1,000 tasks and a 10,000-line log page, server time and bytes.
     Ui,
+    /// Fan-out throughput with 1, 2, 4 and 8 workers, same total concurrency and 16 per worker (not in `all`).
+    Scale,
+    /// One run of 100,000 noop tasks: run time, tasks/s, scheduler and worker memory, second half vs first (not in `all`).
+    Big,
+    /// 1,000 and 10,000 DAG files: time to store them all, scheduler CPU per rescan with nothing changed (not in `all`).
+    Dagfiles,
+    /// 64 HTTP clients on the list endpoints for 30 s: requests/s, p50/p99, count of 5xx (not in `all`).
+    Apiload,
     /// The same fan-out and chain with Celery 5.7.0 (installed into bench/.venv).
     Celery,
     /// Drop leftover gust_bench_* databases and bench-* queues of killed runs (not while a benchmark runs).
@@ -106,6 +120,10 @@ impl Scenario {
             Scenario::Bash => "bash",
             Scenario::History => "history",
             Scenario::Ui => "ui",
+            Scenario::Scale => "scale",
+            Scenario::Big => "big",
+            Scenario::Dagfiles => "dagfiles",
+            Scenario::Apiload => "apiload",
             Scenario::Celery => "celery",
             Scenario::Cleanup => "cleanup",
         }
@@ -199,6 +217,10 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
         bash_chain_len: 100,
         runs: cli.runs as usize,
         clients: 8,
+        big_tasks: cli.tasks.map_or(100_000, |t| t as usize),
+        dag_file_counts: cli.dag_files.iter().map(|&n| n as usize).collect(),
+        load_seconds: cli.load_seconds,
+        scheduler_env: Vec::new(),
         keep_logs: cli.keep_logs,
         bins,
         db_base: db_base.clone(),
@@ -245,7 +267,7 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
 }
 
 async fn run_scenarios(cli: &Cli, ctx: &Ctx) -> Vec<ScenarioOutcome> {
-    use scenarios::{bash, chain, fanout, history, mixed, raw, runs, ui};
+    use scenarios::{apiload, bash, big, chain, dagfiles, fanout, history, mixed, raw, runs, scale, ui};
     let mut out = Vec::new();
     let all = cli.scenario == Scenario::All;
     let wants = |s: Scenario| all || cli.scenario == s;
@@ -272,6 +294,19 @@ async fn run_scenarios(cli: &Cli, ctx: &Ctx) -> Vec<ScenarioOutcome> {
     }
     if wants(Scenario::Ui) {
         out.push(ui::run(ctx).await);
+    }
+    let alone = |s: Scenario| cli.scenario == s;
+    if alone(Scenario::Scale) {
+        out.push(scale::run(ctx).await);
+    }
+    if alone(Scenario::Big) {
+        out.push(big::run(ctx).await);
+    }
+    if alone(Scenario::Dagfiles) {
+        out.push(dagfiles::run(ctx).await);
+    }
+    if alone(Scenario::Apiload) {
+        out.push(apiload::run(ctx).await);
     }
     if cli.scenario == Scenario::Celery || (all && !cli.no_celery) {
         out.push(celery::run(ctx).await);

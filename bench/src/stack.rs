@@ -260,7 +260,8 @@ impl GustStack {
             })
         };
         let webapi = spawn("webapi", &ctx.bins.webapi, env.clone())?;
-        let scheduler = spawn("scheduler", &ctx.bins.scheduler, env.clone())?;
+        let scheduler_env = env.iter().chain(&ctx.scheduler_env).cloned().collect();
+        let scheduler = spawn("scheduler", &ctx.bins.scheduler, scheduler_env)?;
         self.webapi = Some(webapi);
         self.scheduler = Some(scheduler);
         self.workers_started = Instant::now();

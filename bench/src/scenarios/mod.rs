@@ -1,13 +1,17 @@
 //! The benchmark scenarios, what they share (the run context) and what they
 //! produce (measurements, summarised over repetitions into an outcome).
 
+pub mod apiload;
 pub mod bash;
+pub mod big;
 pub mod chain;
+pub mod dagfiles;
 pub mod fanout;
 pub mod history;
 pub mod mixed;
 pub mod raw;
 pub mod runs;
+pub mod scale;
 pub mod ui;
 
 use std::path::PathBuf;
@@ -42,6 +46,14 @@ pub struct Ctx {
     pub runs: usize,
     /// Concurrent HTTP clients in the runs scenario.
     pub clients: usize,
+    /// Tasks in the fan-out of the big scenario.
+    pub big_tasks: usize,
+    /// DAG files the dagfiles scenario generates, one stack per count.
+    pub dag_file_counts: Vec<usize>,
+    /// Seconds the apiload clients keep sending requests.
+    pub load_seconds: u64,
+    /// Settings given to the scheduler process only, after the stack's own (a scenario's overrides).
+    pub scheduler_env: Vec<(String, String)>,
     /// Keep each stack's temporary folder (DAGs, logs) even on success.
     pub keep_logs: bool,
     /// The gust release binaries.
