@@ -173,13 +173,17 @@ impl DagFolder {
                 }
             }
         }
-        self.seen.retain(|name, _| owner_of.values().any(|n| n == name) || failing.contains(name));
+        // Sets, not list scans: a rescan of 10,000 files stays linear.
+        let owned: HashSet<&String> = owner_of.values().collect();
+        let failed: HashSet<&String> = failing.iter().collect();
+        self.seen.retain(|name, _| owned.contains(name) || failed.contains(name));
 
         // A DAG whose file is broken keeps running its last good version; so do the
         // folder's DAGs while the folder cannot be read.
+        let mut kept: HashSet<String> = present.iter().cloned().collect();
         for (dag_id, fileloc) in dags::active_filelocs(&client).await? {
             let unread = !folder_readable && !fileloc.starts_with(&pushed_file_name(""));
-            if (failing.contains(&fileloc) || unread) && !present.contains(&dag_id) {
+            if (failed.contains(&fileloc) || unread) && kept.insert(dag_id.clone()) {
                 present.push(dag_id);
             }
         }
