@@ -198,7 +198,9 @@ fn notes(ctx: &Ctx) -> String {
         "Celery {CELERY_VERSION}, {} workers × `--concurrency {} --pool prefork`, task_acks_late=True, \
          worker_prefetch_multiplier={} (the same prefetch as gust's workers), durable classic queue; each repetition \
          runs once with result backend db+postgresql+psycopg2 (fresh database, keys *_pg) and once with rpc:// \
-         (non-persistent replies to one queue, keys *_rpc), alternating which goes first",
+         (non-persistent replies to one queue that no client drains, keys *_rpc), alternating which goes first; \
+         each prefork child connects for results before the workers start (with PostgreSQL by storing one \
+         warm-up result)",
         ctx.workers, ctx.concurrency, ctx.prefetch_multiplier
     )
 }
