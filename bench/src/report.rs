@@ -174,15 +174,15 @@ impl Report {
             meaning: meaning.into(),
         };
         let workers = self.over_celery_workers();
+        let celery_workers_key = self.celery_best_workers().map_or_else(|| "—".to_string(), |(key, _)| key);
         let fastest_chain =
             self.celery_best(Backend::ALL.map(|b| format!("{}hop_p50_ms", celery::chain_prefix(b))), false);
         vec![
             c(
                 "gust / Celery fan-out throughput (Celery's workers alone, best result backend)",
-                workers.as_ref().map(|(_, ratio)| *ratio),
+                workers.map(|(_, ratio)| ratio),
                 &format!(
-                    "× Celery's worker tasks/s with the tasks preloaded, publisher not timed ({}; higher is better)",
-                    workers.as_ref().map_or("—", |(key, _)| key.as_str())
+                    "× Celery's worker tasks/s with the tasks preloaded, publisher not timed ({celery_workers_key}; higher is better)"
                 ),
             ),
             c(
