@@ -1,7 +1,22 @@
 //! Celery, the baseline gust is compared with: a virtualenv with a pinned
 //! Celery, N prefork workers as child processes (same worker count and
-//! concurrency as gust), and the driver in `bench/celery/bench_celery.py`,
-//! whose JSON output is parsed here.
+//! concurrency as gust), and the publisher in `bench/celery/bench_celery.py`.
+//!
+//! Each repetition measures Celery once per result backend (PostgreSQL, what
+//! Airflow uses, and `rpc://`, what Celery users pick for speed), in three
+//! phases on one set of workers:
+//! 1. the workers alone: N noop tasks are published before any worker runs;
+//!    the workers then start together (a barrier in `worker_ready`) and the
+//!    figure is N / (first task start → last result stored), from times the
+//!    tasks record themselves, so the publisher's speed is not in it;
+//! 2. with the publisher: N tasks sent to the running workers (one producer,
+//!    as `group(...).apply_async()` sends them), send → last result stored
+//!    (the publisher-inclusive figure);
+//! 3. a chain: hop = start(n+1) − end(n) as recorded inside the tasks.
+//!
+//! Completion is counted from the sizes of the times files the tasks append
+//! to (see [`times`]), polled every 50 ms; the end times come from the lines,
+//! so the poll interval does not enter the figures.
 
 use std::{
     path::{Path, PathBuf},
@@ -9,7 +24,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::{bail, Context};
+use anyhow::{bail, ensure, Context};
 use gust_shared::db;
 use serde::Deserialize;
 use tokio::process::Command;
@@ -27,31 +42,75 @@ pub const CELERY_VERSION: &str = "5.7.0";
 const PACKAGES: &[&str] = &["celery==5.7.0", "sqlalchemy", "psycopg2-binary"];
 /// Longest wait for the workers to be ready.
 const STARTUP_PATIENCE: Duration = Duration::from_secs(90);
-/// Longest the driver may run (fan-out plus chain).
-const DRIVER_TIMEOUT: Duration = Duration::from_secs(1200);
+/// Longest one publishing step may take.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(300);
+/// Longest the workers may take to finish one phase.
+const PHASE_TIMEOUT: Duration = Duration::from_secs(600);
+/// How often the times files are counted while waiting.
+const POLL: Duration = Duration::from_millis(50);
 /// Longest `pip install` may take.
 const PIP_TIMEOUT: Duration = Duration::from_secs(900);
 
-/// The driver's JSON.
+mod times;
+
+/// A result backend Celery is measured with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `db+postgresql+psycopg2` on a fresh database: what Airflow's CeleryExecutor uses.
+    Postgres,
+    /// `rpc://`: results sent back over RabbitMQ, what Celery users pick for speed.
+    Rpc,
+}
+
+impl Backend {
+    /// Every backend, in the order a repetition starts with.
+    pub const ALL: [Backend; 2] = [Backend::Postgres, Backend::Rpc];
+
+    /// The suffix of its metric keys.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            Backend::Postgres => "pg",
+            Backend::Rpc => "rpc",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Backend::Postgres => "PostgreSQL results",
+            Backend::Rpc => "rpc:// results",
+        }
+    }
+}
+
+/// Key of Celery's worker throughput (tasks preloaded, publisher not measured) with `backend`.
+pub fn workers_throughput_key(backend: Backend) -> String {
+    format!("fanout_workers_tasks_per_s_{}", backend.suffix())
+}
+
+/// Key of Celery's publisher-inclusive fan-out throughput (send → last result) with `backend`.
+pub fn publisher_inclusive_key(backend: Backend) -> String {
+    format!("fanout_tasks_per_s_{}", backend.suffix())
+}
+
+/// Key prefix of Celery's chain metrics with `backend`.
+pub fn chain_prefix(backend: Backend) -> String {
+    format!("chain_{}_", backend.suffix())
+}
+
+/// Phase letters of the times lines.
+const PRELOADED: char = 'p';
+const GROUP: char = 'g';
+const CHAIN: char = 'c';
+
+/// What a publishing step of `bench_celery.py` prints.
 #[derive(Debug, Deserialize)]
-struct DriverOutput {
+struct Sent {
     error: Option<String>,
     celery_version: Option<String>,
-    fanout: Option<Fanout>,
-    chain: Option<Chain>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Fanout {
-    wall_s: f64,
-    send_s: f64,
-    tasks_per_s: f64,
-}
-
-#[derive(Debug, Deserialize)]
-struct Chain {
-    hops_ms: Vec<f64>,
-    total_s: f64,
+    /// When the first send started (epoch seconds).
+    started: Option<f64>,
+    /// How long sending took.
+    send_s: Option<f64>,
 }
 
 /// Makes sure `bench/.venv` has Celery; returns its folder, or why Celery is unavailable.
@@ -114,7 +173,7 @@ fn backend_url(db_url: &str) -> String {
     format!("db+postgresql+psycopg2://{rest}")
 }
 
-/// Runs the Celery fan-out and chain `ctx.repeat` times; "unavailable" when Celery cannot be installed.
+/// Runs the Celery fan-out and chain `ctx.repeat` times with each result backend; "unavailable" when Celery cannot be installed.
 pub async fn run(ctx: &Ctx) -> ScenarioOutcome {
     let venv = match ensure_venv(&ctx.workspace).await {
         Ok(venv) => venv,
@@ -123,141 +182,278 @@ pub async fn run(ctx: &Ctx) -> ScenarioOutcome {
             return ScenarioOutcome::unavailable("celery", format!("unavailable: {reason}"));
         }
     };
-    repeat(ctx, "celery", async |_| once(ctx, &venv).await)
-        .await
-        .note(format!(
-            "Celery {CELERY_VERSION}, {} workers × `--concurrency {} --pool prefork`, task_acks_late=True, \
-             worker_prefetch_multiplier={} (the same prefetch as gust's workers), durable classic queue, \
-             result backend db+postgresql+psycopg2 (fresh database)",
-            ctx.workers, ctx.concurrency, ctx.prefetch_multiplier
-        ))
-        .note(format!(
-            "fan-out: a group of {} noop tasks, send → last result stored (result table polled every 20 ms); \
-             chain: {} immutable noop signatures, hop = start(n+1) − end(n) as recorded inside the tasks",
-            ctx.fanout_tasks, ctx.chain_len
-        ))
+    repeat(ctx, "celery", async |i| once(ctx, &venv, i).await).await.note(notes(ctx)).note(format!(
+        "fan-out workers alone: {n} noop tasks published first (fanout_send_tasks_per_s_*: that publisher alone), then \
+         the workers start together and take them: N / (first task start → last result stored), times recorded by \
+         the tasks; fan-out with publisher: {n} tasks sent to the running workers (one producer, as a group sends them), send → last result stored; \
+         chain: {} immutable noop signatures, hop = start(n+1) − end(n) recorded inside the tasks; completion counted \
+         from the tasks' times files every 50 ms, end times read from them (no result-table poll)",
+        ctx.chain_len,
+        n = ctx.fanout_tasks
+    ))
 }
 
-/// One repetition: fresh database and queue, N workers, the driver.
-async fn once(ctx: &Ctx, venv: &Path) -> anyhow::Result<Vec<Measurement>> {
+fn notes(ctx: &Ctx) -> String {
+    format!(
+        "Celery {CELERY_VERSION}, {} workers × `--concurrency {} --pool prefork`, task_acks_late=True, \
+         worker_prefetch_multiplier={} (the same prefetch as gust's workers), durable classic queue; each repetition \
+         runs once with result backend db+postgresql+psycopg2 (fresh database, keys *_pg) and once with rpc:// \
+         (non-persistent replies to one queue that no client drains, keys *_rpc), alternating which goes first; \
+         each prefork child connects for results before the workers start (with PostgreSQL by storing one \
+         warm-up result)",
+        ctx.workers, ctx.concurrency, ctx.prefetch_multiplier
+    )
+}
+
+/// Repetition `i`: every backend, the first one alternating between repetitions.
+async fn once(ctx: &Ctx, venv: &Path, i: usize) -> anyhow::Result<Vec<Measurement>> {
+    let mut backends = Backend::ALL;
+    backends.rotate_left(i % Backend::ALL.len());
+    let mut out = Vec::new();
+    for backend in backends {
+        out.extend(with_backend(ctx, venv, backend).await.with_context(|| format!("with {}", backend.label()))?);
+    }
+    Ok(out)
+}
+
+/// Where one measurement's processes and files live.
+struct Setup<'a> {
+    venv: &'a Path,
+    app_dir: PathBuf,
+    dir: PathBuf,
+    times: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+/// One backend: fresh queue (and database), the three phases, everything dropped afterwards.
+async fn with_backend(ctx: &Ctx, venv: &Path, backend: Backend) -> anyhow::Result<Vec<Measurement>> {
     let id = short_id();
     let queue = format!("bench-{id}.celery");
-    let db_url = with_database(&ctx.db_base, &format!("gust_bench_celery_{id}"));
     let dir = std::env::temp_dir().join(format!("gust-bench-celery-{id}"));
-    let ready = dir.join("ready");
+    let (ready, times) = (dir.join("ready"), dir.join("times"));
     std::fs::create_dir_all(&ready)?;
-    cleanup::track_database(&db_url);
-    // Celery declares a durable queue and a direct exchange, both named after the queue.
-    let broker_objects = [queue.clone()];
-    cleanup::track_broker(&broker_objects, &broker_objects);
-    db::ensure_database_exists(&db_url).await?;
+    std::fs::create_dir_all(&times)?;
+    let db_url =
+        (backend == Backend::Postgres).then(|| with_database(&ctx.db_base, &format!("gust_bench_celery_{id}")));
+    if let Some(db_url) = &db_url {
+        cleanup::track_database(db_url);
+        db::ensure_database_exists(db_url).await?;
+    }
+    // Celery declares a durable queue and a direct exchange, both named after the queue; rpc adds the reply queue.
+    let (queues, exchanges) = (vec![queue.clone(), format!("{queue}.replies")], vec![queue.clone()]);
+    cleanup::track_broker(&queues, &exchanges);
     let app_dir = ctx.workspace.join("bench/celery");
+    let backend_setting = db_url.as_deref().map_or_else(|| "rpc://".to_string(), backend_url);
     let env = vec![
         ("BENCH_BROKER_URL".to_string(), kombu_url(&ctx.amqp_url)),
-        ("BENCH_BACKEND_URL".to_string(), backend_url(&db_url)),
+        ("BENCH_BACKEND_URL".to_string(), backend_setting),
         ("BENCH_QUEUE".to_string(), queue.clone()),
         ("BENCH_READY_DIR".to_string(), ready.display().to_string()),
+        ("BENCH_WORKERS".to_string(), ctx.workers.to_string()),
+        ("BENCH_TIMES_DIR".to_string(), times.display().to_string()),
         ("BENCH_PREFETCH_MULTIPLIER".to_string(), ctx.prefetch_multiplier.to_string()),
         ("PYTHONPATH".to_string(), app_dir.display().to_string()),
     ];
+    let setup = Setup { venv, app_dir, dir: dir.clone(), times, env };
     let mut workers = Vec::new();
-    let result = async {
-        for i in 0..ctx.workers {
-            let args = [
-                "-A",
-                "bench_celery",
-                "worker",
-                "--pool",
-                "prefork",
-                "--concurrency",
-                &ctx.concurrency.to_string(),
-                "-Q",
-                &queue,
-                "-n",
-                &format!("bench{i}-{id}@%h"),
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel",
-                "WARNING",
-            ];
-            workers.push(ChildProcess::spawn(Spawn {
-                name: &format!("celery-worker-{i}"),
-                program: &venv.join("bin/celery"),
-                args: args.iter().map(|s| s.to_string()).collect(),
-                env: env.clone(),
-                cwd: Some(&app_dir),
-                log_dir: &dir,
-                own_group: true,
-            })?);
-        }
-        let deadline = Instant::now() + STARTUP_PATIENCE;
-        while std::fs::read_dir(&ready)?.count() < ctx.workers {
-            for worker in &mut workers {
-                worker.ensure_running()?;
-            }
-            if Instant::now() > deadline {
-                bail!("{} Celery workers were not ready within {STARTUP_PATIENCE:?}", ctx.workers);
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let driver = Command::new(venv.join("bin/python"))
-            .arg(app_dir.join("bench_celery.py"))
-            .args(["--fanout", &ctx.fanout_tasks.to_string(), "--chain", &ctx.chain_len.to_string()])
-            .args(["--timeout", &(DRIVER_TIMEOUT.as_secs() / 2).to_string()])
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(&app_dir)
-            .stdin(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("driver.log"))?)
-            .kill_on_drop(true)
-            .output();
-        let output = tokio::time::timeout(DRIVER_TIMEOUT, driver).await.context("the Celery driver timed out")??;
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).with_context(|| {
-            format!(
-                "the Celery driver printed no JSON ({}); its log: {}",
-                output.status,
-                procs::tail(&dir.join("driver.log"), 10)
-            )
-        })?;
-        let parsed: DriverOutput =
-            serde_json::from_str(line).with_context(|| format!("parsing the driver's JSON {line}"))?;
-        if let Some(error) = parsed.error {
-            bail!("the Celery driver failed: {error}; its log: {}", procs::tail(&dir.join("driver.log"), 10));
-        }
-        if let Some(version) = &parsed.celery_version {
-            anyhow::ensure!(version == CELERY_VERSION, "the driver ran Celery {version}, not {CELERY_VERSION}");
-        }
-        let (fanout, chain) = (parsed.fanout.context("no fan-out result")?, parsed.chain.context("no chain result")?);
-        let mut out = vec![
-            m("fanout_tasks_per_s", "fan-out throughput", "tasks/s", fanout.tasks_per_s),
-            m("fanout_s", "fan-out wall time (send → last result)", "s", fanout.wall_s),
-            m("fanout_send_s", "fan-out time to send the group", "s", fanout.send_s),
-        ];
-        let chain_run = ChainRun { hops_ms: chain.hops_ms, total_s: chain.total_s };
-        for mut measurement in chain_run.measurements("chain_") {
-            measurement.label = if measurement.key == "chain_run_s" {
-                "chain run time (send → last task returned)".to_string()
-            } else {
-                format!("chain {}", measurement.label)
-            };
-            out.push(measurement);
-        }
-        Ok(out)
-    }
-    .await;
+    let result = phases(ctx, &setup, backend, &id, &queue, &mut workers).await;
     let stops = workers.into_iter().map(|w| w.terminate(Duration::from_secs(20)));
     futures_util::future::join_all(stops).await;
-    cleanup::delete_broker_objects(&ctx.amqp_url, &broker_objects, &broker_objects).await;
-    cleanup::untrack_broker(&broker_objects, &broker_objects);
-    match db::drop_database(&db_url).await {
-        Ok(()) => cleanup::untrack_database(&db_url),
-        Err(e) => eprintln!("warning: dropping the Celery result database: {e}"),
+    cleanup::delete_broker_objects(&ctx.amqp_url, &queues, &exchanges).await;
+    cleanup::untrack_broker(&queues, &exchanges);
+    if let Some(db_url) = &db_url {
+        match db::drop_database(db_url).await {
+            Ok(()) => cleanup::untrack_database(db_url),
+            Err(e) => eprintln!("warning: dropping the Celery result database: {e}"),
+        }
     }
     if result.is_ok() && !ctx.keep_logs {
         let _ = std::fs::remove_dir_all(&dir);
     }
     result.map_err(|e| e.context(format!("Celery logs kept in {}", dir.display())))
+}
+
+/// Preloaded fan-out, workers' start, group fan-out, chain; returns the figures.
+async fn phases(
+    ctx: &Ctx,
+    setup: &Setup<'_>,
+    backend: Backend,
+    id: &str,
+    queue: &str,
+    workers: &mut Vec<ChildProcess>,
+) -> anyhow::Result<Vec<Measurement>> {
+    let n = ctx.fanout_tasks;
+    let preload = publish(setup, "publish", n, PRELOADED).await?;
+    start_workers(ctx, setup, id, queue, workers).await?;
+    wait_for_finished(setup, n as u64, workers, "preloaded fan-out").await?;
+    let group = publish(setup, "publish", n, GROUP).await?;
+    wait_for_finished(setup, 2 * n as u64, workers, "fan-out").await?;
+    let chain = publish(setup, "chain", ctx.chain_len, CHAIN).await?;
+    wait_for_finished(setup, (2 * n + ctx.chain_len) as u64, workers, "chain").await?;
+
+    let all = times::read_all(&setup.times)?;
+    let preloaded = times::window(&times::phase(&all, PRELOADED, n)?).context("no preloaded task ran")?;
+    let grouped = times::window(&times::phase(&all, GROUP, n)?).context("no fan-out task ran")?;
+    let chained = times::phase(&all, CHAIN, ctx.chain_len)?;
+    let (b, label) = (backend.suffix(), backend.label());
+    let fanout_s = grouped.last_stored - group.started;
+    let mut out = vec![
+        m(
+            &workers_throughput_key(backend),
+            &format!("fan-out, workers alone (preloaded; first start → last result), {label}"),
+            "tasks/s",
+            n as f64 / preloaded.seconds(),
+        ),
+        m(
+            &format!("fanout_workers_s_{b}"),
+            &format!("fan-out wall time, workers alone, {label}"),
+            "s",
+            preloaded.seconds(),
+        ),
+        m(
+            &format!("fanout_send_tasks_per_s_{b}"),
+            &format!("publisher alone: tasks sent with no worker running, {label}"),
+            "tasks/s",
+            n as f64 / preload.send_s,
+        ),
+        m(
+            &publisher_inclusive_key(backend),
+            &format!("fan-out with its publisher (send → last result), {label}"),
+            "tasks/s",
+            n as f64 / fanout_s,
+        ),
+        m(&format!("fanout_s_{b}"), &format!("fan-out wall time with its publisher, {label}"), "s", fanout_s),
+        m(
+            &format!("fanout_send_s_{b}"),
+            &format!("time to send the tasks to running workers, {label}"),
+            "s",
+            group.send_s,
+        ),
+    ];
+    let last_end = chained.iter().map(|t| t.end).fold(f64::NEG_INFINITY, f64::max);
+    let chain_run = ChainRun { hops_ms: times::hops_ms(&chained), total_s: last_end - chain.started };
+    for mut measurement in chain_run.measurements(&chain_prefix(backend)) {
+        measurement.label = if measurement.key.ends_with("run_s") {
+            format!("chain run time (send → last task returned), {label}")
+        } else {
+            format!("chain {}, {label}", measurement.label)
+        };
+        out.push(measurement);
+    }
+    Ok(out)
+}
+
+/// When a publishing step started sending and how long it took.
+struct Published {
+    started: f64,
+    send_s: f64,
+}
+
+/// Runs `bench_celery.py <step> --n <n> --phase <phase>` and reads what it printed.
+async fn publish(setup: &Setup<'_>, step: &str, n: usize, phase: char) -> anyhow::Result<Published> {
+    let log = setup.dir.join(format!("publish-{phase}.log"));
+    let run = Command::new(setup.venv.join("bin/python"))
+        .arg(setup.app_dir.join("bench_celery.py"))
+        .args([step, "--n", &n.to_string(), "--phase", &phase.to_string()])
+        .envs(setup.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .current_dir(&setup.app_dir)
+        .stdin(Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(PUBLISH_TIMEOUT, run)
+        .await
+        .with_context(|| format!("`bench_celery.py {step}` timed out after {PUBLISH_TIMEOUT:?}"))??;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line = stdout.lines().rev().find(|l| l.trim_start().starts_with('{')).with_context(|| {
+        format!("`bench_celery.py {step}` printed no JSON ({}); its log: {}", output.status, procs::tail(&log, 10))
+    })?;
+    let sent: Sent = serde_json::from_str(line).with_context(|| format!("parsing the publisher's JSON {line}"))?;
+    if let Some(error) = sent.error {
+        bail!("`bench_celery.py {step}` failed: {error}; its log: {}", procs::tail(&log, 10));
+    }
+    if let Some(version) = &sent.celery_version {
+        ensure!(version == CELERY_VERSION, "the publisher ran Celery {version}, not {CELERY_VERSION}");
+    }
+    Ok(Published {
+        started: sent.started.context("the publisher printed no start time")?,
+        send_s: sent.send_s.context("the publisher printed no send time")?,
+    })
+}
+
+/// Starts `ctx.workers` prefork workers and waits until every one is ready.
+async fn start_workers(
+    ctx: &Ctx,
+    setup: &Setup<'_>,
+    id: &str,
+    queue: &str,
+    workers: &mut Vec<ChildProcess>,
+) -> anyhow::Result<()> {
+    for i in 0..ctx.workers {
+        let args = [
+            "-A",
+            "bench_celery",
+            "worker",
+            "--pool",
+            "prefork",
+            "--concurrency",
+            &ctx.concurrency.to_string(),
+            "-Q",
+            queue,
+            "-n",
+            &format!("bench{i}-{id}@%h"),
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel",
+            "WARNING",
+        ];
+        workers.push(ChildProcess::spawn(Spawn {
+            name: &format!("celery-worker-{i}"),
+            program: &setup.venv.join("bin/celery"),
+            args: args.iter().map(|s| s.to_string()).collect(),
+            env: setup.env.clone(),
+            cwd: Some(&setup.app_dir),
+            log_dir: &setup.dir,
+            own_group: true,
+        })?);
+    }
+    let ready = setup.dir.join("ready");
+    let deadline = Instant::now() + STARTUP_PATIENCE;
+    while std::fs::read_dir(&ready)?.count() < ctx.workers {
+        for worker in workers.iter_mut() {
+            worker.ensure_running()?;
+        }
+        if Instant::now() > deadline {
+            bail!("{} Celery workers were not ready within {STARTUP_PATIENCE:?}", ctx.workers);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+/// Waits until the times files hold `expected` lines in all.
+async fn wait_for_finished(
+    setup: &Setup<'_>,
+    expected: u64,
+    workers: &mut [ChildProcess],
+    what: &str,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + PHASE_TIMEOUT;
+    loop {
+        let finished = times::finished(&setup.times)?;
+        if finished >= expected {
+            ensure!(finished == expected, "{finished} tasks finished, only {expected} were sent (redelivered?)");
+            return Ok(());
+        }
+        for worker in workers.iter_mut() {
+            worker.ensure_running()?;
+        }
+        if Instant::now() > deadline {
+            bail!("the {what} did not finish within {PHASE_TIMEOUT:?} ({finished} of {expected} tasks so far)");
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 #[cfg(test)]
@@ -275,15 +471,21 @@ mod tests {
     }
 
     #[test]
-    fn driver_output_parses() {
-        let parsed: DriverOutput = serde_json::from_str(
-            r#"{"celery_version": "5.7.0", "queue": "q", "fanout": {"n": 2, "wall_s": 1.0, "send_s": 0.1, "tasks_per_s": 2.0},
-                "chain": {"n": 3, "hops_ms": [1.0, 2.0], "total_s": 0.5}}"#,
+    fn publisher_output_parses() {
+        let sent: Sent = serde_json::from_str(
+            r#"{"started": 1764512345.5, "send_s": 0.25, "celery_version": "5.7.0", "queue": "q", "reply_queue": "q.replies"}"#,
         )
         .unwrap();
-        assert_eq!(parsed.fanout.unwrap().tasks_per_s, 2.0);
-        assert_eq!(parsed.chain.unwrap().hops_ms, vec![1.0, 2.0]);
-        let failed: DriverOutput = serde_json::from_str(r#"{"error": "boom"}"#).unwrap();
+        assert_eq!((sent.started, sent.send_s), (Some(1764512345.5), Some(0.25)));
+        let failed: Sent = serde_json::from_str(r#"{"error": "boom"}"#).unwrap();
         assert_eq!(failed.error.as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn every_backend_has_its_own_keys() {
+        assert_eq!(workers_throughput_key(Backend::Postgres), "fanout_workers_tasks_per_s_pg");
+        assert_eq!(workers_throughput_key(Backend::Rpc), "fanout_workers_tasks_per_s_rpc");
+        assert_eq!(publisher_inclusive_key(Backend::Rpc), "fanout_tasks_per_s_rpc");
+        assert_eq!(chain_prefix(Backend::Postgres), "chain_pg_");
     }
 }

@@ -76,7 +76,7 @@ struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
 enum Scenario {
-    /// The scenarios below but the scale curves, in order (raw, fanout + resources, chain, mixed, runs, bash, history, ui, celery).
+    /// Every scenario below but the scale curves (raw, fanout + resources and celery interleaved repetition by repetition, chain, mixed, runs, bash, history, ui).
     All,
     /// RabbitMQ and PostgreSQL floors without gust.
     Raw,
@@ -274,7 +274,13 @@ async fn run_scenarios(cli: &Cli, ctx: &Ctx) -> Vec<ScenarioOutcome> {
     if wants(Scenario::Raw) {
         out.push(raw::run(ctx).await);
     }
-    if wants(Scenario::Fanout) {
+    let interleave = all && !cli.no_celery;
+    let mut celery_outcome = None;
+    if interleave {
+        let (gust, celery) = fanout_and_celery_interleaved(ctx).await;
+        out.extend(gust);
+        celery_outcome = celery;
+    } else if wants(Scenario::Fanout) {
         out.extend(fanout::run(ctx).await);
     }
     if wants(Scenario::Chain) {
@@ -308,10 +314,34 @@ async fn run_scenarios(cli: &Cli, ctx: &Ctx) -> Vec<ScenarioOutcome> {
     if alone(Scenario::Apiload) {
         out.push(apiload::run(ctx).await);
     }
-    if cli.scenario == Scenario::Celery || (all && !cli.no_celery) {
-        out.push(celery::run(ctx).await);
+    if cli.scenario == Scenario::Celery || interleave {
+        out.push(match celery_outcome {
+            Some(outcome) => outcome,
+            None => celery::run(ctx).await,
+        });
     }
     out
+}
+
+/// gust's fan-out and Celery one repetition at a time (gust's i-th, then Celery's i-th), so that
+/// a change in the shared machine's load falls on both; returns the fanout and resources outcomes and Celery's.
+async fn fanout_and_celery_interleaved(ctx: &Ctx) -> (Vec<ScenarioOutcome>, Option<ScenarioOutcome>) {
+    let once = Ctx { repeat: 1, ..ctx.clone() };
+    let (mut fanouts, mut resources, mut celeries) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..ctx.repeat {
+        eprintln!("[all] fan-out and Celery interleaved, round {}/{}", i + 1, ctx.repeat);
+        let mut gust = scenarios::fanout::run(&once).await.into_iter();
+        fanouts.extend(gust.next());
+        resources.extend(gust.next());
+        let celery = celery::run(&once).await;
+        let unavailable = celery.status == scenarios::Status::Unavailable;
+        celeries.push(celery);
+        if unavailable {
+            break;
+        }
+    }
+    let gust = [fanouts, resources].into_iter().filter_map(ScenarioOutcome::join).collect();
+    (gust, ScenarioOutcome::join(celeries))
 }
 
 /// Fails early, with how to fix it, when PostgreSQL or RabbitMQ is not reachable.

@@ -188,6 +188,44 @@ impl ScenarioOutcome {
         self
     }
 
+    /// Joins the outcomes of one scenario run one repetition at a time (`parts`, in order) into one
+    /// outcome, as if its repetitions had run in one go; an unavailable part stands for the whole.
+    pub fn join(parts: Vec<ScenarioOutcome>) -> Option<ScenarioOutcome> {
+        if let Some(unavailable) = parts.iter().find(|p| p.status == Status::Unavailable) {
+            return Some(unavailable.clone());
+        }
+        let mut joined = ScenarioOutcome::from_repetitions(&parts.first()?.name, Vec::new());
+        for part in parts {
+            for failure in part.failures {
+                let reason = failure.split_once(": ").map_or(failure.as_str(), |(_, reason)| reason);
+                joined.failures.push(format!("repetition {}: {reason}", joined.repetitions + 1));
+            }
+            joined.repetitions += part.repetitions;
+            for metric in part.metrics {
+                match joined.metrics.iter_mut().find(|m| m.key == metric.key) {
+                    Some(known) => known.samples.extend(metric.samples),
+                    None => joined.metrics.push(metric),
+                }
+            }
+            for note in part.notes {
+                if !joined.notes.contains(&note) {
+                    joined.notes.push(note);
+                }
+            }
+        }
+        for metric in &mut joined.metrics {
+            if let Some(summary) = stats::summarize(&metric.samples) {
+                metric.summary = summary;
+            }
+        }
+        joined.status = match (joined.failures.len(), joined.repetitions) {
+            (0, _) => Status::Ok,
+            (f, r) if f < r => Status::Partial,
+            _ => Status::Failed,
+        };
+        Some(joined)
+    }
+
     /// Median of metric `key`, if it was measured.
     pub fn median(&self, key: &str) -> Option<f64> {
         self.metrics.iter().find(|m| m.key == key).map(|m| m.summary.median)
@@ -245,6 +283,32 @@ mod tests {
         assert_eq!(outcome.metrics[0].samples, vec![1.0, 3.0]);
         assert_eq!(outcome.median("b"), Some(10.0));
         assert_eq!(outcome.median("c"), None);
+    }
+
+    #[test]
+    fn repetitions_run_one_at_a_time_join_as_if_run_together() {
+        let part = |result: Result<Vec<Measurement>, String>| {
+            ScenarioOutcome::from_repetitions("x", vec![result]).note("how it was measured")
+        };
+        let joined = ScenarioOutcome::join(vec![
+            part(Ok(vec![m("a", "A", "s", 1.0)])),
+            part(Err("boom".into())),
+            part(Ok(vec![m("a", "A", "s", 5.0), m("b", "B", "", 10.0)])),
+            part(Ok(vec![m("a", "A", "s", 3.0)])),
+        ])
+        .unwrap();
+        assert_eq!(joined.repetitions, 4);
+        assert_eq!(joined.status, Status::Partial);
+        assert_eq!(joined.failures, vec!["repetition 2: boom".to_string()]);
+        assert_eq!(joined.metrics[0].samples, vec![1.0, 5.0, 3.0]);
+        assert_eq!(joined.median("a"), Some(3.0));
+        assert_eq!(joined.median("b"), Some(10.0));
+        assert_eq!(joined.notes, vec!["how it was measured".to_string()]);
+
+        let unavailable = ScenarioOutcome::unavailable("x", "no pip".into());
+        let joined = ScenarioOutcome::join(vec![unavailable]).unwrap();
+        assert_eq!(joined.status, Status::Unavailable);
+        assert!(ScenarioOutcome::join(Vec::new()).is_none());
     }
 
     #[test]
