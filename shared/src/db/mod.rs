@@ -132,9 +132,28 @@ pub async fn connect(url: &str, pool_size: usize) -> Result<Pool, DbError> {
 /// A pool that connects on first use, for tools that may never need the
 /// database (`gust tasks test`); a malformed URL gives a pool whose every use fails.
 pub fn lazy_pool(url: &str, pool_size: usize) -> Pool {
-    let config = parse_url(url).unwrap_or_default();
+    let config = parse_url(url).map(without_jit).unwrap_or_default();
     let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager).max_size(pool_size).build().expect("pool config without runtime hooks is valid")
+}
+
+/// The same connection settings with PostgreSQL's JIT compilation off for the session.
+///
+/// Measured (issue 19): once `task_instances` had statistics of a 10,000-task
+/// run, the dispatch statement's estimated cost passed `jit_above_cost`
+/// (100,000) and PostgreSQL compiled it, with inlining and optimization, on
+/// every execution: about 950 ms each instead of a few ms, and the workers
+/// waited on the rows it held (a fan-out ran at 416 tasks/s instead of
+/// 1,245). JIT pays off for analytical queries that run for seconds; gust's
+/// statements are short, so it is off for every gust connection. An `options`
+/// setting in the URL is kept; `-c jit=on` there turns it back on.
+fn without_jit(mut config: tokio_postgres::Config) -> tokio_postgres::Config {
+    let options = match config.get_options() {
+        Some(given) => format!("-c jit=off {given}"),
+        None => "-c jit=off".to_string(),
+    };
+    config.options(&options);
+    config
 }
 
 /// Opens one connection outside any pool (for LISTEN and migrations).

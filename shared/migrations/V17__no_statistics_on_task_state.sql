@@ -1,0 +1,11 @@
+-- No planner statistics on task_instances.state (docs/planner-statistics.md).
+-- Its distribution changes by the second: the rows of a 10,000-task fan-out
+-- are all `scheduled` when the run is created, mostly `queued` a second
+-- later, `success` a few seconds after that. Statistics gathered at any one
+-- of those moments misled the planner at the next: after an ANALYZE that saw
+-- no queued or running tries, the worker's claim and end-of-try statements
+-- preferred scanning the partial index of queued and running tries (thousands
+-- of entries) to probing the primary key. Without statistics the planner
+-- takes fixed selectivities for `state` predicates, which keep every
+-- primary-key lookup a primary-key lookup at any table size.
+ALTER TABLE task_instances ALTER COLUMN state SET STATISTICS 0;
