@@ -1,7 +1,7 @@
 //! The scheduler keeps the planner's statistics of `task_instances` in step
 //! with its size (docs/planner-statistics.md): a run that doubles the table
 //! gets it analyzed, so no session keeps plans made for a smaller table; a
-//! small run does not.
+//! small run does not. gust's connections run without JIT compilation.
 
 use gust_tests::TestStack;
 use serde_json::json;
@@ -50,4 +50,19 @@ async fn a_run_that_doubles_the_task_instances_table_gets_it_analyzed_and_a_smal
         .await;
     assert!(reltuples >= BIG as f32, "the statistics count the big run's rows: {reltuples}");
     assert_eq!(stack.wait_for_run("big", &big).await, "success");
+}
+
+#[tokio::test]
+async fn gust_connections_run_without_jit_unless_the_url_asks_for_it() {
+    let settings = gust_tests::isolated_settings().await;
+    let url = &settings.database.url;
+    let jit_of = |url: String| async move {
+        let pool = gust_shared::db::connect(&url, 1).await.expect("the test database");
+        let jit: String = pool.get().await.unwrap().query_one("SHOW jit", &[]).await.unwrap().get(0);
+        jit
+    };
+    assert_eq!(jit_of(url.clone()).await, "off");
+    let separator = if url.contains('?') { '&' } else { '?' };
+    assert_eq!(jit_of(format!("{url}{separator}options=-c%20jit%3Don")).await, "on", "the URL's options come last");
+    gust_shared::db::drop_database(url).await.unwrap();
 }
