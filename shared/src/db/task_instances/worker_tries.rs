@@ -119,6 +119,12 @@ WHERE id = $1 AND state = ANY($5)"#,
 /// ids, tries and exit codes of successes, `$8` the task-finished channel,
 /// `$9` tasks per NOTIFY, `$10` [`TaskTransition::Claim`]'s `from`, `$11`
 /// [`TaskTransition::Finish`]'s `from`.
+///
+/// The `from` states go through `ARRAY(SELECT unnest(…))`, a value the planner
+/// cannot see when it plans: seeing `'queued'` or `'running'` it could serve
+/// the batch from the partial index of live tasks (a whole fan-out's rows)
+/// with a hash join instead of probing the primary key per id, and did
+/// whenever its estimate of that index was low (docs/planner-statistics.md).
 const CLAIM_AND_FINISH_MANY: &str = concat!(
     r#"
 WITH claimed AS (
@@ -126,14 +132,14 @@ WITH claimed AS (
         end_date = NULL, exit_code = NULL, failure_reason = NULL, next_retry_at = NULL, updated_at = now(),
         last_heartbeat_at = now()
     FROM unnest($1::uuid[], $2::int[]) AS c(id, try_number)
-    WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = ANY($10)
+    WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = ANY(ARRAY(SELECT unnest($10::text[])))
     RETURNING ti.id
 ),
 done AS (
     UPDATE task_instances ti SET state = 'success', exit_code = c.exit_code, failure_reason = NULL,
         next_retry_at = NULL, end_date = now(), updated_at = now()
     FROM unnest($5::uuid[], $6::int[], $7::int[]) AS c(id, try_number, exit_code)
-    WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = ANY($11)
+    WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = ANY(ARRAY(SELECT unnest($11::text[])))
     RETURNING ti.id, ti.run_pk, ti.task_id, ti.state, ti.try_number, ti.hostname, ti.exit_code,
               ti.failure_reason, ti.queued_at, ti.start_date, ti.end_date
 ),"#,
