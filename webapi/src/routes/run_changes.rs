@@ -188,9 +188,11 @@ pub(crate) async fn patch(
     if let Some(note) = &patch.note {
         db::runs::set_note(&tx, run.id, note.as_deref()).await?;
     }
+    // The run as this request left it, read before a scheduler can move it on.
+    let response = respond_with_run(&tx, &dag_id, &run_id).await?;
     tx.commit().await?;
     tracing::info!(dag_id, run_id, state = ?patch.state, moved, "DAG run changed through the API");
-    respond_with_run(&db, &dag_id, &run_id).await
+    Ok(response)
 }
 
 /// `DELETE /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}`: deletes the run with
@@ -315,9 +317,11 @@ pub(crate) async fn clear(
     if let Some(note) = &body.note {
         db::runs::set_note(&tx, run.id, Some(note)).await?;
     }
+    // Read before the commit: the run as this request left it (queued), not as a scheduler
+    // that starts it a moment later has it.
+    let Json(run) = respond_with_run(&tx, &dag_id, &run_id).await?;
     tx.commit().await?;
     tracing::info!(dag_id, run_id, cleared = cleared.len(), requeued, "DAG run cleared through the API");
-    let Json(run) = respond_with_run(&db, &dag_id, &run_id).await?;
     Ok(Json(DagRunClearResponse::Cleared(Box::new(run))))
 }
 
