@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-/// The version line: package version and the git commit it was built from.
-pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GUST_GIT_COMMIT"), ")");
+pub use gust_shared::cli::VERSION;
 
 /// `gust`: validate, inspect and render DAG files on your machine, and drive a gust deployment over its API.
 #[derive(Debug, Parser)]

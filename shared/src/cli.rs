@@ -16,13 +16,19 @@ pub enum StartMode {
     MigrateOnly,
 }
 
+/// The git commit the binaries were built from (`unknown` outside a checkout).
+pub const GIT_COMMIT: &str = env!("GUST_GIT_COMMIT");
+
+/// The version line of every gust binary: package version and the git commit it was built from.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GUST_GIT_COMMIT"), ")");
+
 /// Where the daemons' settings come from, under every `--help`.
 const SETTINGS_HELP: &str =
     "Settings come from gust.toml (or the file GUST_CONFIG names) and GUST__SECTION__KEY environment variables; see README.md.";
 
 /// The command line of `gust-scheduler` and `gust-worker`: `[--migrate | migrate]`.
 #[derive(Debug, Parser)]
-#[command(version, args_conflicts_with_subcommands = true, after_help = SETTINGS_HELP)]
+#[command(version = VERSION, args_conflicts_with_subcommands = true, after_help = SETTINGS_HELP)]
 pub struct DaemonArgs {
     /// Apply the database migrations, then run.
     #[arg(long)]
@@ -56,7 +62,7 @@ fn start_mode(migrate_flag: bool, migrate_command: bool) -> StartMode {
 
 /// The command line of `gust-webapi`: `[--migrate | migrate | create-user … | rotate-secrets]`.
 #[derive(Debug, Parser)]
-#[command(version, args_conflicts_with_subcommands = true, after_help = SETTINGS_HELP)]
+#[command(version = VERSION, args_conflicts_with_subcommands = true, after_help = SETTINGS_HELP)]
 pub struct WebapiArgs {
     /// Apply the database migrations, then serve.
     #[arg(long)]

@@ -30,6 +30,9 @@ pub enum ValidateError {
     /// `--strict` without a policy file.
     #[error("--strict needs a policy: put {POLICY_FILE} next to the DAG folder ({}) or pass --policy FILE", .0.display())]
     NoPolicy(std::path::PathBuf),
+    /// The paths hold no DAG file, so nothing would be checked.
+    #[error("no DAG files (*.yaml, *.yml) in {}: pass the files, or point --dags-folder or GUST__DAGS__FOLDER at the folder that holds them", display_paths(.0))]
+    NoFiles(Vec<std::path::PathBuf>),
     /// Writing the report failed.
     #[error("cannot write the report: {0}")]
     Write(#[from] std::io::Error),
@@ -82,6 +85,9 @@ pub fn run(args: &ValidateArgs, out: &mut dyn Write) -> Result<bool, ValidateErr
         }
     };
     let files = files::expand(&paths)?;
+    if files.is_empty() {
+        return Err(ValidateError::NoFiles(paths));
+    }
     let mut texts = Vec::with_capacity(files.len());
     for path in &files {
         let name = path.display().to_string();
@@ -92,6 +98,10 @@ pub fn run(args: &ValidateArgs, out: &mut dyn Write) -> Result<bool, ValidateErr
     let reports = validate_texts(&texts, policy.as_ref());
     write_report(&reports, args.format, out)?;
     Ok(reports.iter().all(|r| r.errors.is_empty()))
+}
+
+fn display_paths(paths: &[std::path::PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 fn load_policy(file: &Path) -> Result<Policy, ValidateError> {

@@ -185,9 +185,10 @@ async fn import_errors_are_listed() {
 }
 
 #[tokio::test]
-async fn the_version_is_the_crate_version() {
+async fn the_version_is_the_crate_version_and_the_commit_it_was_built_from() {
     let api = TestApi::start().await;
     let version = ok_json(api.get("/api/v2/version").await).await;
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
-    assert!(version["git_version"].is_null());
+    let commit = version["git_version"].as_str().unwrap_or_default();
+    assert!(commit.len() >= 7 && commit.chars().all(|c| c.is_ascii_hexdigit()), "{version}");
 }

@@ -5,9 +5,10 @@
 
 use crate::helpers::{gust_with_env, Scratch};
 
-/// A DAG with branching, mapping, XCom, a retry, a trigger rule and (when `fail_leaf`) a failing leaf.
+/// A DAG with branching, mapping, XCom, a retry, a trigger rule and (when `fail_leaf`) a failing leaf
+/// that prints the XCom it pulled.
 fn mixed_dag(fail_leaf: bool) -> String {
-    let leaf = if fail_leaf { "exit 3" } else { "true" };
+    let leaf = if fail_leaf { "echo pulled {{ ti.xcom_pull(task_ids='count') }}; exit 3" } else { "true" };
     format!(
         r#"
 dag_id: mixed
@@ -106,6 +107,7 @@ async fn dags_test_exits_1_when_the_run_fails_and_names_the_failed_leaf() {
     let leaf = run.stdout.lines().find(|l| l.starts_with("leaf ")).unwrap_or_default();
     assert!(leaf.contains("failed") && leaf.contains("exit code 3"), "{}", run.stdout);
     assert!(run.stdout.contains("run failed"), "{}", run.stdout);
+    assert!(run.stdout.contains("--- log of leaf (try 1) ---") && run.stdout.contains("pulled 3"), "{}", run.stdout);
     let throwaway = throwaway_database(&run.stdout);
     assert!(!scratch_databases().await.contains(&throwaway), "{throwaway} was dropped");
 }
@@ -143,9 +145,11 @@ tasks:
     command: "exit 4"
 "#,
     );
-    let run = run_dags_test(
-        &scratch,
+    // No database is needed: this URL points at a port nothing listens on.
+    let run = gust_with_env(
+        &scratch.dir,
         &["tasks", "test", "report", "greet", "--conf", r#"{"region": "us"}"#, "--logical-date", "2026-03-04"],
+        &[("GUST__DATABASE__URL", "postgres://nobody@127.0.0.1:9/nowhere")],
     )
     .expect_code(0);
     assert!(run.stdout.contains("[stdout] hello us on 2026-03-04"), "{}", run.stdout);

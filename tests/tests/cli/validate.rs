@@ -194,3 +194,15 @@ fn a_path_that_does_not_exist_is_an_error_on_stderr() {
     assert_eq!(run.stdout, "");
     assert_eq!(run.stderr, "gust: no/such/dags: no such file or folder\n");
 }
+
+#[test]
+fn a_folder_without_dag_files_is_an_error_not_a_pass() {
+    let scratch = Scratch::new("empty-folder");
+    scratch.file("dags/README.md", "not a DAG");
+    let run = scratch.gust(&["dags", "validate", "--dags-folder", "dags"]).expect_code(2);
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        "gust: no DAG files (*.yaml, *.yml) in dags: pass the files, or point --dags-folder or GUST__DAGS__FOLDER at the folder that holds them\n"
+    );
+}
