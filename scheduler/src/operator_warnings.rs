@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 
 use deadpool_postgres::Pool;
-use gust_shared::db::task_instances::dispatch::waiting_for_operator;
+use gust_shared::db::{heartbeats::unserved_operator, task_instances::dispatch::waiting_for_operator};
 use uuid::Uuid;
 
 /// Tasks already warned about.
@@ -34,8 +34,8 @@ impl OperatorWarnings {
                 tracing::warn!(
                     dag_id = %task.dag_id, run_id = %task.run_id, task_id = %task.task_id,
                     operator = %task.operator, queue = %task.queue,
-                    "task stays scheduled: no live worker of queue `{}` advertises operator `{}`; start workers of that queue with gust-op-{} on GUST__WORKER__PLUGIN_PATH",
-                    task.queue, task.operator, task.operator
+                    "task stays scheduled: {}",
+                    unserved_operator(&task.operator, &task.queue)
                 );
             }
         }

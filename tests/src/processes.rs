@@ -53,7 +53,12 @@ pub fn settings_env(settings: &Settings) -> Vec<(String, String)> {
         ("GUST__WORKER__TAKEOVER_AFTER".into(), ms(settings.worker.takeover_after)),
         ("GUST__WORKER__SHUTDOWN_GRACE".into(), ms(settings.worker.shutdown_grace)),
         ("GUST__SCHEDULER__ZOMBIE_THRESHOLD".into(), ms(settings.scheduler.zombie_threshold)),
+        ("GUST__SCHEDULER__TASK_QUEUED_TIMEOUT".into(), ms(settings.scheduler.task_queued_timeout)),
     ];
+    if !settings.worker.plugin_path.is_empty() {
+        let folders: Vec<String> = settings.worker.plugin_path.iter().map(|p| p.display().to_string()).collect();
+        env.push(("GUST__WORKER__PLUGIN_PATH".into(), folders.join(":")));
+    }
     env.extend(auth);
     env
 }

@@ -295,10 +295,26 @@ async fn a_custom_task_stays_scheduled_until_a_live_worker_of_its_queue_advertis
     assert_eq!(stack.task_states("later", &run_id).await["wait"], "scheduled");
     let (_, letters) = stack.get("/api/v2/gust/deadLetters").await;
     assert_eq!(letters["total_entries"], 0, "not sent, so not dead-lettered: {letters}");
+    let (_, health) = stack.get("/api/v2/monitor/health").await;
+    let waits = &health["gust"]["waiting_for_operators"];
+    assert_eq!(
+        (&waits[0]["operator"], &waits[0]["queue"], &waits[0]["tasks"]),
+        (&json!("late"), &json!("default"), &json!(1)),
+        "{health}"
+    );
+    assert!(
+        waits[0]["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no live worker of queue `default` advertises operator `late`"),
+        "{waits}"
+    );
 
     shell_plugin(&plugins, "late", "echo finally");
     advertise_elsewhere(&stack, "late").await;
     assert_eq!(stack.wait_for_run("later", &run_id).await, "success");
+    let (_, health) = stack.get("/api/v2/monitor/health").await;
+    assert_eq!(health["gust"]["waiting_for_operators"], json!([]), "{health}");
     stack.stop().await;
     let _ = std::fs::remove_dir_all(plugins);
 }
@@ -321,6 +337,101 @@ async fn args_that_do_not_fit_the_advertised_schema_fail_the_task_before_it_is_s
     assert_eq!(bad["try_number"], 1, "no retry: {bad}");
     let log = stack.log_text("checked", &run_id, "bad", 1).await;
     assert!(log.contains("the task was not run"), "{log}");
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(plugins);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_oversized_xcom_fails_the_try_naming_the_limit_and_the_worker_runs_the_next_task() {
+    let plugins = plugin_folder();
+    shell_plugin(
+        &plugins,
+        "hoard",
+        "[ \"$1\" = --describe ] && exit 1\nhead -c 2000000 /dev/zero | tr '\\0' a > \"$GUST_XCOM\"",
+    );
+    let dag = "dag_id: hoards\ntasks:\n  - {id: big, operator: hoard}\n  - {id: after, operator: bash, command: echo still here, depends_on: [big], trigger_rule: all_done}\n";
+    let stack = stack_with_plugins(&[("hoards.yaml", dag)], &plugins).await;
+    let run_id = stack.trigger("hoards", json!({})).await;
+    stack.wait_for_run("hoards", &run_id).await;
+
+    let states = stack.task_states("hoards", &run_id).await;
+    assert_eq!((states["big"].as_str(), states["after"].as_str()), ("failed", "success"), "{states:?}");
+    let big = task(&stack, "hoards", &run_id, "big").await;
+    let reason = big["failure_reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("$GUST_XCOM holds 2000000 bytes, more than the worker's max_xcom_bytes (1048576)"),
+        "{big}"
+    );
+    let log = stack.log_text("hoards", &run_id, "big", 1).await;
+    assert!(log.contains("max_xcom_bytes"), "the reason is in the log too: {log}");
+    let (status, _) =
+        stack.get(&format!("/api/v2/dags/hoards/dagRuns/{run_id}/taskInstances/big/xcomEntries/return_value")).await;
+    assert_eq!(status, 404, "nothing of the oversized XCom is stored");
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(plugins);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_secrets_of_a_connection_an_operator_names_by_id_are_masked_in_its_log() {
+    let plugins = plugin_folder();
+    // The plugin looks the connection up itself (as a client library would) and prints what it found.
+    shell_plugin(
+        &plugins,
+        "leaky",
+        "[ \"$1\" = --describe ] && exit 1\necho connecting with password pw-n4med-by-id and key key-3xtra-secret",
+    );
+    let dag = "dag_id: leaks\ntasks:\n  - {id: leak, operator: leaky, args: {conn_id: vault_by_id}}\n";
+    let stack = stack_with_plugins(&[("leaks.yaml", dag)], &plugins).await;
+    let connection = json!({
+        "connection_id": "vault_by_id", "conn_type": "http", "host": "vault.example",
+        "password": "pw-n4med-by-id", "extra": "{\"api_key\": \"key-3xtra-secret\"}",
+    });
+    let (status, body) = stack.send(reqwest::Method::POST, "/api/v2/connections", &connection).await;
+    assert_eq!(status, 201, "{body}");
+    let run_id = stack.trigger("leaks", json!({})).await;
+    assert_eq!(stack.wait_for_run("leaks", &run_id).await, "success");
+    let log = stack.log_text("leaks", &run_id, "leak", 1).await;
+    assert!(log.contains("connecting with password *** and key ***"), "{log}");
+    assert!(!log.contains("pw-n4med-by-id") && !log.contains("key-3xtra-secret"), "{log}");
+    stack.stop().await;
+    let _ = std::fs::remove_dir_all(plugins);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_past_the_grace_period_kills_a_custom_operator_and_hands_its_task_back_to_another_worker() {
+    let plugins = plugin_folder();
+    let (flag, pids) = (plugins.join("started-once"), plugins.join("pids"));
+    shell_plugin(
+        &plugins,
+        "patient",
+        &format!(
+            "[ \"$1\" = --describe ] && exit 1\nif [ -e {f} ]; then echo second; exit 0; fi\ntouch {f}\nsleep 60 &\necho $! >> {p}\nwait",
+            f = flag.display(),
+            p = pids.display()
+        ),
+    );
+    let dag = "dag_id: patience\ntasks:\n  - {id: long, operator: patient}\n";
+    let options =
+        StackOptions { in_process_engine: false, plugin_path: vec![plugins.clone()], ..StackOptions::default() };
+    let stack = TestStack::spawn_with(&[("patience.yaml", dag)], options).await;
+    let _scheduler = stack.start_process("gust-scheduler", "scheduler");
+    let impatient = stack.start_process_with("gust-worker", "worker-impatient", |s| {
+        s.worker.shutdown_grace = std::time::Duration::from_secs(1)
+    });
+    let run_id = stack.trigger("patience", json!({})).await;
+
+    stack.wait_for_task_state("patience", &run_id, "long", "running").await;
+    impatient.signal(nix::sys::signal::Signal::SIGTERM);
+    assert_eq!(impatient.wait().await, Some(0));
+    let child: i32 = std::fs::read_to_string(&pids).unwrap().trim().parse().unwrap();
+    assert!(gust_tests::processes::is_dead(child), "the plugin's child {child} outlived its worker");
+    let _other = stack.start_process("gust-worker", "worker-other");
+
+    assert_eq!(stack.wait_for_run("patience", &run_id).await, "success");
+    let long = task(&stack, "patience", &run_id, "long").await;
+    assert_eq!((long["try_number"].as_i64(), long["hostname"].as_str()), (Some(1), Some("worker-other")), "{long}");
+    let log = stack.log_text("patience", &run_id, "long", 1).await;
+    assert!(log.contains("handed back to the queue") && log.contains("second"), "{log}");
     stack.stop().await;
     let _ = std::fs::remove_dir_all(plugins);
 }

@@ -306,3 +306,34 @@ tasks:
     assert!(log.contains("producer has no run for logical date 2026-03-04T00:00:00Z"), "{log}");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rescheduled_sensor_that_times_out_fails_without_retry() {
+    let stack = one_slot_stack(&[]).await;
+    let dir = scratch(&stack, "reschedule-timeout");
+    let dag = format!(
+        r#"
+dag_id: never_ready
+default_args: {{retries: 2, retry_delay: 1s}}
+tasks:
+  - id: wait
+    operator: file_sensor
+    filepath: "{dir}/never"
+    mode: reschedule
+    poke_interval: 300ms
+    timeout: 2s
+"#,
+        dir = dir.display()
+    );
+    gust_tests::write_file(&stack.dag_path("never_ready.yaml"), &dag);
+    let run_id = stack.trigger("never_ready", json!({})).await;
+    assert_eq!(stack.wait_for_run("never_ready", &run_id).await, "failed");
+
+    let wait = stack.task_instance("never_ready", &run_id, "wait").await;
+    assert_eq!(wait["try_number"], 1, "a sensor timeout is not retried, however many pokes it took: {wait}");
+    assert!(wait["failure_reason"].as_str().unwrap_or_default().contains("sensor timed out"), "{wait}");
+    let log = stack.log_text("never_ready", &run_id, "wait", 1).await;
+    assert!(log.matches("not yet:").count() >= 3, "it was rescheduled several times before the timeout: {log}");
+    std::fs::remove_dir_all(&dir).ok();
+    stack.stop().await;
+}

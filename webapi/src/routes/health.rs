@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use axum::{extract::State, http::StatusCode, Json};
 use chrono::{DateTime, TimeDelta, Utc};
-use gust_shared::db::heartbeats::{self, Heartbeat};
+use gust_shared::db::heartbeats::{self, Heartbeat, OperatorWait};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -74,6 +74,18 @@ struct GustHealth {
     broker: BrokerHealth,
     schedulers: Vec<ComponentInfo>,
     workers: Vec<WorkerInfo>,
+    /// Custom operators that scheduled tasks wait for: no live worker of their queue advertises them.
+    waiting_for_operators: Vec<OperatorWaitInfo>,
+}
+
+/// Scheduled tasks that stay `scheduled` until a worker of `queue` with `operator` starts.
+#[derive(Debug, Serialize, ToSchema)]
+struct OperatorWaitInfo {
+    operator: String,
+    queue: String,
+    tasks: i64,
+    /// What to do about it.
+    detail: String,
 }
 
 /// Whether RabbitMQ accepted a connection; `status` is null when no broker is configured.
@@ -133,6 +145,7 @@ struct Components {
     now: DateTime<Utc>,
     schedulers: Vec<Heartbeat>,
     workers: Vec<Heartbeat>,
+    operator_waits: Vec<OperatorWait>,
 }
 
 /// `GET /api/v2/monitor/health`: 200 when the database answers (whatever the other components say), else 503.
@@ -163,14 +176,29 @@ pub(crate) async fn health(State(state): State<AppState>) -> (StatusCode, Json<H
         }
         None => (SchedulerInfo { status: None, latest_scheduler_heartbeat: None }, Vec::new(), Vec::new()),
     };
+    let waiting_for_operators = components.iter().flat_map(|c| &c.operator_waits).map(operator_wait_info).collect();
     let body = HealthResponse {
         metadatabase: BaseInfo { status: Some(if components.is_some() { "healthy" } else { "unhealthy" }) },
         scheduler,
         triggerer: TriggererInfo { status: None, latest_triggerer_heartbeat: None },
         dag_processor: None,
-        gust: GustHealth { broker, schedulers, workers },
+        gust: GustHealth { broker, schedulers, workers, waiting_for_operators },
     };
     (status, Json(body))
+}
+
+/// The health entry of an operator that scheduled tasks wait for, with what to do.
+fn operator_wait_info(wait: &OperatorWait) -> OperatorWaitInfo {
+    OperatorWaitInfo {
+        operator: wait.operator.clone(),
+        queue: wait.queue.clone(),
+        tasks: wait.tasks,
+        detail: format!(
+            "{} task(s) stay scheduled: {}",
+            wait.tasks,
+            heartbeats::unserved_operator(&wait.operator, &wait.queue)
+        ),
+    }
 }
 
 /// `stopped` once it recorded a stop, else `healthy` while its last heartbeat is younger than `threshold`.
@@ -223,7 +251,8 @@ async fn read_components(state: &AppState) -> Option<Components> {
         let now: DateTime<Utc> = client.query_one("SELECT now()", &[]).await.map_err(|e| e.to_string())?.get(0);
         let schedulers = heartbeats::list(&client, "scheduler").await.map_err(|e| e.to_string())?;
         let workers = heartbeats::list(&client, "worker").await.map_err(|e| e.to_string())?;
-        Ok::<_, String>(Components { now, schedulers, workers })
+        let operator_waits = heartbeats::operator_waits(&client).await.map_err(|e| e.to_string())?;
+        Ok::<_, String>(Components { now, schedulers, workers, operator_waits })
     };
     match tokio::time::timeout(HEALTH_TIMEOUT, read).await {
         Ok(Ok(components)) => Some(components),
@@ -282,7 +311,11 @@ async fn check_broker(url: &str) -> BrokerHealth {
 /// `GET /api/v2/version`
 #[utoipa::path(get, path = "/api/v2/version", tag = "Version", responses((status = 200, body = VersionResponse)))]
 pub(crate) async fn version() -> Json<VersionResponse> {
-    Json(VersionResponse { version: env!("CARGO_PKG_VERSION"), git_version: None })
+    let commit = gust_shared::cli::GIT_COMMIT;
+    Json(VersionResponse {
+        version: env!("CARGO_PKG_VERSION"),
+        git_version: (commit != "unknown").then(|| commit.to_string()),
+    })
 }
 
 #[cfg(test)]

@@ -69,8 +69,7 @@ pub async fn any_scheduled(db: &impl GenericClient) -> Result<bool, DbError> {
 /// those that fit, locks them and moves them to `queued`.
 const TAKE_FOR_DISPATCH: &str = r#"
 WITH advertising AS (
-    SELECT queues, operators FROM component_heartbeats
-    WHERE kind = 'worker' AND stopped_at IS NULL AND last_heartbeat_at > now() - interval '1 minute'
+    SELECT queues, operators FROM live_workers
 ),
 in_flight AS (
     SELECT pool, dag_id, pool_slots FROM task_instances WHERE state IN ('queued', 'running')
@@ -168,9 +167,8 @@ pub async fn waiting_for_operator(db: &impl GenericClient) -> Result<Vec<Waiting
             r#"
 SELECT ti.id, ti.dag_id, ti.run_id, ti.task_id, ti.operator, ti.queue FROM task_instances ti
 WHERE ti.state = 'scheduled' AND NOT ti.operator = ANY($1) AND NOT EXISTS (
-    SELECT 1 FROM component_heartbeats h
-    WHERE h.kind = 'worker' AND h.stopped_at IS NULL AND h.last_heartbeat_at > now() - interval '1 minute'
-        AND ti.queue = ANY(h.queues) AND h.operators @> jsonb_build_array(jsonb_build_object('name', ti.operator)))
+    SELECT 1 FROM live_workers h
+    WHERE ti.queue = ANY(h.queues) AND h.operators @> jsonb_build_array(jsonb_build_object('name', ti.operator)))
 ORDER BY ti.id LIMIT 100"#,
             &[&KNOWN_OPERATORS],
         )
