@@ -81,6 +81,8 @@ pub struct StackOptions {
     pub plugin_path: Vec<PathBuf>,
     /// The scheduler's `task_queued_timeout`, when not the default (10 minutes).
     pub task_queued_timeout: Option<Duration>,
+    /// The scheduler's periodic rescan of its DAG sources, when not the tests' 500 ms.
+    pub rescan_interval: Option<Duration>,
 }
 
 impl Default for StackOptions {
@@ -92,6 +94,7 @@ impl Default for StackOptions {
             in_process_engine: true,
             plugin_path: Vec::new(),
             task_queued_timeout: None,
+            rescan_interval: None,
         }
     }
 }
@@ -228,6 +231,9 @@ impl TestStack {
         settings.worker.concurrency = options.worker_concurrency;
         settings.worker.queues = options.queues.clone();
         settings.worker.plugin_path = options.plugin_path.clone();
+        if let Some(interval) = options.rescan_interval {
+            settings.scheduler.rescan_interval = interval;
+        }
         if let Some(timeout) = options.task_queued_timeout {
             settings.scheduler.task_queued_timeout = timeout;
         }

@@ -3,15 +3,22 @@
 //! whose DAG folder is empty, versioned, refused when the folder defines the
 //! same `dag_id`, and retired when deleted.
 
-use gust_tests::TestStack;
+use std::time::Duration;
+
+use gust_tests::{StackOptions, TestStack};
 use serde_json::{json, Value};
 
 /// `PUT`s `yaml` as `file_name`; returns the status and the JSON body.
 async fn push(stack: &TestStack, file_name: &str, yaml: &str) -> (u16, Value) {
+    push_as(stack, file_name, yaml, "application/yaml").await
+}
+
+/// `PUT`s `yaml` as `file_name` with the given `Content-Type`.
+async fn push_as(stack: &TestStack, file_name: &str, yaml: &str, content_type: &str) -> (u16, Value) {
     let response = stack
         .http
         .put(format!("{}/api/v2/gust/dagFiles/{file_name}", stack.api))
-        .header("content-type", "application/yaml")
+        .header("content-type", content_type)
         .body(yaml.to_string())
         .send()
         .await
@@ -88,5 +95,64 @@ async fn a_pushed_file_that_defines_a_dag_of_the_folder_is_an_import_error_and_t
     let (status, _) =
         stack.send(reqwest::Method::PUT, "/api/v2/gust/dagFiles/..%2Fescape.yaml", &json!("dag_id: x")).await;
     assert_eq!(status, 400, "a file name is a plain name");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_push_wakes_a_scheduler_whose_periodic_rescan_is_an_hour_away() {
+    let options = StackOptions { rescan_interval: Some(Duration::from_secs(3600)), ..StackOptions::default() };
+    let stack = TestStack::spawn_with(&[], options).await;
+    // Let the scheduler finish its start-up scan, so only the push's NOTIFY can show it the file.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let yaml = "dag_id: woken\ntasks:\n  - {id: greet, operator: bash, command: 'echo woken'}\n";
+    assert_eq!(push(&stack, "woken.yaml", yaml).await.0, 201);
+    stack.wait_for_dag("woken").await;
+    let run_id = stack.trigger("woken", json!({})).await;
+    assert_eq!(stack.wait_for_run("woken", &run_id).await, "success");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_push_says_what_the_import_error_of_the_same_file_in_the_folder_says() {
+    let broken = "dag_id: twin\ntasks:\n  - {id: a, operator: noop, depends_on: [ghost]}\n";
+    let stack = TestStack::spawn(&[("twin.yaml", broken)]).await;
+    let error = stack
+        .eventually("the folder file's import error", || async {
+            let (_, errors) = stack.get("/api/v2/importErrors").await;
+            errors["import_errors"].as_array().and_then(|all| all.first().cloned())
+        })
+        .await;
+    let (status, body) = push(&stack, "twin.yaml", broken).await;
+    assert_eq!(status, 422, "{body}");
+    let folder_file = error["filename"].as_str().unwrap();
+    let expected = error["stack_trace"].as_str().unwrap().replace(folder_file, "dagFiles:twin.yaml");
+    assert_eq!(body["detail"].as_str(), Some(expected.as_str()), "{body} / {error}");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pushed_files_come_as_yaml_or_plain_text_and_are_listed_with_their_dag_and_version() {
+    let stack = TestStack::spawn(&[]).await;
+    let yaml = "dag_id: plain\ntasks:\n  - {id: a, operator: noop}\n";
+    assert_eq!(push_as(&stack, "plain.yaml", yaml, "text/plain; charset=utf-8").await.0, 201);
+    let (status, body) = push_as(&stack, "other.yaml", yaml, "application/json").await;
+    assert_eq!(status, 415, "{body}");
+    assert!(body["detail"].as_str().unwrap_or_default().contains("application/yaml or text/plain"), "{body}");
+    assert_eq!(push(&stack, "plain.yaml", &format!("description: again\n{yaml}")).await.0, 200);
+
+    let (status, list) = stack.get("/api/v2/gust/dagFiles").await;
+    assert_eq!((status, &list["total_entries"]), (200, &json!(1)), "the refused file was not stored: {list}");
+    let file = &list["dag_files"][0];
+    assert_eq!(
+        (&file["file_name"], &file["fileloc"], &file["dag_id"], &file["version"], &file["updated_by"]),
+        (
+            &json!("plain.yaml"),
+            &json!("dagFiles:plain.yaml"),
+            &json!("plain"),
+            &json!(2),
+            &json!(gust_tests::ADMIN_USER)
+        ),
+        "{list}"
+    );
     stack.stop().await;
 }
