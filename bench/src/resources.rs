@@ -41,14 +41,34 @@ pub fn cpu_seconds(pid: i32, clk_tck: f64) -> anyhow::Result<f64> {
     Ok(ticks as f64 / clk_tck)
 }
 
-fn parse_stat_ticks(text: &str) -> Option<u64> {
+/// User plus system CPU time, in seconds, of the children `pid` has waited
+/// for (`cutime + cstime`): the shells a worker ran for `bash` tasks.
+pub fn children_cpu_seconds(pid: i32, clk_tck: f64) -> anyhow::Result<f64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let ticks = parse_stat_children_ticks(&text).with_context(|| format!("{path} is not in the expected format"))?;
+    Ok(ticks as f64 / clk_tck)
+}
+
+/// The sum of two numeric fields of `/proc/<pid>/stat`, counted from field 3 (state) as index 0.
+fn stat_fields_sum(text: &str, first: usize) -> Option<u64> {
     // The command name (field 2) is in parentheses and may contain spaces;
-    // fields after the last ')' start at field 3 (state). utime/stime are fields 14/15.
+    // fields after the last ')' start at field 3.
     let rest = &text[text.rfind(')')? + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
+    let a: u64 = fields.get(first)?.parse().ok()?;
+    let b: u64 = fields.get(first + 1)?.parse().ok()?;
+    Some(a + b)
+}
+
+/// utime + stime: fields 14 and 15.
+fn parse_stat_ticks(text: &str) -> Option<u64> {
+    stat_fields_sum(text, 11)
+}
+
+/// cutime + cstime: fields 16 and 17.
+fn parse_stat_children_ticks(text: &str) -> Option<u64> {
+    stat_fields_sum(text, 13)
 }
 
 /// Summed CPU seconds of every live process whose command name (`/proc/<pid>/comm`) is
@@ -156,6 +176,8 @@ mod tests {
         // pid (comm) state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
         let text = "42 (gust (x) y) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 4 0 1000";
         assert_eq!(parse_stat_ticks(text), Some(300));
+        let with_children = "42 (gust (x) y) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 70 7 20 0 4 0 1000";
+        assert_eq!(parse_stat_children_ticks(with_children), Some(77));
     }
 
     #[test]

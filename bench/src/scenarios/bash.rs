@@ -1,6 +1,8 @@
 //! Bash: the fan-out and the chain with `bash` tasks running `true`, so
 //! every task forks a shell in its own process group and streams its
-//! (empty) output. Both DAGs live in one stack per repetition.
+//! (empty) output. Both DAGs live in one stack per repetition. The fan-out
+//! samples resources as the noop one does, with the shells' CPU apart, to
+//! say where a bash task's time goes.
 
 use super::{chain, fanout, repeat, Ctx, ScenarioOutcome};
 use crate::{
@@ -23,7 +25,7 @@ pub async fn run(ctx: &Ctx) -> ScenarioOutcome {
     repeat(ctx, "bash", async |_| {
         GustStack::with(ctx, &files, async |stack| {
             let mut out = Vec::new();
-            for mut measurement in fanout::measure(ctx, stack, FANOUT_DAG, n, false).await? {
+            for mut measurement in fanout::measure(ctx, stack, FANOUT_DAG, n, true).await? {
                 measurement.key = format!("fanout_{}", measurement.key);
                 measurement.label = format!("fan-out {}", measurement.label);
                 out.push(measurement);

@@ -104,6 +104,10 @@ pub async fn measure(
     let cpu = |pid| resources::cpu_seconds(pid, ctx.clk_tck);
     let scheduler_cpu_before = cpu(scheduler)?;
     let workers_cpu_before: f64 = worker_pids.iter().map(|&p| cpu(p)).sum::<anyhow::Result<f64>>()?;
+    let children_cpu = |pids: &[i32]| {
+        pids.iter().map(|&p| resources::children_cpu_seconds(p, ctx.clk_tck)).sum::<anyhow::Result<f64>>()
+    };
+    let children_cpu_before = children_cpu(&worker_pids)?;
     let services_before = services_cpu(ctx.clk_tck);
     let window = std::time::Instant::now();
     let sampler = sample_resources.then(|| Sampler::start(vec![scheduler, worker], Duration::from_millis(100)));
@@ -139,6 +143,15 @@ pub async fn measure(
         out.push(m("res_worker_hwm_mib", "worker peak RSS (VmHWM)", "MiB", mib(w.hwm_kib)));
         out.push(m("res_scheduler_cpu_s_per_1k", "scheduler CPU per 1,000 tasks", "s", per_1k(scheduler_cpu)));
         out.push(m("res_workers_cpu_s_per_1k", "CPU of all workers per 1,000 tasks", "s", per_1k(workers_cpu)));
+        let children = children_cpu(&worker_pids)? - children_cpu_before;
+        if children > 0.0 {
+            out.push(m(
+                "res_task_processes_cpu_s_per_1k",
+                "CPU of the processes the workers ran for tasks (bash) per 1,000 tasks",
+                "s",
+                per_1k(children),
+            ));
+        }
         out.push(m(
             "res_postgres_cpu_s_per_1k",
             "PostgreSQL CPU (all backends) per 1,000 tasks",
