@@ -26,7 +26,7 @@
 //!   list|trigger …`, `runs`, `tasks logs …`, `import-errors`, `pools`,
 //!   `variables`, `backfill`, `users`); its own Layout says more.
 //!
-//! Each module has its own error type; main.rs alone uses anyhow.
+//! Each module has its own error type; main.rs prints it (each message says its cause).
 
 pub mod args;
 pub mod dags;

@@ -9,7 +9,8 @@ fn main() -> ExitCode {
     match gust_cli::run(cli) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("gust: {:#}", anyhow::Error::from(error));
+            // Every message already says its cause; `{:#}` would repeat each source after it.
+            eprintln!("gust: {error}");
             ExitCode::from(2)
         }
     }

@@ -206,3 +206,12 @@ fn render_says_that_xcoms_variables_and_connections_are_not_available_locally() 
         run.stderr
     );
 }
+
+#[test]
+fn a_broken_setting_is_named_once_on_one_line() {
+    let env = [("GUST__HEALTH__BIND", "127.0.0.1:1"), ("GUST__METRICS__BIND", "127.0.0.1:2")];
+    let run = crate::helpers::gust_with_env(&workspace(), &["standalone"], &env).expect_code(2);
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+    assert!(run.stderr.starts_with("gust: cannot read the settings: invalid configuration: GUST__METRICS__BIND: `127.0.0.1:2` differs from GUST__HEALTH__BIND"), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("invalid configuration").count(), 1, "{}", run.stderr);
+}
