@@ -1,7 +1,8 @@
 //! `gust standalone` as a real process against the local PostgreSQL and
 //! RabbitMQ (an isolated database and queue namespace from the test
 //! helpers): it migrates, creates an admin with a generated password shown
-//! once, serves the UI and API, runs a DAG, and stops cleanly on SIGTERM.
+//! once (or the configured one), serves the UI and API, runs a DAG, and stops
+//! cleanly on SIGTERM.
 
 use std::{
     io::{BufRead, BufReader},
@@ -142,5 +143,15 @@ async fn standalone_runs_the_whole_engine_in_one_process_with_an_admin_whose_pas
     let existing = again.line_with("user `admin` exists");
     assert!(!existing.contains(&password), "the password is shown only once: {existing}");
     assert_eq!(again.stop(), Some(0));
+
+    let mut configured_env = env.clone();
+    configured_env.push(("GUST__AUTH__ADMIN_USERNAME".into(), "ops".into()));
+    configured_env.push(("GUST__AUTH__ADMIN_PASSWORD".into(), "configured-pw-1234".into()));
+    let mut configured = Standalone::start(&configured_env);
+    let line = configured.line_with("admin user:");
+    assert_eq!(line, "admin user: ops (GUST__AUTH__ADMIN_USERNAME)");
+    configured.line_with("gust standalone is running");
+    gust_tests::login(&api, "ops", "configured-pw-1234").await;
+    assert_eq!(configured.stop(), Some(0));
     gust_shared::db::drop_database(&settings.database.url).await.ok();
 }
