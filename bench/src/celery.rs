@@ -331,7 +331,7 @@ async fn phases(
         ),
     ];
     let last_end = chained.iter().map(|t| t.end).fold(f64::NEG_INFINITY, f64::max);
-    let chain_run = ChainRun { hops_ms: times::hops_ms(&chained), total_s: last_end - chain.started };
+    let chain_run = ChainRun { hops_ms: times::hops_ms(&chained), total_s: last_end - chain.started, split: None };
     for mut measurement in chain_run.measurements(&chain_prefix(backend)) {
         measurement.label = if measurement.key.ends_with("run_s") {
             format!("chain run time (send → last task returned), {label}")
