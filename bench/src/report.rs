@@ -102,8 +102,8 @@ pub const FANOUT_TARGET: f64 = 5000.0;
 pub const CELERY_FACTOR_TARGET: f64 = 10.0;
 /// Smallest `mixed` ÷ `fanout` throughput: what ran before may cost at most 10 %.
 pub const MIXED_RATIO_TARGET: f64 = 0.9;
-/// Chain hop p50 target, in ms.
-pub const HOP_P50_TARGET_MS: f64 = 5.0;
+/// Chain hop p50 target, in ms (the second speed round's; the first asked for 5 ms).
+pub const HOP_P50_TARGET_MS: f64 = 2.5;
 /// Idle worker RSS target, in MiB.
 pub const IDLE_WORKER_TARGET_MIB: f64 = 20.0;
 /// Most milliseconds the grid of 25 runs × 1,000 tasks may take to render and transfer.
@@ -281,7 +281,7 @@ impl Report {
                 "`mixed` tasks/s ÷ `fanout` tasks/s".into(),
             ),
             check(
-                "chain p50 ≤ 5 ms per hop",
+                "chain p50 ≤ 2.5 ms per hop",
                 self.median("chain", "hop_p50_ms"),
                 "ms",
                 &|v| v <= HOP_P50_TARGET_MS,
