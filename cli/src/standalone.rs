@@ -69,6 +69,8 @@ pub async fn run() -> Result<(), StandaloneError> {
     let address = listener.local_addr().map(|a| a.to_string()).unwrap_or(bind);
     let state = AppState::from_settings(pool, &settings)?;
 
+    // Listening before the lines below are printed: a script that reads them may stop us at once.
+    let shutdown = shutdown_signal();
     let stop = CancellationToken::new();
     let mut components = JoinSet::new();
     // One ops server (GUST__METRICS__BIND or GUST__HEALTH__BIND) per process: the scheduler's.
@@ -105,7 +107,7 @@ pub async fn run() -> Result<(), StandaloneError> {
 
     // A component that ends before the signal ended early: that is an error too.
     let mut failure = tokio::select! {
-        () = shutdown_signal() => None,
+        () = shutdown => None,
         Some(ended) = components.join_next() => Some(failure_of(ended).unwrap_or_else(|| StandaloneError::Component {
             component: "a component",
             message: "it stopped early; its log above says why".into(),
