@@ -13,7 +13,7 @@ use std::{
 
 use deadpool_postgres::Pool;
 use gust_shared::{
-    dag::parse_dag_file,
+    dag::{parse_dag_file, LimitError, MAX_DAG_FILE_BYTES},
     dag_folder::{dag_files, duplicate_dag_id},
     db::{self, dags, import_errors},
 };
@@ -122,13 +122,13 @@ impl DagFolder {
                 None => {
                     let started = std::time::Instant::now();
                     let text = match candidate.text {
-                        Source::Path(path) => std::fs::read_to_string(&path).map_err(|e| e.to_string()),
+                        Source::Path(path) => read_folder_file(&path),
                         Source::Text(text) => Ok(text),
                     };
                     let read = text.map(|text| (parse_dag_file(&name, &text), text));
                     report.parse_seconds.push(started.elapsed().as_secs_f64());
                     let parsed = match read {
-                        Err(e) => Parsed::Broken { problem: format!("{name}: cannot read file: {e}") },
+                        Err(e) => Parsed::Broken { problem: format!("{name}: {e}") },
                         Ok((dag, text)) => match dag {
                             Err(e) => Parsed::Broken { problem: e.to_string() },
                             Ok(dag) => {
@@ -196,6 +196,22 @@ impl DagFolder {
     }
 }
 
+/// The text of a folder file, or why it cannot be had: a file over the DAG file size limit is
+/// refused before it is read, so a huge file in the folder costs no memory.
+fn read_folder_file(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read file: {e}");
+    let file = std::fs::File::open(path).map_err(cannot)?;
+    let len = file.metadata().map_err(cannot)?.len();
+    if len > MAX_DAG_FILE_BYTES as u64 {
+        return Err(LimitError::FileTooLarge { bytes: usize::try_from(len).unwrap_or(usize::MAX) }.to_string());
+    }
+    let mut text = String::new();
+    // A file that grows after the check is still read only to one byte over the limit, which the parser refuses.
+    file.take(MAX_DAG_FILE_BYTES as u64 + 1).read_to_string(&mut text).map_err(cannot)?;
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::UNIX_EPOCH;
@@ -225,6 +241,24 @@ mod tests {
                 eprintln!("could not drop test database {}", self.url);
             }
         }
+    }
+
+    #[test]
+    fn a_folder_file_over_the_size_limit_is_refused_without_being_read() {
+        let folder = std::env::temp_dir().join(format!("gust-dag-size-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).unwrap();
+        let huge = folder.join("huge.yaml");
+        // Sparse: a file of 64 GiB that takes no disk, and would take 64 GiB of memory if read.
+        std::fs::File::create(&huge).unwrap().set_len(64 << 30).unwrap();
+        let small = folder.join("small.yaml");
+        std::fs::write(&small, "dag_id: x\n").unwrap();
+        let (huge, small) = (read_folder_file(&huge), read_folder_file(&small));
+        std::fs::remove_dir_all(&folder).ok();
+        assert_eq!(
+            huge.unwrap_err(),
+            "the file is 68719476736 bytes, over the limit of 4194304 bytes (4 MiB) for a DAG file; split it into several DAG files"
+        );
+        assert_eq!(small.unwrap(), "dag_id: x\n");
     }
 
     #[tokio::test]

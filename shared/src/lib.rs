@@ -51,6 +51,8 @@ pub mod settings;
 pub mod state;
 pub mod telemetry;
 pub mod template;
+#[cfg(test)]
+mod test_corpus;
 
 #[cfg(test)]
 mod tests {

@@ -218,4 +218,125 @@ mod tests {
         assert!(matches!(TaskMessage::from_bytes(b"\x00garbage"), Err(MessageError::Malformed(_))));
         assert!(matches!(TaskMessage::from_bytes(br#"{"version":2}"#), Err(MessageError::Malformed(_))));
     }
+
+    #[test]
+    fn a_deeply_nested_message_is_malformed_not_a_stack_overflow() {
+        let deep = format!(r#"{{"version": 3, "map_item": {}1{}}}"#, "[".repeat(100_000), "]".repeat(100_000));
+        let err = TaskMessage::from_bytes(deep.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("recursion limit exceeded"), "{err}");
+    }
+
+    mod properties {
+        //! Property tests of the task-message decoder ([`TaskMessage::from_bytes`])
+        //! on untrusted bytes (anything that reaches a worker's queue): arbitrary
+        //! bytes, valid messages with one JSON field replaced by any value,
+        //! byte-level mutations of valid messages, and the seed corpus
+        //! `tests/corpus/message/`. proptest on stable rather than cargo-fuzz,
+        //! which needs nightly (see `crate::test_corpus`). The properties: the
+        //! decoder never panics; a refusal says what is wrong; what it accepts
+        //! encodes and decodes to itself.
+
+        use proptest::{prelude::*, sample::select, test_runner::Config};
+        use serde_json::{json, Value};
+
+        use super::*;
+        use crate::test_corpus::{self, mutate, mutation};
+
+        fn judge(body: &[u8]) -> Result<(), TestCaseError> {
+            match TaskMessage::from_bytes(body) {
+                Err(error) => {
+                    prop_assert!(!error.to_string().trim().is_empty(), "an error without text: {:?}", error);
+                }
+                Ok(message) => {
+                    let again = TaskMessage::from_bytes(&message.to_bytes()).ok();
+                    prop_assert_eq!(again, Some(message), "what was accepted does not round-trip");
+                }
+            }
+            Ok(())
+        }
+
+        /// Valid messages of every kind the corpus holds, and the unit tests' one.
+        fn valid() -> Vec<Vec<u8>> {
+            test_corpus::files("message")
+                .into_iter()
+                .filter(|file| file.must_pass())
+                .map(|file| file.bytes)
+                .chain([message().to_bytes()])
+                .collect()
+        }
+
+        fn json_value() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                any::<f64>().prop_map(|f| json!(f)),
+                ".{0,12}".prop_map(Value::from),
+                select(
+                    &[
+                        "bash",
+                        "custom",
+                        "http_sensor",
+                        "noop",
+                        "00000000-0000-0000-0000-000000000000",
+                        "2026-01-01T00:00:00Z"
+                    ][..]
+                )
+                .prop_map(Value::from),
+            ];
+            leaf.prop_recursive(3, 12, 4, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                    prop::collection::btree_map(".{0,6}", inner, 0..3)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        proptest! {
+            #![proptest_config(Config::with_cases(100_000))]
+
+            #[test]
+            fn any_bytes_are_decoded_or_refused_with_a_reason(body in prop::collection::vec(any::<u8>(), 0..256)) {
+                judge(&body)?;
+            }
+
+            #[test]
+            fn a_valid_message_with_one_field_replaced_is_decoded_or_refused_with_a_reason(
+                body in select(valid()),
+                field in any::<prop::sample::Index>(),
+                value in json_value(),
+            ) {
+                let mut json: Value = serde_json::from_slice(&body).expect("the valid corpus is JSON");
+                let object = json.as_object_mut().expect("a message is a JSON object");
+                let key = object.keys().nth(field.index(object.len())).cloned().expect("a message has fields");
+                object.insert(key, value);
+                judge(json.to_string().as_bytes())?;
+            }
+
+            #[test]
+            fn a_mutated_valid_message_is_decoded_or_refused_with_a_reason(
+                body in select(valid()),
+                mutations in prop::collection::vec(mutation(), 1..4),
+            ) {
+                judge(&mutate(&body, &mutations))?;
+            }
+        }
+
+        #[test]
+        fn the_message_corpus_is_decoded_or_refused_as_its_names_say() {
+            for file in test_corpus::files("message") {
+                let outcome = TaskMessage::from_bytes(&file.bytes);
+                match (file.must_pass(), outcome) {
+                    (true, Err(error)) => panic!("{} is refused: {error}", file.name),
+                    (true, Ok(message)) => {
+                        assert_eq!(TaskMessage::from_bytes(&message.to_bytes()).unwrap(), message, "{}", file.name)
+                    }
+                    (false, Ok(message)) => panic!("{} is accepted: {message:?}", file.name),
+                    (false, Err(error)) => assert!(!error.to_string().is_empty(), "{}", file.name),
+                }
+            }
+        }
+    }
 }

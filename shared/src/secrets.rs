@@ -83,16 +83,19 @@ impl Secrets {
     }
 }
 
-/// Words that make a name (a variable key, a field of a connection's extra) secret, as Airflow's defaults.
-pub const SENSITIVE_WORDS: [&str; 10] = [
-    "password",
-    "secret",
-    "passwd",
-    "authorization",
+/// Words that make a name (a variable key, a field of a connection's extra) secret, as Airflow's
+/// defaults (`DEFAULT_SENSITIVE_FIELDS`).
+pub const SENSITIVE_WORDS: [&str; 12] = [
+    "access_token",
     "api_key",
     "apikey",
-    "access_token",
+    "authorization",
+    "passphrase",
+    "passwd",
+    "password",
     "private_key",
+    "secret",
+    "service_account",
     "token",
     "keyfile_dict",
 ];
@@ -101,6 +104,39 @@ pub const SENSITIVE_WORDS: [&str; 10] = [
 pub fn is_sensitive(name: &str) -> bool {
     let name = name.to_lowercase();
     SENSITIVE_WORDS.iter().any(|word| name.contains(word))
+}
+
+/// The secrets in a Variable, as Airflow's secrets masker finds them: its whole text when its
+/// key names a secret, and, when the text is a JSON object or list, every string or number
+/// under a field whose name names one, at any depth (so what `var.json.aws.secret_access_key`
+/// reads is a secret even though `aws` is not).
+pub fn variable_secrets(key: &str, text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    if is_sensitive(key) {
+        found.push(text.to_string());
+    }
+    if text.trim_start().starts_with(['{', '[']) {
+        if let Ok(json) = serde_json::from_str::<serde_json::Value>(text) {
+            json_secrets(&json, false, &mut found);
+        }
+    }
+    found.retain(|secret| !secret.is_empty());
+    found
+}
+
+/// Collects the strings and numbers of `value` that sit under a secret field name.
+fn json_secrets(value: &serde_json::Value, under_secret_name: bool, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(fields) => {
+            for (name, field) in fields {
+                json_secrets(field, is_sensitive(name), found);
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|item| json_secrets(item, under_secret_name, found)),
+        serde_json::Value::String(text) if under_secret_name => found.push(text.clone()),
+        serde_json::Value::Number(number) if under_secret_name => found.push(number.to_string()),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -142,5 +178,39 @@ mod tests {
     fn secret_names_are_recognised_whatever_their_case() {
         assert!(is_sensitive("DB_PASSWORD") && is_sensitive("api_key") && is_sensitive("private_key_file"));
         assert!(!is_sensitive("region"));
+    }
+
+    #[test]
+    fn every_name_of_airflows_default_sensitive_fields_is_a_secret() {
+        for name in [
+            "access_token",
+            "api_key",
+            "apikey",
+            "authorization",
+            "passphrase",
+            "passwd",
+            "password",
+            "private_key",
+            "secret",
+            "token",
+            "keyfile_dict",
+            "service_account",
+        ] {
+            assert!(is_sensitive(name) && is_sensitive(&format!("GCP_{}_JSON", name.to_uppercase())), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_variables_secrets_are_its_text_under_a_secret_key_and_its_json_fields_under_secret_names() {
+        assert_eq!(variable_secrets("db_password", "hunter2-long"), ["hunter2-long"]);
+        assert_eq!(variable_secrets("region", "eu-west-1"), Vec::<String>::new());
+        let aws = r#"{"region": "eu-west-1", "secret_access_key": "AKIA-secret", "nested": {"api_key": 12345678, "tokens": ["t-one", "t-two"]}}"#;
+        let mut found = variable_secrets("aws", aws);
+        found.sort();
+        assert_eq!(found, ["12345678", "AKIA-secret", "t-one", "t-two"]);
+        let under_secret_key =
+            variable_secrets("service_account_info", r#"{"user": "loader", "private_key": "-----BEGIN"}"#);
+        assert_eq!(under_secret_key, [r#"{"user": "loader", "private_key": "-----BEGIN"}"#, "-----BEGIN"]);
+        assert_eq!(variable_secrets("cfg", "{not json"), Vec::<String>::new());
     }
 }

@@ -39,6 +39,17 @@
 //!
 //! Undefined variables are errors (Airflow's `StrictUndefined`); dict methods such as
 //! `dag_run.conf.get('k', 'default')` and Python string methods work as in Jinja.
+//!
+//! A template is untrusted input (DAG files can be pushed over the API) rendered in the
+//! scheduler, so:
+//! - it sees only the [`TemplateContext`] the caller hands it: the environment has no loader
+//!   (`include`, `import`, `extends` and `from` find no template, on disk or anywhere), no
+//!   global that reads the process environment or files, and the Variables and Connections
+//!   it can read are those the caller loaded;
+//! - one render may spend at most [`MAX_TEMPLATE_FUEL`] of minijinja's fuel, which every
+//!   instruction and every byte the template produces (output, strings, lists) costs: a
+//!   template that loops without end or builds ever larger strings fails with
+//!   [`TemplateError::TooMuchWork`] instead of holding the scheduler's CPU or memory.
 
 use std::{collections::BTreeMap, fmt::Write as _, sync::Arc, sync::OnceLock};
 
@@ -59,6 +70,10 @@ pub type Variables = BTreeMap<String, String>;
 /// Connections a template may read as `conn.<id>`: id → the connection, decrypted,
 /// or why it could not be (shown only when a template reads that one).
 pub type Connections = BTreeMap<String, Result<crate::connections::Connection, String>>;
+
+/// minijinja fuel one render may spend: about a million instructions, or 64 MB of produced
+/// data (one fuel pays for 64 bytes). Rendering a 1 MiB XCom into a command takes about 16,000.
+pub const MAX_TEMPLATE_FUEL: u64 = 1_000_000;
 
 /// The XCom key `ti.xcom_pull` reads when given none.
 pub const RETURN_VALUE_KEY: &str = "return_value";
@@ -125,6 +140,16 @@ pub enum TemplateError {
         /// What went wrong.
         detail: String,
     },
+    /// The render spent its [`MAX_TEMPLATE_FUEL`]: an endless or very long loop, or ever larger values.
+    #[error(
+        "the template does more work than a render may{}: the limit is {MAX_TEMPLATE_FUEL} fuel (an instruction \
+         costs 1, 64 bytes of produced text cost 1); loop over less, or do the heavy work in the task itself",
+        on_line(*line)
+    )]
+    TooMuchWork {
+        /// Line of the template, when known.
+        line: Option<usize>,
+    },
     /// Rendering one field of an operator failed.
     #[error("{field}: {source}")]
     Field {
@@ -145,6 +170,7 @@ impl From<Error> for TemplateError {
         let detail = error.detail().map(str::to_string).unwrap_or_else(|| error.kind().to_string());
         match error.kind() {
             ErrorKind::SyntaxError => TemplateError::Syntax { line, detail },
+            ErrorKind::OutOfFuel => TemplateError::TooMuchWork { line },
             ErrorKind::UndefinedError => match undefined_name(&detail) {
                 Some(name) => TemplateError::Undefined { name, line },
                 None => TemplateError::Render { line, detail: format!("undefined value: {detail}") },
@@ -274,7 +300,8 @@ fn render_with(template: &str, context: &Value) -> Result<String, TemplateError>
     Ok(template.render(context)?)
 }
 
-/// The one template environment: strict undefined, no autoescape, kept trailing newline, JSON output.
+/// The one template environment: strict undefined, no autoescape, kept trailing newline, JSON output,
+/// a fuel budget, and no loader (so no template can name another, nor a file).
 fn environment() -> &'static Environment<'static> {
     static ENVIRONMENT: OnceLock<Environment<'static>> = OnceLock::new();
     ENVIRONMENT.get_or_init(build_environment)
@@ -290,6 +317,7 @@ fn build_environment() -> Environment<'static> {
             .build()
             .expect("the default delimiters are valid"),
     );
+    env.set_fuel(Some(MAX_TEMPLATE_FUEL));
     env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
     env.set_formatter(|out, state, value| match value.kind() {
         ValueKind::None | ValueKind::Bool | ValueKind::Seq | ValueKind::Map => match serde_json::to_string(value) {
@@ -927,5 +955,299 @@ mod tests {
         assert_eq!(render("load {{ item.file }} #{{ ti.map_index }}", &mapped).unwrap(), "load b.csv #1");
         let err = render("{{ item }}", &ctx()).unwrap_err();
         assert!(err.to_string().contains("`item` is undefined"), "{err}");
+    }
+
+    /// What a render shows: its output, or its error's text.
+    fn shown(template: &str) -> (bool, String) {
+        match render(template, &ctx()) {
+            Ok(text) => (true, text),
+            Err(error) => (false, error.to_string()),
+        }
+    }
+
+    #[test]
+    fn a_template_cannot_include_import_or_extend_a_file() {
+        for template in [
+            "{% include '/etc/passwd' %}",
+            "{% include '../../../../../../etc/passwd' %}",
+            "{% include 'Cargo.toml' %}",
+            "{% import '/etc/passwd' as p %}{{ p }}",
+            "{% from '/etc/passwd' import root %}{{ root }}",
+            "{% extends '/etc/passwd' %}",
+        ] {
+            let (rendered, text) = shown(template);
+            assert!(!rendered, "{template} rendered {text:?}");
+            assert!(text.contains("non-existing template") || text.contains("does not exist"), "{template}: {text}");
+            assert!(!text.contains("root:") && !text.contains("[package]"), "{template}: {text}");
+        }
+        assert_eq!(r("{% include ['/etc/passwd', 'Cargo.toml'] ignore missing %}done"), "done");
+    }
+
+    #[test]
+    fn a_template_cannot_read_the_process_environment() {
+        let path = std::env::var("PATH").expect("tests run with a PATH");
+        for template in [
+            "{{ PATH }}",
+            "{{ env.PATH }}",
+            "{{ environ.PATH }}",
+            "{{ os.environ.PATH }}",
+            "{{ getenv('PATH') }}",
+            "{{ lookup('env', 'PATH') }}",
+            "{{ var.value.PATH }}",
+            "{{ conn.PATH.host }}",
+            "{{ ''.__class__.__mro__ }}",
+            "{{ self }}",
+            "{{ config }}",
+        ] {
+            let (rendered, text) = shown(template);
+            assert!(!rendered, "{template} rendered {text:?}");
+            assert!(!text.contains(&path), "{template}: {text}");
+        }
+    }
+
+    #[test]
+    fn debug_shows_the_context_but_no_connection_password_or_variable_values() {
+        let dump = r("{{ debug() }}");
+        assert!(dump.contains("run_id"), "{dump}");
+        for secret in ["hunter2", "s3://warehouse", "dashed"] {
+            assert!(!dump.contains(secret), "debug() shows {secret}: {dump}");
+        }
+    }
+
+    #[test]
+    fn an_endless_loop_runs_out_of_fuel_with_an_error_naming_the_limit() {
+        let error = err("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}");
+        assert!(matches!(error, TemplateError::TooMuchWork { line: Some(1) }), "{error:?}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("the template does more work than a render may on line 1: the limit is 1000000 fuel"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_string_doubled_until_it_fills_memory_runs_out_of_fuel_before_it_does() {
+        let doubling = format!("{{% set s = 'x' * 1000 %}}{}{{{{ s | length }}}}", "{% set s = s ~ s %}".repeat(48));
+        assert!(matches!(err(&doubling), TemplateError::TooMuchWork { .. }));
+        assert!(matches!(err("{{ 'x' * 100000000 }}"), TemplateError::TooMuchWork { .. }));
+        assert!(matches!(err("{{ [0] * 100000000 }}"), TemplateError::TooMuchWork { .. }));
+    }
+
+    #[test]
+    fn a_macro_that_calls_itself_forever_is_an_error_not_a_stack_overflow() {
+        let error = err("{% macro m() %}{{ m() }}{% endmacro %}{{ m() }}");
+        assert!(!error.to_string().is_empty(), "{error}");
+    }
+
+    #[test]
+    fn a_megabyte_xcom_and_a_loop_over_a_mapped_list_render_well_within_the_fuel() {
+        let big = "x".repeat(1 << 20);
+        let mut ctx = ctx();
+        ctx.xcoms.insert("big".into(), BTreeMap::from([("return_value".into(), json!(big))]));
+        ctx.xcoms.insert("list".into(), BTreeMap::from([("return_value".into(), json!(vec![7; 1024]))]));
+        assert_eq!(render("{{ ti.xcom_pull('big') }}", &ctx).unwrap().len(), 1 << 20);
+        let summed = render("{% set ns = namespace(n=0) %}{% for v in ti.xcom_pull('list') %}{% set ns.n = ns.n + v %}{% endfor %}{{ ns.n }}", &ctx);
+        assert_eq!(summed.unwrap(), (7 * 1024).to_string());
+    }
+
+    mod properties {
+        //! Property tests of the renderer on untrusted templates: arbitrary text,
+        //! token soups of Jinja's syntax and gust's variables, and the seed corpus
+        //! `tests/corpus/template/`. proptest on stable rather than cargo-fuzz,
+        //! which needs nightly (see `crate::test_corpus`). The properties: a
+        //! render never panics; it returns text or an error that says something;
+        //! text without tags comes back unchanged.
+
+        use proptest::{prelude::*, sample::select, test_runner::Config};
+
+        use super::{ctx, render};
+        use crate::test_corpus;
+
+        const TOKENS: &[&str] = &[
+            "{{",
+            "}}",
+            "{%",
+            "%}",
+            "{#",
+            "#}",
+            "{%-",
+            "-%}",
+            " ",
+            "\n",
+            "x",
+            "ds",
+            "ts",
+            "params",
+            "conf",
+            "dag_run",
+            "ti",
+            "task_instance",
+            "item",
+            "var",
+            "value",
+            "json",
+            "conn",
+            "warehouse",
+            "broken",
+            "password",
+            "extra_dejson",
+            "macros",
+            "ds_add",
+            "ds_format",
+            "xcom_pull",
+            "'extract'",
+            "task_ids",
+            "key",
+            "=",
+            ".",
+            "[",
+            "]",
+            "(",
+            ")",
+            ",",
+            "'",
+            "\"",
+            "|",
+            "~",
+            "+",
+            "-",
+            "*",
+            "/",
+            "//",
+            "%",
+            "**",
+            "1",
+            "-1",
+            "0",
+            "99999999999999999999",
+            "1e308",
+            "for",
+            "in",
+            "endfor",
+            "if",
+            "else",
+            "endif",
+            "set",
+            "endset",
+            "with",
+            "endwith",
+            "macro",
+            "endmacro",
+            "call",
+            "endcall",
+            "filter",
+            "endfilter",
+            "raw",
+            "endraw",
+            "include",
+            "import",
+            "from",
+            "extends",
+            "block",
+            "endblock",
+            "super",
+            "self",
+            "loop",
+            "range",
+            "namespace",
+            "dict",
+            "debug",
+            "lipsum",
+            "cycler",
+            "joiner",
+            "upper",
+            "tojson",
+            "join",
+            "map",
+            "attribute",
+            "select",
+            "reject",
+            "sort",
+            "unique",
+            "batch",
+            "slice",
+            "replace",
+            "format",
+            "length",
+            "split",
+            "startswith",
+            "get",
+            "items",
+            "keys",
+            "true",
+            "none",
+            "None",
+            "is",
+            "not",
+            "and",
+            "or",
+            "defined",
+            "undefined",
+            "%s",
+            "%Y",
+            "\u{0}",
+            "é",
+        ];
+
+        fn soup() -> impl Strategy<Value = String> {
+            prop::collection::vec(select(TOKENS), 0..40).prop_map(|tokens| tokens.concat())
+        }
+
+        fn outcome(template: &str) -> Result<(), TestCaseError> {
+            match render(template, &ctx()) {
+                Ok(_) => Ok(()),
+                Err(error) if error.to_string().trim().is_empty() => {
+                    Err(TestCaseError::fail(format!("an error without text: {error:?}")))
+                }
+                Err(_) => Ok(()),
+            }
+        }
+
+        proptest! {
+            #![proptest_config(Config::with_cases(50_000))]
+
+            #[test]
+            fn a_soup_of_jinja_tokens_renders_or_fails_with_a_message(template in soup()) {
+                outcome(&template)?;
+            }
+        }
+
+        proptest! {
+            #![proptest_config(Config::with_cases(10_000))]
+
+            #[test]
+            fn any_text_renders_or_fails_with_a_message(template in any::<String>()) {
+                outcome(&template)?;
+            }
+
+            #[test]
+            fn text_without_tags_comes_back_unchanged(text in "([^{]|\\{[^{%])*") {
+                prop_assert_eq!(render(&text, &ctx()).unwrap(), text);
+            }
+        }
+
+        #[test]
+        fn the_template_corpus_renders_or_fails_as_its_names_say() {
+            let mut wrong = Vec::new();
+            for file in test_corpus::files("template") {
+                let outcome = render(&file.text(), &ctx());
+                match (&outcome, file.must_pass()) {
+                    (Ok(text), false) => wrong.push(format!("{} rendered {text:?}", file.name)),
+                    (Err(error), true) => wrong.push(format!("{} failed: {error}", file.name)),
+                    _ => {}
+                }
+                match (&outcome, file.expectation("refused"), file.expectation("renders")) {
+                    (Err(error), Some(expected), _) if !error.to_string().contains(&expected) => {
+                        wrong.push(format!("{}: {error}\n  does not say: {expected}", file.name))
+                    }
+                    (Ok(text), _, Some(expected)) if text.trim() != expected => {
+                        wrong.push(format!("{} rendered {:?}, not {expected:?}", file.name, text.trim()))
+                    }
+                    _ => {}
+                }
+            }
+            assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        }
     }
 }

@@ -12,7 +12,7 @@ use gust_shared::{
     connections,
     db::{logs, variables},
     message::TaskMessage,
-    secrets::{is_sensitive, Secrets},
+    secrets::{variable_secrets, Secrets},
 };
 use tokio::{sync::mpsc, task::JoinHandle};
 use uuid::Uuid;
@@ -100,13 +100,15 @@ impl LogSink {
     }
 }
 
-/// The secrets a task's log must not show: the values of secret-named variables and
-/// the passwords and secret extras of connections that its rendered arguments or
-/// environment contain (a connection also when they name its id, as `conn_id` does).
-/// A failure to load them is logged and masks what was loaded.
+/// The secrets a task's log must not show, as Airflow masks them: the [`variable_secrets`] (whole
+/// values of secret-named variables, JSON fields under secret names) and the passwords and secret
+/// extras of connections that its rendered arguments or environment contain (a connection also
+/// when an argument is its id, as `conn_id` is). They are looked for in the arguments' text, not
+/// their JSON, so a secret with a quote or a backslash is found too. A failure to load them is
+/// logged and masks what was loaded.
 pub async fn secrets_to_mask(pool: &Pool, secrets: Option<&Secrets>, message: &TaskMessage) -> Vec<String> {
-    let mut text = serde_json::to_string(&message.operator).unwrap_or_default();
-    message.env.values().for_each(|value| text.push_str(value));
+    let texts = task_texts(message);
+    let appears = |secret: &str| secret.len() >= MIN_MASKED_LEN && texts.iter().any(|text| text.contains(secret));
     let mut masks = Vec::new();
     let client = match pool.get().await {
         Ok(client) => client,
@@ -116,13 +118,11 @@ pub async fn secrets_to_mask(pool: &Pool, secrets: Option<&Secrets>, message: &T
         }
     };
     match variables::all_values(&client).await {
-        Ok(all) => masks.extend(
-            all.into_iter()
-                .filter(|(key, value)| {
-                    is_sensitive(key) && value.len() >= MIN_MASKED_LEN && text.contains(value.as_str())
-                })
-                .map(|(_, value)| value),
-        ),
+        Ok(all) => {
+            for (key, value) in all {
+                masks.extend(variable_secrets(&key, &value).into_iter().filter(|secret| appears(secret)));
+            }
+        }
         Err(e) => tracing::warn!(error = %e, "cannot load variables to mask in the task log"),
     }
     match connections::for_templates(&client, secrets).await {
@@ -130,9 +130,7 @@ pub async fn secrets_to_mask(pool: &Pool, secrets: Option<&Secrets>, message: &T
             for (id, connection) in all {
                 let Ok(connection) = connection else { continue };
                 let values = connection.secret_values();
-                let used = text.contains(&format!("\"{id}\""))
-                    || values.iter().any(|v| v.len() >= MIN_MASKED_LEN && text.contains(v.as_str()));
-                if used {
+                if texts.contains(&id) || values.iter().any(|value| appears(value)) {
                     masks.extend(values);
                 }
             }
@@ -140,6 +138,22 @@ pub async fn secrets_to_mask(pool: &Pool, secrets: Option<&Secrets>, message: &T
         Err(e) => tracing::warn!(error = %e, "cannot load connections to mask in the task log"),
     }
     masks
+}
+
+/// Every string of the task's operator arguments (at any depth) and of its environment.
+fn task_texts(message: &TaskMessage) -> Vec<String> {
+    fn strings(value: serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::String(text) => out.push(text),
+            serde_json::Value::Array(items) => items.into_iter().for_each(|item| strings(item, out)),
+            serde_json::Value::Object(fields) => fields.into_iter().for_each(|(_, field)| strings(field, out)),
+            _ => {}
+        }
+    }
+    let mut texts = Vec::new();
+    strings(serde_json::to_value(&message.operator).unwrap_or_default(), &mut texts);
+    texts.extend(message.env.values().cloned());
+    texts
 }
 
 impl LogWriter {

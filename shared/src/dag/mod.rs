@@ -3,9 +3,12 @@
 
 mod builtin;
 mod graph;
+mod limits;
 mod mapping;
 mod params;
 mod parse;
+#[cfg(test)]
+mod properties;
 mod schedule;
 mod sensor;
 mod trigger_rule;
@@ -16,6 +19,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use builtin::{json_strings, render_json, HttpArgs, PythonArgs, SqlArgs, DEFAULT_SQL_MAX_ROWS, HTTP_METHODS};
+pub use limits::{
+    check_yaml, LimitError, MAX_DAG_FILE_BYTES, MAX_TASKS, MAX_YAML_DEPTH, MAX_YAML_NODES, MAX_YAML_TEXT_BYTES,
+};
 pub use mapping::{ExpandSource, MapError, MAX_MAP_LENGTH};
 pub use params::{resolve_params, Param, ParamError, ParamProblem, ParamType, Params};
 pub use parse::{parse_dag_file, DagError};

@@ -1,14 +1,19 @@
-//! Parsing and validating one YAML DAG file.
+//! Parsing and validating one YAML DAG file. The text is held to the limits
+//! of [`super::limits`] before it is deserialized, so no DAG file makes the
+//! parser allocate or work beyond them; every refusal is a [`DagError`]
+//! naming the file, the problem and the fix.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::{
-    graph::topological_order, Dag, ExpandSource, OperatorSpec, Params, Schedule, TaskSpec, TriggerRule,
-    DEFAULT_MAX_ACTIVE_TASKS, DEFAULT_POOL, KNOWN_OPERATORS,
+    graph::topological_order,
+    limits::{check_yaml, LimitError, MAX_TASKS},
+    Dag, ExpandSource, OperatorSpec, Params, Schedule, TaskSpec, TriggerRule, DEFAULT_MAX_ACTIVE_TASKS, DEFAULT_POOL,
+    KNOWN_OPERATORS,
 };
 
 /// Why a DAG file was rejected: the file, the task if one is at fault, and the problem.
@@ -125,7 +130,11 @@ const DEFAULT_MAX_ACTIVE_RUNS: u32 = 16;
 pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
     let fail =
         |task: Option<&str>, problem: String| DagError { file: file.into(), task: task.map(Into::into), problem };
+    check_yaml(yaml).map_err(|e| fail(None, e.to_string()))?;
     let raw: RawDag = serde_yaml_ng::from_str(yaml).map_err(|e| fail(None, format!("not a valid DAG file: {e}")))?;
+    if raw.tasks.len() > MAX_TASKS {
+        return Err(fail(None, LimitError::TooManyTasks { count: raw.tasks.len() }.to_string()));
+    }
 
     check_identifier(&raw.dag_id).map_err(|p| fail(None, format!("dag_id {p}")))?;
     let schedule = match raw.schedule {
@@ -270,7 +279,8 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
         Ok(order) => order.into_iter().map(str::to_string).collect(),
         Err(cycle) => return Err(fail(Some(cycle[0]), format!("dependency cycle: {}", cycle.join(" -> ")))),
     };
-    tasks.sort_by_key(|t| order.iter().position(|id| id == &t.task_id));
+    let rank: HashMap<&str, usize> = order.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    tasks.sort_by_key(|t| rank.get(t.task_id.as_str()).copied());
 
     Ok(Dag {
         dag_id: raw.dag_id,
@@ -428,6 +438,7 @@ fn check_identifier(id: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dag::MAX_DAG_FILE_BYTES;
 
     fn parse(yaml: &str) -> Result<Dag, DagError> {
         parse_dag_file("dags/test.yaml", yaml)
@@ -743,5 +754,84 @@ tasks:
         assert!(err.contains("task `a`: expand: cannot expand over 3"), "{err}");
         let err = problem_of("dag_id: x\ntasks:\n  - {id: a, operator: branch, command: echo b, expand: [1]}\n  - {id: b, operator: noop, depends_on: [a]}\n");
         assert!(err.contains("branch task cannot be mapped"), "{err}");
+    }
+
+    #[test]
+    fn a_billion_laughs_yaml_is_refused_naming_the_alias_limit() {
+        let mut yaml =
+            String::from("dag_id: laughs\ntasks:\n  - id: a\n    operator: bash\n    command: echo\n    env:\n");
+        yaml.push_str("      L0: &l0 lol\n");
+        for level in 1..=9 {
+            yaml.push_str(&format!("      L{level}: &l{level} [{}]\n", vec![format!("*l{}", level - 1); 9].join(", ")));
+        }
+        let err = problem_of(&yaml);
+        assert!(err.starts_with("dags/test.yaml: line "), "{err}");
+        assert!(
+            err.contains(
+                "more than the limit of 1000000 values for a DAG file once its aliases (`*name`) are expanded"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_deeply_nested_yaml_is_refused_naming_the_depth_limit() {
+        let deep = format!(
+            "dag_id: x\nparams: {{p: {{default: {}1{}}}}}\ntasks:\n  - {{id: a, operator: noop}}\n",
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let err = problem_of(&deep);
+        assert!(err.starts_with("dags/test.yaml: line 2: the YAML nests deeper than the limit of 64 levels"), "{err}");
+        let fine = format!(
+            "dag_id: x\nparams: {{p: {{default: {}1{}}}}}\ntasks:\n  - {{id: a, operator: noop}}\n",
+            "[".repeat(50),
+            "]".repeat(50)
+        );
+        parse(&fine).unwrap();
+    }
+
+    #[test]
+    fn a_recursive_alias_is_refused() {
+        let err = problem_of("dag_id: x\ntasks: &t\n  - {id: a, operator: noop, depends_on: *t}\n");
+        assert!(err.contains("the alias `*t` is inside the node that `&t` names"), "{err}");
+    }
+
+    #[test]
+    fn a_dag_file_over_the_size_limit_is_refused() {
+        let yaml = format!(
+            "dag_id: x\ndescription: {}\ntasks:\n  - {{id: a, operator: noop}}\n",
+            "x".repeat(MAX_DAG_FILE_BYTES)
+        );
+        let err = problem_of(&yaml);
+        assert_eq!(
+            err,
+            format!(
+                "dags/test.yaml: the file is {} bytes, over the limit of 4194304 bytes (4 MiB) for a DAG file; split it into several DAG files",
+                yaml.len()
+            )
+        );
+    }
+
+    fn fan_out(tasks: usize) -> String {
+        let mut yaml = String::from("dag_id: wide\ntasks:\n");
+        for i in 0..tasks {
+            yaml.push_str(&format!("  - {{id: t{i}, operator: noop}}\n"));
+        }
+        yaml
+    }
+
+    #[test]
+    fn a_dag_with_more_tasks_than_the_limit_is_refused_and_one_at_the_limit_parses() {
+        let err = problem_of(&fan_out(MAX_TASKS + 1));
+        assert_eq!(err, "dags/test.yaml: the DAG has 100001 tasks, over the limit of 100000 tasks for one DAG; split it into several DAGs");
+        assert_eq!(parse(&fan_out(MAX_TASKS)).unwrap().tasks.len(), MAX_TASKS);
+    }
+
+    #[test]
+    fn a_task_mapped_over_a_literal_list_longer_than_the_map_limit_is_refused() {
+        let items: Vec<String> = (0..=crate::dag::MAX_MAP_LENGTH).map(|i| i.to_string()).collect();
+        let yaml = format!("dag_id: x\ntasks:\n  - {{id: a, operator: noop, expand: [{}]}}\n", items.join(", "));
+        assert_eq!(problem_of(&yaml), "dags/test.yaml: task `a`: expand: 1025 elements; at most 1024 are allowed");
     }
 }

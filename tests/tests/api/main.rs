@@ -18,5 +18,6 @@ mod pools;
 mod repair;
 mod routes;
 mod task_instances;
+mod untrusted_input;
 mod users;
 mod variables;

@@ -178,3 +178,45 @@ tasks:
     assert!(!listed.to_string().contains("hunter2"), "{listed}");
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn variable_secrets_are_masked_in_the_task_log_as_airflow_masks_them() {
+    let dag = r#"
+dag_id: masks_variables
+tasks:
+  - id: show
+    operator: bash
+    env:
+      QUOTED: "{{ var.value.api_password }}"
+      NESTED: "{{ var.json.aws.secret_access_key }}"
+      REGION: "{{ var.json.aws.region }}"
+      PHRASE: "{{ var.value.ssh_passphrase }}"
+      ACCOUNT: "{{ var.value.gcp_service_account }}"
+    command: |
+      printf 'quoted=%s\n' "$QUOTED"
+      printf 'nested=%s region=%s\n' "$NESTED" "$REGION"
+      printf 'phrase=%s account=%s\n' "$PHRASE" "$ACCOUNT"
+"#;
+    let stack = TestStack::spawn(&[("masks_variables.yaml", dag)]).await;
+    let secrets = [
+        ("api_password", r#"pa"ss\word-1"#),
+        ("aws", r#"{"region": "eu-west-1", "secret_access_key": "AKIA-secret-value"}"#),
+        ("ssh_passphrase", "correct-horse-battery"),
+        ("gcp_service_account", "sa-blob-12345"),
+    ];
+    for (key, value) in secrets {
+        let (status, body) =
+            stack.send(reqwest::Method::POST, "/api/v2/variables", &json!({"key": key, "value": value})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let run_id = stack.trigger("masks_variables", json!({})).await;
+    assert_eq!(stack.wait_for_run("masks_variables", &run_id).await, "success");
+    let log = stack.log_text("masks_variables", &run_id, "show", 1).await;
+    assert!(log.contains("quoted=***"), "a secret with a quote and a backslash is masked: {log}");
+    assert!(log.contains("nested=*** region=eu-west-1"), "a JSON field under a secret name is masked: {log}");
+    assert!(log.contains("phrase=*** account=***"), "passphrase and service_account name secrets: {log}");
+    for secret in [r#"pa"ss"#, "AKIA-secret", "correct-horse", "sa-blob"] {
+        assert!(!log.contains(secret), "{secret} shows in the log: {log}");
+    }
+    stack.stop().await;
+}

@@ -89,7 +89,19 @@ pub(crate) fn router(api: Router) -> Router<AppState> {
         .route("/users", get(admin::users).post(admin::save_user))
         .route("/users/{username}/delete", post(admin::delete_user))
         .layer(Extension(api_call::Api::new(api)))
+        .layer(middleware::from_fn(refuse_nul))
         .layer(middleware::from_fn(security_headers))
+}
+
+/// A 400 page for an address whose path or query holds an encoded NUL (`%00`): PostgreSQL
+/// cannot compare text with one, so it would otherwise fail the page's query (a 500).
+async fn refuse_nul(request: Request, next: Next) -> Response {
+    let raw = request.uri().path_and_query().map(|p| p.as_str().to_ascii_lowercase()).unwrap_or_default();
+    if raw.contains("%00") {
+        let detail = "the address contains a NUL character (%00), which no name in gust can hold; remove it";
+        return error::UiError::BadRequest(detail.into()).into_response();
+    }
+    next.run(request).await
 }
 
 /// The UI's 404 page for a path no route matches, with the UI's security headers.
