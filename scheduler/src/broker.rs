@@ -13,6 +13,7 @@ use gust_shared::{
     amqp::{self, AmqpError, TaskPublisher, Topology},
     broker::{BrokerFuture, Publish},
     message::TaskMessage,
+    settings::AmqpSettings,
 };
 use lapin::Connection;
 use tokio::{sync::Mutex, task::JoinHandle};
@@ -27,7 +28,7 @@ struct Session {
 
 /// A lazily (re)connected broker session.
 pub struct Broker {
-    url: String,
+    amqp: AmqpSettings,
     topology: Topology,
     pool: Pool,
     metrics: Metrics,
@@ -40,9 +41,14 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 
 impl Broker {
     /// Connects once; an unreachable broker at start is an error for the operator to fix.
-    pub async fn connect(url: &str, topology: Topology, pool: Pool, metrics: Metrics) -> Result<Broker, AmqpError> {
+    pub async fn connect(
+        amqp: &AmqpSettings,
+        topology: Topology,
+        pool: Pool,
+        metrics: Metrics,
+    ) -> Result<Broker, AmqpError> {
         let broker = Broker {
-            url: url.to_string(),
+            amqp: amqp.clone(),
             topology,
             pool,
             metrics,
@@ -70,7 +76,7 @@ impl Broker {
     }
 
     async fn open(&self) -> Result<Session, AmqpError> {
-        let connection = amqp::connect(&self.url, "gust-scheduler").await?;
+        let connection = amqp::connect_to(&self.amqp, "gust-scheduler").await?;
         let publisher = TaskPublisher::new(&connection, self.topology.clone()).await?;
         let dead_letters =
             dead_letters::consume(&connection, &self.topology, self.pool.clone(), self.metrics.clone()).await?;

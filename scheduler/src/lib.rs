@@ -81,7 +81,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let health = Health::new("scheduler", settings.scheduler.safety_interval);
     let ops = OpsServer::start(settings.ops_bind(), health.clone(), exposition).await?;
     let topology = Topology::from_settings(&settings.amqp);
-    let rabbit = Arc::new(Broker::connect(&settings.amqp.url, topology, pool.clone(), metrics.clone()).await?);
+    let rabbit = Arc::new(Broker::connect(&settings.amqp, topology, pool.clone(), metrics.clone()).await?);
     run_with(settings, pool, rabbit.clone(), Some(rabbit), (metrics, health, ops), shutdown).await
 }
 
@@ -227,6 +227,11 @@ impl Scheduler {
                 self.metrics.queued_timeouts.inc_by(ended as u64);
             }
             Err(e) => tracing::error!(error = %e, "ending tasks queued for too long failed"),
+        }
+        if let Err(e) =
+            lost_tries::republish_overdue_retries(&self.pool, self.broker.as_ref(), &self.versions, timeout).await
+        {
+            tracing::error!(error = %e, "publishing overdue retries again failed");
         }
         if self.timetable {
             if let Err(e) = timetable::create_due_runs(&self.pool).await {

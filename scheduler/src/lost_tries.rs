@@ -9,16 +9,22 @@
 //!   while they waited in RabbitMQ (scripts/restore-drill), or no worker
 //!   consumes their queue. If the message still arrives, its try is no longer
 //!   queued and the worker drops it; the retry carries the next try number.
+//! - pending retries (`up_for_retry`) whose retry was due longer than
+//!   `task_queued_timeout` ago: their delayed message never arrived. The
+//!   retry is published again, straight to its work queue; if the first copy
+//!   still arrives, the claim of the second (or first) finds the try taken
+//!   and drops it, so the retry runs once.
 
 use std::time::Duration;
 
 use deadpool_postgres::{Pool, Transaction};
 use gust_shared::{
     broker::Publish,
+    dag::{OperatorSpec, TaskSpec},
     db::{
         logs,
         task_instances::{
-            dispatch,
+            dispatch::{self, Dispatchable},
             sweeps::{self, LostTry},
         },
     },
@@ -76,6 +82,39 @@ pub async fn fail_queued_too_long(
     Ok(ended)
 }
 
+/// Publishes again every retry due longer than `timeout` ago whose message never
+/// reached a worker; returns how many it published.
+pub async fn republish_overdue_retries(
+    pool: &Pool,
+    broker: &dyn Publish,
+    versions: &VersionCache,
+    timeout: Duration,
+) -> Result<usize, SchedulerError> {
+    let mut client = pool.get().await?;
+    let tx = client.transaction().await?;
+    let overdue = sweeps::lock_overdue_retries(&tx, timeout, BATCH).await?;
+    let mut republished = 0;
+    for retry in &overdue {
+        let Some(info) = dispatch::dispatch_info(&tx, retry.id).await? else { continue };
+        let dag = versions.get(&tx, info.dag_version_id).await?;
+        let Some(task) = dag.task(&info.task_id) else { continue };
+        if !sweeps::retry_republished(&tx, retry).await? {
+            continue;
+        }
+        let reason = format!(
+            "the retry after try {} was due over {timeout:?} ago (task_queued_timeout) and no worker received it: \
+             its delayed message was lost; the scheduler published the retry again",
+            retry.try_number
+        );
+        logs::append(&tx, retry.id, retry.try_number, &[(chrono::Utc::now(), "gust", &reason)]).await?;
+        broker.publish(&[build_message(&info, task, retry_operator(&info, task))]).await?;
+        tracing::warn!(dag_id = %info.dag_id, run_id = %info.run_id, task_id = %info.task_id, try_number = retry.try_number, "overdue retry published again");
+        republished += 1;
+    }
+    tx.commit().await?;
+    Ok(republished)
+}
+
 /// What a lost try lost.
 #[derive(Debug, Clone, Copy)]
 enum Loss {
@@ -109,14 +148,16 @@ async fn end(
     }
     logs::append(tx, lost.id, lost.try_number, &[(chrono::Utc::now(), "gust", reason)]).await?;
     if state == Some(TaskState::UpForRetry) {
-        // A retry reruns the arguments rendered for the try, as a worker's retry does.
-        let operator = info
-            .rendered_fields
-            .clone()
-            .and_then(|fields| serde_json::from_value(fields).ok())
-            .unwrap_or_else(|| task.operator.clone());
-        broker.publish_delayed(&build_message(&info, task, operator), delay_ms).await?;
+        broker.publish_delayed(&build_message(&info, task, retry_operator(&info, task)), delay_ms).await?;
     }
     tracing::warn!(dag_id = %info.dag_id, run_id = %info.run_id, task_id = %info.task_id, try_number = lost.try_number, ?state, %reason, "lost try ended");
     Ok(true)
+}
+
+/// The operator of a retry: the arguments rendered for the try, as a worker's retry reruns them.
+fn retry_operator(info: &Dispatchable, task: &TaskSpec) -> OperatorSpec {
+    info.rendered_fields
+        .clone()
+        .and_then(|fields| serde_json::from_value(fields).ok())
+        .unwrap_or_else(|| task.operator.clone())
 }

@@ -153,7 +153,7 @@ impl SecretsSettings {
 }
 
 /// PostgreSQL settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DatabaseSettings {
     /// `postgres://` URL of the gust database.
@@ -163,15 +163,23 @@ pub struct DatabaseSettings {
 }
 
 /// RabbitMQ settings.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct AmqpSettings {
-    /// `amqp://` URL of the broker.
+    /// `amqp://` or `amqps://` URL of the broker, or several separated by
+    /// commas (the nodes of a cluster): components connect to the first that
+    /// answers and fail over to the next when they lose it.
     pub url: String,
     /// Prefix of every exchange and queue gust declares.
     pub namespace: String,
     /// Deliveries of one message before the broker dead-letters it (a task that keeps killing its worker).
     pub delivery_limit: u32,
+    /// PEM file of CA certificates trusted for `amqps://`, besides the system's (a private CA).
+    pub tls_ca_file: Option<PathBuf>,
+    /// PEM certificate (chain) presented to the broker, for brokers that verify clients.
+    pub tls_client_cert: Option<PathBuf>,
+    /// PEM private key (PKCS#8) of `tls_client_cert`.
+    pub tls_client_key: Option<PathBuf>,
 }
 
 /// DAG folder settings.
@@ -259,6 +267,10 @@ pub struct WebapiSettings {
     pub bind: String,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// PEM certificate (chain) to serve HTTPS with; with `tls_key`, the webapi speaks only HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
 }
 
 /// Shortest JWT signing secret accepted, in bytes (HS256 wants at least its 256-bit output).
@@ -279,6 +291,28 @@ pub struct AuthSettings {
     pub admin_username: Option<String>,
     /// Password of `admin_username`.
     pub admin_password: Option<String>,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(&self.url))
+            .field("pool_size", &self.pool_size)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AmqpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpSettings")
+            .field("url", &redact_url(&self.url))
+            .field("namespace", &self.namespace)
+            .field("delivery_limit", &self.delivery_limit)
+            .field("tls_ca_file", &self.tls_ca_file)
+            .field("tls_client_cert", &self.tls_client_cert)
+            .field("tls_client_key", &self.tls_client_key)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for AuthSettings {
@@ -352,9 +386,23 @@ impl Default for DatabaseSettings {
     }
 }
 
+impl AmqpSettings {
+    /// The broker URLs to try, in order (`url` split at its commas).
+    pub fn urls(&self) -> impl Iterator<Item = &str> {
+        self.url.split(',').map(str::trim).filter(|url| !url.is_empty())
+    }
+}
+
 impl Default for AmqpSettings {
     fn default() -> Self {
-        Self { url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(), namespace: "gust".into(), delivery_limit: 10 }
+        Self {
+            url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            namespace: "gust".into(),
+            delivery_limit: 10,
+            tls_ca_file: None,
+            tls_client_cert: None,
+            tls_client_key: None,
+        }
     }
 }
 
@@ -403,7 +451,7 @@ impl Default for WorkerSettings {
 
 impl Default for WebapiSettings {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:8080".into(), max_body_bytes: 1024 * 1024 }
+        Self { bind: "127.0.0.1:8080".into(), max_body_bytes: 1024 * 1024, tls_cert: None, tls_key: None }
     }
 }
 
@@ -422,16 +470,26 @@ impl Settings {
 
     /// Checks values that parse but cannot work, and fills in derived defaults.
     pub fn validated(self) -> Result<Self, SettingsError> {
-        if !self.database.url.starts_with("postgres://") && !self.database.url.starts_with("postgresql://") {
-            return Err(SettingsError::Invalid {
-                key: "GUST__DATABASE__URL",
-                problem: format!("`{}` is not a postgres:// URL", redact_url(&self.database.url)),
-            });
-        }
-        if !self.amqp.url.starts_with("amqp://") && !self.amqp.url.starts_with("amqps://") {
+        check_database_url(&self.database.url)?;
+        if let Some(bad) = self.amqp.urls().find(|url| !url.starts_with("amqp://") && !url.starts_with("amqps://")) {
             return Err(SettingsError::Invalid {
                 key: "GUST__AMQP__URL",
-                problem: format!("`{}` is not an amqp:// URL", redact_url(&self.amqp.url)),
+                problem: format!(
+                    "`{}` is not an amqp:// URL (give one URL, or several separated by commas for failover)",
+                    redact_url(bad)
+                ),
+            });
+        }
+        if self.webapi.tls_cert.is_some() != self.webapi.tls_key.is_some() {
+            return Err(SettingsError::Invalid {
+                key: "GUST__WEBAPI__TLS_CERT",
+                problem: "set both GUST__WEBAPI__TLS_CERT and GUST__WEBAPI__TLS_KEY for HTTPS, or neither".into(),
+            });
+        }
+        if self.amqp.tls_client_cert.is_some() != self.amqp.tls_client_key.is_some() {
+            return Err(SettingsError::Invalid {
+                key: "GUST__AMQP__TLS_CLIENT_CERT",
+                problem: "set both GUST__AMQP__TLS_CLIENT_CERT and GUST__AMQP__TLS_CLIENT_KEY, or neither".into(),
             });
         }
         let ns_ok = !self.amqp.namespace.is_empty()
@@ -583,14 +641,116 @@ pub fn host_name() -> String {
     }
 }
 
-/// A URL with its password replaced by `***`, for messages and logs.
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_string() };
-    let Some((userinfo, host)) = rest.split_once('@') else { return url.to_string() };
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_string(),
+/// Checks that `url` is a PostgreSQL URL (`postgres://u@h1:5432,h2:5433/db?…`)
+/// or keyword string (`host=h1,h2 port=5432,5433 dbname=db …`) that the driver accepts.
+fn check_database_url(url: &str) -> Result<(), SettingsError> {
+    let invalid = |problem: String| SettingsError::Invalid { key: "GUST__DATABASE__URL", problem };
+    let url_form = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    if !url_form && (url.contains("://") || !url.contains('=')) {
+        return Err(invalid(format!(
+            "`{}` is neither a postgres:// URL nor a `host=… dbname=…` keyword string",
+            redact_url(url)
+        )));
     }
+    crate::db::tls::connect_spec(url).map(|_| ()).map_err(|e| match e {
+        crate::db::DbError::BadUrl { url, cause } => {
+            invalid(format!("`{url}` is not a valid PostgreSQL connection string: {cause}"))
+        }
+        other => invalid(other.to_string()),
+    })
+}
+
+/// `url` with every password replaced by `***`, for logs and error messages.
+///
+/// Handles each form gust accepts: one URL (`scheme://user:pw@host/…`), a
+/// comma-separated list of URLs (RabbitMQ failover), a multi-host PostgreSQL
+/// URL (`postgres://user:pw@h1,h2/db`), a `password=` query parameter, and a
+/// PostgreSQL keyword string (`host=h1,h2 password=pw dbname=gust`).
+pub fn redact_url(url: &str) -> String {
+    if !url.contains("://") {
+        return redact_keyword_password(url);
+    }
+    url.split(',').map(redact_one_url).collect::<Vec<_>>().join(",")
+}
+
+/// One `scheme://user:pw@host…` URL (or a later host of a multi-host URL) without its password.
+fn redact_one_url(url: &str) -> String {
+    let without_userinfo = match url.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+                None => url.to_string(),
+            },
+            None => url.to_string(),
+        },
+        None => url.to_string(),
+    };
+    match without_userinfo.split_once('?') {
+        Some((head, query)) => {
+            let query: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{head}?{}", query.join("&"))
+        }
+        None => without_userinfo,
+    }
+}
+
+/// A PostgreSQL keyword string (`host=… password=… …`) with the password's value replaced by `***`.
+fn redact_keyword_password(conninfo: &str) -> String {
+    let mut out = String::with_capacity(conninfo.len());
+    let mut rest = conninfo;
+    while let Some(at) = find_password_key(rest) {
+        let (before, after) = rest.split_at(at);
+        out.push_str(before);
+        let equals = after.find('=').map_or(after.len(), |e| e + 1);
+        let (key, value) = after.split_at(equals);
+        out.push_str(key);
+        let value_start = value.len() - value.trim_start().len();
+        out.push_str(&value[..value_start]);
+        out.push_str("***");
+        rest = skip_keyword_value(&value[value_start..]);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Byte offset of a `password =` key at a word start in a keyword string.
+fn find_password_key(text: &str) -> Option<usize> {
+    let lower = text.to_ascii_lowercase();
+    let mut from = 0;
+    while let Some(found) = lower[from..].find("password") {
+        let at = from + found;
+        let word_start = at == 0 || lower.as_bytes()[at - 1].is_ascii_whitespace();
+        let after = lower[at + "password".len()..].trim_start();
+        if word_start && after.starts_with('=') {
+            return Some(at);
+        }
+        from = at + "password".len();
+    }
+    None
+}
+
+/// What follows one keyword value: a quoted value ends at its closing quote
+/// (backslash escapes honoured), an unquoted one at whitespace.
+fn skip_keyword_value(value: &str) -> &str {
+    if let Some(quoted) = value.strip_prefix('\'') {
+        let mut escaped = false;
+        for (i, c) in quoted.char_indices() {
+            match c {
+                '\\' if !escaped => escaped = true,
+                '\'' if !escaped => return &quoted[i + 1..],
+                _ => escaped = false,
+            }
+        }
+        return "";
+    }
+    let end = value.find(|c: char| c.is_ascii_whitespace()).unwrap_or(value.len());
+    &value[end..]
 }
 
 /// A `PATH`-like list: a list, or one string of folders separated by `:`; empty entries are dropped.
@@ -650,6 +810,77 @@ mod tests {
     }
 
     #[test]
+    fn every_password_of_a_failover_list_or_multi_host_url_is_redacted() {
+        assert_eq!(
+            redact_url("amqp://a:one@h1:5672/%2f,amqps://b:two@h2:5671/%2f"),
+            "amqp://a:***@h1:5672/%2f,amqps://b:***@h2:5671/%2f"
+        );
+        assert_eq!(
+            redact_url("postgres://u:pw@h1:5432,h2:5433/gust?target_session_attrs=read-write"),
+            "postgres://u:***@h1:5432,h2:5433/gust?target_session_attrs=read-write"
+        );
+        assert_eq!(
+            redact_url("postgres://u@h1/gust?sslmode=verify-full&password=pw"),
+            "postgres://u@h1/gust?sslmode=verify-full&password=***"
+        );
+    }
+
+    #[test]
+    fn the_password_of_a_keyword_connection_string_is_redacted_quoted_or_not() {
+        assert_eq!(
+            redact_url("host=h1,h2 port=5432,5433 password=pw dbname=gust"),
+            "host=h1,h2 port=5432,5433 password=*** dbname=gust"
+        );
+        assert_eq!(redact_url(r"host=h password = 'it\'s secret' user=u"), "host=h password = *** user=u");
+        assert_eq!(redact_url("host=h user=password_owner"), "host=h user=password_owner");
+    }
+
+    #[test]
+    fn both_multi_host_forms_of_a_database_url_are_accepted() {
+        for url in [
+            "postgres://postgres@127.0.0.1:5432,127.0.0.1:5433/gust?target_session_attrs=read-write",
+            "host=127.0.0.1,127.0.0.1 port=5432,5433 user=postgres dbname=gust target_session_attrs=read-write",
+        ] {
+            let mut settings = Settings::default();
+            settings.database.url = url.into();
+            assert!(settings.validated().is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn half_a_tls_pair_is_refused_naming_the_missing_setting() {
+        let mut settings = Settings::default();
+        settings.webapi.tls_cert = Some("/etc/gust/cert.pem".into());
+        let error = settings.validated().unwrap_err().to_string();
+        assert!(error.contains("GUST__WEBAPI__TLS_KEY"), "{error}");
+        let mut settings = Settings::default();
+        settings.amqp.tls_client_key = Some("/etc/gust/client.key".into());
+        let error = settings.validated().unwrap_err().to_string();
+        assert!(error.contains("GUST__AMQP__TLS_CLIENT_CERT"), "{error}");
+    }
+
+    #[test]
+    fn a_database_url_whose_root_certificate_is_missing_is_refused_at_start() {
+        let mut settings = Settings::default();
+        settings.database.url = "postgres://u:pw@h/gust?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem".into();
+        let error = settings.validated().unwrap_err().to_string();
+        assert!(error.contains("/nonexistent/ca.pem") && error.contains("GUST__DATABASE__URL"), "{error}");
+        assert!(!error.contains("pw@"), "{error}");
+    }
+
+    #[test]
+    fn a_list_of_amqp_urls_is_accepted_and_a_bad_member_is_named_without_its_password() {
+        let mut settings = Settings::default();
+        settings.amqp.url = "amqp://g:g@n1:5672/%2f, amqp://g:g@n2:5673/%2f".into();
+        let settings = settings.validated().expect("a failover list is valid");
+        assert_eq!(settings.amqp.urls().collect::<Vec<_>>(), ["amqp://g:g@n1:5672/%2f", "amqp://g:g@n2:5673/%2f"]);
+        let mut settings = Settings::default();
+        settings.amqp.url = "amqp://g:g@n1:5672/%2f,http://g:secret@n2".into();
+        let error = settings.validated().unwrap_err().to_string();
+        assert!(error.contains("http://g:***@n2") && !error.contains("secret"), "{error}");
+    }
+
+    #[test]
     fn a_non_postgres_database_url_is_rejected_with_its_key() {
         let mut settings = Settings::default();
         settings.database.url = "mysql://x".into();
@@ -678,12 +909,16 @@ mod tests {
     }
 
     #[test]
-    fn auth_secrets_are_not_in_debug_output() {
+    fn secrets_are_not_in_debug_output() {
         let mut settings = Settings::default();
         settings.auth.jwt_secret = Some("top-secret-signing-key".into());
         settings.auth.admin_password = Some("hunter2hunter2".into());
+        settings.database.url = "postgres://gust:db-password@h1,h2/gust".into();
+        settings.amqp.url = "amqp://gust:mq-password@n1/%2f,amqp://gust:mq-password@n2/%2f".into();
         let shown = format!("{settings:?}");
-        assert!(!shown.contains("top-secret") && !shown.contains("hunter2"), "{shown}");
+        for secret in ["top-secret", "hunter2", "db-password", "mq-password"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
     }
 
     #[test]

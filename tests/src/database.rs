@@ -52,8 +52,13 @@ pub fn server_url() -> String {
 /// when the server cannot be reached: a test that needs the database never
 /// passes without it.
 pub async fn isolated() -> TestDatabase {
+    isolated_on(&server_url()).await
+}
+
+/// [`isolated`] on the server (or servers, of a multi-host URL) that `server` names.
+pub async fn isolated_on(server: &str) -> TestDatabase {
     let name = format!("gust_test_{}", uuid::Uuid::new_v4().simple());
-    let url = db::with_database(&server_url(), &name);
+    let url = db::with_database(server, &name);
     if let Err(error) = db::migrate(&url).await {
         panic!(
             "PostgreSQL is needed for this test and is not usable: {error}\n\

@@ -23,6 +23,24 @@ impl Ledger {
         )
     }
 
+    /// A DAG `first → slow → last` whose tasks record themselves here; `slow` takes `seconds`.
+    pub fn chain_dag(&self, dag_id: &str, seconds: f64, retries: u32) -> String {
+        format!(
+            "dag_id: {dag_id}\ndefault_args: {{retries: {retries}, retry_delay: 0s}}\ntasks:\n  - {{id: first, operator: bash, command: '{}'}}\n  - {{id: slow, operator: bash, command: '{}', depends_on: [first]}}\n  - {{id: last, operator: bash, command: '{}', depends_on: [slow]}}\n",
+            self.command(0.0),
+            self.command(seconds),
+            self.command(0.0)
+        )
+    }
+
+    /// Fails the test unless each of `tasks` ran to its end exactly once.
+    pub fn assert_each_finished_once(&self, tasks: &[&str]) {
+        let done = self.completions();
+        for task in tasks {
+            assert_eq!(done.get(*task), Some(&1), "{task} finished exactly once: {done:?}");
+        }
+    }
+
     fn count(&self, what: &str) -> BTreeMap<String, usize> {
         let text = std::fs::read_to_string(&self.path).unwrap_or_default();
         let mut counts = BTreeMap::new();

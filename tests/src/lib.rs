@@ -8,9 +8,12 @@ pub mod browser;
 pub mod database;
 pub mod ledger;
 pub mod metrics;
+pub mod postgres_servers;
 pub mod processes;
 pub mod python;
+pub mod rabbitmq_cluster;
 pub mod tap;
+pub mod test_ca;
 pub mod ui;
 
 use std::{
@@ -83,6 +86,14 @@ pub struct StackOptions {
     pub task_queued_timeout: Option<Duration>,
     /// The scheduler's periodic rescan of its DAG sources, when not the tests' 500 ms.
     pub rescan_interval: Option<Duration>,
+    /// The PostgreSQL server URL to make the stack's database on, when not the machine's
+    /// (e.g. [`postgres_servers::PostgresReplicaPair::server_url`]).
+    pub database_server: Option<String>,
+    /// `GUST__AMQP__URL` of every component, when not the machine's broker
+    /// (e.g. [`rabbitmq_cluster::RabbitCluster::urls`]).
+    pub amqp_url: Option<String>,
+    /// `GUST__AMQP__TLS_CA_FILE` of every component (a [`test_ca::TestCa`] for `amqps://`).
+    pub amqp_tls_ca_file: Option<PathBuf>,
 }
 
 impl Default for StackOptions {
@@ -95,6 +106,9 @@ impl Default for StackOptions {
             plugin_path: Vec::new(),
             task_queued_timeout: None,
             rescan_interval: None,
+            database_server: None,
+            amqp_url: None,
+            amqp_tls_ca_file: None,
         }
     }
 }
@@ -172,21 +186,26 @@ pub async fn login(api: &str, username: &str, password: &str) -> String {
 /// [`TestStack::stop`] does) and a fresh queue namespace, with short timers.
 /// Fails loudly, saying how to start them, when PostgreSQL or RabbitMQ is down.
 pub async fn isolated_settings() -> Settings {
-    let (settings, pool) = isolated_settings_and_pool().await;
+    let (settings, pool) = isolated_settings_and_pool(&StackOptions::default()).await;
     pool.close();
     settings
 }
 
-/// [`isolated_settings`] and a pool on its database.
-async fn isolated_settings_and_pool() -> (Settings, Pool) {
-    let database = database::isolated().await;
+/// [`isolated_settings`] and a pool on its database, on the options' database server and
+/// broker when given instead of the machine's services.
+async fn isolated_settings_and_pool(options: &StackOptions) -> (Settings, Pool) {
+    let database = match options.database_server.as_deref() {
+        Some(server) => database::isolated_on(server).await,
+        None => database::isolated().await,
+    };
     let id = uuid::Uuid::new_v4().simple().to_string();
     let mut settings = Settings::default();
     settings.database.url = database.url.clone();
     settings.database.pool_size = 8;
-    if let Ok(url) = std::env::var("GUST__AMQP__URL") {
+    if let Some(url) = options.amqp_url.clone().or_else(|| std::env::var("GUST__AMQP__URL").ok()) {
         settings.amqp.url = url;
     }
+    settings.amqp.tls_ca_file = options.amqp_tls_ca_file.clone();
     settings.amqp.namespace = format!("gust-test-{}", &id[..16]);
     settings.scheduler.rescan_interval = Duration::from_millis(500);
     settings.scheduler.safety_interval = Duration::from_secs(2);
@@ -201,7 +220,7 @@ async fn isolated_settings_and_pool() -> (Settings, Pool) {
     // As in production: every component has the key that encrypts connection secrets.
     settings.secrets.key = Some(gust_shared::secrets::Secrets::generate_key());
     let settings = settings.validated().expect("test settings are valid");
-    if let Err(e) = amqp::connect(&settings.amqp.url, "gust-tests").await {
+    if let Err(e) = amqp::connect_to(&settings.amqp, "gust-tests").await {
         panic!(
             "RabbitMQ is needed for this test and is not usable: {e}\n\
              start it with `GUST_CI_SERVICES_ONLY=1 bash .ci/run` or `rabbitmq-server -detached`, \
@@ -221,7 +240,7 @@ impl TestStack {
     /// Starts a stack shaped by `options`.
     pub async fn spawn_with(dag_files: &[(&str, &str)], options: StackOptions) -> TestStack {
         gust_shared::telemetry::init();
-        let (mut settings, pool) = isolated_settings_and_pool().await;
+        let (mut settings, pool) = isolated_settings_and_pool(&options).await;
         let dags_dir = std::env::temp_dir().join(format!("{}-dags", settings.amqp.namespace));
         std::fs::create_dir_all(&dags_dir).expect("creating the DAG folder");
         for (name, yaml) in dag_files {
@@ -395,7 +414,7 @@ impl TestStack {
     /// message is routed even when no worker has declared it yet.
     pub async fn publish_raw(&self, queue: &str, body: &[u8]) {
         let connection =
-            amqp::connect(&self.settings.amqp.url, "gust-tests-publisher").await.expect("connecting to RabbitMQ");
+            amqp::connect_to(&self.settings.amqp, "gust-tests-publisher").await.expect("connecting to RabbitMQ");
         let channel = connection.create_channel().await.expect("opening a channel");
         channel.confirm_select(ConfirmSelectOptions::default()).await.expect("confirm mode");
         let topology = amqp::Topology::from_settings(&self.settings.amqp);
@@ -419,7 +438,7 @@ impl TestStack {
     /// Messages ready in a queue of the stack's namespace (by full queue name).
     pub async fn queue_depth(&self, queue_name: &str) -> u32 {
         let connection =
-            amqp::connect(&self.settings.amqp.url, "gust-tests-inspector").await.expect("connecting to RabbitMQ");
+            amqp::connect_to(&self.settings.amqp, "gust-tests-inspector").await.expect("connecting to RabbitMQ");
         let channel = connection.create_channel().await.expect("opening a channel");
         let queue = channel
             .queue_declare(
@@ -437,7 +456,7 @@ impl TestStack {
     /// queue name), as a broker that lost its data would; returns how many.
     pub async fn purge_queue(&self, queue_name: &str) -> u32 {
         let connection =
-            amqp::connect(&self.settings.amqp.url, "gust-tests-purger").await.expect("connecting to RabbitMQ");
+            amqp::connect_to(&self.settings.amqp, "gust-tests-purger").await.expect("connecting to RabbitMQ");
         let channel = connection.create_channel().await.expect("opening a channel");
         let purged =
             channel.queue_purge(queue_name.into(), QueuePurgeOptions::default()).await.expect("purging the queue");
@@ -550,7 +569,7 @@ impl TestStack {
 
 /// Deletes the exchange and queues a test namespace declared.
 async fn delete_namespace(settings: &Settings) {
-    let Ok(connection) = amqp::connect(&settings.amqp.url, "gust-tests-cleanup").await else { return };
+    let Ok(connection) = amqp::connect_to(&settings.amqp, "gust-tests-cleanup").await else { return };
     let Ok(channel) = connection.create_channel().await else { return };
     let topology = amqp::Topology::new(&settings.amqp.namespace);
     let mut queues: Vec<String> = settings.worker.queues.iter().map(|q| topology.work_queue(q)).collect();

@@ -44,6 +44,7 @@ pub fn settings_env(settings: &Settings) -> Vec<(String, String)> {
         ("GUST__AMQP__NAMESPACE".into(), settings.amqp.namespace.clone()),
         ("GUST__AMQP__DELIVERY_LIMIT".into(), settings.amqp.delivery_limit.to_string()),
         ("GUST__DAGS__FOLDER".into(), settings.dags.folder.display().to_string()),
+        ("GUST__WEBAPI__BIND".into(), settings.webapi.bind.clone()),
         ("GUST__SCHEDULER__RESCAN_INTERVAL".into(), ms(settings.scheduler.rescan_interval)),
         ("GUST__SCHEDULER__SAFETY_INTERVAL".into(), ms(settings.scheduler.safety_interval)),
         ("GUST__WORKER__CONCURRENCY".into(), settings.worker.concurrency.to_string()),
@@ -55,6 +56,16 @@ pub fn settings_env(settings: &Settings) -> Vec<(String, String)> {
         ("GUST__SCHEDULER__ZOMBIE_THRESHOLD".into(), ms(settings.scheduler.zombie_threshold)),
         ("GUST__SCHEDULER__TASK_QUEUED_TIMEOUT".into(), ms(settings.scheduler.task_queued_timeout)),
     ];
+    let files = [
+        ("GUST__AMQP__TLS_CA_FILE", &settings.amqp.tls_ca_file),
+        ("GUST__AMQP__TLS_CLIENT_CERT", &settings.amqp.tls_client_cert),
+        ("GUST__AMQP__TLS_CLIENT_KEY", &settings.amqp.tls_client_key),
+        ("GUST__WEBAPI__TLS_CERT", &settings.webapi.tls_cert),
+        ("GUST__WEBAPI__TLS_KEY", &settings.webapi.tls_key),
+    ];
+    env.extend(
+        files.into_iter().filter_map(|(key, path)| Some((key.to_string(), path.as_ref()?.display().to_string()))),
+    );
     if !settings.worker.plugin_path.is_empty() {
         let folders: Vec<String> = settings.worker.plugin_path.iter().map(|p| p.display().to_string()).collect();
         env.push(("GUST__WORKER__PLUGIN_PATH".into(), folders.join(":")));

@@ -40,7 +40,7 @@ impl Tap {
     /// before any gust process ran; messages published before this returns are
     /// not seen.
     pub async fn start(settings: &Settings, queue: &str) -> Tap {
-        let connection = amqp::connect(&settings.amqp.url, "gust-tests-tap").await.expect("connecting to RabbitMQ");
+        let connection = amqp::connect_to(&settings.amqp, "gust-tests-tap").await.expect("connecting to RabbitMQ");
         let channel = connection.create_channel().await.expect("opening a channel");
         let topology = Topology::from_settings(&settings.amqp);
         topology.declare_work_queue(&channel, queue).await.expect("declaring the tasks exchange and work queue");

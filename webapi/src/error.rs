@@ -171,6 +171,16 @@ pub enum WebapiError {
     /// Accepting or serving connections failed.
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
+    /// The certificate or key for HTTPS cannot be used.
+    #[error("cannot serve HTTPS with GUST__WEBAPI__TLS_CERT {cert} and GUST__WEBAPI__TLS_KEY {key}: {cause}; point both at readable PEM files of one certificate and its key")]
+    Tls {
+        /// The certificate file.
+        cert: String,
+        /// The key file.
+        key: String,
+        /// What loading them said.
+        cause: std::io::Error,
+    },
 }
 
 #[cfg(test)]

@@ -57,8 +57,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// A scheduler or worker whose last heartbeat is older than this is unhealthy (`GUST__SCHEDULER__ZOMBIE_THRESHOLD`).
     pub liveness_threshold: Duration,
-    /// The broker the health check connects to; `None` reports it as not configured.
-    pub amqp_url: Option<String>,
+    /// The broker the health check connects to (URLs and TLS files); `None` reports it as not configured.
+    pub amqp: Option<gust_shared::settings::AmqpSettings>,
     /// The last broker check and when it ran, shared so health stays cheap under load.
     pub(crate) broker_health: Arc<Mutex<Option<(Instant, routes::BrokerHealth)>>>,
     /// Token keys and the failed-login limiter.
@@ -77,7 +77,7 @@ impl AppState {
             pool,
             max_body_bytes: WebapiSettings::default().max_body_bytes,
             liveness_threshold: DEFAULT_LIVENESS_THRESHOLD,
-            amqp_url: None,
+            amqp: None,
             broker_health: Arc::default(),
             auth: Arc::new(auth::Auth::with_random_secret(AuthSettings::default().token_lifetime)),
             secrets: None,
@@ -94,7 +94,7 @@ impl AppState {
         Ok(AppState::new(pool)
             .with_max_body_bytes(settings.webapi.max_body_bytes)
             .with_liveness_threshold(settings.scheduler.zombie_threshold)
-            .with_amqp_url(settings.amqp.url.clone())
+            .with_amqp(settings.amqp.clone())
             .with_secrets(settings.secrets.secrets()?)
             .with_auth(auth::Auth::from_settings(&settings.auth))
             .with_metrics_token(settings.metrics.token.clone()))
@@ -126,8 +126,13 @@ impl AppState {
     }
 
     /// The same state with a broker for the health check to connect to.
-    pub fn with_amqp_url(self, amqp_url: impl Into<String>) -> Self {
-        Self { amqp_url: Some(amqp_url.into()), broker_health: Arc::default(), ..self }
+    pub fn with_amqp(self, amqp: gust_shared::settings::AmqpSettings) -> Self {
+        Self { amqp: Some(amqp), broker_health: Arc::default(), ..self }
+    }
+
+    /// [`AppState::with_amqp`] for a broker at `url` (one URL or a comma-separated list), without TLS files.
+    pub fn with_amqp_url(self, url: impl Into<String>) -> Self {
+        self.with_amqp(gust_shared::settings::AmqpSettings { url: url.into(), ..Default::default() })
     }
 
     /// A pooled connection, or a 503 when none comes in time.
@@ -209,6 +214,38 @@ pub async fn serve(
         .await
         .map_err(WebapiError::Serve)
 }
+
+/// [`serve`] over HTTPS, with the PEM certificate and key at `cert` and `key`.
+pub async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<(), WebapiError> {
+    let tls_error =
+        |cause| WebapiError::Tls { cert: cert.display().to_string(), key: key.display().to_string(), cause };
+    let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.map_err(tls_error)?;
+    let listener = listener.into_std().map_err(WebapiError::Serve)?;
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "gust-webapi listening (HTTPS)");
+    }
+    let handle = axum_server::Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stopper.graceful_shutdown(Some(HTTPS_SHUTDOWN_GRACE));
+    });
+    axum_server::tls_rustls::from_tcp_rustls(listener, config)
+        .map_err(WebapiError::Serve)?
+        .handle(handle)
+        .serve(router(state).into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .map_err(WebapiError::Serve)
+}
+
+/// How long open HTTPS requests may finish after shutdown was asked for.
+const HTTPS_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn request_span(request: &Request) -> tracing::Span {
     let request_id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");

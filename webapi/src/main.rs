@@ -68,7 +68,10 @@ async fn main() -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {bind}; free the port or set GUST__WEBAPI__BIND"))?;
     let state = AppState::from_settings(pool, &settings)?;
-    gust_webapi::serve(listener, state, cli::shutdown_signal()).await?;
+    match (&settings.webapi.tls_cert, &settings.webapi.tls_key) {
+        (Some(cert), Some(key)) => gust_webapi::serve_tls(listener, state, cli::shutdown_signal(), cert, key).await?,
+        _ => gust_webapi::serve(listener, state, cli::shutdown_signal()).await?,
+    }
     tracing::info!("gust-webapi stopped");
     Ok(())
 }

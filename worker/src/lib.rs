@@ -6,6 +6,7 @@
 //! and are matched to the running try), and it keeps retrying a commit while
 //! PostgreSQL is away, holding the delivery unacked meanwhile.
 
+mod current_publisher;
 mod delivery;
 pub mod error;
 mod group_commit;
@@ -39,7 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use error::WorkerError;
 
-use crate::{delivery::Context, metrics::Metrics, operators::RunLimits};
+use crate::{current_publisher::CurrentPublisher, delivery::Context, metrics::Metrics, operators::RunLimits};
 
 /// How long a stopping worker waits for RabbitMQ to confirm the connection's close.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
@@ -67,6 +68,8 @@ struct Worker {
     _ops: Option<OpsServer>,
     /// Served at `/metrics` on the ops server.
     metrics: Metrics,
+    /// What every delivery publishes through: the live session's publisher.
+    publisher: Arc<CurrentPublisher>,
 }
 
 impl Worker {
@@ -94,15 +97,30 @@ impl Worker {
         );
         let permits = Arc::new(Semaphore::new(settings.worker.concurrency.max(1)));
         let hard_stop = CancellationToken::new();
-        Ok(Worker { settings, pool, hostname, running, hard_stop, plugins, beats, permits, health, _ops: ops, metrics })
+        Ok(Worker {
+            settings,
+            pool,
+            hostname,
+            running,
+            hard_stop,
+            plugins,
+            beats,
+            permits,
+            health,
+            _ops: ops,
+            metrics,
+            publisher: Arc::new(CurrentPublisher::default()),
+        })
     }
 
-    /// The context of every delivery handled while publishing through `publisher`.
+    /// The context of every delivery handled from now on, publishing through
+    /// `publisher` (and, once it is replaced, through the next session's).
     fn context(&self, publisher: Arc<dyn Publish>) -> Arc<Context> {
+        self.publisher.replace(publisher);
         let settings = &self.settings;
         Arc::new(Context {
             pool: self.pool.clone(),
-            publisher,
+            publisher: self.publisher.clone(),
             ledger: group_commit::ledger(self.pool.clone(), self.hostname.clone(), self.metrics.clone()),
             hostname: self.hostname.clone(),
             limits: RunLimits {
@@ -216,7 +234,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
     let hostname = &worker.hostname;
 
     // The first connection must work: a misconfigured URL is reported, not retried forever.
-    let mut connection = amqp::connect(&settings.amqp.url, "gust-worker").await?;
+    let mut connection = amqp::connect_to(&settings.amqp, "gust-worker").await?;
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
     tracing::info!(%hostname, queues = ?settings.worker.queues, concurrency = settings.worker.concurrency, prefetch = settings.worker.prefetch_limit(), namespace = %settings.amqp.namespace, "worker started");
@@ -249,7 +267,7 @@ pub async fn run(settings: Settings, shutdown: impl Future<Output = ()>) -> Resu
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(10));
-                    match amqp::connect(&settings.amqp.url, "gust-worker").await {
+                    match amqp::connect_to(&settings.amqp, "gust-worker").await {
                         Ok(fresh) => {
                             connection = fresh;
                             tracing::info!("reconnected to RabbitMQ");

@@ -86,40 +86,11 @@ ORDER BY h.last_heartbeat_at DESC LIMIT 1"#,
     Ok(row.map(|r| (r.get(0), r.get(1))))
 }
 
-/// A custom operator that scheduled tasks of a queue wait for, because no live
-/// worker of the queue advertises it (the rule of
-/// [`waiting_for_operator`](super::task_instances::dispatch::waiting_for_operator)).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OperatorWait {
-    /// The operator no live worker of `queue` has.
-    pub operator: String,
-    /// The queue whose workers lack it.
-    pub queue: String,
-    /// How many scheduled task instances wait for it.
-    pub tasks: i64,
-}
-
 /// Why a task of `queue` with custom `operator` stays scheduled, and what to do.
 pub fn unserved_operator(operator: &str, queue: &str) -> String {
     format!(
         "no live worker of queue `{queue}` advertises operator `{operator}`; start workers of that queue with gust-op-{operator} on GUST__WORKER__PLUGIN_PATH"
     )
-}
-
-/// What scheduled tasks wait for: each (operator, queue) that no live worker serves, with its task count.
-pub async fn operator_waits(db: &impl GenericClient) -> Result<Vec<OperatorWait>, DbError> {
-    let rows = db
-        .query(
-            r#"
-SELECT ti.operator, ti.queue, count(*) FROM task_instances ti
-WHERE ti.state = 'scheduled' AND NOT ti.operator = ANY($1) AND NOT EXISTS (
-    SELECT 1 FROM live_workers h
-    WHERE ti.queue = ANY(h.queues) AND h.operators @> jsonb_build_array(jsonb_build_object('name', ti.operator)))
-GROUP BY ti.operator, ti.queue ORDER BY ti.operator, ti.queue LIMIT 100"#,
-            &[&crate::dag::KNOWN_OPERATORS],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| OperatorWait { operator: r.get(0), queue: r.get(1), tasks: r.get(2) }).collect())
 }
 
 /// Records a clean stop.

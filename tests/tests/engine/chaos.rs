@@ -12,27 +12,10 @@ fn engineless() -> StackOptions {
     StackOptions { in_process_engine: false, ..StackOptions::default() }
 }
 
-/// A chain `first → slow → last` whose tasks write to `ledger`; `slow` takes `seconds`.
-fn chain(dag_id: &str, ledger: &Ledger, seconds: f64, retries: u32) -> String {
-    format!(
-        "dag_id: {dag_id}\ndefault_args: {{retries: {retries}, retry_delay: 0s}}\ntasks:\n  - {{id: first, operator: bash, command: '{}'}}\n  - {{id: slow, operator: bash, command: '{}', depends_on: [first]}}\n  - {{id: last, operator: bash, command: '{}', depends_on: [slow]}}\n",
-        ledger.command(0.0),
-        ledger.command(seconds),
-        ledger.command(0.0)
-    )
-}
-
-fn each_once(ledger: &Ledger, tasks: &[&str]) {
-    let done = ledger.completions();
-    for task in tasks {
-        assert_eq!(done.get(*task), Some(&1), "{task} finished exactly once: {done:?}");
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn killed_worker_task_is_taken_over_by_another_worker_and_the_run_succeeds() {
     let ledger = Ledger::new();
-    let stack = TestStack::spawn_with(&[("chain.yaml", &chain("chain", &ledger, 3.0, 0))], engineless()).await;
+    let stack = TestStack::spawn_with(&[("chain.yaml", &ledger.chain_dag("chain", 3.0, 0))], engineless()).await;
     let _scheduler = stack.start_process("gust-scheduler", "scheduler");
     let mut workers = [
         Some(stack.start_process_with("gust-worker", "worker-a", |s| s.worker.concurrency = 1)),
@@ -50,7 +33,7 @@ async fn killed_worker_task_is_taken_over_by_another_worker_and_the_run_succeeds
     workers[index].take().unwrap().kill9().await;
 
     assert_eq!(stack.wait_for_run("chain", &run_id).await, "success");
-    each_once(&ledger, &["first", "slow", "last"]);
+    ledger.assert_each_finished_once(&["first", "slow", "last"]);
     assert_eq!(ledger.starts()["slow"], 2, "slow started on the dead worker, then again on the survivor");
     let slow = stack.task_instance("chain", &run_id, "slow").await;
     assert_eq!(slow["try_number"], 2, "the takeover is the next try: {slow}");
@@ -63,7 +46,7 @@ async fn killed_worker_task_is_taken_over_by_another_worker_and_the_run_succeeds
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn hung_worker_task_is_retried_by_the_scheduler_and_the_woken_worker_cannot_overwrite_it() {
     let ledger = Ledger::new();
-    let stack = TestStack::spawn_with(&[("hang.yaml", &chain("hang", &ledger, 2.0, 1))], engineless()).await;
+    let stack = TestStack::spawn_with(&[("hang.yaml", &ledger.chain_dag("hang", 2.0, 1))], engineless()).await;
     let _scheduler = stack.start_process("gust-scheduler", "scheduler");
     let frozen = stack.start_process_with("gust-worker", "worker-frozen", |s| s.worker.concurrency = 1);
     let run_id = stack.trigger("hang", json!({})).await;
@@ -87,14 +70,14 @@ async fn hung_worker_task_is_retried_by_the_scheduler_and_the_woken_worker_canno
         .await;
     let after = stack.task_instance("hang", &run_id, "slow").await;
     assert_eq!((after["state"].as_str(), after["try_number"].as_i64()), (Some("success"), Some(2)), "{after}");
-    each_once(&ledger, &["first", "last"]);
+    ledger.assert_each_finished_once(&["first", "last"]);
     stack.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_lets_a_worker_finish_its_running_task_and_exit_zero() {
     let ledger = Ledger::new();
-    let stack = TestStack::spawn_with(&[("calm.yaml", &chain("calm", &ledger, 2.0, 0))], engineless()).await;
+    let stack = TestStack::spawn_with(&[("calm.yaml", &ledger.chain_dag("calm", 2.0, 0))], engineless()).await;
     let _scheduler = stack.start_process("gust-scheduler", "scheduler");
     let worker = stack.start_process("gust-worker", "worker-leaving");
     let run_id = stack.trigger("calm", json!({})).await;
@@ -108,7 +91,7 @@ async fn sigterm_lets_a_worker_finish_its_running_task_and_exit_zero() {
 
     let _next = stack.start_process("gust-worker", "worker-next");
     assert_eq!(stack.wait_for_run("calm", &run_id).await, "success");
-    each_once(&ledger, &["first", "slow", "last"]);
+    ledger.assert_each_finished_once(&["first", "slow", "last"]);
     assert_eq!(ledger.starts()["slow"], 1);
     stack.stop().await;
 }
@@ -165,7 +148,7 @@ async fn killed_scheduler_restarts_and_the_run_completes_without_a_second_dispat
 
     assert_eq!(stack.wait_for_run("steps", &run_id).await, "success");
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    each_once(&ledger, &names);
+    ledger.assert_each_finished_once(&names);
     for ti in stack.task_instances("steps", &run_id).await {
         assert_eq!(ti["try_number"], 1, "dispatched once: {ti}");
     }

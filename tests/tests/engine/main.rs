@@ -23,5 +23,6 @@ mod scheduling;
 mod sensors;
 mod startup;
 mod task_mapping;
+mod tls;
 mod trigger_rules;
 mod xcom_and_templates;

@@ -240,6 +240,34 @@ async fn marking_a_state_the_state_machine_forbids_is_a_409_or_400() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_retry_whose_delayed_message_was_lost_is_published_again_and_runs_once() {
+    let mark = std::env::temp_dir().join(format!("gust-lost-retry-{}", uuid::Uuid::new_v4()));
+    let dag = format!(
+        "dag_id: lost_retry\ndefault_args: {{retries: 1, retry_delay: 5s}}\n\
+         tasks:\n  - {{id: only, operator: bash, command: 'test -e {m} || {{ touch {m}; exit 1; }}; echo ran try $GUST_TRY_NUMBER'}}\n",
+        m = mark.display()
+    );
+    let options = StackOptions { task_queued_timeout: Some(Duration::from_secs(2)), ..StackOptions::default() };
+    let stack = TestStack::spawn_with(&[("lost_retry.yaml", &dag)], options).await;
+    let run_id = stack.trigger("lost_retry", json!({})).await;
+    stack.wait_for_task_state("lost_retry", &run_id, "only", "up_for_retry").await;
+    // The retry waits 5 s in its delay queue, where the test loses it.
+    let delay_queue = Topology::from_settings(&stack.settings.amqp).delay_queue(5000);
+    assert_eq!(stack.purge_queue(&delay_queue).await, 1, "the retry's message was in its delay queue");
+
+    assert_eq!(stack.wait_for_run("lost_retry", &run_id).await, "success");
+    let tries = tries(&stack, "lost_retry", &run_id, "only").await;
+    let states: Vec<_> = tries.iter().map(|t| t["state"].as_str().unwrap_or_default()).collect();
+    assert_eq!(states, ["up_for_retry", "success"], "the retry ran once: {tries:?}");
+    let first = stack.log_text("lost_retry", &run_id, "only", 1).await;
+    assert!(first.contains("its delayed message was lost; the scheduler published the retry again"), "{first}");
+    let second = stack.log_text("lost_retry", &run_id, "only", 2).await;
+    assert!(second.contains("ran try 2"), "{second}");
+    let _ = std::fs::remove_file(&mark);
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_queued_task_whose_message_was_lost_is_retried_after_the_queued_timeout() {
     let dag = "dag_id: lost_message\ndefault_args: {retries: 1, retry_delay: 1s}\n\
                tasks:\n  - {id: only, operator: bash, command: 'echo ran try $GUST_TRY_NUMBER'}\n";

@@ -4,7 +4,10 @@ use std::time::{Duration, Instant};
 
 use axum::{extract::State, http::StatusCode, Json};
 use chrono::{DateTime, TimeDelta, Utc};
-use gust_shared::db::heartbeats::{self, Heartbeat, OperatorWait};
+use gust_shared::db::{
+    heartbeats::{self, Heartbeat},
+    task_instances::listing::{self, OperatorWait},
+};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -251,7 +254,7 @@ async fn read_components(state: &AppState) -> Option<Components> {
         let now: DateTime<Utc> = client.query_one("SELECT now()", &[]).await.map_err(|e| e.to_string())?.get(0);
         let schedulers = heartbeats::list(&client, "scheduler").await.map_err(|e| e.to_string())?;
         let workers = heartbeats::list(&client, "worker").await.map_err(|e| e.to_string())?;
-        let operator_waits = heartbeats::operator_waits(&client).await.map_err(|e| e.to_string())?;
+        let operator_waits = listing::operator_waits(&client).await.map_err(|e| e.to_string())?;
         Ok::<_, String>(Components { now, schedulers, workers, operator_waits })
     };
     match tokio::time::timeout(HEALTH_TIMEOUT, read).await {
@@ -269,7 +272,7 @@ async fn read_components(state: &AppState) -> Option<Components> {
 
 /// The broker's health, checked at most once per [`BROKER_CACHE_TTL`] (concurrent requests wait for one check).
 async fn broker_health(state: &AppState) -> BrokerHealth {
-    let Some(url) = &state.amqp_url else {
+    let Some(amqp) = &state.amqp else {
         return BrokerHealth { status: None, detail: "not configured".into() };
     };
     let mut cached = state.broker_health.lock().await;
@@ -278,14 +281,14 @@ async fn broker_health(state: &AppState) -> BrokerHealth {
             return health.clone();
         }
     }
-    let health = check_broker(url).await;
+    let health = check_broker(amqp).await;
     *cached = Some((Instant::now(), health.clone()));
     health
 }
 
-/// Opens and closes one connection to `url`, within [`BROKER_TIMEOUT`].
-async fn check_broker(url: &str) -> BrokerHealth {
-    match tokio::time::timeout(BROKER_TIMEOUT, gust_shared::amqp::connect(url, BROKER_CONNECTION_NAME)).await {
+/// Opens and closes one connection to the broker, within [`BROKER_TIMEOUT`].
+async fn check_broker(amqp: &gust_shared::settings::AmqpSettings) -> BrokerHealth {
+    match tokio::time::timeout(BROKER_TIMEOUT, gust_shared::amqp::connect_to(amqp, BROKER_CONNECTION_NAME)).await {
         Ok(Ok(connection)) => {
             // A connection dropped unclosed is closed in the background by lapin; closing here is just tidier.
             let closed = tokio::time::timeout(BROKER_CLOSE_TIMEOUT, connection.close(200, "health check done".into()));

@@ -164,12 +164,11 @@ pub struct WaitingForOperator {
 pub async fn waiting_for_operator(db: &impl GenericClient) -> Result<Vec<WaitingForOperator>, DbError> {
     let rows = db
         .query(
-            r#"
-SELECT ti.id, ti.dag_id, ti.run_id, ti.task_id, ti.operator, ti.queue FROM task_instances ti
-WHERE ti.state = 'scheduled' AND NOT ti.operator = ANY($1) AND NOT EXISTS (
-    SELECT 1 FROM live_workers h
-    WHERE ti.queue = ANY(h.queues) AND h.operators @> jsonb_build_array(jsonb_build_object('name', ti.operator)))
-ORDER BY ti.id LIMIT 100"#,
+            concat!(
+                "SELECT ti.id, ti.dag_id, ti.run_id, ti.task_id, ti.operator, ti.queue FROM task_instances ti\nWHERE ",
+                waits_for_operator!(),
+                "\nORDER BY ti.id LIMIT 100"
+            ),
             &[&KNOWN_OPERATORS],
         )
         .await?;

@@ -361,3 +361,31 @@ FROM task_instance_tries WHERE ti_id = $1 ORDER BY try_number"#,
         })
         .collect()
 }
+
+/// A custom operator that scheduled tasks of a queue wait for, because no live
+/// worker of the queue advertises it (the rule of
+/// [`waiting_for_operator`](super::dispatch::waiting_for_operator)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorWait {
+    /// The operator no live worker of `queue` has.
+    pub operator: String,
+    /// The queue whose workers lack it.
+    pub queue: String,
+    /// How many scheduled task instances wait for it.
+    pub tasks: i64,
+}
+
+/// What scheduled tasks wait for: each (operator, queue) that no live worker serves, with its task count.
+pub async fn operator_waits(db: &impl GenericClient) -> Result<Vec<OperatorWait>, DbError> {
+    let rows = db
+        .query(
+            concat!(
+                "SELECT ti.operator, ti.queue, count(*) FROM task_instances ti\nWHERE ",
+                waits_for_operator!(),
+                "\nGROUP BY ti.operator, ti.queue ORDER BY ti.operator, ti.queue LIMIT 100"
+            ),
+            &[&crate::dag::KNOWN_OPERATORS],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| OperatorWait { operator: r.get(0), queue: r.get(1), tasks: r.get(2) }).collect())
+}

@@ -10,8 +10,9 @@
 //!    `up_for_reschedule → running` for a sensor's next poke), the try's
 //!    end, a sensor's reschedule, takeover of a dead worker's try,
 //!    hand-back, heartbeats.
-//! 4. [`sweeps`] (scheduler): tries whose worker stopped heartbeating, and
-//!    tries whose message the broker gave up on.
+//! 4. [`sweeps`] (scheduler): tries whose worker stopped heartbeating,
+//!    tries and retries whose message was lost, and tries whose message the
+//!    broker gave up on.
 //! 5. [`repair`] (API): clear and mark by hand.
 //! 6. [`listing`] (API): reads; no state changes.
 //!
@@ -22,6 +23,33 @@
 //! `tests/tests/engine/compare_and_set.rs` runs each statement from every
 //! state and checks it against the table. A try's end, whoever records it,
 //! goes through [`try_end`], which also writes the try's history row.
+
+/// `state = ANY(…)` with the states of the text array parameter `$n`, hidden
+/// from the planner.
+///
+/// `ARRAY(SELECT unnest($n::text[]))` is a value the planner cannot see when
+/// it plans: seeing `'queued'` or `'running'` it could serve a statement
+/// that names its rows by id from the partial index of live tasks (a whole
+/// fan-out's rows) with a hash join instead of probing the primary key per
+/// id, and did whenever its estimate of that index was low
+/// (docs/planner-statistics.md). Every compare-and-set by id binds its
+/// transition's `from` states through this.
+macro_rules! hidden_states {
+    ($param:literal) => {
+        concat!("ANY(ARRAY(SELECT unnest(", $param, "::text[])))")
+    };
+}
+
+/// The condition on `task_instances ti` of a scheduled task whose custom
+/// operator no live worker of its queue advertises ($1: the built-in
+/// operators): dispatch leaves it `scheduled`, and the health API lists it.
+macro_rules! waits_for_operator {
+    () => {
+        r#"ti.state = 'scheduled' AND NOT ti.operator = ANY($1) AND NOT EXISTS (
+    SELECT 1 FROM live_workers h
+    WHERE ti.queue = ANY(h.queues) AND h.operators @> jsonb_build_array(jsonb_build_object('name', ti.operator)))"#
+    };
+}
 
 pub mod dispatch;
 pub mod listing;

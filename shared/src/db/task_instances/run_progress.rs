@@ -110,21 +110,21 @@ pub async fn states_of_tasks(
 /// Applies a scheduling decision to the given task instances: `transition`
 /// (one of [`TaskTransition::Schedule`], [`TaskTransition::Skip`],
 /// [`TaskTransition::UpstreamFail`]) moves those still in its `from` states
-/// to its target. Returns how many moved. The states are hidden from the
-/// planner as in the worker's claims (`worker_tries`), so the ids are looked
-/// up by primary key, never through the partial index of live tasks.
+/// to its target. Returns how many moved. The states are bound through
+/// `hidden_states!`, so the ids are looked up by primary key.
 pub async fn apply(db: &impl GenericClient, ids: &[Uuid], transition: TaskTransition) -> Result<u64, DbError> {
     if ids.is_empty() {
         return Ok(0);
     }
     let next = transition.target();
     let statement = db
-        .prepare_cached(
+        .prepare_cached(concat!(
             r#"
 UPDATE task_instances SET state = $2, updated_at = now(),
     end_date = CASE WHEN $4 THEN now() ELSE end_date END
-WHERE id = ANY($1) AND state = ANY(ARRAY(SELECT unnest($3::text[])))"#,
-        )
+WHERE id = ANY($1) AND state = "#,
+            hidden_states!("$3")
+        ))
         .await?;
     Ok(db.execute(&statement, &[&ids, &next.as_str(), &transition.from_strs(), &next.is_finished()]).await?)
 }

@@ -57,8 +57,7 @@ impl<'a> TryOutcome<'a> {
 
 /// `$1` id, `$2` try, `$3` `success`|`failed`, `$4` exit code, `$5` failure
 /// reason, `$6` retry delay in ms, `$7` retryable, `$8` the transition's
-/// `from` states (hidden from the planner, as in the worker's claims, so the
-/// primary key serves the lookup), `$9` the task-finished channel.
+/// `from` states (`hidden_states!`), `$9` the task-finished channel.
 const END_TRY: &str = concat!(
     r#"
 WITH done AS (
@@ -67,7 +66,9 @@ WITH done AS (
         next_retry_at = CASE WHEN $3 = 'failed' AND $7 AND try_number <= max_tries
                              THEN now() + $6 * interval '1 millisecond' END,
         exit_code = $4, failure_reason = $5, end_date = now(), updated_at = now()
-    WHERE id = $1 AND try_number = $2 AND state = ANY(ARRAY(SELECT unnest($8::text[])))
+    WHERE id = $1 AND try_number = $2 AND state = "#,
+    hidden_states!("$8"),
+    r#"
     RETURNING id, run_pk, task_id, state, try_number, hostname, exit_code, failure_reason,
               queued_at, start_date, end_date
 ),"#,

@@ -118,13 +118,7 @@ WHERE id = $1 AND state = ANY($5)"#,
 /// `$1`/`$2` ids and tries to claim, `$3` hostname, `$4` pid, `$5`/`$6`/`$7`
 /// ids, tries and exit codes of successes, `$8` the task-finished channel,
 /// `$9` tasks per NOTIFY, `$10` [`TaskTransition::Claim`]'s `from`, `$11`
-/// [`TaskTransition::Finish`]'s `from`.
-///
-/// The `from` states go through `ARRAY(SELECT unnest(…))`, a value the planner
-/// cannot see when it plans: seeing `'queued'` or `'running'` it could serve
-/// the batch from the partial index of live tasks (a whole fan-out's rows)
-/// with a hash join instead of probing the primary key per id, and did
-/// whenever its estimate of that index was low (docs/planner-statistics.md).
+/// [`TaskTransition::Finish`]'s `from`, both through `hidden_states!`.
 const CLAIM_AND_FINISH_MANY: &str = concat!(
     r#"
 WITH claimed AS (
@@ -132,14 +126,18 @@ WITH claimed AS (
         end_date = NULL, exit_code = NULL, failure_reason = NULL, next_retry_at = NULL, updated_at = now(),
         last_heartbeat_at = now()
     FROM unnest($1::uuid[], $2::int[]) AS c(id, try_number)
-    WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = ANY(ARRAY(SELECT unnest($10::text[])))
+    WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = "#,
+    hidden_states!("$10"),
+    r#"
     RETURNING ti.id
 ),
 done AS (
     UPDATE task_instances ti SET state = 'success', exit_code = c.exit_code, failure_reason = NULL,
         next_retry_at = NULL, end_date = now(), updated_at = now()
     FROM unnest($5::uuid[], $6::int[], $7::int[]) AS c(id, try_number, exit_code)
-    WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = ANY(ARRAY(SELECT unnest($11::text[])))
+    WHERE ti.id = c.id AND ti.try_number = c.try_number AND ti.state = "#,
+    hidden_states!("$11"),
+    r#"
     RETURNING ti.id, ti.run_pk, ti.task_id, ti.state, ti.try_number, ti.hostname, ti.exit_code,
               ti.failure_reason, ti.queued_at, ti.start_date, ti.end_date
 ),"#,
