@@ -8,6 +8,7 @@ pub mod browser;
 pub mod database;
 pub mod ledger;
 pub mod metrics;
+pub mod netns;
 pub mod postgres_servers;
 pub mod processes;
 pub mod python;

@@ -86,10 +86,24 @@ pub struct Process {
 impl Process {
     /// Starts `binary` with `settings`, named `name` (also the worker name).
     pub fn start(binary_name: &str, name: &str, settings: &Settings, log_dir: &Path) -> Process {
+        Process::start_in(&[], binary_name, name, settings, log_dir)
+    }
+
+    /// Like [`Process::start`], run by the command `prefix` names (e.g. `ip netns exec <namespace>`)
+    /// that executes the binary in place, so the process is the binary's.
+    pub fn start_in(prefix: &[String], binary_name: &str, name: &str, settings: &Settings, log_dir: &Path) -> Process {
         let log = log_dir.join(format!("{name}.log"));
         let out = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("opening a process log");
         let err = out.try_clone().expect("cloning a log handle");
-        let child = Command::new(binary(binary_name))
+        let mut command = match prefix.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(binary(binary_name));
+                command
+            }
+            None => Command::new(binary(binary_name)),
+        };
+        let child = command
             .envs(settings_env(settings))
             .env("GUST__WORKER__NAME", name)
             .env("RUST_LOG", "info,lapin=warn")

@@ -88,6 +88,7 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
             return;
         }
     }
+    let claiming = Instant::now();
     match claim_or_take_over(ctx, &mut message, &stop).await {
         Claimed::Yes => {}
         Claimed::Drop => {
@@ -116,6 +117,17 @@ pub async fn handle(ctx: &Context, delivery: Delivery, stop: CancellationToken) 
     } else {
         log.with_masks(crate::log_sink::secrets_to_mask(&ctx.pool, ctx.secrets.as_deref(), &message).await)
     };
+    // No one ends a try sooner than `takeover_after` after its claim (the zombie
+    // threshold is longer still). A try prepared for longer, as by a worker cut
+    // off from PostgreSQL, may have been ended and run elsewhere meanwhile.
+    if claiming.elapsed() >= ctx.takeover_after && !still_ours(ctx, &message).await {
+        drop(log);
+        writer.finish().await;
+        ctx.running.lock().expect("running set").remove(&message.ti_id);
+        tracing::warn!(%dag_id, %run_id, %task_id, try_number, "try was ended elsewhere while this worker prepared it; not running it");
+        settled(settle.ack()).await;
+        return;
+    }
     let started = Instant::now();
     let outcome = operators::for_spec(&message.operator).run(&message, &log, &ctx.limits, &stop).await;
     let ran_for = started.elapsed().as_secs_f64();
@@ -275,6 +287,21 @@ fn claimed(metrics: &Metrics, message: &TaskMessage) -> Claimed {
         metrics.waited(&message.queue, waited as f64 / 1e6);
     }
     Claimed::Yes
+}
+
+/// Whether the message's try is still running on this worker, asked again
+/// while PostgreSQL does not answer; `true` when it cannot be told.
+async fn still_ours(ctx: &Context, message: &TaskMessage) -> bool {
+    let (ti_id, try_number, hostname) = (message.ti_id, message.try_number, ctx.hostname.as_str());
+    let check = (|| async { worker_tries::still_running_on(&ctx.pool.get().await?, ti_id, try_number, hostname).await })
+        .retry(ExponentialBuilder::default().without_max_times().with_max_delay(Duration::from_secs(5)))
+        .when(DbError::is_transient)
+        .notify(|e: &DbError, wait| tracing::warn!(error = %e, ?wait, "checking that a claimed try is still ours failed; retrying"))
+        .await;
+    check.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, %ti_id, try_number, "cannot tell whether a claimed try is still ours; running it");
+        true
+    })
 }
 
 async fn take_over(ctx: &Context, message: &TaskMessage, reason: &str) -> Result<Option<i32>, DbError> {

@@ -332,19 +332,26 @@ async fn consume(
     let mut deliveries = futures_util::stream::select_all(consumers);
     let end = loop {
         while tasks.try_join_next().is_some() {}
-        let permit = tokio::select! {
-            _ = &mut *shutdown => break SessionEnd::Shutdown,
-            permit = worker.permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
-        };
+        // The stream first, then a slot: a worker whose every slot is busy still
+        // sees its connection die at once (and is unready), not when a task ends.
+        // The broker sends no more than the prefetch (concurrency × multiplier): with
+        // the default multiplier of 1 a delivery waits for a slot only while the
+        // handler that acked the previous one is returning it.
         let delivery = tokio::select! {
             _ = &mut *shutdown => break SessionEnd::Shutdown,
             next = deliveries.next() => next,
         };
-        match delivery {
-            Some(Ok(delivery)) => worker.spawn(tasks, &ctx, delivery.into(), permit),
+        let delivery = match delivery {
+            Some(Ok(delivery)) => delivery,
             Some(Err(e)) => break SessionEnd::Lost(e.into()),
             None => break SessionEnd::Lost(WorkerError::ConsumerClosed(settings.worker.queues.join(","))),
-        }
+        };
+        // A delivery dropped unsettled here goes back to the queue when the connection closes.
+        let permit = tokio::select! {
+            _ = &mut *shutdown => break SessionEnd::Shutdown,
+            permit = worker.permits.clone().acquire_owned() => permit.expect("semaphore is never closed"),
+        };
+        worker.spawn(tasks, &ctx, delivery.into(), permit);
     };
     if matches!(end, SessionEnd::Shutdown) {
         for tag in &tags {

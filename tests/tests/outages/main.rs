@@ -8,6 +8,7 @@
 //! it runs without nextest).
 
 mod outage {
+    mod partitions;
     mod postgres_failover;
     mod rabbitmq_cluster;
     mod restarts;

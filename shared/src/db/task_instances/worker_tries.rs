@@ -295,6 +295,24 @@ WHERE id = $1 AND try_number = $2 AND state = ANY($5)"#,
         == 1)
 }
 
+/// Whether try `try_number` is still `running` on `hostname`: a worker asks
+/// before it starts a try it claimed longer ago than a takeover can happen,
+/// since a zombie sweep or a takeover may have ended it meanwhile.
+pub async fn still_running_on(
+    db: &impl GenericClient,
+    id: Uuid,
+    try_number: i32,
+    hostname: &str,
+) -> Result<bool, DbError> {
+    Ok(db
+        .query_opt(
+            "SELECT 1 FROM task_instances WHERE id = $1 AND try_number = $2 AND state = 'running' AND hostname = $3",
+            &[&id, &try_number, &hostname],
+        )
+        .await?
+        .is_some())
+}
+
 /// Records that `hostname` is still running these task instances.
 pub async fn heartbeat(db: &impl GenericClient, ids: &[Uuid], hostname: &str) -> Result<u64, DbError> {
     if ids.is_empty() {
