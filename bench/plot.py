@@ -3,9 +3,10 @@
 
 Usage: bench/.venv/bin/python bench/plot.py bench/results/<file>.json [...]
 
-For each scenario of the file it knows (scale, big, dagfiles, apiload) it
-writes <json stem>-<scenario>.png: medians over the repetitions, with the
-min-max range as error bars where there was more than one repetition.
+For each scenario of the file it knows (scale, big, dagfiles, apiload, soak)
+it writes <json stem>-<scenario>.png: medians over the repetitions, with the
+min-max range as error bars where there was more than one repetition; for the
+soak, its sampled series over time with each one's growth per hour.
 Needs matplotlib: bench/.venv/bin/pip install matplotlib
 """
 
@@ -194,7 +195,148 @@ def big_size(scenario):
     return "?"
 
 
-PLOTTERS = {"scale": plot_scale, "big": plot_big, "dagfiles": plot_dagfiles, "apiload": plot_apiload}
+def soak_series(scenario, group):
+    """The soak's series of one group, in the order they were first sampled."""
+    return [s for s in scenario["timeline"]["series"] if s["group"] == group]
+
+
+def trend_label(series, name=None):
+    """The series' name with its verdict: `scheduler (stable)` or `task_logs (+3.2 MiB/h)`."""
+    trend = series.get("trend") or {}
+    verdict = trend.get("verdict")
+    name = name or series["subject"]
+    if verdict in ("grows", "shrinks"):
+        unit = f" {series['unit']}" if series["unit"] else ""
+        return f"{name} ({trend['per_hour']:+.3g}{unit}/h)"
+    if verdict == "stable":
+        return f"{name} (stable)"
+    return name
+
+
+def values(series):
+    """The series' values with gaps as NaN."""
+    return [float("nan") if v is None else v for v in series["values"]]
+
+
+def rolling_mean(points, width):
+    """Mean of each point and the width − 1 before it (NaNs skipped)."""
+    out = []
+    for i in range(len(points)):
+        window = [p for p in points[max(0, i - width + 1) : i + 1] if p == p]
+        out.append(sum(window) / len(window) if window else float("nan"))
+    return out
+
+
+def plot_soak(report, scenario, out):
+    timeline = scenario.get("timeline")
+    if not timeline or not timeline.get("t_s"):
+        return False
+    minutes = [t / 60 for t in timeline["t_s"]]
+    warmup = timeline["warmup_s"] / 60
+    fig, axes = plt.subplots(3, 2, figsize=(13, 12))
+    (rss, cpu), (connections, tables), (queues, ended) = axes
+
+    for series in soak_series(scenario, "rss_mib"):
+        rss.plot(minutes, values(series), label=trend_label(series))
+    rss.set_ylabel("RSS (MiB)")
+    rss.set_title("Memory of each gust process", fontsize=10)
+
+    for series in soak_series(scenario, "cpu_pct"):
+        service = series["subject"] in ("postgres", "rabbitmq")
+        cpu.plot(minutes, rolling_mean(values(series), 6), label=trend_label(series, series["subject"] + (" (whole server)" if service else "")),
+                 linestyle="--" if service else "-", linewidth=1 if service else 1.5)
+    cpu.set_ylabel("% of one core (mean over 1 min)")
+    cpu.set_title("CPU", fontsize=10)
+
+    styles = {"pg_connections": ("-", "PostgreSQL"), "amqp_connections": ("--", "RabbitMQ"), "amqp_channels": (":", "channels")}
+    colors = {}
+    for group, (style, what) in styles.items():
+        for series in soak_series(scenario, group):
+            color = colors.setdefault(series["subject"], f"C{len(colors)}")
+            connections.plot(minutes, values(series), linestyle=style, color=color, marker="." if group == "amqp_channels" else None,
+                             label=trend_label(series, f"{series['subject']} {what}"))
+    for series in soak_series(scenario, "pg_backends"):
+        if series["subject"] == "all":
+            connections.plot(minutes, values(series), color="black", linewidth=1, label=trend_label(series, "database backends"))
+    connections.set_ylabel("count")
+    connections.set_title("Connections (TCP, per process) and RabbitMQ channels", fontsize=10)
+
+    sizes = {}
+    for group in ("table_mib", "index_mib"):
+        for series in soak_series(scenario, group):
+            sizes.setdefault(series["subject"], []).append(series)
+    def last(series):
+        known = [v for v in series["values"] if v is not None]
+        return known[-1] if known else 0
+    largest = sorted(sizes.items(), key=lambda item: -sum(last(s) for s in item[1]))[:7]
+    for table, parts in largest:
+        total = [sum(v) for v in zip(*(values(s) for s in parts))]
+        heap = next((s for s in parts if s["group"] == "table_mib"), parts[0])
+        growth = [s["trend"]["per_hour"] for s in parts if s.get("trend") and s["trend"].get("per_hour") == s["trend"].get("per_hour")]
+        label = f"{table} ({sum(growth):+.3g} MiB/h)" if growth else table
+        tables.plot(minutes, total, label=label)
+    whole = tables.twinx()
+    for series in soak_series(scenario, "database_mib"):
+        whole.plot(minutes, values(series), color="black", linestyle="--", label=trend_label(series, "whole database (right)"))
+    whole.set_ylim(bottom=0)
+    whole.set_ylabel("MiB (whole database)")
+    tables.set_ylabel("MiB (table + its indexes)")
+    tables.set_title("Largest tables and the database", fontsize=10)
+
+    for series in soak_series(scenario, "queue_messages"):
+        queues.plot(minutes, values(series), label=trend_label(series))
+    backlog = queues.twinx()
+    for series in soak_series(scenario, "backlog"):
+        if series["subject"] == "task_instances":
+            backlog.plot(minutes, values(series), color="grey", linestyle=":", linewidth=1,
+                         label=trend_label(series, "task instances not finished (right)"))
+    backlog.set_ylim(bottom=0)
+    backlog.set_ylabel("task instances not finished")
+    queues.set_ylabel("messages ready")
+    queues.set_title("Queue depths (ready messages) and the backlog", fontsize=10)
+
+    for series in soak_series(scenario, "ended_per_min"):
+        ended.plot(minutes, rolling_mean(values(series), 6), label=trend_label(series, f"tries ended {series['subject']}"))
+    ended.set_ylabel("per minute (mean over 1 min)")
+    ended.set_title("Throughput", fontsize=10)
+
+    twins = {tables: whole, queues: backlog}
+    for ax in axes.flat:
+        ax.axvspan(0, warmup, color="grey", alpha=0.15, linewidth=0)
+        ax.set_xlim(0, max(minutes))
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("minutes (grey: warm-up, left out of the trends)")
+        ax.grid(True, alpha=0.3)
+        handles, labels = ax.get_legend_handles_labels()
+        twin = twins.get(ax)
+        if twin:
+            more_handles, more_labels = twin.get_legend_handles_labels()
+            handles, labels = handles + more_handles, labels + more_labels
+        (twin or ax).legend(handles, labels, fontsize=7, loc="upper left", ncol=2, framealpha=0.8)
+    metrics = metrics_of(scenario)
+    tries = metrics.get("tries_per_min", {}).get("median")
+    rate = f", {tries:,.0f} tries/min" if tries else ""
+    fig.suptitle(f"Soak: {max(minutes):.0f} min of scheduled DAGs, fan-outs, retries and failures{rate}\n{subtitle(report)}",
+                 fontsize=11)
+    fig.tight_layout()
+    save_small(fig, out)
+    plt.close(fig)
+    return True
+
+
+def save_small(fig, out):
+    """Saves the figure as a 256-colour PNG: the soak's six panels of lines stay sharp at a third of the size."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=100, format="png")
+    buffer.seek(0)
+    Image.open(buffer).convert("RGB").quantize(colors=256).save(out, optimize=True)
+
+
+PLOTTERS = {"scale": plot_scale, "big": plot_big, "dagfiles": plot_dagfiles, "apiload": plot_apiload, "soak": plot_soak}
 
 
 def main(paths):
@@ -210,7 +352,7 @@ def main(paths):
                 print(f"wrote {out}")
                 drawn += 1
         if not drawn:
-            print(f"{path}: no scale, big, dagfiles or apiload results with metrics to plot")
+            print(f"{path}: no scale, big, dagfiles, apiload or soak results to plot")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ mod resources;
 mod scenarios;
 mod stack;
 mod stats;
+mod trend;
 
 use std::path::{Path, PathBuf};
 
@@ -63,6 +64,12 @@ struct Cli {
     /// Seconds the apiload clients keep sending requests.
     #[arg(long, default_value_t = 30, global = true, value_parser = clap::value_parser!(u64).range(1..))]
     load_seconds: u64,
+    /// Minutes the soak runs (its first 2 are a warm-up its trends leave out).
+    #[arg(long, default_value_t = 20, global = true, value_parser = clap::value_parser!(u64).range(1..=24 * 60))]
+    minutes: u64,
+    /// Minutes of history the soak's scheduler keeps (GUST__RETENTION__MAX_AGE, cleaning every minute); default: retention off, as gust ships.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..))]
+    retention_minutes: Option<u64>,
     /// Skip Celery in `all`.
     #[arg(long, global = true)]
     no_celery: bool,
@@ -102,6 +109,8 @@ enum Scenario {
     Dagfiles,
     /// 64 HTTP clients on the list endpoints for 30 s: requests/s, p50/p99, count of 5xx (not in `all`).
     Apiload,
+    /// 20 minutes (--minutes) of scheduled DAGs, 200-task mapped fan-outs, retries and failures on one stack: memory, connections, table sizes and queue depths every 10 s, growth per hour (not in `all`; --repeat is ignored).
+    Soak,
     /// The same fan-out and chain with Celery 5.7.0 (installed into bench/.venv).
     Celery,
     /// Drop leftover gust_bench_* databases and bench-* queues of killed runs (not while a benchmark runs).
@@ -124,6 +133,7 @@ impl Scenario {
             Scenario::Big => "big",
             Scenario::Dagfiles => "dagfiles",
             Scenario::Apiload => "apiload",
+            Scenario::Soak => "soak",
             Scenario::Celery => "celery",
             Scenario::Cleanup => "cleanup",
         }
@@ -220,6 +230,8 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
         big_tasks: cli.tasks.map_or(100_000, |t| t as usize),
         dag_file_counts: cli.dag_files.iter().map(|&n| n as usize).collect(),
         load_seconds: cli.load_seconds,
+        soak_minutes: cli.minutes,
+        soak_retention_minutes: cli.retention_minutes,
         scheduler_env: Vec::new(),
         keep_logs: cli.keep_logs,
         bins,
@@ -267,7 +279,7 @@ async fn run(cli: &Cli) -> anyhow::Result<bool> {
 }
 
 async fn run_scenarios(cli: &Cli, ctx: &Ctx) -> Vec<ScenarioOutcome> {
-    use scenarios::{apiload, bash, big, chain, dagfiles, fanout, history, mixed, raw, runs, scale, ui};
+    use scenarios::{apiload, bash, big, chain, dagfiles, fanout, history, mixed, raw, runs, scale, soak, ui};
     let mut out = Vec::new();
     let all = cli.scenario == Scenario::All;
     let wants = |s: Scenario| all || cli.scenario == s;
@@ -313,6 +325,9 @@ async fn run_scenarios(cli: &Cli, ctx: &Ctx) -> Vec<ScenarioOutcome> {
     }
     if alone(Scenario::Apiload) {
         out.push(apiload::run(ctx).await);
+    }
+    if alone(Scenario::Soak) {
+        out.push(soak::run(ctx).await);
     }
     if cli.scenario == Scenario::Celery || interleave {
         out.push(match celery_outcome {

@@ -412,11 +412,39 @@ impl Report {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
         let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_string_pretty(self)? + "\n")
+        std::fs::write(&tmp, numbers_on_one_line(&serde_json::to_string_pretty(self)?) + "\n")
             .with_context(|| format!("writing {}", tmp.display()))?;
         std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
         Ok(())
     }
+}
+
+/// Pretty-printed JSON with every array of numbers (and nulls) on one line:
+/// a soak's time series stay readable and a tenth of the size.
+fn numbers_on_one_line(pretty: &str) -> String {
+    let lines: Vec<&str> = pretty.lines().collect();
+    let scalar = |line: &str| {
+        let item = line.trim().trim_end_matches(',');
+        serde_json::from_str::<serde_json::Value>(item).is_ok_and(|v| v.is_number() || v.is_null())
+    };
+    let mut out = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        if line.ends_with('[') {
+            let items = lines[i + 1..].iter().take_while(|l| scalar(l)).count();
+            if let Some(close) = lines.get(i + 1 + items).filter(|l| l.trim().starts_with(']') && items > 0) {
+                let joined: Vec<&str> =
+                    lines[i + 1..i + 1 + items].iter().map(|l| l.trim().trim_end_matches(',')).collect();
+                out.push(format!("{line}{}{}", joined.join(", "), close.trim()));
+                i += items + 2;
+                continue;
+            }
+        }
+        out.push(line.to_string());
+        i += 1;
+    }
+    out.join("\n")
 }
 
 fn show<T: std::fmt::Display>(value: &Option<T>) -> String {
@@ -611,6 +639,23 @@ mod tests {
         let table = report.table();
         assert!(table.contains("| runs (failed) | — |"), "{table}");
         assert!(table.contains("- runs: repetition 1: timed out"), "{table}");
+    }
+
+    #[test]
+    fn arrays_of_numbers_are_written_on_one_line_and_other_arrays_are_left_alone() {
+        let value = serde_json::json!({
+            "t_s": [0.0, 10.5, null],
+            "command": ["gust-bench", "soak"],
+            "nested": [[1, 2], [3]],
+            "series": [{"values": [1, null]}],
+            "empty": [],
+        });
+        let text = numbers_on_one_line(&serde_json::to_string_pretty(&value).unwrap());
+        assert!(text.contains("\"t_s\": [0.0, 10.5, null]"), "{text}");
+        assert!(text.contains("\"values\": [1, null]\n"), "{text}");
+        assert!(text.contains("\"command\": [\n"), "strings keep one per line: {text}");
+        assert!(text.contains("    [1, 2],\n    [3]\n"), "{text}");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), value);
     }
 
     #[test]

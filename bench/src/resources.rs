@@ -1,4 +1,4 @@
-//! Memory and CPU of processes, read from `/proc`.
+//! Memory, CPU, threads, open files and TCP connections of processes, read from `/proc`.
 
 use std::{
     sync::{Arc, Mutex},
@@ -30,6 +30,70 @@ fn parse_status(text: &str) -> Option<Memory> {
         line[name.len()..].split_whitespace().next()?.parse().ok()
     };
     Some(Memory { rss_kib: field("VmRSS:")?, hwm_kib: field("VmHWM:")? })
+}
+
+/// Threads of `pid` (`Threads` of `/proc/<pid>/status`).
+pub fn threads(pid: i32) -> anyhow::Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    status_number(&text, "Threads:").with_context(|| format!("{path} has no Threads"))
+}
+
+fn status_number(text: &str, name: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(name))?;
+    line[name.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Open file descriptors of `pid` (the entries of `/proc/<pid>/fd`).
+pub fn open_fds(pid: i32) -> anyhow::Result<usize> {
+    let path = format!("/proc/{pid}/fd");
+    Ok(std::fs::read_dir(&path).with_context(|| format!("reading {path}"))?.count())
+}
+
+/// One established TCP connection of a process, by its ports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpConnection {
+    /// The process's own port.
+    pub local_port: u16,
+    /// The port it is connected to (5432 for PostgreSQL, 5672 for RabbitMQ).
+    pub remote_port: u16,
+}
+
+/// The established TCP connections (IPv4 and IPv6) whose sockets `pid` holds open:
+/// its socket inodes from `/proc/<pid>/fd`, looked up in `/proc/<pid>/net/tcp{,6}`.
+pub fn tcp_connections(pid: i32) -> anyhow::Result<Vec<TcpConnection>> {
+    let fd_dir = format!("/proc/{pid}/fd");
+    let inodes: std::collections::HashSet<u64> = std::fs::read_dir(&fd_dir)
+        .with_context(|| format!("reading {fd_dir}"))?
+        .flatten()
+        .filter_map(|entry| socket_inode(&std::fs::read_link(entry.path()).ok()?.to_string_lossy()))
+        .collect();
+    let mut out = Vec::new();
+    for table in ["tcp", "tcp6"] {
+        let path = format!("/proc/{pid}/net/{table}");
+        let Ok(text) = std::fs::read_to_string(&path) else { continue };
+        out.extend(parse_tcp_table(&text).filter(|(inode, _)| inodes.contains(inode)).map(|(_, c)| c));
+    }
+    Ok(out)
+}
+
+/// The inode of a `socket:[12345]` link target.
+fn socket_inode(target: &str) -> Option<u64> {
+    target.strip_prefix("socket:[")?.strip_suffix(']')?.parse().ok()
+}
+
+/// `(inode, connection)` of every ESTABLISHED row of a `/proc/net/tcp` or `tcp6` table.
+fn parse_tcp_table(text: &str) -> impl Iterator<Item = (u64, TcpConnection)> + '_ {
+    const ESTABLISHED: &str = "01";
+    let port = |address: &str| u16::from_str_radix(address.rsplit(':').next()?, 16).ok();
+    text.lines().skip(1).filter_map(move |line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.get(3)? != &ESTABLISHED {
+            return None;
+        }
+        let connection = TcpConnection { local_port: port(fields.get(1)?)?, remote_port: port(fields.get(2)?)? };
+        Some((fields.get(9)?.parse().ok()?, connection))
+    })
 }
 
 /// User plus system CPU time of `pid` in seconds (`utime + stime` of
@@ -188,9 +252,49 @@ mod tests {
     }
 
     #[test]
+    fn threads_are_read_from_the_status_file() {
+        let text = "Name:\tgust-worker\nThreads:\t7\nVmRSS:\t 9876 kB\n";
+        assert_eq!(status_number(text, "Threads:"), Some(7));
+        assert_eq!(status_number(text, "Missing:"), None);
+    }
+
+    #[test]
+    fn only_established_connections_are_read_from_a_tcp_table_with_their_ports_and_inodes() {
+        let text = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n\
+           0: 0100007F:1538 00000000:0000 0A 00000000:00000000 00:00000000 00000000   106        0 1111 1 0 100 0 0 10 0\n\
+           1: 0100007F:D3A2 0100007F:1538 01 00000000:00000000 00:00000000 00000000     0        0 2222 1 0 20 4 30 10 -1\n\
+           2: 0100007F:9C40 0100007F:1628 01 00000000:00000000 00:00000000 00000000     0        0 3333 1 0 20 4 30 10 -1\n";
+        let rows: Vec<(u64, TcpConnection)> = parse_tcp_table(text).collect();
+        assert_eq!(
+            rows,
+            vec![
+                (2222, TcpConnection { local_port: 0xD3A2, remote_port: 5432 }),
+                (3333, TcpConnection { local_port: 0x9C40, remote_port: 5672 }),
+            ]
+        );
+        assert_eq!(socket_inode("socket:[2222]"), Some(2222));
+        assert_eq!(socket_inode("/dev/null"), None);
+    }
+
+    #[test]
     fn our_own_process_can_be_read() {
         let pid = std::process::id() as i32;
         assert!(memory(pid).unwrap().rss_kib > 0);
         assert!(cpu_seconds(pid, 100.0).unwrap() >= 0.0);
+        assert!(threads(pid).unwrap() >= 1);
+        assert!(open_fds(pid).unwrap() >= 3, "stdin, stdout and stderr at least");
+    }
+
+    #[test]
+    fn a_connection_we_hold_is_found_by_its_ports() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server_port = listener.local_addr().unwrap().port();
+        let client = std::net::TcpStream::connect(("127.0.0.1", server_port)).unwrap();
+        let client_port = client.local_addr().unwrap().port();
+        let ours = tcp_connections(std::process::id() as i32).unwrap();
+        assert!(
+            ours.contains(&TcpConnection { local_port: client_port, remote_port: server_port }),
+            "{ours:?} lacks {client_port} → {server_port}"
+        );
     }
 }

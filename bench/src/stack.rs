@@ -27,7 +27,7 @@ const STARTUP_PATIENCE: Duration = Duration::from_secs(90);
 /// Time each process gets to stop after SIGTERM.
 const STOP_GRACE: Duration = Duration::from_secs(20);
 /// The queue every benchmark task goes to.
-const QUEUE: &str = "default";
+pub const QUEUE: &str = "default";
 
 /// Slots of `default_pool` and `max_active_tasks` of every bench DAG: above any scenario's task count.
 pub const BENCH_POOL_SLOTS: usize = 1_000_000;
@@ -456,6 +456,26 @@ impl GustStack {
     /// Pid of the scheduler.
     pub fn scheduler_pid(&self) -> i32 {
         self.scheduler.as_ref().map(ChildProcess::pid).unwrap_or(-1)
+    }
+
+    /// Name and log file of every gust process of the stack: scheduler, workers, webapi.
+    pub fn process_logs(&self) -> Vec<(String, PathBuf)> {
+        self.scheduler
+            .iter()
+            .chain(&self.workers)
+            .chain(self.webapi.iter())
+            .map(|process| (process.name.clone(), process.log.clone()))
+            .collect()
+    }
+
+    /// Name and pid of every gust process of the stack: scheduler, workers, webapi.
+    pub fn processes(&self) -> Vec<(String, i32)> {
+        self.scheduler
+            .iter()
+            .chain(&self.workers)
+            .chain(self.webapi.iter())
+            .map(|process| (process.name.clone(), process.pid()))
+            .collect()
     }
 
     /// Stops every process (workers first), deletes the namespace's queues

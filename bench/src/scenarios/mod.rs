@@ -12,6 +12,7 @@ pub mod mixed;
 pub mod raw;
 pub mod runs;
 pub mod scale;
+pub mod soak;
 pub mod ui;
 
 use std::path::PathBuf;
@@ -21,6 +22,7 @@ use serde::Serialize;
 use crate::{
     stack::Binaries,
     stats::{self, Summary},
+    trend::Timeline,
 };
 
 /// Everything a scenario needs to know about this invocation.
@@ -52,6 +54,10 @@ pub struct Ctx {
     pub dag_file_counts: Vec<usize>,
     /// Seconds the apiload clients keep sending requests.
     pub load_seconds: u64,
+    /// Minutes the soak runs.
+    pub soak_minutes: u64,
+    /// Minutes of history the soak's scheduler keeps; `None`: retention off.
+    pub soak_retention_minutes: Option<u64>,
     /// Settings given to the scheduler process only, after the stack's own (a scenario's overrides).
     pub scheduler_env: Vec<(String, String)>,
     /// Keep each stack's temporary folder (DAGs, logs) even on success.
@@ -131,6 +137,9 @@ pub struct ScenarioOutcome {
     pub metrics: Vec<MetricResult>,
     /// Anything a reader needs to interpret the numbers.
     pub notes: Vec<String>,
+    /// What a long-running scenario (the soak) sampled over time, with each series' trend.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Timeline>,
 }
 
 impl ScenarioOutcome {
@@ -167,7 +176,15 @@ impl ScenarioOutcome {
                 Some(MetricResult { key: first.key, label: first.label, unit: first.unit, summary, samples })
             })
             .collect();
-        ScenarioOutcome { name: name.into(), status, repetitions: attempted, failures, metrics, notes: Vec::new() }
+        ScenarioOutcome {
+            name: name.into(),
+            status,
+            repetitions: attempted,
+            failures,
+            metrics,
+            notes: Vec::new(),
+            timeline: None,
+        }
     }
 
     /// A scenario that could not run at all.
@@ -179,6 +196,7 @@ impl ScenarioOutcome {
             failures: vec![reason],
             metrics: Vec::new(),
             notes: Vec::new(),
+            timeline: None,
         }
     }
 
