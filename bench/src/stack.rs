@@ -233,6 +233,7 @@ impl GustStack {
             ("GUST__AMQP__NAMESPACE".into(), self.namespace.clone()),
             ("GUST__DAGS__FOLDER".into(), self.dir.join("dags").display().to_string()),
             ("GUST__SCHEDULER__RESCAN_INTERVAL".into(), "1s".into()),
+            ("GUST__SCHEDULER__DAGS_ARE_PAUSED_AT_CREATION".into(), "false".into()),
             ("GUST__WORKER__CONCURRENCY".into(), ctx.concurrency.to_string()),
             ("GUST__WORKER__PREFETCH_MULTIPLIER".into(), ctx.prefetch_multiplier.to_string()),
             ("GUST__AUTH__ADMIN_USERNAME".into(), BENCH_ADMIN.into()),

@@ -59,7 +59,9 @@ pub fn schema() -> Value {
         "oneOf": [
             {"type": "null"},
             {"type": "string", "examples": ["0 3 * * *", "@daily"]},
-            {"type": "object", "properties": {"every": {"type": ["string", "number"]}}, "required": ["every"], "additionalProperties": false}
+            {"type": "object", "properties": {"every": {"type": ["string", "number"]}}, "required": ["every"], "additionalProperties": false},
+            {"type": "object", "properties": {"assets": {"$ref": "#/definitions/asset_condition"}}, "required": ["assets"], "additionalProperties": false,
+             "description": "Runs when assets get events: a list (all of them), {all: [...]} or {any: [...]}, nested."}
         ]
     });
     json!({
@@ -69,6 +71,7 @@ pub fn schema() -> Value {
         "type": "object",
         "required": ["dag_id", "tasks"],
         "additionalProperties": false,
+        "definitions": asset_definitions(),
         "properties": {
             "dag_id": identifier("Unique name of the DAG."),
             "description": {"type": ["string", "null"]},
@@ -81,6 +84,7 @@ pub fn schema() -> Value {
             "max_active_tasks": {"type": "integer", "minimum": 1},
             "params": {"type": "object", "description": "Params with a default value, or {type, default, enum, …} declarations."},
             "tags": {"type": "array", "items": string()},
+            "is_paused_upon_creation": {"type": "boolean", "description": "Whether the DAG starts paused when first stored (default: the scheduler's dags_are_paused_at_creation)."},
             "default_args": {"type": "object", "additionalProperties": false, "properties": defaults},
             "tasks": {"type": "array", "minItems": 1, "items": {"oneOf": task_schemas()}}
         }
@@ -129,12 +133,41 @@ fn task_schemas() -> Vec<Value> {
     schemas
 }
 
+/// An asset (a URI string, or {uri, name, group, extra}) and an asset condition, referenced as `#/definitions/…`.
+fn asset_definitions() -> Value {
+    json!({
+        "asset": {"oneOf": [
+            {"type": "string", "description": "The asset's URI, which is also its name."},
+            {"type": "object", "additionalProperties": false, "anyOf": [{"required": ["uri"]}, {"required": ["name"]}], "properties": {
+                "uri": string(), "name": string(), "group": string(), "extra": {"type": "object"}
+            }}
+        ]},
+        "asset_condition": {"oneOf": [
+            {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/asset_condition"}},
+            {"$ref": "#/definitions/asset"},
+            {"type": "object", "properties": {"all": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/asset_condition"}}}, "required": ["all"], "additionalProperties": false},
+            {"type": "object", "properties": {"any": {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/asset_condition"}}}, "required": ["any"], "additionalProperties": false}
+        ]}
+    })
+}
+
 fn common_task_fields() -> Map<String, Value> {
     let mut fields = task_settings();
     fields.insert("id".into(), identifier("Name of the task, unique in its DAG."));
     fields.insert(
         "depends_on".into(),
         json!({"type": "array", "items": string(), "description": "Tasks that must finish first."}),
+    );
+    fields.insert(
+        "outlets".into(),
+        json!({"type": "array", "description": "Assets a successful try records an event for; {alias: name} names an alias.", "items": {"oneOf": [
+            {"$ref": "#/definitions/asset"},
+            {"type": "object", "properties": {"alias": string()}, "required": ["alias"], "additionalProperties": false}
+        ]}}),
+    );
+    fields.insert(
+        "inlets".into(),
+        json!({"type": "array", "description": "Assets the task reads.", "items": {"$ref": "#/definitions/asset"}}),
     );
     fields.insert(
         "expand".into(),

@@ -90,6 +90,7 @@ pub async fn run(args: &TaskTestArgs) -> Result<bool, TaskTestError> {
         conf: Some(conf),
         first_poke_at: None,
         queued_at: None,
+        outlets: Vec::new(),
     };
     message.env = message.context_env();
     let settings = Settings::load()?;

@@ -78,8 +78,19 @@ pub struct ScanReport {
 }
 
 impl DagFolder {
-    /// Scans `folder` and brings the database in step with it.
-    pub async fn scan(&mut self, pool: &Pool, folder: &Path) -> Result<ScanReport, SchedulerError> {
+    /// Forgets what the last parse of file `name` gave, so the next scan parses it again.
+    pub fn forget(&mut self, name: &str) {
+        self.seen.remove(name);
+    }
+
+    /// Scans `folder` and brings the database in step with it; a DAG stored for the
+    /// first time starts paused per its file, else per `paused_at_creation`.
+    pub async fn scan(
+        &mut self,
+        pool: &Pool,
+        folder: &Path,
+        paused_at_creation: bool,
+    ) -> Result<ScanReport, SchedulerError> {
         let (files, folder_readable) = match dag_files(folder) {
             Ok(files) => (files, true),
             Err(e) => {
@@ -137,7 +148,8 @@ impl DagFolder {
                                     Parsed::Broken { problem: duplicate_dag_id(&name, &dag.dag_id, Path::new(other)) }
                                 } else {
                                     let tx = client.transaction().await?;
-                                    let new_version = dags::upsert(&tx, &dag, &name, &hash, &text).await?;
+                                    let new_version =
+                                        dags::upsert(&tx, &dag, &name, &hash, &text, paused_at_creation).await?;
                                     tx.commit().await?;
                                     if new_version {
                                         report.new_versions += 1;
@@ -280,15 +292,15 @@ mod tests {
         std::fs::write(scratch.folder.join("etl.yaml"), yaml).unwrap();
 
         let mut scanner = DagFolder::default();
-        assert_eq!(scanner.scan(&pool, &scratch.folder).await.unwrap().new_versions, 1);
+        assert_eq!(scanner.scan(&pool, &scratch.folder, false).await.unwrap().new_versions, 1);
         let mut client = pool.get().await.unwrap();
         let tx = client.transaction().await.unwrap();
         assert_eq!(dags::delete(&tx, "etl").await.unwrap(), Deletion::Deleted);
         tx.commit().await.unwrap();
-        let again = scanner.scan(&pool, &scratch.folder).await.unwrap();
+        let again = scanner.scan(&pool, &scratch.folder, false).await.unwrap();
         assert_eq!(again.new_versions, 1, "the unchanged file is stored again");
         assert!(dags::get(&client, "etl").await.unwrap().is_some_and(|dag| dag.is_active));
-        let cached = scanner.scan(&pool, &scratch.folder).await.unwrap();
+        let cached = scanner.scan(&pool, &scratch.folder, false).await.unwrap();
         assert_eq!(cached.new_versions, 0, "and then served from the cache");
         drop(client);
         pool.close();

@@ -245,6 +245,7 @@ pub fn build_message(ti: &Dispatchable, task: &TaskSpec, operator: OperatorSpec)
         conf: None,
         first_poke_at: None,
         queued_at: None,
+        outlets: task.outlets.clone(),
     };
     message.env = message.context_env();
     message

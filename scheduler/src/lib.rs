@@ -8,6 +8,7 @@
 //! and records ([`gust_shared::retention::run_periodically`]).
 
 mod args_schema;
+mod asset_triggers;
 mod broker;
 mod dag_folder;
 mod dead_letters;
@@ -164,10 +165,14 @@ async fn run_with(
                 scheduler.sweep().await;
             }
             Event::Wakeup(pending) => {
-                if pending.dag_files_changed {
+                for fileloc in &pending.reparse {
+                    scheduler.folder.forget(fileloc);
+                }
+                if pending.dag_files_changed || !pending.reparse.is_empty() {
                     scheduler.rescan().await;
                 }
-                if pending.runs_queued {
+                let triggered = scheduler.trigger_on_assets(Some(&pending.assets_queued)).await;
+                if pending.runs_queued || triggered > 0 {
                     scheduler.start_queued().await;
                 }
                 for (run_pk, finished) in pending.runs {
@@ -194,7 +199,8 @@ async fn run_with(
 
 impl Scheduler {
     async fn rescan(&mut self) {
-        match self.folder.scan(&self.pool, &self.settings.dags.folder).await {
+        let paused_at_creation = self.settings.scheduler.dags_are_paused_at_creation;
+        match self.folder.scan(&self.pool, &self.settings.dags.folder, paused_at_creation).await {
             Ok(report) => {
                 tracing::debug!(?report, "DAG folder scanned");
                 self.metrics.dag_files.set(i64::try_from(report.dags).unwrap_or(i64::MAX));
@@ -238,6 +244,7 @@ impl Scheduler {
                 tracing::error!(error = %e, "creating scheduled runs failed");
             }
         }
+        self.trigger_on_assets(None).await;
         let live = match self.pool.get().await {
             Ok(client) => db::runs::live_ids(&client).await,
             Err(e) => Err(e.into()),
@@ -257,6 +264,21 @@ impl Scheduler {
         }
         self.pool_warnings.check(&self.pool).await;
         self.operator_warnings.check(&self.pool).await;
+    }
+
+    /// Creates the asset-triggered runs due for `dag_ids` (every DAG with queued events when `None`); returns how many.
+    /// Like scheduled runs, none in `gust dags test`.
+    async fn trigger_on_assets(&self, dag_ids: Option<&std::collections::HashSet<String>>) -> usize {
+        if !self.timetable || dag_ids.is_some_and(|ids| ids.is_empty()) {
+            return 0;
+        }
+        match asset_triggers::create_triggered_runs(&self.pool, &self.versions, dag_ids).await {
+            Ok(created) => created,
+            Err(e) => {
+                tracing::error!(error = %e, "creating asset-triggered runs failed");
+                0
+            }
+        }
     }
 
     /// Starts the queued runs that may start (a run was created, or one finished).

@@ -34,6 +34,10 @@ pub struct Pending {
     pub pools_changed: bool,
     /// A DAG file was pushed or deleted over the API: rescan the DAG sources.
     pub dag_files_changed: bool,
+    /// Files (`fileloc`s) to parse again, changed or not, before the rescan.
+    pub reparse: HashSet<String>,
+    /// DAGs with newly queued asset events.
+    pub assets_queued: HashSet<String>,
     /// The listener lost its connection; notifications may have been missed.
     pub lost: bool,
 }
@@ -49,6 +53,8 @@ impl Wakeups {
                     || pending.runs_queued
                     || pending.pools_changed
                     || pending.dag_files_changed
+                    || !pending.reparse.is_empty()
+                    || !pending.assets_queued.is_empty()
                     || pending.lost
                 {
                     return std::mem::take(&mut *pending);
@@ -89,6 +95,12 @@ pub async fn listen(url: &str, wakeups: Arc<Wakeups>) -> Result<Listener, DbErro
                     Some(Signal::RunQueued { .. }) => feed.push(|p| p.runs_queued = true),
                     Some(Signal::PoolsChanged { .. }) => feed.push(|p| p.pools_changed = true),
                     Some(Signal::DagFilesChanged { .. }) => feed.push(|p| p.dag_files_changed = true),
+                    Some(Signal::ReparseFile { fileloc }) => feed.push(|p| {
+                        p.reparse.insert(fileloc);
+                    }),
+                    Some(Signal::AssetsQueued { dag_id }) => feed.push(|p| {
+                        p.assets_queued.insert(dag_id);
+                    }),
                     None => tracing::warn!(
                         channel = n.channel(),
                         payload = n.payload(),

@@ -214,6 +214,7 @@ mod tests {
             conf: None,
             first_poke_at: None,
             queued_at: None,
+            outlets: Vec::new(),
         }
     }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::dag::{OperatorSpec, RetryPolicy};
+use crate::dag::{AssetRef, OperatorSpec, RetryPolicy};
 
 /// The schema version this build writes. Version 2 added custom operators
 /// (`"operator": "custom"`) and the run's `params` and `conf`; version 3 added
@@ -67,6 +67,12 @@ pub struct TaskMessage {
     /// older schedulers do not send it, and older workers ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub queued_at: Option<DateTime<Utc>>,
+    /// The assets a successful try records an event for (the worker resolves
+    /// them to ids in SQL). Optional and omitted when empty: the messages of
+    /// tasks without outlets are unchanged, so no schema version bump; an older
+    /// worker ignores the field (and records no events).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outlets: Vec<AssetRef>,
 }
 
 /// Why a delivery could not be turned into a [`TaskMessage`].
@@ -153,12 +159,27 @@ mod tests {
             conf: None,
             first_poke_at: None,
             queued_at: None,
+            outlets: Vec::new(),
         }
     }
 
     #[test]
     fn a_message_round_trips_through_json() {
         let m = message();
+        assert_eq!(TaskMessage::from_bytes(&m.to_bytes()).unwrap(), m);
+    }
+
+    #[test]
+    fn outlets_travel_only_when_the_task_has_some() {
+        let mut m = message();
+        let json: serde_json::Value = serde_json::from_slice(&m.to_bytes()).unwrap();
+        assert!(json.get("outlets").is_none(), "{json}");
+        m.outlets = vec![crate::dag::AssetRef {
+            uri: "s3://b/orders".into(),
+            name: "orders".into(),
+            group: "asset".into(),
+            extra: Default::default(),
+        }];
         assert_eq!(TaskMessage::from_bytes(&m.to_bytes()).unwrap(), m);
     }
 

@@ -212,6 +212,9 @@ pub struct SchedulerSettings {
     /// worker consumes its queue.
     #[serde(with = "humantime_serde")]
     pub task_queued_timeout: Duration,
+    /// Whether a DAG stored for the first time starts paused (Airflow's
+    /// `dags_are_paused_at_creation`), unless its file sets `is_paused_upon_creation`.
+    pub dags_are_paused_at_creation: bool,
 }
 
 /// Tasks a worker runs at once unless configured: Airflow's Celery `worker_concurrency` default.
@@ -271,6 +274,102 @@ pub struct WebapiSettings {
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// Whether `GET /api/v2/config` shows the effective settings to admins (Airflow's
+    /// `[api] expose_config`); secrets are hidden either way.
+    pub expose_config: ExposeConfig,
+    /// Whether `POST /api/v2/connections/test` and `…/enqueue-test` may test connections from the
+    /// webapi (Airflow's `[core] test_connection`).
+    pub test_connection: TestConnection,
+}
+
+/// Airflow's `[api] expose_config`: `false` (the default), `true` or `non-sensitive-only`
+/// (which Airflow deprecated as a synonym of `true`, since secrets are always hidden).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExposeConfig {
+    /// `GET /api/v2/config` answers 403.
+    #[default]
+    False,
+    /// The settings are shown, secrets hidden.
+    True,
+    /// As `True`.
+    NonSensitiveOnly,
+}
+
+impl ExposeConfig {
+    /// Whether the settings may be shown at all.
+    pub fn exposed(self) -> bool {
+        self != ExposeConfig::False
+    }
+}
+
+impl Serialize for ExposeConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(match self {
+            ExposeConfig::False => "false",
+            ExposeConfig::True => "true",
+            ExposeConfig::NonSensitiveOnly => "non-sensitive-only",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for ExposeConfig {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum BoolOrText {
+            Bool(bool),
+            Text(String),
+        }
+        match BoolOrText::deserialize(deserializer)? {
+            BoolOrText::Bool(true) => Ok(ExposeConfig::True),
+            BoolOrText::Bool(false) => Ok(ExposeConfig::False),
+            BoolOrText::Text(text) => match text.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(ExposeConfig::True),
+                "false" | "0" | "no" | "" => Ok(ExposeConfig::False),
+                "non-sensitive-only" => Ok(ExposeConfig::NonSensitiveOnly),
+                _ => Err(serde::de::Error::custom(format!(
+                    "`{text}` is not one of false, true, non-sensitive-only (GUST__WEBAPI__EXPOSE_CONFIG)"
+                ))),
+            },
+        }
+    }
+}
+
+/// Airflow's `[core] test_connection`: `Disabled` (the default), `Enabled` or `Hidden`
+/// (tests refused, as `Disabled`; Airflow's UI also hides its button).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TestConnection {
+    /// Connection tests answer 403.
+    #[default]
+    Disabled,
+    /// The webapi tests connections.
+    Enabled,
+    /// As `Disabled`.
+    Hidden,
+}
+
+impl Serialize for TestConnection {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(match self {
+            TestConnection::Disabled => "Disabled",
+            TestConnection::Enabled => "Enabled",
+            TestConnection::Hidden => "Hidden",
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for TestConnection {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.trim().to_ascii_lowercase().as_str() {
+            "disabled" => Ok(TestConnection::Disabled),
+            "enabled" => Ok(TestConnection::Enabled),
+            "hidden" => Ok(TestConnection::Hidden),
+            _ => Err(serde::de::Error::custom(format!(
+                "`{text}` is not one of Disabled, Enabled, Hidden (GUST__WEBAPI__TEST_CONNECTION)"
+            ))),
+        }
+    }
 }
 
 /// Shortest JWT signing secret accepted, in bytes (HS256 wants at least its 256-bit output).
@@ -285,6 +384,9 @@ pub struct AuthSettings {
     /// How long an issued token is valid (Airflow's `jwt_expiration_time`, 24h).
     #[serde(with = "humantime_serde")]
     pub token_lifetime: Duration,
+    /// How long a token from `POST /auth/token/cli` is valid (Airflow's `jwt_cli_expiration_time`, 1h).
+    #[serde(with = "humantime_serde")]
+    pub cli_token_lifetime: Duration,
     /// Production mode: a missing or short `jwt_secret` stops the webapi instead of being generated.
     pub production: bool,
     /// Name of an admin user the webapi creates or updates at start (with `admin_password`).
@@ -321,6 +423,7 @@ impl std::fmt::Debug for AuthSettings {
         f.debug_struct("AuthSettings")
             .field("jwt_secret", &redacted(&self.jwt_secret))
             .field("token_lifetime", &self.token_lifetime)
+            .field("cli_token_lifetime", &self.cli_token_lifetime)
             .field("production", &self.production)
             .field("admin_username", &self.admin_username)
             .field("admin_password", &redacted(&self.admin_password))
@@ -333,6 +436,7 @@ impl Default for AuthSettings {
         Self {
             jwt_secret: None,
             token_lifetime: Duration::from_secs(24 * 60 * 60),
+            cli_token_lifetime: Duration::from_secs(60 * 60),
             production: false,
             admin_username: None,
             admin_password: None,
@@ -360,6 +464,12 @@ impl AuthSettings {
         if self.token_lifetime.is_zero() {
             return Err(SettingsError::Invalid {
                 key: "GUST__AUTH__TOKEN_LIFETIME",
+                problem: "must be longer than 0s".into(),
+            });
+        }
+        if self.cli_token_lifetime.is_zero() {
+            return Err(SettingsError::Invalid {
+                key: "GUST__AUTH__CLI_TOKEN_LIFETIME",
                 problem: "must be longer than 0s".into(),
             });
         }
@@ -420,6 +530,7 @@ impl Default for SchedulerSettings {
             dispatch_batch: 500,
             zombie_threshold: Duration::from_secs(60),
             task_queued_timeout: Duration::from_secs(600),
+            dags_are_paused_at_creation: true,
         }
     }
 }
@@ -451,7 +562,14 @@ impl Default for WorkerSettings {
 
 impl Default for WebapiSettings {
     fn default() -> Self {
-        Self { bind: "127.0.0.1:8080".into(), max_body_bytes: 1024 * 1024, tls_cert: None, tls_key: None }
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            max_body_bytes: 1024 * 1024,
+            tls_cert: None,
+            tls_key: None,
+            expose_config: ExposeConfig::False,
+            test_connection: TestConnection::Disabled,
+        }
     }
 }
 
@@ -969,6 +1087,20 @@ mod tests {
         settings.metrics.bind = String::new();
         settings.metrics.token = Some(" ".into());
         assert!(settings.validated().unwrap_err().to_string().contains("GUST__METRICS__TOKEN"));
+    }
+
+    #[test]
+    fn expose_config_and_test_connection_take_airflows_values() {
+        assert_eq!(Settings::default().webapi.expose_config, ExposeConfig::False);
+        assert_eq!(Settings::default().webapi.test_connection, TestConnection::Disabled);
+        assert_eq!(with_override("webapi.expose_config", "true").unwrap().webapi.expose_config, ExposeConfig::True);
+        let settings = with_override("webapi.expose_config", "non-sensitive-only").unwrap();
+        assert_eq!(settings.webapi.expose_config, ExposeConfig::NonSensitiveOnly);
+        let error = with_override("webapi.expose_config", "maybe").unwrap_err().to_string();
+        assert!(error.contains("non-sensitive-only"), "{error}");
+        let settings = with_override("webapi.test_connection", "Enabled").unwrap();
+        assert_eq!(settings.webapi.test_connection, TestConnection::Enabled);
+        assert!(with_override("webapi.test_connection", "on").unwrap_err().to_string().contains("Disabled"));
     }
 
     #[test]

@@ -75,7 +75,8 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
-    /// Asserts the API's JSON error shape with `status`; returns the detail.
+    /// Asserts the API's JSON error shape with `status`; returns the detail
+    /// (for a 422, FastAPI's list of problems as `loc: msg [type]` lines).
     pub fn assert_error(&self, status: StatusCode) -> String {
         assert_eq!(self.status, status, "body: {}", self.text());
         let content_type = self.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -83,10 +84,39 @@ impl Reply {
         let json = self.json();
         assert_eq!(json["status"], status.as_u16(), "{json}");
         assert_eq!(json["title"], status.canonical_reason().unwrap(), "{json}");
+        if status == StatusCode::UNPROCESSABLE_ENTITY {
+            return validation_problems(&json);
+        }
         let detail = json["detail"].as_str().unwrap_or_else(|| panic!("no string detail in {json}"));
         assert!(!detail.is_empty(), "{json}");
         detail.to_string()
     }
+}
+
+/// The problems of a 422 in FastAPI's shape, `{"detail": [{"loc", "msg", "type"}]}`,
+/// one `loc: msg [type]` line each (`body.slots: missing field `slots` [missing]`).
+pub fn validation_problems(json: &Value) -> String {
+    let problems = json["detail"].as_array().unwrap_or_else(|| panic!("a 422's detail must be a list: {json}"));
+    assert!(!problems.is_empty(), "{json}");
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|problem| {
+            let loc = problem["loc"].as_array().unwrap_or_else(|| panic!("no `loc` list in {problem}"));
+            let steps: Vec<String> = loc
+                .iter()
+                .map(|step| match step {
+                    Value::String(name) => name.clone(),
+                    Value::Number(index) if index.is_u64() => index.to_string(),
+                    other => panic!("`loc` steps are names or indexes, not {other}: {problem}"),
+                })
+                .collect();
+            let msg = problem["msg"].as_str().filter(|msg| !msg.is_empty());
+            let kind = problem["type"].as_str().filter(|kind| !kind.is_empty());
+            let (msg, kind) = msg.zip(kind).unwrap_or_else(|| panic!("no `msg` or `type` in {problem}"));
+            format!("{}: {msg} [{kind}]", steps.join("."))
+        })
+        .collect();
+    lines.join("\n")
 }
 
 impl TestApi {
@@ -145,11 +175,11 @@ impl TestApi {
         self.send_raw(request).await
     }
 
-    /// Stores a DAG as the scheduler would after parsing its file.
+    /// Stores a DAG as the scheduler would after parsing its file (unpaused, as the test stacks' scheduler is set).
     pub async fn add_dag(&self, yaml: &str) {
         let dag = gust_shared::dag::parse_dag_file("dags/test.yaml", yaml).expect("test DAG parses");
         let client = self.pool.get().await.unwrap();
-        db::dags::upsert(&client, &dag, &format!("/dags/{}.yaml", dag.dag_id), "hash-1", yaml).await.unwrap();
+        db::dags::upsert(&client, &dag, &format!("/dags/{}.yaml", dag.dag_id), "hash-1", yaml, false).await.unwrap();
     }
 
     /// Triggers a run of the DAG `yaml` through the API with the trigger body

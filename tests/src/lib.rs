@@ -3,6 +3,7 @@
 //! PostgreSQL and RabbitMQ, each stack in its own database and its own
 //! queue namespace, and drive it over HTTP like a user would.
 
+pub mod airflow_api;
 pub mod api;
 pub mod browser;
 pub mod database;
@@ -87,6 +88,8 @@ pub struct StackOptions {
     pub task_queued_timeout: Option<Duration>,
     /// The scheduler's periodic rescan of its DAG sources, when not the tests' 500 ms.
     pub rescan_interval: Option<Duration>,
+    /// The scheduler's `dags_are_paused_at_creation`, when not the tests' `false`.
+    pub dags_are_paused_at_creation: Option<bool>,
     /// The PostgreSQL server URL to make the stack's database on, when not the machine's
     /// (e.g. [`postgres_servers::PostgresReplicaPair::server_url`]).
     pub database_server: Option<String>,
@@ -107,6 +110,7 @@ impl Default for StackOptions {
             plugin_path: Vec::new(),
             task_queued_timeout: None,
             rescan_interval: None,
+            dags_are_paused_at_creation: None,
             database_server: None,
             amqp_url: None,
             amqp_tls_ca_file: None,
@@ -215,6 +219,8 @@ async fn isolated_settings_and_pool(options: &StackOptions) -> (Settings, Pool) 
     settings.worker.takeover_after = Duration::from_millis(1500);
     settings.worker.shutdown_grace = Duration::from_secs(5);
     settings.scheduler.zombie_threshold = Duration::from_secs(3);
+    // Test DAGs run as soon as they are stored; the tests of pausing at creation set it back.
+    settings.scheduler.dags_are_paused_at_creation = false;
     settings.auth.jwt_secret = Some(format!("{id}{id}"));
     settings.auth.admin_username = Some(ADMIN_USER.into());
     settings.auth.admin_password = Some(ADMIN_PASSWORD.into());
@@ -253,6 +259,9 @@ impl TestStack {
         settings.worker.plugin_path = options.plugin_path.clone();
         if let Some(interval) = options.rescan_interval {
             settings.scheduler.rescan_interval = interval;
+        }
+        if let Some(paused) = options.dags_are_paused_at_creation {
+            settings.scheduler.dags_are_paused_at_creation = paused;
         }
         if let Some(timeout) = options.task_queued_timeout {
             settings.scheduler.task_queued_timeout = timeout;

@@ -55,6 +55,10 @@ pub fn settings_env(settings: &Settings) -> Vec<(String, String)> {
         ("GUST__WORKER__SHUTDOWN_GRACE".into(), ms(settings.worker.shutdown_grace)),
         ("GUST__SCHEDULER__ZOMBIE_THRESHOLD".into(), ms(settings.scheduler.zombie_threshold)),
         ("GUST__SCHEDULER__TASK_QUEUED_TIMEOUT".into(), ms(settings.scheduler.task_queued_timeout)),
+        (
+            "GUST__SCHEDULER__DAGS_ARE_PAUSED_AT_CREATION".into(),
+            settings.scheduler.dags_are_paused_at_creation.to_string(),
+        ),
     ];
     let files = [
         ("GUST__AMQP__TLS_CA_FILE", &settings.amqp.tls_ca_file),

@@ -46,8 +46,8 @@ const MAX_RECORDS: usize = 1000;
 /// Largest answer read for the run id and logical date it carries.
 const MAX_READ_RESPONSE_BYTES: usize = 256 * 1024;
 
-/// The login route, whose failures are recorded too.
-const LOGIN_ROUTE: &str = "/auth/token";
+/// The login routes (`POST`), whose failures are recorded too.
+const LOGIN_ROUTES: [&str; 2] = ["/auth/token", "/auth/token/cli"];
 
 /// How a write route is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub(crate) fn action_for(method: &Method, route: &str) -> Option<Action> {
     const TI: &str = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}";
     let m = method.as_str();
     match (m, route) {
-        (_, LOGIN_ROUTE) if *method == Method::POST => plain("login"),
+        (_, route) if LOGIN_ROUTES.contains(&route) && *method == Method::POST => plain("login"),
         ("PATCH", "/api/v2/dags/{dag_id}") => plain("patch_dag"),
         ("DELETE", "/api/v2/dags/{dag_id}") => plain("delete_dag"),
         ("POST", "/api/v2/dags/{dag_id}/dagRuns") => {
@@ -83,6 +83,30 @@ pub(crate) fn action_for(method: &Method, route: &str) -> Option<Action> {
             Some(Action { event: "clear_dag_run", dry_run_default: true, from_response: false })
         }
         ("PATCH", TI) => plain("patch_task_instance"),
+        ("PATCH", "/api/v2/dags/{dag_id}/dagRuns") => plain("bulk_dag_runs"),
+        ("POST", "/api/v2/dags/{dag_id}/clearDagRuns") => {
+            Some(Action { event: "clear_dag_runs", dry_run_default: true, from_response: false })
+        }
+        ("POST", "/api/v2/dags/{dag_id}/clearPartitions") => {
+            Some(Action { event: "clear_dag_run_partitions", dry_run_default: true, from_response: false })
+        }
+        ("POST", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries") => {
+            plain("create_xcom_entry")
+        }
+        ("PATCH", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}") => {
+            plain("update_xcom_entry")
+        }
+        ("DELETE", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}") => {
+            plain("delete_xcom_entry")
+        }
+        ("PATCH", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}") => {
+            plain("patch_task_instance")
+        }
+        ("DELETE", TI) => plain("delete_task_instance"),
+        ("PATCH", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances") => plain("bulk_task_instances"),
+        ("PATCH", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskGroupInstances/{group_id}") => {
+            plain("patch_task_group_instances")
+        }
         ("POST", "/api/v2/dags/{dag_id}/clearTaskInstances") => {
             Some(Action { event: "clear", dry_run_default: true, from_response: false })
         }
@@ -106,14 +130,25 @@ pub(crate) fn action_for(method: &Method, route: &str) -> Option<Action> {
             Some(Action { event: "put_dag_file", dry_run_default: false, from_response: true })
         }
         ("DELETE", "/api/v2/gust/dagFiles/{file_name}") => plain("delete_dag_file"),
+        ("POST", "/api/v2/assets/events") => plain("create_asset_event"),
+        ("POST", "/api/v2/assets/{asset_id}/materialize") => {
+            Some(Action { event: "materialize_asset", dry_run_default: false, from_response: true })
+        }
+        ("DELETE", "/api/v2/assets/{asset_id}/queuedEvents") => plain("delete_asset_queued_events"),
+        ("DELETE", "/api/v2/dags/{dag_id}/assets/queuedEvents") => plain("delete_dag_asset_queued_events"),
+        ("DELETE", "/api/v2/dags/{dag_id}/assets/{asset_id}/queuedEvents") => plain("delete_dag_asset_queued_event"),
         _ => None,
     }
 }
 
 /// Write routes that change nothing, so are never recorded.
 #[cfg(test)]
-const UNRECORDED_WRITES: [(&str, &str); 2] = [
+const UNRECORDED_WRITES: &[(&str, &str)] = &[
     ("PATCH", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/dry_run"),
+    ("PATCH", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/dry_run"),
+    ("PATCH", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskGroupInstances/{group_id}/dry_run"),
+    ("POST", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list"),
+    ("POST", "/api/v2/dags/{dag_id}/dagRuns/list"),
     ("POST", "/api/v2/backfills/dry_run"),
 ];
 
@@ -150,7 +185,9 @@ pub(crate) async fn record(State(state): State<AppState>, request: Request, next
     let (response, events) = if status.is_success() {
         let (response, answer) = if action.from_response { read_answer(response).await } else { (response, None) };
         (response, request.events(answer.as_ref()))
-    } else if route == LOGIN_ROUTE && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS) {
+    } else if LOGIN_ROUTES.contains(&route.as_str())
+        && matches!(status, StatusCode::UNAUTHORIZED | StatusCode::TOO_MANY_REQUESTS)
+    {
         (response, vec![request.failed_login(status)])
     } else {
         return response;
@@ -344,7 +381,7 @@ pub(crate) fn masked_extra(event: &str, mut extra: Value) -> Value {
 }
 
 /// Replaces the value of every field whose name looks secret with [`MASK`], at any depth.
-fn mask_sensitive(value: &mut Value) {
+pub(crate) fn mask_sensitive(value: &mut Value) {
     match value {
         Value::Object(fields) => {
             for (key, field) in fields.iter_mut() {

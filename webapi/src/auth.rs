@@ -1,4 +1,5 @@
-//! Authentication and roles: `POST /auth/token` trades a username and
+//! Authentication and roles: `POST /auth/token` (and `POST /auth/token/cli`,
+//! for command-line tools, with a shorter lifetime) trades a username and
 //! password for an HS256 JWT, and one middleware checks the bearer token and
 //! the role every `/api/v2` route needs ([`required_access`]).
 
@@ -142,23 +143,31 @@ pub struct CurrentUser {
     pub role: Role,
 }
 
-/// Token keys, token lifetime and the failed-login limiter, shared by every request.
+/// Token keys, token lifetimes and the failed-login limiter, shared by every request.
 pub struct Auth {
     encoding: EncodingKey,
     decoding: DecodingKey,
     lifetime: Duration,
+    cli_lifetime: Duration,
     limiter: LoginLimiter,
 }
 
 impl Auth {
-    /// Signs and checks tokens with `secret`, issuing them for `lifetime`.
+    /// Signs and checks tokens with `secret`, issuing them for `lifetime`
+    /// (command-line tokens for the default `cli_token_lifetime`; see [`Auth::with_cli_lifetime`]).
     pub fn with_secret(secret: &[u8], lifetime: Duration) -> Self {
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             lifetime,
+            cli_lifetime: AuthSettings::default().cli_token_lifetime,
             limiter: LoginLimiter::default(),
         }
+    }
+
+    /// The same keys, issuing `POST /auth/token/cli` tokens for `cli_lifetime`.
+    pub fn with_cli_lifetime(self, cli_lifetime: Duration) -> Self {
+        Self { cli_lifetime, ..self }
     }
 
     /// A random secret of this process: tokens die with it and no other webapi accepts them.
@@ -168,7 +177,7 @@ impl Auth {
 
     /// From settings; without `jwt_secret` (development) the secret is random and a warning says what that means.
     pub fn from_settings(settings: &AuthSettings) -> Self {
-        match settings.jwt_secret.as_deref() {
+        let auth = match settings.jwt_secret.as_deref() {
             Some(secret) => {
                 if secret.len() < MIN_JWT_SECRET_BYTES {
                     tracing::warn!(
@@ -185,7 +194,8 @@ impl Auth {
                 );
                 Self::with_random_secret(settings.token_lifetime)
             }
-        }
+        };
+        auth.with_cli_lifetime(settings.cli_token_lifetime)
     }
 
     /// How long issued tokens are valid.
@@ -193,10 +203,20 @@ impl Auth {
         self.lifetime
     }
 
+    /// How long tokens from `POST /auth/token/cli` are valid.
+    pub fn cli_lifetime(&self) -> Duration {
+        self.cli_lifetime
+    }
+
     /// A signed token for `username` with `role`, valid for the configured lifetime.
     pub fn issue(&self, username: &str, role: Role) -> Result<String, AuthError> {
+        self.issue_for(username, role, self.lifetime)
+    }
+
+    /// A signed token for `username` with `role`, valid for `lifetime`.
+    fn issue_for(&self, username: &str, role: Role, lifetime: Duration) -> Result<String, AuthError> {
         let iat = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let claims = Claims { sub: username.to_string(), role, iat, exp: iat + self.lifetime.as_secs().max(1) };
+        let claims = Claims { sub: username.to_string(), role, iat, exp: iat + lifetime.as_secs().max(1) };
         Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
     }
 
@@ -319,15 +339,18 @@ pub async fn bootstrap_users(pool: &Pool, settings: &AuthSettings) -> Result<(),
     Ok(())
 }
 
-/// The body of `POST /auth/token`.
+/// The body of `POST /auth/token` and `POST /auth/token/cli` (Airflow's `LoginBody`).
 #[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = LoginBody)]
 pub(crate) struct LoginRequest {
     username: String,
     password: String,
 }
 
-/// The answer of `POST /auth/token` (Airflow's simple auth manager shape).
+/// The answer of `POST /auth/token` and `POST /auth/token/cli` (Airflow's simple auth manager shape).
 #[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = LoginResponse)]
 struct TokenResponse {
     access_token: String,
     token_type: &'static str,
@@ -347,7 +370,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 }
 
 /// `POST /auth/token`: a token for a valid username and password.
-#[utoipa::path(post, path = "/auth/token", tag = "Login", request_body = LoginRequest, responses(
+#[utoipa::path(post, path = "/auth/token", tag = "Login", operation_id = "create_token", request_body = LoginRequest, responses(
     (status = 201, description = "A bearer token for the `/api/v2` routes", body = TokenResponse),
     (status = 401, description = "Wrong username or password"),
     (status = 429, description = "Too many failed logins for this user from this address; see `Retry-After`"),
@@ -358,7 +381,31 @@ pub(crate) async fn login(
     ClientAddress(ip): ClientAddress,
     ApiJson(body): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
+    let lifetime = state.auth.lifetime;
+    issue_token(&state, &ip, body, lifetime).await
+}
+
+/// `POST /auth/token/cli`: a token for a command-line tool (`airflowctl auth login`),
+/// valid for `GUST__AUTH__CLI_TOKEN_LIFETIME`; the same checks, limits and audit as `POST /auth/token`.
+#[utoipa::path(post, path = "/auth/token/cli", tag = "Login", operation_id = "create_token_cli", request_body = LoginRequest, responses(
+    (status = 201, description = "A bearer token for the `/api/v2` routes, valid for `GUST__AUTH__CLI_TOKEN_LIFETIME`", body = TokenResponse),
+    (status = 401, description = "Wrong username or password"),
+    (status = 429, description = "Too many failed logins for this user from this address; see `Retry-After`"),
+    (status = 503, description = "The metadata database is unavailable; try again shortly"),
+))]
+pub(crate) async fn login_cli(
+    State(state): State<AppState>,
+    ClientAddress(ip): ClientAddress,
+    ApiJson(body): ApiJson<LoginRequest>,
+) -> Result<Response, ApiError> {
+    let lifetime = state.auth.cli_lifetime;
+    issue_token(&state, &ip, body, lifetime).await
+}
+
+/// Checks the credentials (within the failed-login limit) and answers 201 with a token valid for `lifetime`.
+async fn issue_token(state: &AppState, ip: &str, body: LoginRequest, lifetime: Duration) -> Result<Response, ApiError> {
     let auth = &state.auth;
+    let ip = ip.to_string();
     let key = (body.username.clone(), ip.clone());
     if let Some(retry_after_secs) = auth.limiter.blocked_for(&key, Instant::now()) {
         tracing::warn!(username = %body.username, %ip, "login refused: too many failed attempts");
@@ -388,7 +435,7 @@ pub(crate) async fn login(
         return Err(ApiError::Unauthorized(BAD_CREDENTIALS.into()));
     };
     auth.limiter.forget(&key);
-    let access_token = auth.issue(&body.username, role).map_err(|e| {
+    let access_token = auth.issue_for(&body.username, role, lifetime).map_err(|e| {
         tracing::error!(error = %e, "cannot sign a token");
         ApiError::with_status(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -396,7 +443,7 @@ pub(crate) async fn login(
         )
     })?;
     tracing::info!(username = %body.username, %role, %ip, "token issued");
-    let body = TokenResponse { access_token, token_type: "bearer", expires_in: auth.lifetime.as_secs() };
+    let body = TokenResponse { access_token, token_type: "bearer", expires_in: lifetime.as_secs().max(1) };
     Ok((StatusCode::CREATED, Json(body)).into_response())
 }
 
@@ -405,9 +452,18 @@ fn dummy_hash() -> &'static str {
     HASH.get_or_init(|| hash_password("not-a-real-password").unwrap_or_default())
 }
 
-/// Routes anyone may call, as in Airflow: health, version, the token endpoint and the API document.
-pub(crate) const PUBLIC_ROUTES: [&str; 5] =
-    ["/api/v2/monitor/health", "/api/v2/version", "/auth/token", "/openapi.json", "/docs"];
+/// Routes anyone may call, as in Airflow: health, version, the token endpoints, the
+/// login and logout redirects (logout only clears the session cookie) and the API document.
+pub(crate) const PUBLIC_ROUTES: [&str; 8] = [
+    "/api/v2/monitor/health",
+    "/api/v2/version",
+    "/auth/token",
+    "/auth/token/cli",
+    "/api/v2/auth/login",
+    "/api/v2/auth/logout",
+    "/openapi.json",
+    "/docs",
+];
 
 /// gust's user management, admin-only for every method.
 const USERS_ROUTE: &str = "/api/v2/gust/users";
@@ -420,26 +476,50 @@ pub fn required_access(method: &Method, route: &str) -> Access {
     if PUBLIC_ROUTES.contains(&route) {
         return Access::Public;
     }
-    // Who may do what is for admins only, reading included.
-    if route == USERS_ROUTE || route.starts_with("/api/v2/gust/users/") {
+    // Who may do what, and how gust is configured, is for admins only, reading included.
+    if route == USERS_ROUTE || route.starts_with("/api/v2/gust/users/") || route.starts_with("/api/v2/config") {
         return Access::Role(Role::Admin);
     }
     if *method == Method::GET || *method == Method::HEAD {
         return Access::Role(Role::Viewer);
     }
+    // A listing whose filters are in a JSON body: a read.
+    if *method == Method::POST
+        && matches!(
+            route,
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list" | "/api/v2/dags/{dag_id}/dagRuns/list"
+        )
+    {
+        return Access::Role(Role::Viewer);
+    }
+    // Favorites are the caller's own: any signed-in user may mark them.
+    if *method == Method::POST && matches!(route, "/api/v2/dags/{dag_id}/favorite" | "/api/v2/dags/{dag_id}/unfavorite")
+    {
+        return Access::Role(Role::Viewer);
+    }
     let operator = match route.strip_prefix(RUN) {
+        Some("/taskInstances/{task_id}/xcomEntries") => *method == Method::POST,
+        Some("/taskInstances/{task_id}/xcomEntries/{xcom_key}") => {
+            *method == Method::PATCH || *method == Method::DELETE
+        }
         Some(rest) if rest.starts_with("/taskInstances/{task_id}") => {
             let rest = rest.trim_start_matches("/taskInstances/{task_id}");
-            *method == Method::PATCH && (rest.is_empty() || rest == "/dry_run")
+            *method == Method::PATCH && matches!(rest, "" | "/dry_run" | "/{map_index}" | "/{map_index}/dry_run")
         }
+        Some("/taskInstances") => *method == Method::PATCH,
+        Some("/taskGroupInstances/{group_id}" | "/taskGroupInstances/{group_id}/dry_run") => *method == Method::PATCH,
         Some("") => *method == Method::PATCH,
         Some("/clear") => *method == Method::POST,
         _ => match route {
-            "/api/v2/dags/{dag_id}" => *method == Method::PATCH,
-            "/api/v2/dags/{dag_id}/dagRuns"
-            | "/api/v2/dags/{dag_id}/clearTaskInstances"
+            "/api/v2/dags" | "/api/v2/dags/{dag_id}" => *method == Method::PATCH,
+            "/api/v2/parseDagFile/{file_token}" => *method == Method::PUT,
+            "/api/v2/dags/{dag_id}/dagRuns" => *method == Method::POST || *method == Method::PATCH,
+            "/api/v2/dags/{dag_id}/clearDagRuns" | "/api/v2/dags/{dag_id}/clearPartitions" => *method == Method::POST,
+            "/api/v2/dags/{dag_id}/clearTaskInstances"
             | "/api/v2/backfills"
-            | "/api/v2/backfills/dry_run" => *method == Method::POST,
+            | "/api/v2/backfills/dry_run"
+            | "/api/v2/assets/events"
+            | "/api/v2/assets/{asset_id}/materialize" => *method == Method::POST,
             "/api/v2/backfills/{backfill_id}/pause"
             | "/api/v2/backfills/{backfill_id}/unpause"
             | "/api/v2/backfills/{backfill_id}/cancel" => *method == Method::PUT,
@@ -554,8 +634,67 @@ mod tests {
         ("GET", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", Access::Role(Role::Viewer)),
         (
             "GET",
-            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries/{try_number}",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries/{task_try_number}",
             Access::Role(Role::Viewer),
+        ),
+        ("PATCH", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", Access::Role(Role::Operator)),
+        ("POST", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list", Access::Role(Role::Viewer)),
+        ("DELETE", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", Access::Role(Role::Admin)),
+        (
+            "GET",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}",
+            Access::Role(Role::Viewer),
+        ),
+        (
+            "PATCH",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}",
+            Access::Role(Role::Operator),
+        ),
+        (
+            "PATCH",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/dry_run",
+            Access::Role(Role::Operator),
+        ),
+        (
+            "GET",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/listMapped",
+            Access::Role(Role::Viewer),
+        ),
+        (
+            "GET",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/dependencies",
+            Access::Role(Role::Viewer),
+        ),
+        (
+            "GET",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/dependencies",
+            Access::Role(Role::Viewer),
+        ),
+        ("GET", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/links", Access::Role(Role::Viewer)),
+        (
+            "GET",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/externalLogUrl/{try_number}",
+            Access::Role(Role::Viewer),
+        ),
+        (
+            "GET",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/tries",
+            Access::Role(Role::Viewer),
+        ),
+        (
+            "GET",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/tries/{task_try_number}",
+            Access::Role(Role::Viewer),
+        ),
+        (
+            "PATCH",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskGroupInstances/{group_id}",
+            Access::Role(Role::Operator),
+        ),
+        (
+            "PATCH",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskGroupInstances/{group_id}/dry_run",
+            Access::Role(Role::Operator),
         ),
         (
             "GET",
@@ -572,6 +711,26 @@ mod tests {
             "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}",
             Access::Role(Role::Viewer),
         ),
+        (
+            "POST",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries",
+            Access::Role(Role::Operator),
+        ),
+        (
+            "PATCH",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}",
+            Access::Role(Role::Operator),
+        ),
+        (
+            "DELETE",
+            "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/xcomEntries/{xcom_key}",
+            Access::Role(Role::Operator),
+        ),
+        ("PATCH", "/api/v2/dags/{dag_id}/dagRuns", Access::Role(Role::Operator)),
+        ("POST", "/api/v2/dags/{dag_id}/dagRuns/list", Access::Role(Role::Viewer)),
+        ("GET", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/wait", Access::Role(Role::Viewer)),
+        ("POST", "/api/v2/dags/{dag_id}/clearDagRuns", Access::Role(Role::Operator)),
+        ("POST", "/api/v2/dags/{dag_id}/clearPartitions", Access::Role(Role::Operator)),
         ("POST", "/api/v2/dags/{dag_id}/clearTaskInstances", Access::Role(Role::Operator)),
         ("GET", "/api/v2/backfills", Access::Role(Role::Viewer)),
         ("POST", "/api/v2/backfills", Access::Role(Role::Operator)),
@@ -609,6 +768,9 @@ mod tests {
         ("GET", "/api/v2/eventLogs", Access::Role(Role::Viewer)),
         ("GET", "/api/v2/eventLogs/{event_log_id}", Access::Role(Role::Viewer)),
         ("POST", "/auth/token", Access::Public),
+        ("POST", "/auth/token/cli", Access::Public),
+        ("GET", "/api/v2/auth/login", Access::Public),
+        ("GET", "/api/v2/auth/logout", Access::Public),
         ("GET", "/openapi.json", Access::Public),
         ("GET", "/docs", Access::Public),
     ];

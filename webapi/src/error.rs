@@ -1,5 +1,7 @@
 //! The API's one error type and its JSON shape,
-//! `{"status": 404, "title": "Not Found", "detail": "DAG `x` not found"}`.
+//! `{"status": 404, "title": "Not Found", "detail": "DAG `x` not found"}`;
+//! a 422 carries FastAPI's list instead of the string,
+//! `{"status": 422, …, "detail": [{"loc": ["body", "slots"], "msg": "…", "type": "missing"}]}`.
 
 use axum::{
     extract::rejection::{JsonRejection, PathRejection},
@@ -9,6 +11,7 @@ use axum::{
 };
 use gust_shared::db::{backfills::CreateBackfillError, runs::CreateRunError, DbError};
 use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Why a request failed; every handler and extractor error ends up here.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +39,9 @@ pub enum ApiError {
         /// Seconds until another attempt is accepted.
         retry_after_secs: u64,
     },
+    /// Input that does not fit the operation's schema (422 with FastAPI's `detail` list).
+    #[error("{}", join_messages(.0))]
+    Invalid(Vec<FieldError>),
     /// A request the framework rejected (bad JSON, path, query, size, method), with its own status.
     #[error("{detail}")]
     Rejected {
@@ -52,12 +58,102 @@ pub enum ApiError {
     Db(#[from] DbError),
 }
 
+/// One problem with a request's input, FastAPI's (pydantic's) `ValidationError`.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[schema(as = ValidationError)]
+pub struct FieldError {
+    /// Where: `body`, `query` or `path`, then field names and array indexes.
+    pub loc: Vec<Loc>,
+    /// What is wrong and how to fix it.
+    pub msg: String,
+    /// The kind of problem, as pydantic names it: `missing`, `extra_forbidden`, `int_parsing`, `json_invalid`, …
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// The value that was refused, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub input: Option<serde_json::Value>,
+}
+
+/// One step of a [`FieldError`]'s location: a field name or an array index.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum Loc {
+    /// A place (`body`, `query`, `path`) or a field name.
+    Name(String),
+    /// An array index, or a byte offset in a body that is not JSON.
+    Index(usize),
+}
+
+impl From<&str> for Loc {
+    fn from(name: &str) -> Self {
+        Loc::Name(name.to_string())
+    }
+}
+
+impl From<String> for Loc {
+    fn from(name: String) -> Self {
+        Loc::Name(name)
+    }
+}
+
+impl From<usize> for Loc {
+    fn from(index: usize) -> Self {
+        Loc::Index(index)
+    }
+}
+
+impl FieldError {
+    /// A problem at `loc` (e.g. `["body", "slots"]`) of pydantic kind `kind`.
+    pub fn new<L: Into<Loc>>(loc: impl IntoIterator<Item = L>, kind: &'static str, msg: impl Into<String>) -> Self {
+        Self { loc: loc.into_iter().map(Into::into).collect(), msg: msg.into(), kind, input: None }
+    }
+
+    /// The same problem, naming the value that was refused.
+    pub fn with_input(mut self, input: impl Into<serde_json::Value>) -> Self {
+        self.input = Some(input.into());
+        self
+    }
+}
+
+impl ApiError {
+    /// A 422 for one problem with the input; see [`FieldError::new`].
+    pub fn invalid<L: Into<Loc>>(loc: impl IntoIterator<Item = L>, kind: &'static str, msg: impl Into<String>) -> Self {
+        ApiError::Invalid(vec![FieldError::new(loc, kind, msg)])
+    }
+}
+
+/// The messages of `errors` in one line, for logs, the UI and the string form of the error.
+fn join_messages(errors: &[FieldError]) -> String {
+    errors.iter().map(|error| error.msg.as_str()).collect::<Vec<_>>().join("; ")
+}
+
+/// The readable text of an error answer's `detail`: the string itself, or
+/// the messages of a 422's list joined; `None` when it has neither.
+pub fn detail_text(detail: &serde_json::Value) -> Option<String> {
+    match detail {
+        serde_json::Value::String(text) => Some(text.clone()),
+        serde_json::Value::Array(errors) => {
+            let messages: Vec<&str> = errors.iter().filter_map(|error| error["msg"].as_str()).collect();
+            (!messages.is_empty()).then(|| messages.join("; "))
+        }
+        _ => None,
+    }
+}
+
+/// The `detail` of an error body: a string, or for a 422 the list of problems.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Detail {
+    Text(String),
+    Fields(Vec<FieldError>),
+}
+
 /// The JSON body of every error response.
 #[derive(Debug, Serialize)]
 struct ErrorBody {
     status: u16,
     title: &'static str,
-    detail: String,
+    detail: Detail,
 }
 
 const UNAVAILABLE_DETAIL: &str = "the metadata database is unavailable; try again shortly";
@@ -69,6 +165,17 @@ impl ApiError {
         ApiError::Rejected { status, detail: detail.into() }
     }
 
+    /// The problems of a 422: its own list, or one without a location for a 422 made from text.
+    fn field_errors(&self) -> Option<Vec<FieldError>> {
+        match self {
+            ApiError::Invalid(errors) => Some(errors.clone()),
+            ApiError::Rejected { status: StatusCode::UNPROCESSABLE_ENTITY, detail } => {
+                Some(vec![FieldError::new(Vec::<Loc>::new(), "value_error", detail.clone())])
+            }
+            _ => None,
+        }
+    }
+
     /// The status and client-facing detail; server-side failures are logged here, not exposed.
     pub(crate) fn status_and_detail(self) -> (StatusCode, String) {
         match self {
@@ -78,6 +185,7 @@ impl ApiError {
             ApiError::Unauthorized(detail) => (StatusCode::UNAUTHORIZED, detail),
             ApiError::Forbidden(detail) => (StatusCode::FORBIDDEN, detail),
             ApiError::TooManyRequests { detail, .. } => (StatusCode::TOO_MANY_REQUESTS, detail),
+            ApiError::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, join_messages(&errors)),
             ApiError::Rejected { status, detail } => (status, detail),
             ApiError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
@@ -113,8 +221,10 @@ impl IntoResponse for ApiError {
             }
             _ => None,
         };
-        let (status, detail) = self.status_and_detail();
+        let fields = self.field_errors();
+        let (status, text) = self.status_and_detail();
         let title = status.canonical_reason().unwrap_or("Error");
+        let detail = fields.map_or(Detail::Text(text), Detail::Fields);
         let mut response = (status, Json(ErrorBody { status: status.as_u16(), title, detail })).into_response();
         if let Some((name, value)) = header {
             response.headers_mut().insert(name, value);

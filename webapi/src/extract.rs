@@ -1,33 +1,41 @@
 //! Extractors whose rejections are [`ApiError`]s, so a malformed body, path
-//! or query string gets the same JSON error shape as everything else.
+//! or query string gets the same JSON error shape as everything else: a
+//! body, query string or path value that does not fit the operation's types
+//! is a 422 with FastAPI's `detail` list, each entry locating the problem
+//! (`["body", "slots"]`, `["query", "limit"]`, `["path", "try_number"]`).
 
 use axum::{
-    extract::{FromRequest, FromRequestParts, Path, Request},
-    http::request::Parts,
-    Json,
+    extract::{
+        path::ErrorKind as PathErrorKind, rejection::PathRejection, FromRequest, FromRequestParts, Path, RawPathParams,
+        Request,
+    },
+    http::{request::Parts, StatusCode},
 };
 use serde::de::DeserializeOwned;
+use serde_json::error::Category;
+use std::fmt::Write as _;
 use utoipa::openapi::{
     path::{Parameter, ParameterBuilder, ParameterIn},
     schema::{ArrayBuilder, ObjectBuilder, Type},
     Required,
 };
 
-use crate::error::ApiError;
+use crate::error::{ApiError, FieldError, Loc};
 
 /// A JSON request body (`Content-Type: application/json`): a JSON object
-/// (422 otherwise, as for one that does not fit `T`), or with `ANY` set
+/// (422 otherwise, as for one that is not JSON or does not fit `T`), or with `ANY` set
 /// ([`ANY_JSON`]) any JSON value, which the handler checks itself.
 pub struct ApiJson<T, const ANY: bool = false>(pub T);
 
 /// The `ANY` of an [`ApiJson`] whose handler takes any JSON value.
 pub const ANY_JSON: bool = true;
 
-/// The query string, deserialized; unknown keys are ignored and a repeated key
-/// (`tags=a&tags=b`, how Airflow's clients send lists) fills a `Vec`.
+/// The query string, deserialized; unknown keys are ignored, a repeated key
+/// (`tags=a&tags=b`, how Airflow's clients send lists) fills a `Vec`, and a
+/// value that does not parse is a 422 naming the parameter.
 pub struct ApiQuery<T>(pub T);
 
-/// The path parameters, deserialized.
+/// The path parameters, deserialized; one that does not parse is a 422 naming it.
 pub struct ApiPath<T>(pub T);
 
 impl<S, T, const ANY: bool> FromRequest<S> for ApiJson<T, ANY>
@@ -50,15 +58,16 @@ where
         if has_escaped_nul(&bytes) {
             return Err(ApiError::BadRequest(NUL_DETAIL.replace("{where}", "the JSON body")));
         }
-        let Json(value) = Json::<T>::from_bytes(&bytes)?;
         // serde fills a struct from a JSON array too (`[null, null]`); the API's bodies are objects.
-        if !ANY && bytes.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
-            return Err(ApiError::with_status(
-                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        let object = bytes.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'{');
+        if !ANY && !object && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
+            return Err(ApiError::invalid(
+                ["body"],
+                "model_attributes_type",
                 "the body must be a JSON object, such as {\"field\": \"value\"}",
             ));
         }
-        Ok(Self(value))
+        json_body::<T>(&bytes).map(Self)
     }
 }
 
@@ -72,9 +81,9 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         refuse_nul(query, "the query string")?;
-        serde_html_form::from_str(query)
+        serde_path_to_error::deserialize(serde_html_form::Deserializer::from_bytes(query.as_bytes()))
             .map(Self)
-            .map_err(|error| ApiError::BadRequest(format!("invalid query string: {error}")))
+            .map_err(|error| query_error(query, &error))
     }
 }
 
@@ -87,9 +96,231 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         refuse_nul(parts.uri.path(), "the path")?;
-        let Path(value) = Path::<T>::from_request_parts(parts, state).await?;
-        Ok(Self(value))
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(error)) => {
+                let names = match RawPathParams::from_request_parts(parts, state).await {
+                    Ok(params) => params.iter().map(|(name, _)| name.to_string()).collect(),
+                    Err(_) => Vec::new(),
+                };
+                Err(path_error(error.into_kind(), &names))
+            }
+            Err(other) => Err(ApiError::with_status(other.status(), other.body_text())),
+        }
     }
+}
+
+/// The body as `T`: a 422 `json_invalid` at the byte where it stops being
+/// JSON, or one entry locating the field that does not fit `T`.
+fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize(&mut deserializer) {
+        Ok(value) => deserializer.end().map(|()| value).map_err(|error| not_json(&error, bytes)),
+        Err(error) if error.inner().classify() != Category::Data => Err(not_json(error.inner(), bytes)),
+        Err(error) => Err(ApiError::Invalid(vec![body_field_error(&error)])),
+    }
+}
+
+/// The 422 for a body that is not JSON, located at the byte offset where the parser stopped.
+fn not_json(error: &serde_json::Error, bytes: &[u8]) -> ApiError {
+    let line_start: usize =
+        bytes.split_inclusive(|byte| *byte == b'\n').take(error.line().saturating_sub(1)).map(<[u8]>::len).sum();
+    let offset = (line_start + error.column().saturating_sub(1)).min(bytes.len());
+    ApiError::Invalid(vec![FieldError::new(
+        [Loc::from("body"), Loc::Index(offset)],
+        "json_invalid",
+        format!("the body is not valid JSON: {error}"),
+    )])
+}
+
+/// The entry for a body field that does not fit: where it is, what kind of problem, serde's explanation.
+fn body_field_error(error: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+    let mut loc = vec![Loc::from("body")];
+    for segment in error.path().iter() {
+        match segment {
+            serde_path_to_error::Segment::Seq { index } => loc.push(Loc::Index(*index)),
+            serde_path_to_error::Segment::Map { key } | serde_path_to_error::Segment::Enum { variant: key } => {
+                loc.push(Loc::Name(key.clone()));
+            }
+            serde_path_to_error::Segment::Unknown => {}
+        }
+    }
+    let text = error.inner().to_string();
+    let message = text.rsplit_once(" at line ").map_or(text.as_str(), |(message, _)| message);
+    let kind = kind_of(message);
+    let named = match kind {
+        "missing" | "extra_forbidden" => first_quoted(message).map(str::to_string),
+        _ => None,
+    };
+    let msg = match (&named, loc.len()) {
+        (Some(_), _) | (None, 1) => message.to_string(),
+        (None, _) => format!("`{}`: {message}", dotted(&loc[1..])),
+    };
+    if let Some(name) = named.filter(|name| loc.last() != Some(&Loc::Name(name.clone()))) {
+        loc.push(Loc::Name(name));
+    }
+    FieldError::new(loc, kind, msg)
+}
+
+/// The 422 for a query string that does not fit: the parameter, and the value it had.
+fn query_error(query: &str, error: &serde_path_to_error::Error<serde_html_form::de::Error>) -> ApiError {
+    let message = error.inner().to_string();
+    let kind = kind_of(&message);
+    let mut names = error.path().iter().filter_map(|segment| match segment {
+        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+        _ => None,
+    });
+    let Some(name) = names.next().or_else(|| first_quoted(&message).map(str::to_string)) else {
+        return ApiError::invalid(["query"], kind, format!("the query string does not fit this operation: {message}"));
+    };
+    let index = error.path().iter().find_map(|segment| match segment {
+        serde_path_to_error::Segment::Seq { index } => Some(*index),
+        _ => None,
+    });
+    let values: Vec<(String, String)> = serde_html_form::from_str(query).unwrap_or_default();
+    let value = values.into_iter().filter(|(key, _)| *key == name).nth(index.unwrap_or(0)).map(|(_, value)| value);
+    let msg = if kind == "missing" {
+        format!("the query parameter `{name}` is required")
+    } else {
+        parse_message(&name, kind, &message, value.as_deref())
+    };
+    let mut field = FieldError::new([Loc::from("query"), Loc::Name(name)], kind, msg);
+    if let Some(value) = value {
+        field = field.with_input(value);
+    }
+    ApiError::Invalid(vec![field])
+}
+
+/// The 422 for a path segment that does not parse; `names` are the route's parameters, in order.
+fn path_error(kind: PathErrorKind, names: &[String]) -> ApiError {
+    let at = |index: usize| names.get(index).cloned().unwrap_or_else(|| format!("parameter {}", index + 1));
+    let (name, kind, msg, value) = match kind {
+        PathErrorKind::ParseErrorAtKey { key, value, expected_type } => {
+            let kind = kind_of_type(expected_type);
+            (key.clone(), kind, parse_message(&key, kind, expected_type, Some(&value)), Some(value))
+        }
+        PathErrorKind::ParseErrorAtIndex { index, value, expected_type } => {
+            let (name, kind) = (at(index), kind_of_type(expected_type));
+            (name.clone(), kind, parse_message(&name, kind, expected_type, Some(&value)), Some(value))
+        }
+        PathErrorKind::ParseError { value, expected_type } => {
+            let (name, kind) = (at(0), kind_of_type(expected_type));
+            (name.clone(), kind, parse_message(&name, kind, expected_type, Some(&value)), Some(value))
+        }
+        PathErrorKind::DeserializeError { key, value, message } => {
+            let msg = parse_message(&key, "value_error", &message, Some(&value));
+            (key, "value_error", msg, Some(value))
+        }
+        PathErrorKind::InvalidUtf8InPathParam { key } => {
+            let msg = format!("`{key}` is not valid UTF-8 once percent-decoded");
+            (key, "string_unicode", msg, None)
+        }
+        PathErrorKind::Message(message) => return ApiError::invalid(["path"], "value_error", message),
+        other => {
+            tracing::error!(error = %other, "a handler's path type does not fit its route");
+            return ApiError::with_status(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal server error; the gust-webapi log has the details",
+            );
+        }
+    };
+    let mut field = FieldError::new([Loc::from("path"), Loc::Name(name)], kind, msg);
+    if let Some(value) = value {
+        field = field.with_input(value);
+    }
+    ApiError::Invalid(vec![field])
+}
+
+/// A message for parameter `name` whose value does not parse as `kind` (`why` is the parser's explanation).
+fn parse_message(name: &str, kind: &str, why: &str, value: Option<&str>) -> String {
+    let got = value.map(|value| format!(", got `{value}`")).unwrap_or_default();
+    match kind {
+        "int_parsing" => format!("`{name}` must be a whole number{got}"),
+        "float_parsing" => format!("`{name}` must be a number{got}"),
+        "bool_parsing" => format!("`{name}` must be true or false{got}"),
+        _ => format!("`{name}`: {why}{got}"),
+    }
+}
+
+/// The pydantic kind of a Rust type name's parse failure (`i32` → `int_parsing`).
+fn kind_of_type(type_name: &str) -> &'static str {
+    let base = type_name.rsplit("::").next().unwrap_or(type_name);
+    match base {
+        "i8" | "i16" | "i32" | "i64" | "i128" | "isize" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize" => {
+            "int_parsing"
+        }
+        "f32" | "f64" => "float_parsing",
+        "bool" => "bool_parsing",
+        _ => "value_error",
+    }
+}
+
+/// The pydantic kind of a serde error message (`missing field …` → `missing`).
+fn kind_of(message: &str) -> &'static str {
+    if message.starts_with("missing field") {
+        return "missing";
+    }
+    if message.starts_with("unknown field") {
+        return "extra_forbidden";
+    }
+    if message.starts_with("unknown variant") {
+        return "enum";
+    }
+    if message.contains("invalid digit") || message.contains("parse integer") || message.contains("fit in target type")
+    {
+        return "int_parsing";
+    }
+    if message.contains("invalid float literal") {
+        return "float_parsing";
+    }
+    if message.contains("was not `true` or `false`") {
+        return "bool_parsing";
+    }
+    let Some((got, expected)) = message.strip_prefix("invalid type: ").and_then(|rest| rest.split_once(", expected "))
+    else {
+        return "value_error";
+    };
+    let integer = ["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64", "usize", "isize", "integer"];
+    if integer.iter().any(|name| expected.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| word == *name)) {
+        return if got.starts_with("string") { "int_parsing" } else { "int_type" };
+    }
+    match expected {
+        e if e.contains("bool") => {
+            if got.starts_with("string") {
+                "bool_parsing"
+            } else {
+                "bool_type"
+            }
+        }
+        e if e.contains("f64") || e.contains("f32") || e.contains("float") => "float_type",
+        e if e.contains("string") || e.contains("char") => "string_type",
+        e if e.contains("sequence") || e.contains("array") || e.contains("tuple") => "list_type",
+        e if e.contains("map") || e.contains("struct") => "dict_type",
+        _ => "value_error",
+    }
+}
+
+/// The first `backquoted` word of a serde message (the field of `missing field `x``).
+fn first_quoted(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once('`')?;
+    rest.split_once('`').map(|(word, _)| word)
+}
+
+/// A body location as people write it: `conf.items[0]`.
+fn dotted(loc: &[Loc]) -> String {
+    loc.iter().fold(String::new(), |mut text, step| {
+        match step {
+            Loc::Name(name) if text.is_empty() => text.push_str(name),
+            Loc::Name(name) => {
+                text.push('.');
+                text.push_str(name);
+            }
+            Loc::Index(index) => {
+                let _ = write!(text, "[{index}]");
+            }
+        }
+        text
+    })
 }
 
 /// Deserializes a body field that is present (even as `null`) into `Some`, so

@@ -67,6 +67,8 @@ pub struct AppState {
     pub secrets: Option<Arc<gust_shared::secrets::Secrets>>,
     /// Request and login metrics, served at `/metrics`.
     pub metrics: metrics::Metrics,
+    /// The settings the webapi started with (`GET /api/v2/config`, connection tests).
+    pub settings: Arc<gust_shared::settings::Settings>,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
             auth: Arc::new(auth::Auth::with_random_secret(AuthSettings::default().token_lifetime)),
             secrets: None,
             metrics: metrics::Metrics::new(None),
+            settings: Arc::default(),
         }
     }
 
@@ -97,7 +100,13 @@ impl AppState {
             .with_amqp(settings.amqp.clone())
             .with_secrets(settings.secrets.secrets()?)
             .with_auth(auth::Auth::from_settings(&settings.auth))
-            .with_metrics_token(settings.metrics.token.clone()))
+            .with_metrics_token(settings.metrics.token.clone())
+            .with_settings(settings.clone()))
+    }
+
+    /// The same state with other settings for `GET /api/v2/config` and connection tests (nothing else reads them).
+    pub fn with_settings(self, settings: gust_shared::settings::Settings) -> Self {
+        Self { settings: Arc::new(settings), ..self }
     }
 
     /// The same state with fresh metrics whose `/metrics` needs `token` (`GUST__METRICS__TOKEN`) when set.

@@ -3,7 +3,8 @@
 //! register them with the router, so the document cannot list a route the
 //! server does not serve or miss one it does. This module adds what every
 //! operation shares: the bearer scheme and the error responses, derived
-//! from what each operation takes.
+//! from what each operation takes: [`ErrorBody`] for every error but a 422,
+//! which has FastAPI's `HTTPValidationError` shape ([`ValidationErrorBody`]).
 
 use axum::http::Method;
 use utoipa::{
@@ -16,12 +17,15 @@ use utoipa::{
     ToSchema,
 };
 
-use crate::auth::{required_access, Access, Role};
+use crate::{
+    auth::{required_access, Access, Role},
+    error::{FieldError, Loc},
+};
 
 /// Name of the bearer-token security scheme in the document.
 const BEARER: &str = "HTTPBearer";
 
-/// The JSON body of every error response.
+/// The JSON body of every error response but a 422 (Airflow's `HTTPExceptionResponse`, plus `status` and `title`).
 #[derive(Debug, serde::Serialize, ToSchema)]
 pub(crate) struct ErrorBody {
     /// The HTTP status code.
@@ -32,6 +36,20 @@ pub(crate) struct ErrorBody {
     pub(crate) detail: String,
 }
 
+/// The JSON body of a 422: FastAPI's `HTTPValidationError`, whose `detail`
+/// lists each problem with its location, plus `status` and `title`.
+#[derive(ToSchema)]
+#[schema(as = HTTPValidationError)]
+#[allow(dead_code)]
+pub(crate) struct ValidationErrorBody {
+    /// The HTTP status code, 422.
+    status: u16,
+    /// The status code's reason phrase.
+    title: String,
+    /// Every problem found, each with where it is (`["body", "slots"]`), what it is and its pydantic kind.
+    detail: Vec<FieldError>,
+}
+
 /// The document's fixed parts; the router adds the paths, then [`finish`] the shared responses.
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -40,7 +58,7 @@ pub(crate) struct ErrorBody {
         description = "Airflow 3 compatible REST API of gust (`/api/v2`); gust's own additions live under `/api/v2/gust`. \
                        Get a token from `POST /auth/token` and send it as `Authorization: Bearer <token>`."
     ),
-    components(schemas(ErrorBody))
+    components(schemas(ErrorBody, ValidationErrorBody, FieldError, Loc))
 )]
 pub(crate) struct ApiDoc;
 
@@ -48,7 +66,8 @@ pub(crate) struct ApiDoc;
 /// give, derived from what it takes (see [`derived_errors`]); statuses only
 /// its handler knows (409, 429, a 404 for a resource named in the body) its
 /// `#[utoipa::path]` lists itself. Every 4xx and 5xx answer has the
-/// [`ErrorBody`] shape unless the operation documents another body.
+/// [`ErrorBody`] shape (a 422 [`ValidationErrorBody`]'s) unless the operation
+/// documents another body.
 pub(crate) fn finish(openapi: &mut OpenApi) {
     let components = openapi.components.get_or_insert_with(Default::default);
     components.add_security_scheme(BEARER, SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
@@ -58,17 +77,17 @@ pub(crate) fn finish(openapi: &mut OpenApi) {
             if access != Access::Public {
                 operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
             }
-            for (status, description) in derived_errors(operation, access, (&method, path)) {
+            for (status, description) in derived_errors(operation, access) {
                 operation
                     .responses
                     .responses
                     .entry(status.to_string())
-                    .or_insert_with(|| error_response(description).into());
+                    .or_insert_with(|| error_response(status, description).into());
             }
             for (status, response) in operation.responses.responses.iter_mut() {
                 if let (true, RefOr::T(response)) = (status.starts_with(['4', '5']), response) {
                     if response.content.is_empty() {
-                        *response = error_response(&response.description);
+                        *response = error_response(status.parse().unwrap_or(500), &response.description);
                     }
                 }
             }
@@ -90,23 +109,19 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = (Met
     .filter_map(|(method, operation)| Some((method, operation.as_mut()?)))
 }
 
-/// Operations whose JSON body is read as any JSON value and checked by the
-/// handler, so a body of the wrong shape is a 400 naming the field, never a 422.
-const UNTYPED_BODIES: [(Method, &str); 1] = [(Method::PATCH, "/api/v2/dags/{dag_id}")];
-
 /// The error statuses an operation can answer with, from what it takes:
 ///
-/// - path or query parameters: 400 (a value that does not parse or holds a NUL);
+/// - path or query parameters: 400 (a NUL, or a value the handler refuses),
+///   422 (a value that does not parse as its type, a required one missing);
 ///   path parameters also 404 (the resource they name is missing);
-/// - a JSON body: 400 (malformed JSON, a NUL, or a value the handler refuses),
-///   413 (larger than `GUST__WEBAPI__MAX_BODY_BYTES`), 415 (not
-///   `application/json`), 422 (JSON that does not fit the body's schema, as
-///   axum's `Json` rejects it; not for [`UNTYPED_BODIES`]);
+/// - a JSON body: 400 (a NUL, or a value the handler refuses), 413 (larger
+///   than `GUST__WEBAPI__MAX_BODY_BYTES`), 415 (not `application/json`),
+///   422 (not JSON, or JSON that does not fit the body's schema);
 /// - a bearer token: 401 (missing, invalid, expired or void), 403 when the
 ///   operation needs more than the viewer role (every user has that), and
 ///   503, since checking the token reads the users table. Public operations
 ///   document their own 503 where they use the database.
-fn derived_errors(operation: &Operation, access: Access, (method, path): (&Method, &str)) -> Vec<(u16, &'static str)> {
+fn derived_errors(operation: &Operation, access: Access) -> Vec<(u16, &'static str)> {
     let located = |place: ParameterIn| {
         operation.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
     };
@@ -122,12 +137,13 @@ fn derived_errors(operation: &Operation, access: Access, (method, path): (&Metho
     if body {
         errors.push((413, "The body is larger than the server's limit (GUST__WEBAPI__MAX_BODY_BYTES)"));
         errors.push((415, "The body is not sent as `Content-Type: application/json`"));
-        if !UNTYPED_BODIES.iter().any(|(m, p)| m == method && *p == path) {
-            errors.push((
-                422,
-                "The JSON body does not fit the schema: a missing field, a wrong type or an unknown field",
-            ));
-        }
+    }
+    if in_path || in_query || body {
+        errors.push((
+            422,
+            "Validation Error: a parameter or the body does not fit the schema (not JSON, a missing field, \
+             a wrong type or an unknown field); each entry of `detail` locates one problem",
+        ));
     }
     if let Access::Role(role) = access {
         errors.push((401, "No valid bearer token"));
@@ -175,10 +191,12 @@ pub(crate) fn only_false() -> Object {
         .build()
 }
 
-fn error_response(description: &str) -> utoipa::openapi::Response {
+/// The response of error `status`: an [`ErrorBody`], or for 422 a [`ValidationErrorBody`].
+fn error_response(status: u16, description: &str) -> utoipa::openapi::Response {
+    let schema = if status == 422 { "HTTPValidationError" } else { "ErrorBody" };
     ResponseBuilder::new()
         .description(description)
-        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build())
+        .content("application/json", ContentBuilder::new().schema(Some(Ref::from_schema_name(schema))).build())
         .build()
 }
 
@@ -199,15 +217,34 @@ mod tests {
         let document = document();
         let cases: [(&str, &str, &[&str]); 6] = [
             ("get", "/api/v2/version", &["200"]),
-            ("get", "/api/v2/dags", &["200", "400", "401", "503"]),
-            ("get", "/api/v2/gust/users/{username}", &["200", "400", "401", "403", "404", "503"]),
-            ("patch", "/api/v2/dags/{dag_id}", &["200", "400", "401", "403", "404", "413", "415", "503"]),
+            ("get", "/api/v2/dags", &["200", "400", "401", "422", "503"]),
+            ("get", "/api/v2/gust/users/{username}", &["200", "400", "401", "403", "404", "422", "503"]),
+            ("patch", "/api/v2/dags/{dag_id}", &["200", "400", "401", "403", "404", "413", "415", "422", "503"]),
             ("post", "/api/v2/pools", &["201", "400", "401", "403", "409", "413", "415", "422", "503"]),
             ("post", "/auth/token", &["201", "400", "401", "413", "415", "422", "429", "503"]),
         ];
         for (method, path, expected) in cases {
             assert_eq!(statuses(&document, method, path), expected, "{method} {path}");
         }
+    }
+
+    #[test]
+    fn a_422_is_documented_with_fastapis_validation_error_shape() {
+        let document = document();
+        let response = &document["paths"]["/api/v2/pools"]["post"]["responses"]["422"];
+        assert_eq!(
+            response["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/HTTPValidationError"
+        );
+        let schemas = &document["components"]["schemas"];
+        let detail = &schemas["HTTPValidationError"]["properties"]["detail"];
+        assert_eq!(detail["items"]["$ref"], "#/components/schemas/ValidationError", "{detail}");
+        let problem = &schemas["ValidationError"];
+        assert_eq!(problem["required"], serde_json::json!(["loc", "msg", "type"]), "{problem}");
+        let loc = serde_json::to_string(&schemas["Loc"]).unwrap();
+        assert!(loc.contains("\"string\"") && loc.contains("\"integer\""), "{loc}");
+        let not_found = &document["paths"]["/api/v2/pools/{pool_name}"]["get"]["responses"]["404"];
+        assert_eq!(not_found["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/ErrorBody");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use gust_shared::{
     broker::{BrokerFuture, Delivery, Publish},
     dag::OperatorSpec,
     db::{
+        assets::outlets::{record_outlet_events, Producer},
         logs,
         task_instances::{
             try_end::TryOutcome,
@@ -363,7 +364,8 @@ async fn record_outcome(
         retry_delay_ms: delay_ms,
         retryable: outcome.retryable,
     };
-    if outcome.state == TaskState::Success && outcome.xcom.is_none() {
+    let plain_success = outcome.state == TaskState::Success && outcome.xcom.is_none() && message.outlets.is_empty();
+    if plain_success {
         // Nothing else has to be atomic with a success: group-commit it with other tasks'.
         // No pooled connection is held while waiting: the batch needs one.
         match ctx
@@ -384,11 +386,22 @@ async fn record_outcome(
     if let Some(next_poke) = &outcome.next_poke {
         return reschedule(ctx, &mut client, message, next_poke).await;
     }
-    if outcome.state == TaskState::Success && outcome.xcom.is_none() {
+    if plain_success {
         return Ok(worker_tries::finish(&client, message.ti_id, message.try_number, &try_outcome).await?);
     }
     let tx = client.transaction().await?;
     let recorded = worker_tries::finish(&tx, message.ti_id, message.try_number, &try_outcome).await?;
+    if recorded == Some(TaskState::Success) && !message.outlets.is_empty() {
+        // Before the XCom is replaced: an `asset_extra` XCom the task wrote becomes the events' extra.
+        let producer = Producer {
+            ti_id: message.ti_id,
+            dag_id: &message.dag_id,
+            run_id: &message.run_id,
+            task_id: &message.task_id,
+            map_index: message.map_index,
+        };
+        record_outlet_events(&tx, &producer, &message.outlets).await?;
+    }
     if let (Some(TaskState::Success), Some(value)) = (recorded, &outcome.xcom) {
         xcom::replace(&tx, message.ti_id, message.try_number, &[(xcom::RETURN_VALUE_KEY, value)]).await?;
     }

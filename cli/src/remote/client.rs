@@ -281,11 +281,15 @@ impl Client {
     }
 }
 
-/// The `detail` of an error answer (`{"status", "title", "detail"}`), else its text, on one line.
+/// The `detail` of an error answer (`{"status", "title", "detail"}`; a 422's
+/// list of problems as their messages), else its text, on one line.
 fn error_detail(text: &str, status: StatusCode) -> String {
     let detail = match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(body)) => match body.get("detail") {
             Some(Value::String(detail)) => detail.clone(),
+            Some(Value::Array(problems)) if problems.iter().all(|p| p["msg"].is_string()) && !problems.is_empty() => {
+                problems.iter().map(problem_text).collect::<Vec<_>>().join("; ")
+            }
             Some(other) => other.to_string(),
             None => text.to_string(),
         },
@@ -296,6 +300,23 @@ fn error_detail(text: &str, status: StatusCode) -> String {
         status.canonical_reason().unwrap_or("no explanation").to_lowercase()
     } else {
         detail
+    }
+}
+
+/// One entry of a 422's `detail` (`{"loc": ["query", "limit"], "msg": …}`): its
+/// message, after the parameter it is about when the message does not name it.
+fn problem_text(problem: &Value) -> String {
+    let msg = problem["msg"].as_str().unwrap_or_default();
+    let loc: Vec<String> = problem["loc"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .skip(1)
+        .map(|step| step.as_str().map_or_else(|| step.to_string(), str::to_string))
+        .collect();
+    match loc.last() {
+        Some(name) if !msg.contains(name.as_str()) => format!("{}: {msg}", loc.join(".")),
+        _ => msg.to_string(),
     }
 }
 
@@ -323,6 +344,18 @@ mod tests {
         assert_eq!(error_detail(body, StatusCode::NOT_FOUND), "DAG `x` not found");
         assert_eq!(error_detail("<html>\n oops </html>", StatusCode::BAD_GATEWAY), "<html> oops </html>");
         assert_eq!(error_detail("", StatusCode::BAD_GATEWAY), "bad gateway");
+    }
+
+    #[test]
+    fn a_validation_error_shows_each_problem_with_the_field_it_is_about() {
+        let body = r#"{"detail": [
+            {"loc": ["query", "limit"], "msg": "`limit` must be a whole number, got `x`", "type": "int_parsing"},
+            {"loc": ["body", "pool", "slots"], "msg": "Field required", "type": "missing"}
+        ]}"#;
+        assert_eq!(
+            error_detail(body, StatusCode::UNPROCESSABLE_ENTITY),
+            "`limit` must be a whole number, got `x`; pool.slots: Field required"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! DAGs: the validated model the scheduler stores and dispatches from, and
 //! the parser that turns one YAML file into it.
 
+mod assets;
 mod builtin;
 mod graph;
 mod limits;
@@ -18,6 +19,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use assets::{AssetCondition, AssetRef, DEFAULT_ASSET_GROUP};
 pub use builtin::{json_strings, render_json, HttpArgs, PythonArgs, SqlArgs, DEFAULT_SQL_MAX_ROWS, HTTP_METHODS};
 pub use limits::{
     check_yaml, LimitError, MAX_DAG_FILE_BYTES, MAX_TASKS, MAX_YAML_DEPTH, MAX_YAML_NODES, MAX_YAML_TEXT_BYTES,
@@ -62,6 +64,12 @@ pub struct Dag {
     pub tags: Vec<String>,
     /// Owners shown in the API.
     pub owners: Vec<String>,
+    /// Whether the DAG starts paused when first stored; `None` follows `dags_are_paused_at_creation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub is_paused_upon_creation: Option<bool>,
+    /// The assets whose events trigger runs (`schedule: {assets: …}`); `None` unless asset-scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asset_schedule: Option<AssetCondition>,
     /// Tasks in topological order (every task after its upstreams).
     pub tasks: Vec<TaskSpec>,
 }
@@ -102,8 +110,19 @@ pub struct TaskSpec {
     /// The list a mapped task expands over, one task instance per element.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expand: Option<ExpandSource>,
+    /// Assets a successful try records an event for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outlets: Vec<AssetRef>,
+    /// Asset aliases the task names among its outlets (registered; resolved at run time).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outlet_aliases: Vec<String>,
+    /// Assets the task reads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inlets: Vec<AssetRef>,
 }
 
+/// The `timetable_summary` of an asset-scheduled DAG (Airflow's `AssetTriggeredTimetable`).
+pub const ASSET_TIMETABLE_SUMMARY: &str = "Asset";
 /// The pool tasks use unless they name another (Airflow's `default_pool`).
 pub const DEFAULT_POOL: &str = "default_pool";
 /// `max_active_tasks` of a DAG that sets none (Airflow's default).
@@ -296,6 +315,15 @@ impl Dag {
         self.tasks.iter().find(|t| t.task_id == task_id)
     }
 
+    /// Airflow's `timetable_summary`: the schedule's text, `Asset` when asset-scheduled, `None` when manual only.
+    pub fn timetable_summary(&self) -> Option<String> {
+        match (&self.schedule, &self.asset_schedule) {
+            (Some(schedule), _) => Some(schedule.text.clone()),
+            (None, Some(_)) => Some(ASSET_TIMETABLE_SUMMARY.into()),
+            (None, None) => None,
+        }
+    }
+
     /// The span and timezone the DAG's schedule is read in.
     pub fn schedule_bounds(&self) -> ScheduleBounds {
         ScheduleBounds { start_date: self.start_date, end_date: self.end_date, timezone: self.timezone }
@@ -312,6 +340,8 @@ mod tests {
             ("dags/example_etl.yaml", include_str!("../../../dags/example_etl.yaml")),
             ("dags/example_hello.yaml", include_str!("../../../dags/example_hello.yaml")),
             ("dags/example_hourly_report.yaml", include_str!("../../../dags/example_hourly_report.yaml")),
+            ("dags/example_asset_producer.yaml", include_str!("../../../dags/example_asset_producer.yaml")),
+            ("dags/example_asset_consumer.yaml", include_str!("../../../dags/example_asset_consumer.yaml")),
         ];
         for (file, yaml) in examples {
             let dag = super::parse_dag_file(file, yaml).unwrap_or_else(|e| panic!("{file}: {e}"));

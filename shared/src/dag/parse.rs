@@ -10,6 +10,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::{
+    assets::{self, AssetCondition},
     graph::topological_order,
     limits::{check_yaml, LimitError, MAX_TASKS},
     Dag, ExpandSource, OperatorSpec, Params, Schedule, TaskSpec, TriggerRule, DEFAULT_MAX_ACTIVE_TASKS, DEFAULT_POOL,
@@ -53,6 +54,8 @@ struct RawDag {
     #[serde(default)]
     tags: Vec<String>,
     #[serde(default)]
+    is_paused_upon_creation: Option<bool>,
+    #[serde(default)]
     default_args: RawTaskDefaults,
     tasks: Vec<RawTask>,
 }
@@ -81,6 +84,10 @@ struct RawTask {
     depends_on: Vec<String>,
     #[serde(default)]
     expand: Option<serde_json::Value>,
+    #[serde(default)]
+    outlets: Option<serde_json::Value>,
+    #[serde(default)]
+    inlets: Option<serde_json::Value>,
     #[serde(flatten)]
     overrides: RawTaskOverrides,
     #[serde(flatten)]
@@ -137,8 +144,10 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
     }
 
     check_identifier(&raw.dag_id).map_err(|p| fail(None, format!("dag_id {p}")))?;
+    let asset_schedule = asset_schedule(raw.schedule.as_ref()).map_err(|p| fail(None, p))?;
     let schedule = match raw.schedule {
         None | Some(serde_json::Value::Null) => None,
+        Some(_) if asset_schedule.is_some() => None,
         Some(serde_json::Value::String(text)) if matches!(text.trim(), "" | "@none" | "None") => None,
         Some(value) => Some(Schedule::from_value(&value).map_err(|e| fail(None, e.to_string()))?),
     };
@@ -169,7 +178,7 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
         return Err(fail(None, "max_active_tasks must be at least 1".into()));
     }
     let params = Params::declare(raw.params).map_err(|problem| fail(None, problem))?;
-    if let Some(name) = params.required().next().filter(|_| schedule.is_some()) {
+    if let Some(name) = params.required().next().filter(|_| schedule.is_some() || asset_schedule.is_some()) {
         return Err(fail(
             None,
             format!(
@@ -252,6 +261,11 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
                 upstream.push(source.clone());
             }
         }
+        let outlets = asset_list(task.outlets.as_ref())
+            .and_then(assets::parse_outlets)
+            .map_err(|p| at(format!("outlets: {p}")))?;
+        let inlets =
+            asset_list(task.inlets.as_ref()).and_then(assets::parse_inlets).map_err(|p| at(format!("inlets: {p}")))?;
         tasks.push(TaskSpec {
             task_id: task.id.clone(),
             operator: operator_spec(&task.operator, &task.args).map_err(at)?,
@@ -270,8 +284,14 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
             pool_slots: slots.or(default_pool_slots).unwrap_or(1),
             priority_weight: weight.or(default_priority_weight).unwrap_or(1),
             expand,
+            outlets: outlets.assets,
+            outlet_aliases: outlets.aliases,
+            inlets,
         });
     }
+    let named = asset_schedule.iter().flat_map(AssetCondition::assets);
+    assets::check_consistent(named.chain(tasks.iter().flat_map(|t| t.outlets.iter().chain(&t.inlets))))
+        .map_err(|p| fail(None, p))?;
 
     let nodes: Vec<(&str, Vec<&str>)> =
         tasks.iter().map(|t| (t.task_id.as_str(), t.upstream.iter().map(String::as_str).collect())).collect();
@@ -295,8 +315,34 @@ pub fn parse_dag_file(file: &str, yaml: &str) -> Result<Dag, DagError> {
         params,
         tags: raw.tags,
         owners: vec![defaults.owner.clone().unwrap_or_else(|| "gust".into())],
+        is_paused_upon_creation: raw.is_paused_upon_creation,
+        asset_schedule,
         tasks,
     })
+}
+
+/// The condition of `schedule: {assets: …}`, `None` for any other schedule.
+fn asset_schedule(schedule: Option<&serde_json::Value>) -> Result<Option<AssetCondition>, String> {
+    match schedule {
+        Some(serde_json::Value::Object(map)) if map.contains_key("assets") => {
+            if map.len() != 1 {
+                return Err(
+                    "schedule: `{assets: …}` takes no other key; write e.g. schedule: {assets: [orders]}".into()
+                );
+            }
+            AssetCondition::parse(&map["assets"]).map(Some).map_err(|p| format!("schedule: assets: {p}"))
+        }
+        _ => Ok(None),
+    }
+}
+
+/// A task's `outlets:` or `inlets:`, which must be a list when given.
+fn asset_list(value: Option<&serde_json::Value>) -> Result<&[serde_json::Value], String> {
+    match value {
+        None | Some(serde_json::Value::Null) => Ok(&[]),
+        Some(serde_json::Value::Array(items)) => Ok(items),
+        Some(_) => Err("must be a list of assets, e.g. [s3://bucket/orders]".into()),
+    }
 }
 
 fn operator_spec(operator: &str, args: &serde_json::Map<String, serde_json::Value>) -> Result<OperatorSpec, String> {

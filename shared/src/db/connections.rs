@@ -120,6 +120,12 @@ pub async fn get(db: &impl GenericClient, connection_id: &str) -> Result<Option<
     Ok(db.query_opt(&sql, &[&connection_id]).await?.as_ref().map(connection_row))
 }
 
+/// Which of `ids` are connections.
+pub async fn existing(db: &impl GenericClient, ids: &[String]) -> Result<Vec<String>, DbError> {
+    let rows = db.query("SELECT connection_id FROM connections WHERE connection_id = ANY($1)", &[&ids]).await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 /// Every connection, unlocked, for templates.
 pub async fn every(db: &impl GenericClient) -> Result<Vec<ConnectionRow>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM connections ORDER BY connection_id");
@@ -157,6 +163,29 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING {COLUMNS}"#
         }
         Err(e) => Err(DbError::from(e).into()),
     }
+}
+
+/// Creates a connection unless one with its id exists; true when it was created.
+pub async fn create_if_missing(db: &impl GenericClient, c: &ConnectionRow) -> Result<bool, DbError> {
+    let inserted = db
+        .execute(
+            r#"
+INSERT INTO connections (connection_id, conn_type, description, host, login, schema, port, password_encrypted, extra)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (connection_id) DO NOTHING"#,
+            &[
+                &c.connection_id,
+                &c.conn_type,
+                &c.description,
+                &c.host,
+                &c.login,
+                &c.schema,
+                &c.port,
+                &c.password_encrypted,
+                &c.extra,
+            ],
+        )
+        .await?;
+    Ok(inserted == 1)
 }
 
 /// Changes the given fields of a connection; `None` when it does not exist.

@@ -1,5 +1,7 @@
 //! Queries on `dags` and `dag_versions`.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
@@ -89,20 +91,23 @@ fn version_row(row: &Row) -> Result<DagVersion, DbError> {
 /// Stores a parsed DAG: inserts it or updates it, adding a new version (with
 /// `source`, the file's text) when its content hash changed. An unchanged
 /// file fills in the source of a version stored before sources were kept.
-/// Returns true when a new version was created.
+/// A DAG inserted for the first time is paused when its `is_paused_upon_creation`
+/// says so, else when `paused_at_creation` (the scheduler's setting) does; an
+/// update never changes `is_paused`. Returns true when a new version was created.
 pub async fn upsert(
     db: &impl GenericClient,
     dag: &Dag,
     fileloc: &str,
     hash: &str,
     source: &str,
+    paused_at_creation: bool,
 ) -> Result<bool, DbError> {
     let definition = serde_json::to_value(dag).expect("a DAG always serialises");
     let current: Option<(String, bool)> = db
         .query_opt("SELECT version_hash, is_active FROM dags WHERE dag_id = $1 FOR UPDATE", &[&dag.dag_id])
         .await?
         .map(|r| (r.get(0), r.get(1)));
-    let schedule = dag.schedule.as_ref().map(|s| s.text.clone());
+    let schedule = dag.timetable_summary();
     let max_active_runs = i32::try_from(dag.max_active_runs).unwrap_or(i32::MAX);
     let max_active_tasks = i32::try_from(dag.max_active_tasks).unwrap_or(i32::MAX);
     if let Some((current_hash, is_active)) = &current {
@@ -126,11 +131,12 @@ WHERE id = (SELECT latest_version_id FROM dags WHERE dag_id = $1) AND source IS 
         }
     }
     if current.is_none() {
+        let is_paused = dag.is_paused_upon_creation.unwrap_or(paused_at_creation);
         db.execute(
             r#"
 INSERT INTO dags (dag_id, fileloc, schedule, description, tags, owners, max_active_runs, definition, version_hash,
-    max_active_tasks)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
+    max_active_tasks, is_paused)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"#,
             &[
                 &dag.dag_id,
                 &fileloc,
@@ -142,6 +148,7 @@ VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"#,
                 &definition,
                 &hash,
                 &max_active_tasks,
+                &is_paused,
             ],
         )
         .await?;
@@ -177,6 +184,7 @@ WHERE dag_id = $1"#,
         ],
     )
     .await?;
+    super::assets::registration::register(db, dag).await?;
     Ok(true)
 }
 
@@ -218,6 +226,40 @@ pub struct DagFilter {
     pub owners: Vec<String>,
     /// Text matches on the DAG id (gust's display name too); each must hold.
     pub dag_id_matches: Vec<TextMatch>,
+    /// Only the DAGs this user (username) marked as favorite (`true`) or did not (`false`).
+    pub favorite_of: Option<(String, bool)>,
+}
+
+impl DagFilter {
+    /// The `WHERE` conditions over `dags d` that keep the DAGs this filter matches.
+    fn conditions(&self) -> Conditions {
+        let mut c = Conditions::default();
+        if self.only_active {
+            c.push("is_active = $?", true);
+        }
+        c.push_opt("is_paused = $?", self.paused);
+        if self.all_tags {
+            c.push_any("tags @> $?::text[]", &self.tags);
+        } else {
+            c.push_any("tags && $?::text[]", &self.tags);
+        }
+        c.push_any("owners && $?::text[]", &self.owners);
+        for text in &self.dag_id_matches {
+            c.push_match("d.dag_id", Some(text));
+        }
+        match &self.favorite_of {
+            Some((user, true)) => c.push(
+                "EXISTS (SELECT 1 FROM dag_favorites f WHERE f.dag_id = d.dag_id AND f.username = $?)",
+                user.clone(),
+            ),
+            Some((user, false)) => c.push(
+                "NOT EXISTS (SELECT 1 FROM dag_favorites f WHERE f.dag_id = d.dag_id AND f.username = $?)",
+                user.clone(),
+            ),
+            None => {}
+        }
+        c
+    }
 }
 
 /// The fields a DAG listing may be ordered by (Airflow's names) and their SQL
@@ -252,20 +294,7 @@ pub async fn list_filtered(
     limit: i64,
     offset: i64,
 ) -> Result<(Vec<DagRow>, i64), DbError> {
-    let mut c = Conditions::default();
-    if filter.only_active {
-        c.push("is_active = $?", true);
-    }
-    c.push_opt("is_paused = $?", filter.paused);
-    if filter.all_tags {
-        c.push_any("tags @> $?::text[]", &filter.tags);
-    } else {
-        c.push_any("tags && $?::text[]", &filter.tags);
-    }
-    c.push_any("owners && $?::text[]", &filter.owners);
-    for text in &filter.dag_id_matches {
-        c.push_match("d.dag_id", Some(text));
-    }
+    let c = filter.conditions();
     let where_sql = c.where_sql();
     let total: i64 = db.query_one(&format!("SELECT count(*) FROM dags d {where_sql}"), &c.params()).await?.get(0);
     let join = if order_by.contains("lr.") { LATEST_RUN_JOIN } else { "" };
@@ -320,6 +349,131 @@ pub async fn ids(db: &impl GenericClient) -> Result<Vec<String>, DbError> {
 pub async fn set_paused(db: &impl GenericClient, dag_id: &str, paused: bool) -> Result<Option<DagRow>, DbError> {
     let sql = format!("UPDATE dags SET is_paused = $2 WHERE dag_id = $1 RETURNING {DAG_COLUMNS}");
     Ok(db.query_opt(&sql, &[&dag_id, &paused]).await?.as_ref().map(dag_row))
+}
+
+/// Sets `is_paused` on every DAG `filter` keeps; returns how many there are.
+pub async fn set_paused_filtered(db: &impl GenericClient, filter: &DagFilter, paused: bool) -> Result<u64, DbError> {
+    let c = filter.conditions();
+    let sql = format!("UPDATE dags d SET is_paused = ${} {}", c.len() + 1, c.where_sql());
+    let mut params = c.params();
+    params.push(&paused);
+    Ok(db.execute(&sql, &params).await?)
+}
+
+/// What the next run of a scheduled DAG is computed from: its current definition
+/// and the logical date of its latest scheduled run.
+#[derive(Debug, Clone)]
+pub struct ScheduleState {
+    /// The DAG's current definition.
+    pub definition: Dag,
+    /// The logical date of its latest scheduled run, if it has one.
+    pub last_logical_date: Option<DateTime<Utc>>,
+}
+
+/// The [`ScheduleState`] of each DAG in `dag_ids` that has a schedule.
+pub async fn schedule_states(
+    db: &impl GenericClient,
+    dag_ids: &[String],
+) -> Result<HashMap<String, ScheduleState>, DbError> {
+    let rows = db
+        .query(
+            r#"
+SELECT d.dag_id, d.definition,
+    (SELECT max(r.logical_date) FROM dag_runs r WHERE r.dag_id = d.dag_id AND r.run_type = 'scheduled') AS last
+FROM dags d WHERE d.dag_id = ANY($1) AND d.schedule IS NOT NULL"#,
+            &[&dag_ids],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| {
+            let definition: serde_json::Value = r.get(1);
+            let definition =
+                serde_json::from_value(definition).map_err(|e| DbError::Corrupt(format!("DAG definition: {e}")))?;
+            Ok((r.get(0), ScheduleState { definition, last_logical_date: r.get(2) }))
+        })
+        .collect()
+}
+
+/// Whether a stored DAG came from the file `fileloc`.
+pub async fn file_is_known(db: &impl GenericClient, fileloc: &str) -> Result<bool, DbError> {
+    Ok(db.query_opt("SELECT 1 FROM dags WHERE fileloc = $1 LIMIT 1", &[&fileloc]).await?.is_some())
+}
+
+/// The current definition of a DAG, if it exists.
+pub async fn definition(db: &impl GenericClient, dag_id: &str) -> Result<Option<Dag>, DbError> {
+    let Some(row) = db.query_opt("SELECT definition FROM dags WHERE dag_id = $1", &[&dag_id]).await? else {
+        return Ok(None);
+    };
+    let definition: serde_json::Value = row.get(0);
+    serde_json::from_value(definition).map(Some).map_err(|e| DbError::Corrupt(format!("DAG definition: {e}")))
+}
+
+/// The fields a tag listing may be ordered by (Airflow's names) and their SQL.
+pub const TAG_ORDER_FIELDS: &[(&str, &str)] = &[("name", "name")];
+
+/// A page of the distinct tags of active DAGs that `name_matches` keep, ordered
+/// by `order_by` (built from [`TAG_ORDER_FIELDS`] only), and how many there are.
+pub async fn tag_page(
+    db: &impl GenericClient,
+    name_matches: &[TextMatch],
+    order_by: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<String>, i64), DbError> {
+    let mut c = Conditions::default();
+    for text in name_matches {
+        c.push_match("name", Some(text));
+    }
+    let from = "(SELECT DISTINCT unnest(tags) AS name FROM dags WHERE is_active) t";
+    let (rows, total) = c.page(db, "name", from, order_by, limit, offset).await?;
+    Ok((rows.iter().map(|r| r.get(0)).collect(), total))
+}
+
+/// The fields a version listing may be ordered by (Airflow's names) and their
+/// SQL; gust has one bundle, so ordering by its name or version keeps the order.
+pub const VERSION_ORDER_FIELDS: &[(&str, &str)] = &[
+    ("id", "id"),
+    ("version_number", "version_number"),
+    ("bundle_name", "dag_id"),
+    ("bundle_version", "dag_id"),
+    ("created_at", "created_at"),
+];
+
+/// A page of a DAG's versions (only number `version_number` when given),
+/// ordered by `order_by` (built from [`VERSION_ORDER_FIELDS`] only), and how many there are.
+pub async fn version_page(
+    db: &impl GenericClient,
+    dag_id: &str,
+    version_number: Option<i32>,
+    order_by: &str,
+    limit: i64,
+    offset: i64,
+) -> Result<(Vec<DagVersion>, i64), DbError> {
+    let mut c = Conditions::default();
+    c.push("dag_id = $?", dag_id.to_string());
+    c.push_opt("version_number = $?", version_number);
+    let select = "id, dag_id, version_number, definition, created_at";
+    let (rows, total) = c.page(db, select, "dag_versions", order_by, limit, offset).await?;
+    Ok((rows.iter().map(version_row).collect::<Result<_, _>>()?, total))
+}
+
+/// Version `version_number` of a DAG, or its latest when `None`, with the file text
+/// it was parsed from (`None` for a version stored before gust kept sources).
+pub async fn version_with_source(
+    db: &impl GenericClient,
+    dag_id: &str,
+    version_number: Option<i32>,
+) -> Result<Option<(DagVersion, Option<String>)>, DbError> {
+    let row = db
+        .query_opt(
+            r#"
+SELECT id, dag_id, version_number, definition, created_at, source FROM dag_versions
+WHERE dag_id = $1 AND ($2::int IS NULL OR version_number = $2)
+ORDER BY version_number DESC LIMIT 1"#,
+            &[&dag_id, &version_number],
+        )
+        .await?;
+    row.map(|r| Ok((version_row(&r)?, r.get("source")))).transpose()
 }
 
 /// Active, unpaused DAGs that have a schedule, with their latest version.

@@ -46,6 +46,13 @@ pub const ORDER_FIELDS: &[(&str, &str)] = &[
     ("stacktrace", "stacktrace"),
 ];
 
+/// One import error by id.
+pub async fn get(db: &impl GenericClient, id: i64) -> Result<Option<ImportErrorRow>, DbError> {
+    let row =
+        db.query_opt("SELECT id, filename, stacktrace, timestamp FROM import_errors WHERE id = $1", &[&id]).await?;
+    Ok(row.map(|r| ImportErrorRow { id: r.get(0), filename: r.get(1), stacktrace: r.get(2), timestamp: r.get(3) }))
+}
+
 /// A page of import errors in `order` (built from [`ORDER_FIELDS`]) and the total count.
 pub async fn list(
     db: &impl GenericClient,

@@ -9,19 +9,26 @@ macro_rules! unfinished_states {
     };
 }
 
+pub mod assets;
 pub mod backfills;
+pub mod connection_tests;
 pub mod connections;
 pub mod dag_files;
+pub mod dag_stats;
+pub mod dag_warnings;
 pub mod dags;
 pub mod dead_letters;
 pub mod event_log;
+pub mod favorites;
 pub mod filters;
 pub mod heartbeats;
 pub mod import_errors;
+pub mod jobs;
 pub mod logs;
 pub mod metrics;
 pub mod planner_statistics;
 pub mod pools;
+pub mod providers;
 pub mod retention;
 pub mod runs;
 pub mod sensors;

@@ -134,6 +134,12 @@ pub async fn get(db: &impl GenericClient, name: &str) -> Result<Option<PoolRow>,
     Ok(db.query_opt(&sql, &[&name]).await?.as_ref().map(pool_row))
 }
 
+/// Which of `names` are pools.
+pub async fn existing(db: &impl GenericClient, names: &[String]) -> Result<Vec<String>, DbError> {
+    let rows = db.query("SELECT name FROM pools WHERE name = ANY($1)", &[&names]).await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 /// Creates a pool (0 slots and no description unless given) and wakes the schedulers.
 pub async fn create(db: &impl GenericClient, name: &str, fields: &PoolFields) -> Result<PoolRow, PoolError> {
     let inserted = db

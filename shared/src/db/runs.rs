@@ -7,6 +7,7 @@ use tokio_postgres::Row;
 use super::{
     filters::{Conditions, TextMatch, TimeRange},
     signals::{AdvisoryLock, Signal, RUN_QUEUED_CHANNEL},
+    task_instances::listing::DurationRange,
     DbError, GenericClient,
 };
 use crate::state::{RunState, RunTransition};
@@ -50,6 +51,10 @@ pub struct DagRunRow {
     pub backfill_id: Option<i64>,
     /// The user who triggered it (API, UI, CLI or backfill); `None` for scheduled runs.
     pub triggering_user_name: Option<String>,
+    /// The partition the run covers (Airflow's partitioned timetables; gust's are not, so `None`).
+    pub partition_key: Option<String>,
+    /// The date of that partition.
+    pub partition_date: Option<DateTime<Utc>>,
 }
 
 /// What is needed to create a run.
@@ -94,7 +99,7 @@ pub enum CreateRunError {
 const RUN_COLUMNS: &str = r#"
 id, dag_id, run_id, run_type, logical_date, data_interval_start, data_interval_end,
 run_after, conf, state, dag_version_id, queued_at, start_date, end_date, triggered_by, note, backfill_id,
-triggering_user_name"#;
+triggering_user_name, partition_key, partition_date"#;
 
 fn run_row(row: &Row) -> Result<DagRunRow, DbError> {
     let state: String = row.get("state");
@@ -117,6 +122,8 @@ fn run_row(row: &Row) -> Result<DagRunRow, DbError> {
         note: row.get("note"),
         backfill_id: row.get("backfill_id"),
         triggering_user_name: row.get("triggering_user_name"),
+        partition_key: row.get("partition_key"),
+        partition_date: row.get("partition_date"),
     })
 }
 
@@ -202,6 +209,18 @@ pub struct RunFilter {
     pub dag_id_matches: Vec<TextMatch>,
     /// Text matches on the run id; each must hold.
     pub run_id_matches: Vec<TextMatch>,
+    /// Any of these DAGs (with `dag_id`, both must hold).
+    pub dag_ids: Vec<String>,
+    /// Bounds on the duration in seconds (a run that has not ended has none, and matches no bound).
+    pub duration: DurationRange,
+    /// A substring of the run's `conf` as JSON text (Airflow's `conf_contains`), matched literally.
+    pub conf_contains: Option<String>,
+    /// The partition date (a run without one matches no bound).
+    pub partition_date: TimeRange,
+    /// Text matches on the partition key (a run without one matches none); each must hold.
+    pub partition_key_matches: Vec<TextMatch>,
+    /// Text matches on who triggered the run (a scheduled run matches none); each must hold.
+    pub triggering_user_name_matches: Vec<TextMatch>,
 }
 
 /// The fields a run listing may be ordered by (Airflow's names) and their SQL;
@@ -251,6 +270,24 @@ pub async fn list_filtered(
     for text in &filter.run_id_matches {
         c.push_match("run_id", Some(text));
     }
+    c.push_any("dag_id = ANY($?)", &filter.dag_ids);
+    c.push_range("partition_date", &filter.partition_date);
+    for text in &filter.partition_key_matches {
+        c.push_match("partition_key", Some(text));
+    }
+    for text in &filter.triggering_user_name_matches {
+        c.push_match("triggering_user_name", Some(text));
+    }
+    macro_rules! duration {
+        ($operator:literal) => {
+            concat!("extract(epoch FROM end_date - start_date)::float8 ", $operator, " $?")
+        };
+    }
+    c.push_opt(duration!(">="), filter.duration.gte);
+    c.push_opt(duration!(">"), filter.duration.gt);
+    c.push_opt(duration!("<="), filter.duration.lte);
+    c.push_opt(duration!("<"), filter.duration.lt);
+    c.push_opt(r"conf::text LIKE '%' || $? || '%'", filter.conf_contains.as_deref().map(super::filters::like_literal));
     let (rows, total) = c.page(db, RUN_COLUMNS, "dag_runs", order_by, limit, offset).await?;
     Ok((rows.iter().map(run_row).collect::<Result<_, _>>()?, total))
 }
@@ -290,6 +327,64 @@ WHERE id = $1 AND state = $2 RETURNING {RUN_COLUMNS}"#
         super::backfills::complete_if_done(db, backfill_id).await?;
     }
     Ok(Some(run))
+}
+
+/// Which runs of one DAG a partition clear selects (Airflow's selectors, exactly one of them).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PartitionSelector<'a> {
+    /// The run with this run id, partitioned or not.
+    RunId(&'a str),
+    /// The runs of this partition key.
+    Key(&'a str),
+    /// The partitioned runs whose partition date lies in this window (bounds inclusive; at least one is set).
+    Dates {
+        /// Earliest partition date.
+        start: Option<DateTime<Utc>>,
+        /// Latest partition date.
+        end: Option<DateTime<Utc>>,
+    },
+}
+
+/// The runs `selector` picks, locked for a change by hand, by partition date and run id.
+pub async fn partition_runs(
+    db: &impl GenericClient,
+    dag_id: &str,
+    selector: PartitionSelector<'_>,
+) -> Result<Vec<DagRunRow>, DbError> {
+    const ORDER: &str = "ORDER BY partition_date, run_id FOR UPDATE";
+    let rows = match selector {
+        PartitionSelector::RunId(run_id) => {
+            let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE dag_id = $1 AND run_id = $2 {ORDER}");
+            db.query(&sql, &[&dag_id, &run_id]).await?
+        }
+        PartitionSelector::Key(key) => {
+            let sql = format!("SELECT {RUN_COLUMNS} FROM dag_runs WHERE dag_id = $1 AND partition_key = $2 {ORDER}");
+            db.query(&sql, &[&dag_id, &key]).await?
+        }
+        PartitionSelector::Dates { start, end } => {
+            let sql = format!(
+                r#"
+SELECT {RUN_COLUMNS} FROM dag_runs
+WHERE dag_id = $1 AND (partition_key IS NOT NULL OR partition_date IS NOT NULL)
+    AND ($2::timestamptz IS NULL OR partition_date >= $2) AND ($3::timestamptz IS NULL OR partition_date <= $3)
+{ORDER}"#
+            );
+            db.query(&sql, &[&dag_id, &start, &end]).await?
+        }
+    };
+    rows.iter().map(run_row).collect()
+}
+
+/// Clears a run's partition fields (Airflow's `clearPartitions`).
+pub async fn reset_partition(db: &impl GenericClient, id: i64) -> Result<(), DbError> {
+    db.execute("UPDATE dag_runs SET partition_key = NULL, partition_date = NULL WHERE id = $1", &[&id]).await?;
+    Ok(())
+}
+
+/// Sets when a run just created was due (a trigger's `run_after`, in the past).
+pub async fn set_run_after(db: &impl GenericClient, id: i64, run_after: DateTime<Utc>) -> Result<(), DbError> {
+    db.execute("UPDATE dag_runs SET run_after = $2 WHERE id = $1", &[&id, &run_after]).await?;
+    Ok(())
 }
 
 /// Sets (or, with `None`, removes) a run's note.

@@ -10,6 +10,8 @@
 //! | `gust_run_queued` | `dag_id` | run creation, run state set by hand, run finished, backfill unpaused | starts queued runs |
 //! | `gust_pools_changed` | pool name | pool created or changed | dispatches (slots may have opened) |
 //! | `gust_dag_files_changed` | file name | a DAG file pushed or deleted over the API | rescans its DAG sources |
+//! | `gust_dag_file_reparse` | the DAG's `fileloc` | `PUT /api/v2/parseDagFile/{file_token}` | parses that file again, then rescans |
+//! | `gust_assets_queued` | `dag_id` | an asset event queued for a DAG scheduled on its asset (`assets::record_event`) | creates the DAG's asset-triggered run if its condition holds |
 //!
 //! Two statements build the `gust_task_finished` payload in SQL, because they
 //! notify for many rows at once (`worker_tries::claim_and_finish_many`, one
@@ -21,6 +23,7 @@
 //! `class` is one of [`AdvisoryLock`]'s fixed numbers and `object` is
 //! `hashtext(name)` of what is locked (a DAG id), or 0.
 
+pub use super::assets::ASSETS_QUEUED_CHANNEL;
 use super::{DbError, GenericClient};
 
 /// Channel of task instances that finished (or of a run to look at again).
@@ -33,13 +36,16 @@ pub const POOLS_CHANGED_CHANNEL: &str = "gust_pools_changed";
 /// Channel of DAG files pushed or deleted over the API; payload = file name.
 pub const DAG_FILES_CHANGED_CHANNEL: &str = "gust_dag_files_changed";
 
+/// Channel of DAG files to parse again even if unchanged; payload = the file's `fileloc`.
+pub const DAG_FILE_REPARSE_CHANNEL: &str = "gust_dag_file_reparse";
+
 /// Task ids named by one `gust_task_finished` payload: at 250 characters each
 /// (the longest task id) it stays under PostgreSQL's 8,000-byte payload limit.
 pub const TASKS_PER_NOTIFY: i64 = 25;
 
 /// The statement that subscribes a connection to every channel a scheduler follows.
-pub const LISTEN_ALL: &str =
-    "LISTEN gust_task_finished; LISTEN gust_run_queued; LISTEN gust_pools_changed; LISTEN gust_dag_files_changed;";
+pub const LISTEN_ALL: &str = "LISTEN gust_task_finished; LISTEN gust_run_queued; LISTEN gust_pools_changed; \
+     LISTEN gust_dag_files_changed; LISTEN gust_dag_file_reparse; LISTEN gust_assets_queued;";
 
 /// One notification, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +72,16 @@ pub enum Signal {
         /// The file.
         file_name: String,
     },
+    /// A DAG file must be parsed again, changed or not.
+    ReparseFile {
+        /// The file, as the DAG's `fileloc` names it.
+        fileloc: String,
+    },
+    /// Asset events were queued for a DAG scheduled on their assets.
+    AssetsQueued {
+        /// The DAG.
+        dag_id: String,
+    },
 }
 
 impl Signal {
@@ -83,6 +99,8 @@ impl Signal {
             RUN_QUEUED_CHANNEL => Some(Signal::RunQueued { dag_id: payload.to_string() }),
             POOLS_CHANGED_CHANNEL => Some(Signal::PoolsChanged { name: payload.to_string() }),
             DAG_FILES_CHANGED_CHANNEL => Some(Signal::DagFilesChanged { file_name: payload.to_string() }),
+            DAG_FILE_REPARSE_CHANNEL => Some(Signal::ReparseFile { fileloc: payload.to_string() }),
+            ASSETS_QUEUED_CHANNEL => Some(Signal::AssetsQueued { dag_id: payload.to_string() }),
             _ => None,
         }
     }
@@ -97,6 +115,8 @@ impl Signal {
             Signal::RunQueued { dag_id } => (RUN_QUEUED_CHANNEL, dag_id.clone()),
             Signal::PoolsChanged { name } => (POOLS_CHANGED_CHANNEL, name.clone()),
             Signal::DagFilesChanged { file_name } => (DAG_FILES_CHANGED_CHANNEL, file_name.clone()),
+            Signal::ReparseFile { fileloc } => (DAG_FILE_REPARSE_CHANNEL, fileloc.clone()),
+            Signal::AssetsQueued { dag_id } => (ASSETS_QUEUED_CHANNEL, dag_id.clone()),
         }
     }
 
@@ -213,6 +233,8 @@ mod tests {
             Signal::RunQueued { dag_id: "etl".into() },
             Signal::PoolsChanged { name: "default_pool".into() },
             Signal::DagFilesChanged { file_name: "etl.yaml".into() },
+            Signal::ReparseFile { fileloc: "/dags/etl.yaml".into() },
+            Signal::AssetsQueued { dag_id: "reports".into() },
         ];
         for signal in signals {
             let (channel, payload) = signal.encode();

@@ -85,6 +85,12 @@ pub async fn get(db: &impl GenericClient, key: &str) -> Result<Option<VariableRo
     Ok(db.query_opt(&sql, &[&key]).await?.as_ref().map(variable_row))
 }
 
+/// Which of `keys` are variables.
+pub async fn existing(db: &impl GenericClient, keys: &[String]) -> Result<Vec<String>, DbError> {
+    let rows = db.query("SELECT key FROM variables WHERE key = ANY($1)", &[&keys]).await?;
+    Ok(rows.iter().map(|row| row.get(0)).collect())
+}
+
 /// Every variable's value by key, for templates.
 pub async fn all_values(db: &impl GenericClient) -> Result<Variables, DbError> {
     let rows = db.query("SELECT key, value FROM variables", &[]).await?;

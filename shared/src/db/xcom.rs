@@ -107,6 +107,69 @@ WHERE ti.run_pk = $1 AND ti.task_id = ANY($2) AND ti.map_index = -1 AND x.key = 
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
+/// Adds one XCom to a task instance, as its `try_number` try would have
+/// written it (an entry made through the API); `None` when the key is taken.
+pub async fn insert(
+    db: &impl GenericClient,
+    ti_id: Uuid,
+    try_number: i32,
+    key: &str,
+    value: &serde_json::Value,
+) -> Result<Option<XcomEntry>, DbError> {
+    let row = db
+        .query_opt(
+            r#"
+INSERT INTO xcom (ti_id, key, value, try_number) VALUES ($1, $2, $3, $4)
+ON CONFLICT (ti_id, key) DO NOTHING
+RETURNING key, value, try_number, timestamp"#,
+            &[&ti_id, &key, value, &try_number],
+        )
+        .await?;
+    Ok(row.as_ref().map(entry_of))
+}
+
+/// Replaces the value of one XCom (and stamps it now); `None` when there is no such key.
+pub async fn update(
+    db: &impl GenericClient,
+    ti_id: Uuid,
+    key: &str,
+    value: &serde_json::Value,
+) -> Result<Option<XcomEntry>, DbError> {
+    let row = db
+        .query_opt(
+            r#"
+UPDATE xcom SET value = $3, timestamp = now() WHERE ti_id = $1 AND key = $2
+RETURNING key, value, try_number, timestamp"#,
+            &[&ti_id, &key, value],
+        )
+        .await?;
+    Ok(row.as_ref().map(entry_of))
+}
+
+/// Deletes one XCom; false when there was no such key.
+pub async fn delete(db: &impl GenericClient, ti_id: Uuid, key: &str) -> Result<bool, DbError> {
+    Ok(db.execute("DELETE FROM xcom WHERE ti_id = $1 AND key = $2", &[&ti_id, &key]).await? == 1)
+}
+
+/// The `return_value` XComs of the named tasks of one run as
+/// `(task_id, map_index, value)`, by task id and map index (a mapped task has one per index).
+pub async fn results(
+    db: &impl GenericClient,
+    run_pk: i64,
+    task_ids: &[String],
+) -> Result<Vec<(String, i32, serde_json::Value)>, DbError> {
+    let rows = db
+        .query(
+            r#"
+SELECT ti.task_id, ti.map_index, x.value FROM xcom x JOIN task_instances ti ON ti.id = x.ti_id
+WHERE ti.run_pk = $1 AND ti.task_id = ANY($2) AND x.key = $3
+ORDER BY ti.task_id, ti.map_index"#,
+            &[&run_pk, &task_ids, &RETURN_VALUE_KEY],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+}
+
 fn entry_of(row: &tokio_postgres::Row) -> XcomEntry {
     XcomEntry { key: row.get(0), value: row.get(1), try_number: row.get(2), timestamp: row.get(3) }
 }

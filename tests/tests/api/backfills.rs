@@ -286,10 +286,10 @@ async fn invalid_backfill_requests_are_4xx_naming_the_problem() {
     for dag_id in ["daily", "manual", "hourly"] {
         assert_eq!(runs(&api, dag_id).await, [], "no refused request created a run of {dag_id}");
     }
-    let detail = api.get("/api/v2/backfills").await.assert_error(StatusCode::BAD_REQUEST);
+    let detail = api.get("/api/v2/backfills").await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(detail.contains("dag_id"), "{detail}");
     api.get("/api/v2/backfills/999").await.assert_error(StatusCode::NOT_FOUND);
-    api.get("/api/v2/backfills/abc").await.assert_error(StatusCode::BAD_REQUEST);
+    api.get("/api/v2/backfills/abc").await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     for action in ["pause", "unpause", "cancel"] {
         put(&api, &format!("/api/v2/backfills/999/{action}")).await.assert_error(StatusCode::NOT_FOUND);
     }

@@ -181,3 +181,33 @@ async fn answers_validate_against_the_airflow_python_client_models() {
         .expect("run the Airflow client");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
 }
+
+#[tokio::test]
+async fn connections_are_created_changed_and_deleted_in_bulk_with_passwords_encrypted() {
+    let api = with_key(&Secrets::generate_key()).await;
+    ok_json(create(&api, json!({"connection_id": "old", "conn_type": "http"})).await, StatusCode::CREATED);
+    let body = json!({"actions": [
+        {"action": "create", "entities": [{"connection_id": "db", "conn_type": "postgres", "password": "pw-123456"}]},
+        {"action": "update", "entities": [{"connection_id": "db", "conn_type": "postgres", "host": "h", "port": 5433}], "update_mask": ["host"]},
+        {"action": "delete", "entities": ["old"]},
+    ]});
+    let outcome = ok_json(api.send_json(Method::PATCH, "/api/v2/connections", &body.to_string()).await, StatusCode::OK);
+    assert_eq!(
+        outcome,
+        json!({
+            "create": {"success": ["db"], "errors": []},
+            "update": {"success": ["db"], "errors": []},
+            "delete": {"success": ["old"], "errors": []},
+        })
+    );
+    let db = ok_json(api.get("/api/v2/connections/db").await, StatusCode::OK);
+    assert_eq!((db["host"].as_str(), db["port"].as_i64(), db["password"].as_str()), (Some("h"), None, Some("***")));
+    let (password, _) = stored(&api, "db").await;
+    assert!(password.is_some_and(|p| !p.contains("pw-123456")));
+
+    let no_key = TestApi::start().await;
+    let secret = json!({"actions": [{"action": "create", "entities": [{"connection_id": "s", "conn_type": "http", "password": "p"}]}]});
+    let reply = no_key.send_json(Method::PATCH, "/api/v2/connections", &secret.to_string()).await;
+    assert!(reply.assert_error(StatusCode::SERVICE_UNAVAILABLE).contains("GUST__SECRETS__KEY"));
+    no_key.get("/api/v2/connections/s").await.assert_error(StatusCode::NOT_FOUND);
+}

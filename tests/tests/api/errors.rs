@@ -6,6 +6,7 @@ use axum::{
     http::{header, Method, Request, StatusCode},
 };
 use gust_tests::api::{TestApi, ETL_DAG};
+use serde_json::json;
 
 #[tokio::test]
 async fn unknown_dag_is_a_404_with_a_detail() {
@@ -33,12 +34,67 @@ async fn unknown_run_and_task_instance_are_404s_naming_what_is_missing() {
 }
 
 #[tokio::test]
-async fn malformed_json_in_a_patch_is_a_400_json_error() {
+async fn malformed_json_is_a_422_json_invalid_at_the_byte_where_it_breaks() {
     let api = TestApi::start().await;
     api.add_dag(ETL_DAG).await;
     let reply = api.send_json(Method::PATCH, "/api/v2/dags/etl", r#"{"is_paused": tru"#).await;
-    let detail = reply.assert_error(StatusCode::BAD_REQUEST);
+    let detail = reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(detail.to_lowercase().contains("json"), "{detail}");
+    let problem = &reply.json()["detail"][0];
+    assert_eq!(problem["type"], "json_invalid", "{problem}");
+    assert_eq!(problem["loc"][0], "body", "{problem}");
+    assert!(problem["loc"][1].as_u64().is_some_and(|at| (14..=17).contains(&at)), "{problem}");
+}
+
+/// The one problem of a 422 answer, after checking the answer has FastAPI's shape.
+fn only_problem(reply: &gust_tests::api::Reply) -> serde_json::Value {
+    reply.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    let detail = reply.json()["detail"].clone();
+    assert_eq!(detail.as_array().map(Vec::len), Some(1), "{detail}");
+    detail[0].clone()
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_fit_is_a_422_locating_each_problem_like_fastapi() {
+    let api = TestApi::start().await;
+    let pool = |body: &'static str| api.send_json(Method::POST, "/api/v2/pools", body);
+    let missing = only_problem(&pool(r#"{"name": "etl"}"#).await);
+    assert_eq!((&missing["loc"], &missing["type"]), (&json!(["body", "slots"]), &json!("missing")), "{missing}");
+    assert!(missing["msg"].as_str().unwrap().contains("slots"), "{missing}");
+    let extra = only_problem(&pool(r#"{"name": "etl", "slots": 1, "colour": "red"}"#).await);
+    assert_eq!((&extra["loc"], &extra["type"]), (&json!(["body", "colour"]), &json!("extra_forbidden")), "{extra}");
+    let wrong = only_problem(&pool(r#"{"name": "etl", "slots": "many"}"#).await);
+    assert_eq!((&wrong["loc"], &wrong["type"]), (&json!(["body", "slots"]), &json!("int_parsing")), "{wrong}");
+    assert!(wrong["msg"].as_str().unwrap().contains("`slots`"), "{wrong}");
+    let array = only_problem(&pool(r#"[{"name": "etl", "slots": 1}]"#).await);
+    assert_eq!(array["loc"], json!(["body"]), "{array}");
+    assert!(array["msg"].as_str().unwrap().contains("JSON object"), "{array}");
+}
+
+#[tokio::test]
+async fn a_query_or_path_value_that_does_not_parse_is_a_422_naming_the_parameter_and_value() {
+    let api = TestApi::start().await;
+    let limit = only_problem(&api.get("/api/v2/dags?limit=many").await);
+    assert_eq!((&limit["loc"], &limit["type"]), (&json!(["query", "limit"]), &json!("int_parsing")), "{limit}");
+    assert_eq!(limit["input"], "many", "{limit}");
+    assert!(limit["msg"].as_str().unwrap().contains("`limit`"), "{limit}");
+    let offset = only_problem(&api.get("/api/v2/pools?offset=1.5").await);
+    assert_eq!((&offset["loc"], &offset["type"]), (&json!(["query", "offset"]), &json!("int_parsing")));
+    let required = only_problem(&api.get("/api/v2/backfills").await);
+    assert_eq!((&required["loc"], &required["type"]), (&json!(["query", "dag_id"]), &json!("missing")));
+    let path = only_problem(&api.get("/api/v2/dags/etl/dagRuns/r1/taskInstances/t/logs/first").await);
+    assert_eq!((&path["loc"], &path["type"]), (&json!(["path", "try_number"]), &json!("int_parsing")), "{path}");
+    assert_eq!(path["input"], "first", "{path}");
+    let id = only_problem(&api.get("/api/v2/backfills/one").await);
+    assert_eq!(id["loc"], json!(["path", "backfill_id"]), "{id}");
+}
+
+#[tokio::test]
+async fn errors_other_than_422_keep_a_string_detail() {
+    let api = TestApi::start().await;
+    for reply in [api.get("/api/v2/dags/nope").await, api.get("/api/v2/dags?limit=-1").await] {
+        assert!(reply.json()["detail"].is_string(), "{}", reply.text());
+    }
 }
 
 #[tokio::test]
@@ -103,13 +159,13 @@ async fn a_duplicate_run_id_is_a_409() {
 }
 
 #[tokio::test]
-async fn bad_query_and_path_parameters_are_400_json_errors() {
+async fn refused_query_values_are_400s_and_unparsable_ones_422s() {
     let api = TestApi::start().await;
     api.get("/api/v2/dags?limit=-1").await.assert_error(StatusCode::BAD_REQUEST);
-    api.get("/api/v2/dags?limit=many").await.assert_error(StatusCode::BAD_REQUEST);
-    api.get("/api/v2/dags?exclude_stale=maybe").await.assert_error(StatusCode::BAD_REQUEST);
+    api.get("/api/v2/dags?limit=many").await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    api.get("/api/v2/dags?offset=ten").await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     let path = api.get("/api/v2/dags/etl/dagRuns/r1/taskInstances/t/logs/first").await;
-    path.assert_error(StatusCode::BAD_REQUEST);
+    path.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[tokio::test]

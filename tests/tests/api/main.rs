@@ -3,9 +3,13 @@
 //! process through [`gust_tests::api::TestApi`]. One binary, so the
 //! workspace is linked once for all of them.
 
+mod admin;
+mod airflow_api_table;
+mod assets;
 mod auth;
 mod backfills;
 mod connections;
+mod dag_details;
 mod dag_runs;
 mod dags;
 mod errors;
@@ -17,7 +21,9 @@ mod params;
 mod pools;
 mod repair;
 mod routes;
+mod run_operations;
 mod task_instances;
+mod ti_operations;
 mod untrusted_input;
 mod users;
 mod variables;

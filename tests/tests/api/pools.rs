@@ -126,7 +126,13 @@ async fn bad_pool_bodies_are_client_errors_naming_the_problem() {
         .assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(detail.contains("colour"), "{detail}");
     create_pool(&api, json!({"name": "etl", "slots": "many"})).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
-    api.send_json(Method::POST, "/api/v2/pools", "{not json").await.assert_error(StatusCode::BAD_REQUEST);
+    let not_json = api.send_json(Method::POST, "/api/v2/pools", "{not json").await;
+    assert_eq!(
+        not_json.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Airflow answers malformed JSON with 422: {}",
+        not_json.text()
+    );
     api.get("/api/v2/pools?limit=-1").await.assert_error(StatusCode::BAD_REQUEST);
 
     ok_json(create_pool(&api, json!({"name": "etl", "slots": 1})).await, StatusCode::CREATED).await;
@@ -189,4 +195,75 @@ async fn pools_are_listed_in_the_order_asked_and_an_unknown_order_field_is_a_400
     assert_eq!(names(by_slots), ["default_pool", "a_pool"]);
     let detail = api.get("/api/v2/pools?order_by=colour").await.assert_error(StatusCode::BAD_REQUEST);
     assert!(detail.contains("colour") && detail.contains("slots"), "{detail}");
+}
+
+#[tokio::test]
+async fn pools_are_created_changed_and_deleted_in_bulk_with_one_outcome_per_action() {
+    let api = TestApi::start().await;
+    ok_json(create_pool(&api, json!({"name": "old", "slots": 1})).await, StatusCode::CREATED).await;
+    let body = json!({"actions": [
+        {"action": "create", "entities": [{"name": "etl", "slots": 4}, {"name": "gpu", "slots": 2, "description": "cards"}]},
+        {"action": "update", "entities": [{"name": "etl", "slots": 8, "description": "ignored"}], "update_mask": ["slots"]},
+        {"action": "delete", "entities": ["old"]},
+    ]});
+    let outcome = ok_json(api.send_json(Method::PATCH, "/api/v2/pools", &body.to_string()).await, StatusCode::OK).await;
+    assert_eq!(
+        outcome,
+        json!({
+            "create": {"success": ["etl", "gpu"], "errors": []},
+            "update": {"success": ["etl"], "errors": []},
+            "delete": {"success": ["old"], "errors": []},
+        })
+    );
+    let etl = ok_json(api.get("/api/v2/pools/etl").await, StatusCode::OK).await;
+    assert_eq!(
+        (etl["slots"].as_i64(), etl["description"].is_null(), etl["team_name"].is_null()),
+        (Some(8), true, true)
+    );
+    api.get("/api/v2/pools/old").await.assert_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_failing_bulk_action_changes_nothing_and_says_why_while_the_others_apply() {
+    let api = TestApi::start().await;
+    ok_json(create_pool(&api, json!({"name": "etl", "slots": 1})).await, StatusCode::CREATED).await;
+    let body = json!({"actions": [
+        {"action": "create", "entities": [{"name": "new", "slots": 1}, {"name": "etl", "slots": 5}]},
+        {"action": "delete", "entities": ["default_pool"]},
+        {"action": "update", "entities": [{"name": "missing", "slots": 1}, {"name": "etl", "slots": 3}], "action_on_non_existence": "skip"},
+    ]});
+    let outcome = ok_json(api.send_json(Method::PATCH, "/api/v2/pools", &body.to_string()).await, StatusCode::OK).await;
+    assert_eq!(outcome["create"]["success"], json!([]), "{outcome}");
+    assert_eq!(outcome["create"]["errors"][0]["status_code"], 409, "{outcome}");
+    let conflict = outcome["create"]["errors"][0]["error"].as_str().unwrap();
+    assert!(conflict.contains("`etl`") && conflict.contains("overwrite"), "{conflict}");
+    assert_eq!(outcome["delete"]["errors"][0]["status_code"], 400, "{outcome}");
+    assert_eq!(outcome["update"], json!({"success": ["etl"], "errors": []}));
+    api.get("/api/v2/pools/new").await.assert_error(StatusCode::NOT_FOUND);
+    assert_eq!(ok_json(api.get("/api/v2/pools/etl").await, StatusCode::OK).await["slots"], 3);
+
+    let overwrite = json!({"actions": [{"action": "create", "action_on_existence": "overwrite",
+        "entities": [{"name": "etl", "slots": 7}, {"name": "new", "slots": 1}]}]});
+    let outcome =
+        ok_json(api.send_json(Method::PATCH, "/api/v2/pools", &overwrite.to_string()).await, StatusCode::OK).await;
+    assert_eq!(outcome, json!({"create": {"success": ["etl", "new"], "errors": []}, "update": null, "delete": null}));
+    assert_eq!(ok_json(api.get("/api/v2/pools/etl").await, StatusCode::OK).await["slots"], 7);
+}
+
+#[tokio::test]
+async fn a_malformed_bulk_body_or_a_team_is_refused_and_only_admins_send_bulk_requests() {
+    let api = TestApi::start().await;
+    let unknown = json!({"actions": [{"action": "upsert", "entities": []}]}).to_string();
+    api.send_json(Method::PATCH, "/api/v2/pools", &unknown).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    let team = json!({"actions": [{"action": "create", "entities": [{"name": "t", "slots": 1, "team_name": "a"}]}]});
+    let outcome = ok_json(api.send_json(Method::PATCH, "/api/v2/pools", &team.to_string()).await, StatusCode::OK).await;
+    let error = outcome["create"]["errors"][0]["error"].as_str().unwrap();
+    assert!(error.contains("multi-team"), "{error}");
+    let single = create_pool(&api, json!({"name": "t", "slots": 1, "team_name": "a"})).await;
+    assert!(single.assert_error(StatusCode::BAD_REQUEST).contains("team"));
+    let null_team = create_pool(&api, json!({"name": "t", "slots": 1, "team_name": null})).await;
+    ok_json(null_team, StatusCode::CREATED).await;
+    let operator = api.token_for(gust_webapi::auth::Role::Operator).await;
+    let body = json!({"actions": []}).to_string();
+    api.send_as(Some(&operator), Method::PATCH, "/api/v2/pools", Some(&body)).await.assert_error(StatusCode::FORBIDDEN);
 }

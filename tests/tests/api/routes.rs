@@ -49,7 +49,8 @@ async fn dags_are_listed_read_and_paused_in_airflows_shape() {
     assert_eq!(dag["fileloc"], "/dags/etl.yaml");
     assert_eq!(dag["relative_fileloc"], "etl.yaml");
     assert_eq!(dag["bundle_name"], "dags-folder");
-    assert!(dag["next_dagrun_logical_date"].is_null());
+    assert!(dag["next_dagrun_logical_date"].is_string(), "a scheduled DAG shows its next run: {dag}");
+    assert!(dag["allowed_run_types"].is_null(), "every run type is allowed: {dag}");
 
     let paused = ok_json(api.send_json(Method::PATCH, "/api/v2/dags/etl", r#"{"is_paused": true}"#).await).await;
     assert_eq!(paused["is_paused"], true);

@@ -218,7 +218,8 @@ fn judge(method: &Method, uri: &str, reply: &Reply) -> Result<(), String> {
     if uri.starts_with("/api/v2") && reply.status.is_client_error() && reply.status != StatusCode::METHOD_NOT_ALLOWED {
         let json: Value = serde_json::from_slice(&reply.body)
             .map_err(|_| format!("{method} {uri} answered {} without JSON: {}", reply.status, reply.text()))?;
-        if json["detail"].as_str().is_none_or(|detail| detail.trim().is_empty()) {
+        let detail = gust_webapi::error::detail_text(&json["detail"]);
+        if detail.is_none_or(|detail| detail.trim().is_empty()) {
             return Err(format!("{method} {uri} answered {} without a detail: {json}", reply.status));
         }
     }

@@ -37,7 +37,7 @@ async fn a_variable_is_created_read_listed_changed_and_deleted() {
     let created = ok_json(created, StatusCode::CREATED);
     assert_eq!(
         created,
-        json!({"key": "bucket", "value": "s3://warehouse", "description": "where loads land", "is_encrypted": false})
+        json!({"key": "bucket", "value": "s3://warehouse", "description": "where loads land", "is_encrypted": false, "team_name": null})
     );
 
     let one = ok_json(api.get("/api/v2/variables/bucket").await, StatusCode::OK);
@@ -226,4 +226,41 @@ async fn answers_validate_against_the_airflow_python_client_models() {
         .output()
         .expect("run the Airflow client");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+}
+
+#[tokio::test]
+async fn variables_are_created_changed_and_deleted_in_bulk_with_secrets_still_masked() {
+    let api = TestApi::start().await;
+    ok_json(create(&api, json!({"key": "gone", "value": "x"})).await, StatusCode::CREATED);
+    let body = json!({"actions": [
+        {"action": "create", "entities": [{"key": "region", "value": "eu"}, {"key": "api_token", "value": "t0ps3cret"}]},
+        {"action": "update", "entities": [{"key": "region", "value": "us", "description": "where"}], "update_mask": ["description"]},
+        {"action": "delete", "entities": [{"key": "gone", "value": "ignored"}, "missing"], "action_on_non_existence": "skip"},
+    ]});
+    let outcome = ok_json(api.send_json(Method::PATCH, "/api/v2/variables", &body.to_string()).await, StatusCode::OK);
+    assert_eq!(
+        outcome,
+        json!({
+            "create": {"success": ["region", "api_token"], "errors": []},
+            "update": {"success": ["region"], "errors": []},
+            "delete": {"success": ["gone"], "errors": []},
+        })
+    );
+    let region = ok_json(api.get("/api/v2/variables/region").await, StatusCode::OK);
+    assert_eq!((region["value"].as_str(), region["description"].as_str()), (Some("eu"), Some("where")));
+    assert!(region["team_name"].is_null() && region.as_object().unwrap().contains_key("team_name"), "{region}");
+    assert_eq!(ok_json(api.get("/api/v2/variables/api_token").await, StatusCode::OK)["value"], "***");
+
+    let missing = json!({"actions": [{"action": "update", "entities": [{"key": "nope", "value": "v"}]},
+        {"action": "create", "entities": [{"key": "n", "value": 3}]}]});
+    let outcome =
+        ok_json(api.send_json(Method::PATCH, "/api/v2/variables", &missing.to_string()).await, StatusCode::OK);
+    assert_eq!(outcome["update"]["errors"][0]["status_code"], 404, "{outcome}");
+    assert!(outcome["update"]["errors"][0]["error"].as_str().unwrap().contains("`nope`"), "{outcome}");
+    assert_eq!(outcome["create"]["errors"][0]["status_code"], 400, "{outcome}");
+    let operator = api.token_for(Role::Operator).await;
+    let empty = json!({"actions": []}).to_string();
+    api.send_as(Some(&operator), Method::PATCH, "/api/v2/variables", Some(&empty))
+        .await
+        .assert_error(StatusCode::FORBIDDEN);
 }

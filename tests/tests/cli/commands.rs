@@ -131,7 +131,7 @@ fn show_of_an_unknown_dag_lists_the_dags_in_the_folder() {
     let run = gust(&["dags", "show", "example_elt", "--dags-folder", "dags"]).expect_code(2);
     assert_eq!(
         run.stderr,
-        "gust: no DAG `example_elt` in dags: it has example_etl, example_hello, example_hourly_report\n"
+        "gust: no DAG `example_elt` in dags: it has example_asset_consumer, example_asset_producer, example_etl, example_hello, example_hourly_report\n"
     );
 }
 

@@ -66,7 +66,7 @@ FROM dags WHERE dag_id = 'tidy' RETURNING id"#,
 async fn seed(pool: &Pool) {
     let dag = gust_shared::dag::parse_dag_file("dags/tidy.yaml", DAG).unwrap();
     let client = pool.get().await.unwrap();
-    gust_shared::db::dags::upsert(&client, &dag, "/dags/tidy.yaml", "hash-1", DAG).await.unwrap();
+    gust_shared::db::dags::upsert(&client, &dag, "/dags/tidy.yaml", "hash-1", DAG, false).await.unwrap();
     add_run(pool, "old_manual_success", "manual", "success", 100, 1).await;
     add_run(pool, "old_manual_failed", "manual", "failed", 90, 2).await;
     add_run(pool, "old_scheduled", "scheduled", "success", 80, 3).await;

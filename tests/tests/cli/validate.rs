@@ -10,10 +10,12 @@ fn the_example_dags_are_valid_and_validate_exits_0() {
     let run = gust(&["dags", "validate", "--dags-folder", "dags"]).expect_code(0);
     assert_eq!(
         run.stdout,
-        "ok     dags/example_etl.yaml (example_etl, 4 tasks)\n\
+        "ok     dags/example_asset_consumer.yaml (example_asset_consumer, 1 tasks)\n\
+         ok     dags/example_asset_producer.yaml (example_asset_producer, 1 tasks)\n\
+         ok     dags/example_etl.yaml (example_etl, 4 tasks)\n\
          ok     dags/example_hello.yaml (example_hello, 2 tasks)\n\
          ok     dags/example_hourly_report.yaml (example_hourly_report, 3 tasks)\n\
-         3 file(s) checked, 3 valid, 0 invalid\n"
+         5 file(s) checked, 5 valid, 0 invalid\n"
     );
 }
 

@@ -54,7 +54,7 @@ impl Fixture {
         let database = database::isolated().await;
         let client = database.pool.get().await.unwrap();
         let dag = parse_dag_file("dags/cas.yaml", DAG).expect("the test DAG parses");
-        db::dags::upsert(&client, &dag, "dags/cas.yaml", "hash", DAG).await.unwrap();
+        db::dags::upsert(&client, &dag, "dags/cas.yaml", "hash", DAG, false).await.unwrap();
         let version: i64 =
             client.query_one("SELECT id FROM dag_versions WHERE dag_id = 'cas'", &[]).await.unwrap().get(0);
         let conf = json!({});

@@ -49,6 +49,7 @@ async fn redelivered_message_for_a_finished_try_is_acked_without_running() {
         conf: None,
         first_poke_at: None,
         queued_at: None,
+        outlets: Vec::new(),
     };
     stack.publish_raw("default", &duplicate.to_bytes()).await;
     // The single worker takes messages in order: once a later run is done, the duplicate was handled.
@@ -107,6 +108,7 @@ async fn garbage_message_is_dead_lettered_and_the_worker_keeps_going() {
         conf: None,
         first_poke_at: None,
         queued_at: None,
+        outlets: Vec::new(),
     };
     stack.publish_raw("default", &orphan.to_bytes()).await;
 

@@ -4,6 +4,8 @@
 //! once for all of them. The outage tests, which restart the services
 //! themselves, are the separate binary `outages`.
 
+mod airflow_compat;
+mod assets;
 mod backfills;
 mod builtin_operators;
 mod chaos;
@@ -15,6 +17,7 @@ mod delivery;
 mod end_to_end;
 mod health_probes;
 mod metrics;
+mod paused_at_creation;
 mod planner_statistics;
 mod pools;
 mod python_clients;

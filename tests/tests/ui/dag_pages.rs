@@ -236,7 +236,7 @@ async fn graph_shows_the_version_the_run_used() {
 async fn store_version(api: &TestApi, yaml: &str, hash: &str) {
     let dag = gust_shared::dag::parse_dag_file("dags/test.yaml", yaml).unwrap();
     let client = api.pool.get().await.unwrap();
-    assert!(db::dags::upsert(&client, &dag, "/dags/etl.yaml", hash, yaml).await.unwrap(), "a new version");
+    assert!(db::dags::upsert(&client, &dag, "/dags/etl.yaml", hash, yaml, false).await.unwrap(), "a new version");
 }
 
 #[tokio::test]
@@ -345,7 +345,7 @@ async fn code_tab_explains_a_version_stored_before_sources_were_kept() {
     // Parsing the unchanged file again stores its text in that version.
     let dag = gust_shared::dag::parse_dag_file("dags/test.yaml", ETL_DAG).unwrap();
     let client = api.pool.get().await.unwrap();
-    assert!(!db::dags::upsert(&client, &dag, "/dags/etl.yaml", "hash-1", ETL_DAG).await.unwrap());
+    assert!(!db::dags::upsert(&client, &dag, "/dags/etl.yaml", "hash-1", ETL_DAG, false).await.unwrap());
     assert!(api.page("/dags/etl/code").await.assert_ok().texts("pre.source")[0].contains("dag_id: etl"));
 }
 

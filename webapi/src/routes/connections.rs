@@ -11,13 +11,16 @@ use gust_shared::{
             ConnectionChanges, ConnectionDbError, ConnectionRow, DEFAULT_ORDER, ORDER_FIELDS, ORDER_TIEBREAK,
         },
     },
-    secrets::{is_sensitive, SecretsError, KEY_VARIABLE},
+    secrets::{is_sensitive, Secrets, SecretsError, KEY_VARIABLE},
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::pagination::{order_by_param, OrderParams, PageParams};
+use super::{
+    bulk::{self, bulk_body_schema, BulkBody, BulkResponse, BulkService},
+    pagination::{order_by_param, OrderParams, PageParams},
+};
 use crate::{
     error::ApiError,
     extract::{ApiJson, ApiPath, ApiQuery},
@@ -113,6 +116,13 @@ pub(crate) struct ConnectionBody {
     team_name: Option<String>,
 }
 
+impl ConnectionBody {
+    /// The `connection_id` the body names, if any.
+    pub(crate) fn id(&self) -> Option<&str> {
+        self.connection_id.as_deref()
+    }
+}
+
 /// The filter of `GET /connections` (next to `limit`, `offset` and `order_by`).
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -141,7 +151,7 @@ pub(crate) struct PatchParams {
 order_by_param!(ConnectionOrder, &ORDER_FIELDS);
 
 /// `GET /api/v2/connections`
-#[utoipa::path(get, path = "/api/v2/connections", tag = "Connection", params(PageParams, ConnectionOrder, ListFilters), responses((status = 200, body = ConnectionCollection)))]
+#[utoipa::path(get, path = "/api/v2/connections", tag = "Connection", operation_id = "get_connections", params(PageParams, ConnectionOrder, ListFilters), responses((status = 200, body = ConnectionCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
@@ -163,7 +173,7 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v2/connections/{connection_id}`
-#[utoipa::path(get, path = "/api/v2/connections/{connection_id}", tag = "Connection", params(("connection_id" = String, Path, description = "The connection's id")), responses((status = 200, body = ConnectionResponse)))]
+#[utoipa::path(get, path = "/api/v2/connections/{connection_id}", tag = "Connection", operation_id = "get_connection", params(("connection_id" = String, Path, description = "The connection's id")), responses((status = 200, body = ConnectionResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -175,11 +185,107 @@ pub(crate) async fn get_one(
 
 /// `POST /api/v2/connections`: 201 with the new connection, 409 when the id is taken,
 /// 503 when it has a password or secret extra and `GUST__SECRETS__KEY` is not set.
-#[utoipa::path(post, path = "/api/v2/connections", tag = "Connection", request_body = ConnectionBody, responses((status = 201, body = ConnectionResponse), (status = 409, description = "A connection with this id exists"), (status = 503, description = "A secret cannot be stored: GUST__SECRETS__KEY is not set")))]
+#[utoipa::path(post, path = "/api/v2/connections", tag = "Connection", operation_id = "post_connection", request_body = ConnectionBody, responses((status = 201, body = ConnectionResponse), (status = 409, description = "A connection with this id exists"), (status = 503, description = "A secret cannot be stored: GUST__SECRETS__KEY is not set")))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ConnectionBody>,
 ) -> Result<(StatusCode, Json<ConnectionResponse>), ApiError> {
+    let row = new_connection(body)?.encrypt(state.secrets.as_deref()).map_err(connection_error)?;
+    let db = state.db().await?;
+    let row = db::connections::create(&db, &row).await.map_err(create_error)?;
+    tracing::info!(connection_id = %row.connection_id, "connection created through the API");
+    Ok((StatusCode::CREATED, Json(row.into())))
+}
+
+/// `PATCH /api/v2/connections/{connection_id}`: changes the fields in `update_mask`, or every field the body has.
+#[utoipa::path(patch, path = "/api/v2/connections/{connection_id}", tag = "Connection", operation_id = "patch_connection", params(("connection_id" = String, Path, description = "The connection's id"), ConnectionMask), request_body = ConnectionBody, responses((status = 200, body = ConnectionResponse)))]
+pub(crate) async fn patch(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiQuery(params): ApiQuery<PatchParams>,
+    ApiJson(body): ApiJson<ConnectionBody>,
+) -> Result<Json<ConnectionResponse>, ApiError> {
+    let stored = stored_changes(&id, &params.update_mask, body, state.secrets.as_deref())?;
+    let db = state.db().await?;
+    let row = db::connections::update(&db, &id, &stored).await?.ok_or_else(|| not_found(&id))?;
+    tracing::info!(connection_id = %row.connection_id, "connection changed through the API");
+    Ok(Json(row.into()))
+}
+
+bulk_body_schema!(ConnectionBulkBody, ConnectionBody);
+
+/// `PATCH /api/v2/connections`: creates, changes and deletes connections in one transaction
+/// (Airflow's bulk body); secrets are encrypted as by the single-connection routes.
+#[utoipa::path(patch, path = "/api/v2/connections", tag = "Connection", operation_id = "bulk_connections", request_body = ConnectionBulkBody, responses((status = 200, body = BulkResponse)))]
+pub(crate) async fn bulk(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<BulkBody<ConnectionBody>>,
+) -> Result<Json<BulkResponse>, ApiError> {
+    let mut db = state.db().await?;
+    let response = bulk::run(&ConnectionBulk { secrets: state.secrets.as_deref() }, &mut db, body).await?;
+    tracing::info!(?response, "connections changed in bulk through the API");
+    Ok(Json(response))
+}
+
+/// Connections for [`bulk::run`], with the keys that encrypt their secrets.
+struct ConnectionBulk<'a> {
+    secrets: Option<&'a Secrets>,
+}
+
+impl BulkService for ConnectionBulk<'_> {
+    type Entity = ConnectionBody;
+    const PLURAL: &'static str = "connections";
+    const KEY_FIELD: &'static str = "connection_id";
+
+    fn key(entity: &ConnectionBody) -> Result<String, ApiError> {
+        entity
+            .connection_id
+            .clone()
+            .ok_or_else(|| ApiError::BadRequest("every connection in a bulk action needs a `connection_id`".into()))
+    }
+
+    async fn existing(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        keys: &[String],
+    ) -> Result<std::collections::HashSet<String>, ApiError> {
+        Ok(db::connections::existing(tx, keys).await?.into_iter().collect())
+    }
+
+    async fn create(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        entity: ConnectionBody,
+        exists: bool,
+    ) -> Result<(), ApiError> {
+        if exists {
+            return self.update(tx, entity, &[]).await;
+        }
+        let row = new_connection(entity)?.encrypt(self.secrets).map_err(connection_error)?;
+        db::connections::create(tx, &row).await.map_err(create_error)?;
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        entity: ConnectionBody,
+        update_mask: &[String],
+    ) -> Result<(), ApiError> {
+        let id = Self::key(&entity)?;
+        let stored = stored_changes(&id, update_mask, entity, self.secrets)?;
+        db::connections::update(tx, &id, &stored).await?.ok_or_else(|| not_found(&id))?;
+        Ok(())
+    }
+
+    async fn delete(&self, tx: &deadpool_postgres::Transaction<'_>, key: &str) -> Result<(), ApiError> {
+        db::connections::delete(tx, key).await?;
+        Ok(())
+    }
+}
+
+/// A new connection from a `POST` body, checked, in clear.
+pub(crate) fn new_connection(body: ConnectionBody) -> Result<Connection, ApiError> {
     check_team(&body)?;
     let id = body.connection_id.ok_or_else(|| ApiError::BadRequest("the body needs a `connection_id`".into()))?;
     check_id(&id)?;
@@ -187,7 +293,7 @@ pub(crate) async fn create(
         .conn_type
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| ApiError::BadRequest(format!("the body needs a `conn_type` for connection `{id}`")))?;
-    let connection = Connection {
+    Ok(Connection {
         conn_id: id,
         conn_type,
         description: body.description.flatten(),
@@ -197,27 +303,98 @@ pub(crate) async fn create(
         schema: body.schema.flatten(),
         port: body.port.flatten(),
         extra: body.extra.flatten(),
-    };
-    let row = connection.encrypt(state.secrets.as_deref()).map_err(connection_error)?;
-    let db = state.db().await?;
-    let row = db::connections::create(&db, &row).await.map_err(|e| match e {
-        duplicate @ ConnectionDbError::Duplicate(_) => ApiError::Conflict(duplicate.to_string()),
-        ConnectionDbError::Db(db) => ApiError::Db(db),
-    })?;
-    tracing::info!(connection_id = %row.connection_id, "connection created through the API");
-    Ok((StatusCode::CREATED, Json(row.into())))
+    })
 }
 
-/// `PATCH /api/v2/connections/{connection_id}`: changes the fields in `update_mask`, or every field the body has.
-#[utoipa::path(patch, path = "/api/v2/connections/{connection_id}", tag = "Connection", params(("connection_id" = String, Path, description = "The connection's id"), ConnectionMask), request_body = ConnectionBody, responses((status = 200, body = ConnectionResponse)))]
-pub(crate) async fn patch(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-    ApiQuery(params): ApiQuery<PatchParams>,
-    ApiJson(body): ApiJson<ConnectionBody>,
-) -> Result<Json<ConnectionResponse>, ApiError> {
-    let changes = patch_changes(&id, &params.update_mask, body)?;
-    let secrets = state.secrets.as_deref();
+/// The connection a test body describes, in clear: the body alone, or with `stored` (the
+/// connection of the same id) filling in what the body leaves out or masks (`***`). Stored
+/// credentials are only lent to the stored host and port: a body that points elsewhere must
+/// bring its own password (Airflow's rule).
+pub(crate) fn connection_to_test(body: ConnectionBody, stored: Option<Connection>) -> Result<Connection, ApiError> {
+    let Some(mut conn) = stored else { return new_connection(body) };
+    check_team(&body)?;
+    let blank = |v: &Option<Option<String>>| v.as_ref().map(|v| v.as_deref().unwrap_or("").to_string());
+    let host_moved = blank(&body.host).is_some_and(|host| host != conn.host.clone().unwrap_or_default());
+    let port_moved = body.port.is_some_and(|port| port != conn.port);
+    let own_password = body.password.as_ref().is_some_and(|p| p.as_deref().is_some_and(|p| !p.is_empty() && p != MASK));
+    if (host_moved || port_moved) && !own_password {
+        return Err(ApiError::BadRequest(format!(
+            "the host or port to test differs from stored connection `{}`; include the password to test with in the body",
+            conn.conn_id
+        )));
+    }
+    if let Some(conn_type) = body.conn_type.filter(|t| !t.trim().is_empty()) {
+        conn.conn_type = conn_type;
+    }
+    let keep_masked = |new: Option<Option<String>>, old: &mut Option<String>| match new {
+        Some(Some(value)) if value == MASK => {}
+        Some(value) => *old = value,
+        None => {}
+    };
+    keep_masked(body.password, &mut conn.password);
+    keep_masked(body.host, &mut conn.host);
+    keep_masked(body.login, &mut conn.login);
+    keep_masked(body.schema, &mut conn.schema);
+    keep_masked(body.description, &mut conn.description);
+    if let Some(extra) = body.extra {
+        check_extra(&conn.conn_id, extra.as_deref()).map_err(connection_error)?;
+        conn.extra = merged_extra(extra, conn.extra.take());
+    }
+    if let Some(port) = body.port {
+        conn.port = port;
+    }
+    Ok(conn)
+}
+
+/// A test body's `extra` with its masked (`***`) fields taken from the stored `extra`.
+fn merged_extra(new: Option<String>, stored: Option<String>) -> Option<String> {
+    let (Some(new), Some(stored)) = (new.as_deref(), stored.as_deref()) else { return new };
+    let (Ok(Value::Object(mut fields)), Ok(Value::Object(old))) =
+        (serde_json::from_str::<Value>(new), serde_json::from_str::<Value>(stored))
+    else {
+        return Some(new.to_string());
+    };
+    for (name, value) in fields.iter_mut() {
+        if value.as_str() == Some(MASK) {
+            if let Some(old) = old.get(name) {
+                *value = old.clone();
+            }
+        }
+    }
+    Some(Value::Object(fields).to_string())
+}
+
+/// A connection's id and clear fields as a `ConnectionBody` would carry them, for a `POST`.
+pub(crate) fn body_of(conn: Connection) -> ConnectionBody {
+    ConnectionBody {
+        connection_id: Some(conn.conn_id),
+        conn_type: Some(conn.conn_type),
+        description: Some(conn.description),
+        host: Some(conn.host),
+        login: Some(conn.login),
+        schema: Some(conn.schema),
+        port: Some(conn.port),
+        password: Some(conn.password),
+        extra: Some(conn.extra),
+        team_name: None,
+    }
+}
+
+pub(crate) fn create_error(error: ConnectionDbError) -> ApiError {
+    match error {
+        duplicate @ ConnectionDbError::Duplicate(_) => ApiError::Conflict(duplicate.to_string()),
+        ConnectionDbError::Db(db) => ApiError::Db(db),
+    }
+}
+
+/// The stored form (secrets encrypted) of the changes a PATCH of connection `id` asks for, checked.
+pub(crate) fn stored_changes(
+    id: &str,
+    update_mask: &[String],
+    body: ConnectionBody,
+    secrets: Option<&Secrets>,
+) -> Result<ConnectionChanges, ApiError> {
+    let changes = patch_changes(id, update_mask, body)?;
     let password_encrypted = match changes.password {
         Some(Some(password)) => {
             Some(Some(secrets.ok_or_else(|| connection_error(SecretsError::NoKey.into()))?.encrypt(&password)))
@@ -227,12 +404,12 @@ pub(crate) async fn patch(
     };
     let extra = match changes.extra {
         Some(extra) => {
-            let probe = Connection { conn_id: id.clone(), extra, ..Default::default() };
+            let probe = Connection { conn_id: id.to_string(), extra, ..Default::default() };
             Some(probe.encrypt(secrets).map_err(connection_error)?.extra)
         }
         None => None,
     };
-    let stored = ConnectionChanges {
+    Ok(ConnectionChanges {
         conn_type: changes.conn_type,
         description: changes.description,
         host: changes.host,
@@ -241,15 +418,11 @@ pub(crate) async fn patch(
         port: changes.port,
         password_encrypted,
         extra,
-    };
-    let db = state.db().await?;
-    let row = db::connections::update(&db, &id, &stored).await?.ok_or_else(|| not_found(&id))?;
-    tracing::info!(connection_id = %row.connection_id, "connection changed through the API");
-    Ok(Json(row.into()))
+    })
 }
 
 /// `DELETE /api/v2/connections/{connection_id}`: 204.
-#[utoipa::path(delete, path = "/api/v2/connections/{connection_id}", tag = "Connection", params(("connection_id" = String, Path, description = "The connection's id")), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/api/v2/connections/{connection_id}", tag = "Connection", operation_id = "delete_connection", params(("connection_id" = String, Path, description = "The connection's id")), responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -357,7 +530,7 @@ fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("connection `{id}` not found"))
 }
 
-fn connection_error(error: ConnectionError) -> ApiError {
+pub(crate) fn connection_error(error: ConnectionError) -> ApiError {
     match error {
         ConnectionError::Secrets(SecretsError::NoKey) => ApiError::Unavailable(format!(
             "this connection has a password or secret extra field, and secrets are stored only encrypted: \

@@ -121,7 +121,7 @@ pub(crate) async fn put(
         return Err(ApiError::BadRequest("the DAG file holds a NUL character".into()));
     }
     if let Err(problem) = parse_dag_file(&fileloc(&file_name), &text) {
-        return Err(ApiError::Rejected { status: StatusCode::UNPROCESSABLE_ENTITY, detail: problem.to_string() });
+        return Err(ApiError::invalid(["body"], "value_error", problem.to_string()));
     }
     let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
     let (file, created) = db::dag_files::put(&state.db().await?, &file_name, &text, &sha256, &actor.username).await?;

@@ -9,6 +9,7 @@ use gust_shared::db::{
     self,
     dags::DagVersion,
     runs::{DagRunRow, NewRun, RunFilter},
+    task_instances::listing::DurationRange,
     DbError, GenericClient,
 };
 use gust_shared::state::RunState;
@@ -57,6 +58,10 @@ pub(crate) struct DagRunResponse {
     note: Option<String>,
     bundle_version: Option<String>,
     dag_versions: Vec<DagVersionResponse>,
+    /// The partition the run covers; null: gust's timetables are not partitioned.
+    partition_key: Option<String>,
+    /// The date of that partition; null like `partition_key`.
+    partition_date: Option<DateTime<Utc>>,
 }
 
 /// Airflow's `DagVersionResponse`.
@@ -115,6 +120,8 @@ impl DagRunResponse {
             note: run.note,
             bundle_version: None,
             dag_versions: version.map(DagVersionResponse::from).into_iter().collect(),
+            partition_key: run.partition_key,
+            partition_date: run.partition_date,
             run_type: run.run_type,
             dag_run_id: run.run_id,
             dag_id: run.dag_id,
@@ -179,10 +186,10 @@ pub(crate) async fn definition_of(db: &impl GenericClient, run: &DagRunRow) -> R
 }
 
 /// The path segment Airflow uses for "every DAG".
-const ALL_DAGS: &str = "~";
+pub(crate) const ALL_DAGS: &str = "~";
 
 /// Airflow's run types; gust creates `manual`, `scheduled` and `backfill` runs, the others match nothing.
-const RUN_TYPES: [&str; 6] =
+pub(crate) const RUN_TYPES: [&str; 6] =
     ["backfill", "scheduled", "manual", "operator_triggered", "asset_triggered", "asset_materialization"];
 
 /// Airflow's `get_dag_runs` filters gust cannot apply yet: given, they are a 400, never silently ignored.
@@ -190,21 +197,10 @@ const UNSUPPORTED_FILTERS: &[&str] = &[
     "cursor",
     "dag_version",
     "bundle_version",
-    "conf_contains",
     "updated_at_gte",
     "updated_at_gt",
     "updated_at_lte",
     "updated_at_lt",
-    "duration_gte",
-    "duration_gt",
-    "duration_lte",
-    "duration_lt",
-    "partition_date_gte",
-    "partition_date_lte",
-    "partition_key_pattern",
-    "partition_key_prefix_pattern",
-    "triggering_user_name_pattern",
-    "triggering_user_name_prefix_pattern",
     "consuming_asset_pattern",
 ];
 
@@ -264,6 +260,28 @@ pub(crate) struct RunFilters {
     dag_id_pattern: Option<String>,
     /// Case-sensitive prefix of the DAG id.
     dag_id_prefix_pattern: Option<String>,
+    /// Lasted at least this many seconds.
+    duration_gte: Option<f64>,
+    /// Lasted more than this many seconds.
+    duration_gt: Option<f64>,
+    /// Lasted at most this many seconds.
+    duration_lte: Option<f64>,
+    /// Lasted less than this many seconds.
+    duration_lt: Option<f64>,
+    /// A substring of the run's `conf` as JSON text, e.g. `"region": "eu"`.
+    conf_contains: Option<String>,
+    /// Partition date at or after this (gust's runs have none, so any bound keeps no run).
+    partition_date_gte: Option<DateTime<Utc>>,
+    /// Partition date at or before this.
+    partition_date_lte: Option<DateTime<Utc>>,
+    /// Case-insensitive substring of the partition key (gust's runs have none).
+    partition_key_pattern: Option<String>,
+    /// Case-sensitive prefix of the partition key.
+    partition_key_prefix_pattern: Option<String>,
+    /// Case-insensitive substring of the name of the user who triggered the run.
+    triggering_user_name_pattern: Option<String>,
+    /// Case-sensitive prefix of the name of the user who triggered the run.
+    triggering_user_name_prefix_pattern: Option<String>,
 }
 
 /// The filters of `GET …/dagRuns`, checked: `state` and `run_type` (repeated
@@ -301,7 +319,27 @@ fn run_filter_of(query: &QueryPairs) -> Result<RunFilter, ApiError> {
         run_after: query.time_range("run_after")?,
         dag_id_matches: query.text_matches("dag_id"),
         run_id_matches: query.text_matches("run_id"),
+        dag_ids: Vec::new(),
+        duration: DurationRange {
+            gte: seconds_param(query, "duration_gte")?,
+            gt: seconds_param(query, "duration_gt")?,
+            lte: seconds_param(query, "duration_lte")?,
+            lt: seconds_param(query, "duration_lt")?,
+        },
+        conf_contains: query.last("conf_contains").map(str::to_string),
+        partition_date: query.time_range("partition_date")?,
+        partition_key_matches: query.text_matches("partition_key"),
+        triggering_user_name_matches: query.text_matches("triggering_user_name"),
     })
+}
+
+/// A duration bound in seconds from the query, or a 400 naming it.
+fn seconds_param(query: &QueryPairs, key: &str) -> Result<Option<f64>, ApiError> {
+    let Some(value) = query.last(key) else { return Ok(None) };
+    match value.trim().parse::<f64>() {
+        Ok(seconds) if seconds.is_finite() => Ok(Some(seconds)),
+        _ => Err(ApiError::BadRequest(format!("`{key}` must be a number of seconds such as 90.5, got `{value}`"))),
+    }
 }
 
 order_by_param!(RunOrder, db::runs::ORDER_FIELDS);
@@ -310,7 +348,7 @@ order_by_param!(RunOrder, db::runs::ORDER_FIELDS);
 /// DAG's with `~`) that the filters keep, newest first unless `order_by` says
 /// otherwise (`id`, `state`, `dag_id`, `run_id`/`dag_run_id`, `run_type`,
 /// `logical_date`, `run_after`, `queued_at`, `start_date`, `end_date`, `duration`, `conf`).
-#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", params(DagPath, PageParams, RunOrder, Filters<RunFilters>), responses((status = 200, body = DagRunCollection)))]
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", operation_id = "get_dag_runs", params(DagPath, PageParams, RunOrder, Filters<RunFilters>), responses((status = 200, body = DagRunCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiPath(dag_id): ApiPath<String>,
@@ -327,24 +365,35 @@ pub(crate) async fn list(
         filter.dag_id = Some(dag_id);
     }
     let (runs, total_entries) = db::runs::list_filtered(&db, &filter, &order_by, page.limit, page.offset).await?;
-    let mut versions: HashMap<i64, Option<DagVersion>> = HashMap::new();
-    for run in &runs {
-        if let std::collections::hash_map::Entry::Vacant(slot) = versions.entry(run.dag_version_id) {
-            slot.insert(version_for_display(&db, run.dag_version_id).await?);
+    Ok(Json(DagRunCollection::of(&db, runs, total_entries).await?))
+}
+
+impl DagRunCollection {
+    /// `runs` in Airflow's shape, each with its DAG version (read once per version).
+    pub(crate) async fn of(
+        db: &impl GenericClient,
+        runs: Vec<DagRunRow>,
+        total_entries: i64,
+    ) -> Result<Self, ApiError> {
+        let mut versions: HashMap<i64, Option<DagVersion>> = HashMap::new();
+        for run in &runs {
+            if let std::collections::hash_map::Entry::Vacant(slot) = versions.entry(run.dag_version_id) {
+                slot.insert(version_for_display(db, run.dag_version_id).await?);
+            }
         }
+        let dag_runs = runs
+            .into_iter()
+            .map(|run| {
+                let version = versions.get(&run.dag_version_id).and_then(Option::as_ref);
+                DagRunResponse::new(run, version)
+            })
+            .collect();
+        Ok(Self { dag_runs, total_entries })
     }
-    let dag_runs = runs
-        .into_iter()
-        .map(|run| {
-            let version = versions.get(&run.dag_version_id).and_then(Option::as_ref);
-            DagRunResponse::new(run, version)
-        })
-        .collect();
-    Ok(Json(DagRunCollection { dag_runs, total_entries }))
 }
 
 /// `GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}`
-#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", params(RunPath), responses((status = 200, body = DagRunResponse)))]
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", operation_id = "get_dag_run", params(RunPath), responses((status = 200, body = DagRunResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id)): ApiPath<(String, String)>,
@@ -374,6 +423,12 @@ pub(crate) struct TriggerBody {
     conf: Option<Value>,
     #[schema(max_length = 1000)]
     note: Option<String>,
+    /// When the run is due: now when absent; a time in the future is refused (gust starts a manual run at once).
+    #[schema(schema_with = crate::openapi::date_time_or_null)]
+    run_after: Option<DateTime<Utc>>,
+    /// Must be null or absent: gust's DAGs are not partitioned.
+    #[schema(value_type = Option<String>)]
+    partition_key: Option<String>,
 }
 
 /// [`TriggerBody`] as the OpenAPI document shows it: its fields, with the data
@@ -403,12 +458,24 @@ impl utoipa::ToSchema for TriggerRequest {
 }
 
 /// `POST /api/v2/dags/{dag_id}/dagRuns`: creates a manual run in state `queued`.
-#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", params(DagPath), request_body = TriggerRequest, responses((status = 200, body = DagRunResponse), (status = 409, description = "A run with this run id or logical date exists")))]
+#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns", tag = "DagRun", operation_id = "trigger_dag_run", params(DagPath), request_body = TriggerRequest, responses((status = 200, body = DagRunResponse), (status = 409, description = "A run with this run id or logical date exists")))]
 pub(crate) async fn trigger(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,
     ApiPath(dag_id): ApiPath<String>,
     ApiJson(body): ApiJson<TriggerBody>,
+) -> Result<Json<DagRunResponse>, ApiError> {
+    create_run(state, actor, dag_id, body, "manual").await
+}
+
+/// Creates a run of `run_type` (`manual`, or `asset_materialization` for
+/// `POST /assets/{asset_id}/materialize`) from a trigger body, in state `queued`.
+pub(crate) async fn create_run(
+    state: AppState,
+    actor: CurrentUser,
+    dag_id: String,
+    body: TriggerBody,
+    run_type: &'static str,
 ) -> Result<Json<DagRunResponse>, ApiError> {
     let conf = conf_of(body.conf)?;
     let run_id = match body.dag_run_id {
@@ -416,11 +483,22 @@ pub(crate) async fn trigger(
             validate_run_id(&run_id).map_err(|problem| ApiError::BadRequest(format!("dag_run_id {problem}")))?;
             run_id
         }
-        None => default_run_id(Utc::now()),
+        None => default_run_id(run_type, Utc::now()),
     };
     let data_interval = data_interval_of(body.logical_date, body.data_interval_start, body.data_interval_end)?;
     if body.note.as_ref().is_some_and(|note| note.chars().count() > MAX_NOTE_LEN) {
         return Err(ApiError::BadRequest(format!("`note` must be at most {MAX_NOTE_LEN} characters")));
+    }
+    if body.partition_key.is_some() {
+        return Err(ApiError::BadRequest(format!(
+            "DAG `{dag_id}` is not a partitioned DAG and does not accept a partition_key; leave it out or null"
+        )));
+    }
+    if body.run_after.is_some_and(|run_after| run_after > Utc::now()) {
+        return Err(ApiError::BadRequest(
+            "`run_after` is in the future; gust starts a manual run at once, so give a past time or leave it out"
+                .into(),
+        ));
     }
 
     let mut db = state.db().await?;
@@ -438,7 +516,7 @@ pub(crate) async fn trigger(
     let new_run = NewRun {
         dag_id: &dag_id,
         run_id: &run_id,
-        run_type: "manual",
+        run_type,
         logical_date: body.logical_date,
         data_interval,
         conf: &conf,
@@ -447,6 +525,10 @@ pub(crate) async fn trigger(
         triggering_user_name: Some(&actor.username),
     };
     let mut run = db::runs::insert(&tx, &new_run).await?;
+    if let Some(run_after) = body.run_after {
+        db::runs::set_run_after(&tx, run.id, run_after).await?;
+        run.run_after = run_after;
+    }
     if let Some(note) = body.note {
         db::runs::set_note(&tx, run.id, Some(&note)).await?;
         run.note = Some(note);
@@ -457,9 +539,9 @@ pub(crate) async fn trigger(
     Ok(Json(DagRunResponse::new(run, version.as_ref())))
 }
 
-/// The run id Airflow gives a manual run: `manual__` and the trigger time.
-fn default_run_id(now: DateTime<Utc>) -> String {
-    format!("manual__{}", now.to_rfc3339_opts(SecondsFormat::Micros, false))
+/// The run id Airflow gives a run created through the API: its run type, `__` and the trigger time.
+fn default_run_id(run_type: &str, now: DateTime<Utc>) -> String {
+    format!("{run_type}__{}", now.to_rfc3339_opts(SecondsFormat::Micros, false))
 }
 
 /// Checks a client-chosen run id: 1-250 of letters, digits and `_ - . : + ~`
@@ -552,7 +634,7 @@ mod tests {
     #[test]
     fn the_default_run_id_is_manual_and_the_time_with_microseconds() {
         let now = Utc.with_ymd_and_hms(2026, 3, 4, 5, 6, 7).unwrap() + chrono::Duration::microseconds(89);
-        let run_id = default_run_id(now);
+        let run_id = default_run_id("manual", now);
         assert_eq!(run_id, "manual__2026-03-04T05:06:07.000089+00:00");
         assert_eq!(validate_run_id(&run_id), Ok(()));
     }

@@ -138,7 +138,7 @@ fn try_may_still_log(state: TaskState, current_try: i32, try_number: i32) -> boo
 }
 
 /// True when the `Accept` header ranks `text/plain` above `application/json`.
-fn prefers_text(accept: Option<&str>) -> bool {
+pub(crate) fn prefers_text(accept: Option<&str>) -> bool {
     let Some(accept) = accept else { return false };
     quality(accept, "text/plain") > quality(accept, "application/json")
 }

@@ -42,3 +42,29 @@ pub(crate) struct TaskInstancePath {
     /// The task's id.
     task_id: String,
 }
+
+/// `…/taskInstances/{task_id}/{map_index}`: one instance of a (mapped) task of a run.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct MappedTaskInstancePath {
+    /// The DAG's id.
+    dag_id: String,
+    /// The run's id.
+    dag_run_id: String,
+    /// The task's id.
+    task_id: String,
+    /// Which instance of a mapped task (0, 1, …); -1 for an unmapped task.
+    map_index: i32,
+}
+
+/// `…/taskGroupInstances/{group_id}`: the tasks of a run whose ids start with `{group_id}.`.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct TaskGroupPath {
+    /// The DAG's id.
+    dag_id: String,
+    /// The run's id.
+    dag_run_id: String,
+    /// The group's id: the part of its tasks' ids before the last `.`.
+    group_id: String,
+}

@@ -11,7 +11,10 @@ use gust_shared::{
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::pagination::{order_by_param, OrderParams, PageParams};
+use super::{
+    bulk::{self, bulk_body_schema, BulkBody, BulkResponse, BulkService},
+    pagination::{order_by_param, OrderParams, PageParams},
+};
 use crate::{
     error::ApiError,
     extract::{ApiJson, ApiPath, ApiQuery},
@@ -31,6 +34,8 @@ pub(crate) struct PoolResponse {
     scheduled_slots: i64,
     open_slots: i64,
     deferred_slots: i64,
+    /// Airflow's multi-team field; always `null` (gust has no teams).
+    team_name: Option<String>,
 }
 
 /// Airflow's `PoolCollectionResponse`.
@@ -53,6 +58,7 @@ impl From<PoolRow> for PoolResponse {
             slots: pool.slots,
             description: pool.description,
             include_deferred: pool.include_deferred,
+            team_name: None,
         }
     }
 }
@@ -66,10 +72,16 @@ pub(crate) struct PoolBody {
     name: String,
     #[schema(minimum = 0, maximum = 2147483647)]
     slots: i64,
+    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[schema(value_type = Option<String>)]
+    description: Option<Option<String>>,
     #[serde(default)]
-    description: Option<String>,
+    #[schema(value_type = bool, default = false)]
+    include_deferred: Option<bool>,
+    /// Airflow's multi-team field; gust has no teams, so only `null` is accepted.
     #[serde(default)]
-    include_deferred: bool,
+    #[schema(schema_with = crate::openapi::only_null)]
+    team_name: Option<String>,
 }
 
 /// Airflow's `PoolPatchBody`: every field optional; `description: null` clears it.
@@ -86,11 +98,14 @@ pub(crate) struct PoolPatchBody {
     description: Option<Option<String>>,
     #[serde(default)]
     include_deferred: Option<bool>,
+    /// Airflow's multi-team field; gust has no teams, so only `null` is accepted.
+    #[serde(default)]
+    #[schema(schema_with = crate::openapi::only_null)]
+    team_name: Option<String>,
 }
 
 crate::extract::update_mask_param!(PoolMask, ["name", "pool", "slots", "description", "include_deferred"]);
 
-/// Query of `PATCH /pools/{pool_name}`.
 /// Query of `PATCH /pools/{pool_name}`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct PatchParams {
@@ -102,7 +117,7 @@ pub(crate) struct PatchParams {
 order_by_param!(PoolOrder, db::pools::ORDER_FIELDS);
 
 /// `GET /api/v2/pools`
-#[utoipa::path(get, path = "/api/v2/pools", tag = "Pool", params(PageParams, PoolOrder), responses((status = 200, body = PoolCollection)))]
+#[utoipa::path(get, path = "/api/v2/pools", tag = "Pool", operation_id = "get_pools", params(PageParams, PoolOrder), responses((status = 200, body = PoolCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
@@ -116,7 +131,7 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v2/pools/{pool_name}`
-#[utoipa::path(get, path = "/api/v2/pools/{pool_name}", tag = "Pool", params(("pool_name" = String, Path, description = "The pool's name")), responses((status = 200, body = PoolResponse)))]
+#[utoipa::path(get, path = "/api/v2/pools/{pool_name}", tag = "Pool", operation_id = "get_pool", params(("pool_name" = String, Path, description = "The pool's name")), responses((status = 200, body = PoolResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
@@ -127,17 +142,12 @@ pub(crate) async fn get_one(
 }
 
 /// `POST /api/v2/pools`: 201 with the new pool, 409 when the name is taken.
-#[utoipa::path(post, path = "/api/v2/pools", tag = "Pool", request_body = PoolBody, responses((status = 201, body = PoolResponse), (status = 409, description = "A pool with this name exists")))]
+#[utoipa::path(post, path = "/api/v2/pools", tag = "Pool", operation_id = "post_pool", request_body = PoolBody, responses((status = 201, body = PoolResponse), (status = 409, description = "A pool with this name exists")))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<PoolBody>,
 ) -> Result<(StatusCode, Json<PoolResponse>), ApiError> {
-    check_name(&body.name)?;
-    let fields = PoolFields {
-        slots: Some(checked_slots(body.slots)?),
-        description: Some(body.description),
-        include_deferred: Some(body.include_deferred),
-    };
+    let fields = new_pool_fields(&body)?;
     let db = state.db().await?;
     let pool = db::pools::create(&db, &body.name, &fields).await.map_err(pool_error)?;
     tracing::info!(pool = %pool.name, slots = pool.slots, "pool created through the API");
@@ -145,7 +155,7 @@ pub(crate) async fn create(
 }
 
 /// `PATCH /api/v2/pools/{pool_name}`: changes the fields in `update_mask`, or every field the body has.
-#[utoipa::path(patch, path = "/api/v2/pools/{pool_name}", tag = "Pool", params(("pool_name" = String, Path, description = "The pool's name"), PoolMask), request_body = PoolPatchBody, responses((status = 200, body = PoolResponse)))]
+#[utoipa::path(patch, path = "/api/v2/pools/{pool_name}", tag = "Pool", operation_id = "patch_pool", params(("pool_name" = String, Path, description = "The pool's name"), PoolMask), request_body = PoolPatchBody, responses((status = 200, body = PoolResponse)))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
@@ -160,7 +170,7 @@ pub(crate) async fn patch(
 }
 
 /// `DELETE /api/v2/pools/{pool_name}`: 204; `default_pool` cannot be deleted (400).
-#[utoipa::path(delete, path = "/api/v2/pools/{pool_name}", tag = "Pool", params(("pool_name" = String, Path, description = "The pool's name")), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/api/v2/pools/{pool_name}", tag = "Pool", operation_id = "delete_pool", params(("pool_name" = String, Path, description = "The pool's name")), responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     ApiPath(name): ApiPath<String>,
@@ -173,9 +183,98 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+bulk_body_schema!(PoolBulkBody, PoolBody);
+
+/// `PATCH /api/v2/pools`: creates, changes and deletes pools in one transaction (Airflow's bulk body).
+#[utoipa::path(patch, path = "/api/v2/pools", tag = "Pool", operation_id = "bulk_pools", request_body = PoolBulkBody, responses((status = 200, body = BulkResponse)))]
+pub(crate) async fn bulk(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<BulkBody<PoolBody>>,
+) -> Result<Json<BulkResponse>, ApiError> {
+    let mut db = state.db().await?;
+    let response = bulk::run(&PoolBulk, &mut db, body).await?;
+    tracing::info!(?response, "pools changed in bulk through the API");
+    Ok(Json(response))
+}
+
+/// Pools for [`bulk::run`].
+struct PoolBulk;
+
+impl BulkService for PoolBulk {
+    type Entity = PoolBody;
+    const PLURAL: &'static str = "pools";
+    const KEY_FIELD: &'static str = "name";
+
+    fn key(entity: &PoolBody) -> Result<String, ApiError> {
+        Ok(entity.name.clone())
+    }
+
+    async fn existing(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        keys: &[String],
+    ) -> Result<std::collections::HashSet<String>, ApiError> {
+        Ok(db::pools::existing(tx, keys).await?.into_iter().collect())
+    }
+
+    async fn create(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        entity: PoolBody,
+        exists: bool,
+    ) -> Result<(), ApiError> {
+        if exists {
+            return self.update(tx, entity, &[]).await;
+        }
+        let fields = new_pool_fields(&entity)?;
+        db::pools::create(tx, &entity.name, &fields).await.map_err(pool_error)?;
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        entity: PoolBody,
+        update_mask: &[String],
+    ) -> Result<(), ApiError> {
+        let name = entity.name.clone();
+        let fields = patch_fields(&name, update_mask, as_patch(entity))?;
+        db::pools::update(tx, &name, &fields).await?.ok_or_else(|| pool_not_found(&name))?;
+        Ok(())
+    }
+
+    async fn delete(&self, tx: &deadpool_postgres::Transaction<'_>, key: &str) -> Result<(), ApiError> {
+        db::pools::delete(tx, key).await.map_err(pool_error)?;
+        Ok(())
+    }
+}
+
+/// The fields of a new pool, checked.
+fn new_pool_fields(body: &PoolBody) -> Result<PoolFields, ApiError> {
+    check_name(&body.name)?;
+    check_team(body.team_name.as_deref())?;
+    Ok(PoolFields {
+        slots: Some(checked_slots(body.slots)?),
+        description: Some(body.description.clone().flatten()),
+        include_deferred: Some(body.include_deferred.unwrap_or(false)),
+    })
+}
+
+/// A `PoolBody` as the `PoolPatchBody` of its own pool: every field it has.
+fn as_patch(body: PoolBody) -> PoolPatchBody {
+    PoolPatchBody {
+        name: Some(body.name),
+        slots: Some(body.slots),
+        description: body.description,
+        include_deferred: body.include_deferred,
+        team_name: body.team_name,
+    }
+}
+
 /// The changes a PATCH asks for, checked.
 fn patch_fields(name: &str, update_mask: &[String], body: PoolPatchBody) -> Result<PoolFields, ApiError> {
     const FIELDS: [&str; 4] = ["name", "slots", "description", "include_deferred"];
+    check_team(body.team_name.as_deref())?;
     let mask = Some(crate::extract::mask_fields(update_mask)).filter(|fields| !fields.is_empty());
     if let Some(field) = mask.iter().flatten().find(|field| !FIELDS.contains(field) && **field != "pool") {
         return Err(ApiError::BadRequest(format!(
@@ -220,6 +319,15 @@ fn check_name(name: &str) -> Result<(), ApiError> {
         Err(ApiError::BadRequest(format!(
             "pool name `{name}` must be 1-256 characters of letters, digits, '_', '-' or '.'"
         )))
+    }
+}
+
+fn check_team(team_name: Option<&str>) -> Result<(), ApiError> {
+    match team_name {
+        Some(team) => Err(ApiError::BadRequest(format!(
+            "`team_name` (`{team}`) is not supported: gust has no multi-team mode; leave it out or null"
+        ))),
+        None => Ok(()),
     }
 }
 

@@ -86,9 +86,10 @@ fn run_patch(update_mask: &[String], body: DagRunPatchBody) -> Result<RunPatch, 
     }
     let state = match body.state.flatten().filter(|_| allowed("state")) {
         None => None,
-        Some(text) => Some(MUTABLE_STATES.into_iter().find(|s| s.as_str() == text).ok_or_else(|| {
-            ApiError::with_status(
-                StatusCode::UNPROCESSABLE_ENTITY,
+        Some(text) => Some(mutable_state(&text).ok_or_else(|| {
+            ApiError::invalid(
+                ["body", "state"],
+                "enum",
                 format!("`state` must be queued, success or failed, got `{text}`"),
             )
         })?),
@@ -165,7 +166,7 @@ pub(crate) struct PatchParams {
 /// its process, and its result is then dropped), `queued` starts the run over
 /// (its finished task instances keep their state: clear them to run them
 /// again). Answers the run. Needs the operator role.
-#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", params(RunPath, RunMask), request_body = DagRunPatchBody, responses((status = 200, body = DagRunResponse), (status = 409, description = "The run changed meanwhile; try again")))]
+#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", operation_id = "patch_dag_run", params(RunPath, RunMask), request_body = DagRunPatchBody, responses((status = 200, body = DagRunResponse), (status = 409, description = "The run changed meanwhile; try again")))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id)): ApiPath<(String, String)>,
@@ -176,18 +177,7 @@ pub(crate) async fn patch(
     let mut db = state.db().await?;
     let tx = db.transaction().await?;
     let run = locked_run(&tx, &dag_id, &run_id).await?;
-    let mut moved = 0;
-    if let Some(new_state) = patch.state {
-        moved = move_task_instances(&tx, run.id, new_state).await?;
-        if run.state != new_state && db::runs::set_state(&tx, run.id, run.state, new_state).await?.is_none() {
-            return Err(ApiError::Conflict(format!(
-                "DAG run `{run_id}` of DAG `{dag_id}` changed meanwhile; try again"
-            )));
-        }
-    }
-    if let Some(note) = &patch.note {
-        db::runs::set_note(&tx, run.id, note.as_deref()).await?;
-    }
+    let moved = apply_run_patch(&tx, &run, patch.state, patch.note.as_ref().map(Option::as_deref)).await?;
     // The run as this request left it, read before a scheduler can move it on.
     let response = respond_with_run(&tx, &dag_id, &run_id).await?;
     tx.commit().await?;
@@ -195,11 +185,42 @@ pub(crate) async fn patch(
     Ok(response)
 }
 
+/// Sets the state of a run locked by this transaction ([`locked_run`]),
+/// moving its task instances as [`task_moves`] says, and its note
+/// (`Some(None)` removes it); answers how many task instances moved. 409 when
+/// the run changed since it was locked. The single and the bulk PATCH share it.
+pub(crate) async fn apply_run_patch(
+    tx: &impl db::GenericClient,
+    run: &DagRunRow,
+    new_state: Option<RunState>,
+    note: Option<Option<&str>>,
+) -> Result<u64, ApiError> {
+    let mut moved = 0;
+    if let Some(new_state) = new_state {
+        moved = move_task_instances(tx, run.id, new_state).await?;
+        if run.state != new_state && db::runs::set_state(tx, run.id, run.state, new_state).await?.is_none() {
+            return Err(ApiError::Conflict(format!(
+                "DAG run `{}` of DAG `{}` changed meanwhile; try again",
+                run.run_id, run.dag_id
+            )));
+        }
+    }
+    if let Some(note) = note {
+        db::runs::set_note(tx, run.id, note).await?;
+    }
+    Ok(moved)
+}
+
+/// The state a run may be set to by hand, by its name: `queued`, `success` or `failed`.
+pub(crate) fn mutable_state(text: &str) -> Option<RunState> {
+    MUTABLE_STATES.into_iter().find(|s| s.as_str() == text)
+}
+
 /// `DELETE /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}`: deletes the run with
 /// its task instances, their tries, logs and XComs; 204. 409 while one of its
 /// task instances is queued or running (mark the run failed first). Needs the
 /// admin role (gust's default for deletes; Airflow asks for the DAG-run delete permission).
-#[utoipa::path(delete, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", params(RunPath), responses((status = 204, description = "Deleted"), (status = 409, description = "A task instance of the run is queued or running")))]
+#[utoipa::path(delete, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}", tag = "DagRun", operation_id = "delete_dag_run", params(RunPath), responses((status = 204, description = "Deleted"), (status = 409, description = "A task instance of the run is queued or running")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id)): ApiPath<(String, String)>,
@@ -261,28 +282,76 @@ fn yes() -> bool {
 /// status and queues the run again, as Airflow's DAG clear does; running ones
 /// are left alone. A dry run (the default) answers the task instances it would
 /// reset; a real one answers the run. Needs the operator role.
-#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/clear", tag = "DagRun", params(RunPath), request_body = DagRunClearBody, responses((status = 200, body = DagRunClearResponse), (status = 409, description = "The run changed meanwhile; try again")))]
+#[utoipa::path(post, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/clear", tag = "DagRun", operation_id = "clear_dag_run", params(RunPath), request_body = DagRunClearBody, responses((status = 200, body = DagRunClearResponse), (status = 409, description = "The run changed meanwhile; try again")))]
 pub(crate) async fn clear(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id)): ApiPath<(String, String)>,
     ApiJson(body): ApiJson<DagRunClearBody>,
 ) -> Result<Json<DagRunClearResponse>, ApiError> {
-    if body.only_new {
-        return Err(ApiError::BadRequest(
-            "`only_new` is not supported: gust pins a run to its DAG version, so there are no newly added tasks \
-             to queue; leave it out or false"
-                .into(),
-        ));
-    }
-    if body.note.as_ref().is_some_and(|note| note.chars().count() > MAX_NOTE_LEN) {
-        return Err(ApiError::BadRequest(format!("`note` must be at most {MAX_NOTE_LEN} characters")));
-    }
+    let options =
+        ClearOptions::checked(body.only_failed, body.only_new, body.run_on_latest_version, body.note.as_deref())?;
     let mut db = state.db().await?;
     let tx = db.transaction().await?;
     let run = locked_run(&tx, &dag_id, &run_id).await?;
-    let version = definition_of(&tx, &run).await?;
-    if body.run_on_latest_version == Some(true) {
-        let latest = db::dags::get(&tx, &dag_id).await?.map(|dag| dag.latest_version_id);
+    let picked = clear_locked_run(&tx, &run, &options, body.dry_run).await?;
+    if body.dry_run {
+        return Ok(Json(DagRunClearResponse::WouldClear(TaskInstanceCollection::of_run(picked, &run))));
+    }
+    // Read before the commit: the run as this request left it (queued), not as a scheduler
+    // that starts it a moment later has it.
+    let Json(run) = respond_with_run(&tx, &dag_id, &run_id).await?;
+    tx.commit().await?;
+    tracing::info!(dag_id, run_id, picked = picked.len(), "DAG run cleared through the API");
+    Ok(Json(DagRunClearResponse::Cleared(Box::new(run))))
+}
+
+/// The options of a run clear, checked; the single and the bulk clear share them.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClearOptions<'a> {
+    /// Reset only failed and upstream_failed task instances.
+    only_failed: bool,
+    /// Asked to run on the DAG's latest version (accepted when the run already is).
+    run_on_latest_version: Option<bool>,
+    /// A note to set on each cleared run.
+    note: Option<&'a str>,
+}
+
+impl<'a> ClearOptions<'a> {
+    /// Checks the options of a clear body: `only_new` is not supported, the note is bounded.
+    pub(crate) fn checked(
+        only_failed: bool,
+        only_new: bool,
+        run_on_latest_version: Option<bool>,
+        note: Option<&'a str>,
+    ) -> Result<Self, ApiError> {
+        if only_new {
+            return Err(ApiError::BadRequest(
+                "`only_new` is not supported: gust pins a run to its DAG version, so there are no newly added \
+                 tasks to queue; leave it out or false"
+                    .into(),
+            ));
+        }
+        if note.is_some_and(|note| note.chars().count() > MAX_NOTE_LEN) {
+            return Err(ApiError::BadRequest(format!("`note` must be at most {MAX_NOTE_LEN} characters")));
+        }
+        Ok(Self { only_failed, run_on_latest_version, note })
+    }
+}
+
+/// Clears one run locked by this transaction ([`locked_run`]): the task
+/// instances a clear resets (finished ones; failed ones with `only_failed`)
+/// and, unless `dry_run`, resets them, queues the run again and sets the
+/// note. Answers the task instances picked.
+pub(crate) async fn clear_locked_run(
+    tx: &impl db::GenericClient,
+    run: &DagRunRow,
+    options: &ClearOptions<'_>,
+    dry_run: bool,
+) -> Result<Vec<TaskInstanceRow>, ApiError> {
+    let (dag_id, run_id) = (&run.dag_id, &run.run_id);
+    let version = definition_of(tx, run).await?;
+    if options.run_on_latest_version == Some(true) {
+        let latest = db::dags::get(tx, dag_id).await?.map(|dag| dag.latest_version_id);
         if latest.is_some_and(|latest| latest != run.dag_version_id) {
             return Err(ApiError::BadRequest(format!(
                 "`run_on_latest_version` is not supported yet: run `{run_id}` stays on version {} of DAG `{dag_id}`; \
@@ -291,10 +360,13 @@ pub(crate) async fn clear(
             )));
         }
     }
-    let picked: Vec<TaskInstanceRow> =
-        listing::list_for_run(&tx, run.id).await?.into_iter().filter(|ti| clears(ti.state, body.only_failed)).collect();
-    if body.dry_run {
-        return Ok(Json(DagRunClearResponse::WouldClear(TaskInstanceCollection::of_run(picked, &run))));
+    let picked: Vec<TaskInstanceRow> = listing::list_for_run(tx, run.id)
+        .await?
+        .into_iter()
+        .filter(|ti| clears(ti.state, options.only_failed))
+        .collect();
+    if dry_run {
+        return Ok(picked);
     }
 
     let retries_by_task: HashMap<&str, i32> = version
@@ -306,27 +378,23 @@ pub(crate) async fn clear(
     let ids: Vec<Uuid> = picked.iter().map(|ti| ti.id).collect();
     let retries: Vec<i32> =
         picked.iter().map(|ti| retries_by_task.get(ti.task_id.as_str()).copied().unwrap_or(0)).collect();
-    let cleared = repair::clear(&tx, &ids, &retries).await?;
+    let cleared = repair::clear(tx, &ids, &retries).await?;
     let requeued = !cleared.is_empty();
     if requeued && run.state == RunState::Queued {
         // Already queued (held back, say): only wake the schedulers.
-        db::runs::requeue(&tx, run.id).await?;
-    } else if requeued && db::runs::set_state(&tx, run.id, run.state, RunState::Queued).await?.is_none() {
+        db::runs::requeue(tx, run.id).await?;
+    } else if requeued && db::runs::set_state(tx, run.id, run.state, RunState::Queued).await?.is_none() {
         return Err(ApiError::Conflict(format!("DAG run `{run_id}` of DAG `{dag_id}` changed meanwhile; try again")));
     }
-    if let Some(note) = &body.note {
-        db::runs::set_note(&tx, run.id, Some(note)).await?;
+    if let Some(note) = options.note {
+        db::runs::set_note(tx, run.id, Some(note)).await?;
     }
-    // Read before the commit: the run as this request left it (queued), not as a scheduler
-    // that starts it a moment later has it.
-    let Json(run) = respond_with_run(&tx, &dag_id, &run_id).await?;
-    tx.commit().await?;
-    tracing::info!(dag_id, run_id, cleared = cleared.len(), requeued, "DAG run cleared through the API");
-    Ok(Json(DagRunClearResponse::Cleared(Box::new(run))))
+    tracing::debug!(dag_id, run_id, cleared = cleared.len(), requeued, "DAG run cleared");
+    Ok(picked)
 }
 
 /// Loads and locks a run (waiting for a scheduler that holds it) or answers 404.
-async fn locked_run(db: &impl db::GenericClient, dag_id: &str, run_id: &str) -> Result<DagRunRow, ApiError> {
+pub(crate) async fn locked_run(db: &impl db::GenericClient, dag_id: &str, run_id: &str) -> Result<DagRunRow, ApiError> {
     let run = run_or_404(db, dag_id, run_id).await?;
     db::runs::lock(db, run.id).await?.ok_or_else(|| run_not_found(dag_id, run_id))
 }
@@ -337,7 +405,7 @@ fn run_not_found(dag_id: &str, run_id: &str) -> ApiError {
 }
 
 /// The run as it is now, in Airflow's shape.
-async fn respond_with_run(
+pub(crate) async fn respond_with_run(
     db: &impl db::GenericClient,
     dag_id: &str,
     run_id: &str,

@@ -8,24 +8,28 @@ use chrono::{DateTime, Utc};
 use gust_shared::{
     db::{
         runs::DagRunRow,
-        task_instances::listing::{
-            self, DurationRange, TaskInstanceFilter, TaskInstanceRow, DEFAULT_ORDER, ORDER_FIELDS, ORDER_TIEBREAK,
+        task_instances::{
+            listing::{
+                self, DurationRange, ListedTaskInstance, TaskInstanceFilter, TaskInstanceRow, DEFAULT_ORDER,
+                ORDER_FIELDS, ORDER_TIEBREAK,
+            },
+            removal,
         },
         GenericClient,
     },
     state::{TaskState, ALL_TASK_STATES},
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{
-    dag_runs::{run_or_404, seconds_between},
+    dag_runs::{definition_of, run_or_404, seconds_between},
     dags::dag_or_404,
     list_query::{string_choice, Filters, QueryPairs},
     pagination::{order_by_param, OrderParams, PageParams},
-    path_params::{RunPath, TaskInstancePath},
+    path_params::{MappedTaskInstancePath, RunPath, TaskInstancePath},
 };
 use crate::{
     error::ApiError,
@@ -86,6 +90,11 @@ pub(crate) struct TaskInstanceCollection {
 }
 
 impl TaskInstanceCollection {
+    /// One page of task instances and how many match in all.
+    pub(crate) fn of_page(task_instances: Vec<TaskInstanceResponse>, total_entries: i64) -> Self {
+        Self { task_instances, total_entries }
+    }
+
     /// All of `tis`, task instances of `run`, as one page.
     pub(crate) fn of_run(tis: Vec<TaskInstanceRow>, run: &DagRunRow) -> Self {
         let total_entries = i64::try_from(tis.len()).unwrap_or(i64::MAX);
@@ -97,6 +106,11 @@ impl TaskInstanceResponse {
     /// The API shape of a task instance of `run`.
     fn new(ti: TaskInstanceRow, run: &DagRunRow) -> Self {
         Self::with_run_dates(ti, run.logical_date, run.run_after)
+    }
+
+    /// The API shape of a task instance listed with its run's dates.
+    pub(crate) fn listed(row: ListedTaskInstance) -> Self {
+        Self::with_run_dates(row.ti, row.logical_date, row.run_after)
     }
 
     /// The API shape of a task instance whose run has this logical date and `run_after`.
@@ -128,7 +142,7 @@ impl TaskInstanceResponse {
             executor: Some("gust"),
             executor_config: "{}",
             note: None,
-            rendered_map_index: None,
+            rendered_map_index: (ti.map_index >= 0).then(|| ti.map_index.to_string()),
             rendered_fields: ti.rendered_fields.unwrap_or_else(|| Value::Object(Default::default())),
             trigger: None,
             triggerer_job: None,
@@ -336,7 +350,7 @@ string_choice!(
 
 /// A `state` filter value as stored: Airflow's names, with `none` and
 /// `no_status` for "no status yet"; an unknown name is a 400 listing the known ones.
-fn state_filter(value: &str) -> Result<String, ApiError> {
+pub(crate) fn state_filter(value: &str) -> Result<String, ApiError> {
     if value == "no_status" {
         return Ok(TaskState::None.as_str().to_string());
     }
@@ -363,7 +377,7 @@ order_by_param!(TaskInstanceOrder, ORDER_FIELDS);
 /// `GET /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances`: `~` for
 /// the run lists every run of the DAG, `~` for both every DAG's. A DAG or run
 /// that is named must exist (404 otherwise).
-#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", tag = "Task Instance", params(RunPath, PageParams, TaskInstanceOrder, Filters<TaskInstanceFilters>), responses((status = 200, body = TaskInstanceCollection)))]
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", operation_id = "get_task_instances", tag = "Task Instance", params(RunPath, PageParams, TaskInstanceOrder, Filters<TaskInstanceFilters>), responses((status = 200, body = TaskInstanceCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id)): ApiPath<(String, String)>,
@@ -390,32 +404,148 @@ pub(crate) async fn list(
         (true, true) => {}
     }
     let (listed, total_entries) = listing::list_filtered(&db, &filter, &order_by, page.limit, page.offset).await?;
-    let mut task_instances: Vec<TaskInstanceResponse> = listed
-        .into_iter()
-        .map(|row| TaskInstanceResponse::with_run_dates(row.ti, row.logical_date, row.run_after))
-        .collect();
+    let mut task_instances: Vec<TaskInstanceResponse> = listed.into_iter().map(TaskInstanceResponse::listed).collect();
     mask_rendered_secrets(&db, state.secrets.as_deref(), &mut task_instances).await?;
     Ok(Json(TaskInstanceCollection { task_instances, total_entries }))
 }
 
-/// `GET …/dagRuns/{dag_run_id}/taskInstances/{task_id}`
-#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", tag = "Task Instance", params(TaskInstancePath), responses((status = 200, body = TaskInstanceResponse)))]
+/// `GET …/dagRuns/{dag_run_id}/taskInstances/{task_id}`: the task instance of an unmapped task (map index -1).
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", operation_id = "get_task_instance", tag = "Task Instance", params(TaskInstancePath), responses((status = 200, body = TaskInstanceResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id, task_id)): ApiPath<(String, String, String)>,
 ) -> Result<Json<TaskInstanceResponse>, ApiError> {
+    one(&state, &dag_id, &run_id, &task_id, -1).await
+}
+
+/// `GET …/taskInstances/{task_id}/{map_index}`: one instance of a mapped task (or -1 for an unmapped one).
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}", operation_id = "get_mapped_task_instance", tag = "Task Instance", params(MappedTaskInstancePath), responses((status = 200, body = TaskInstanceResponse)))]
+pub(crate) async fn get_mapped(
+    State(state): State<AppState>,
+    ApiPath((dag_id, run_id, task_id, map_index)): ApiPath<(String, String, String, i32)>,
+) -> Result<Json<TaskInstanceResponse>, ApiError> {
+    one(&state, &dag_id, &run_id, &task_id, map_index).await
+}
+
+/// One task instance with its rendered secrets masked, or a 404 naming what is missing.
+async fn one(
+    state: &AppState,
+    dag_id: &str,
+    run_id: &str,
+    task_id: &str,
+    map_index: i32,
+) -> Result<Json<TaskInstanceResponse>, ApiError> {
     let db = state.db().await?;
-    let run = run_or_404(&db, &dag_id, &run_id).await?;
-    let ti = ti_or_404(&db, &dag_id, &run_id, &task_id, -1).await?;
+    let run = run_or_404(&db, dag_id, run_id).await?;
+    let found = ti_or_404(&db, dag_id, run_id, task_id, map_index).await;
+    if matches!(found, Err(ApiError::NotFound(_))) && map_index == -1 && is_mapped(&db, &run, task_id).await? {
+        return Err(ApiError::NotFound(format!(
+            "task `{task_id}` is mapped: add the map index to the path \
+             (…/taskInstances/{task_id}/{{map_index}}) or list them with …/taskInstances/{task_id}/listMapped"
+        )));
+    }
+    let ti = found?;
     let mut response = [TaskInstanceResponse::new(ti, &run)];
     mask_rendered_secrets(&db, state.secrets.as_deref(), &mut response).await?;
     let [response] = response;
     Ok(Json(response))
 }
 
+/// Whether `task_id` has expanded instances (map index 0 and up) in `run`.
+async fn is_mapped(db: &impl GenericClient, run: &DagRunRow, task_id: &str) -> Result<bool, ApiError> {
+    Ok(listing::list_for_task(db, run.id, task_id).await?.iter().any(|ti| ti.map_index >= 0))
+}
+
+/// The order of `listMapped` when none is asked for (Airflow's: by map index).
+const MAPPED_DEFAULT_ORDER: &str = "ti.map_index ASC";
+
+/// `GET …/taskInstances/{task_id}/listMapped`: the expanded instances of a
+/// mapped task, with the filters, order and paging of the task instance list.
+/// A task that is not in the run's DAG, or not mapped, is a 404; a mapped task
+/// that expanded to nothing (or not yet) lists nothing.
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/listMapped", operation_id = "get_mapped_task_instances", tag = "Task Instance", params(TaskInstancePath, PageParams, TaskInstanceOrder, Filters<TaskInstanceFilters>), responses((status = 200, body = TaskInstanceCollection)))]
+pub(crate) async fn list_mapped(
+    State(state): State<AppState>,
+    ApiPath((dag_id, run_id, task_id)): ApiPath<(String, String, String)>,
+    ApiQuery(page): ApiQuery<PageParams>,
+    ApiQuery(order): ApiQuery<OrderParams>,
+    ApiQuery(pairs): ApiQuery<Vec<(String, String)>>,
+) -> Result<Json<TaskInstanceCollection>, ApiError> {
+    let page = page.page()?;
+    let order_by = order.sql(ORDER_FIELDS, MAPPED_DEFAULT_ORDER, ORDER_TIEBREAK)?;
+    let mut filter = filter_of(&QueryPairs(pairs))?;
+    let db = state.db().await?;
+    let run = run_or_404(&db, &dag_id, &run_id).await?;
+    let version = definition_of(&db, &run).await?;
+    let Some(task) = version.definition.tasks.iter().find(|t| t.task_id == task_id) else {
+        return Err(ApiError::NotFound(format!(
+            "task `{task_id}` is not in the DAG version of run `{run_id}` of DAG `{dag_id}`"
+        )));
+    };
+    if task.expand.is_none() && !is_mapped(&db, &run, &task_id).await? {
+        return Err(ApiError::NotFound(format!(
+            "task `{task_id}` is not mapped; read it at …/taskInstances/{task_id}"
+        )));
+    }
+    filter.run_pk = Some(run.id);
+    filter.task_id = Some(task_id);
+    filter.mapped_only = true;
+    let (listed, total_entries) = listing::list_filtered(&db, &filter, &order_by, page.limit, page.offset).await?;
+    let mut task_instances: Vec<TaskInstanceResponse> = listed.into_iter().map(TaskInstanceResponse::listed).collect();
+    mask_rendered_secrets(&db, state.secrets.as_deref(), &mut task_instances).await?;
+    Ok(Json(TaskInstanceCollection { task_instances, total_entries }))
+}
+
+/// Query of the routes that address one task instance by query (`map_index`, -1 unless mapped).
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct MapIndexParams {
+    /// Which instance of a mapped task; -1 (the default) for an unmapped task.
+    map_index: Option<i32>,
+}
+
+impl MapIndexParams {
+    /// The map index asked for, -1 when none.
+    pub(crate) fn map_index(&self) -> i32 {
+        self.map_index.unwrap_or(-1)
+    }
+}
+
+/// `DELETE …/taskInstances/{task_id}?map_index`: deletes a task instance with its
+/// tries, logs and XComs. Only a finished run's task instances can go: the
+/// scheduler of a live run would wait for a deleted upstream forever.
+#[utoipa::path(delete, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}", operation_id = "delete_task_instance", tag = "Task Instance", params(TaskInstancePath, MapIndexParams), responses((status = 200, description = "Deleted"), (status = 409, description = "The run is not finished")))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    ApiPath((dag_id, run_id, task_id)): ApiPath<(String, String, String)>,
+    ApiQuery(params): ApiQuery<MapIndexParams>,
+) -> Result<Json<Value>, ApiError> {
+    let mut db = state.db().await?;
+    let tx = db.transaction().await?;
+    let run = run_or_404(&tx, &dag_id, &run_id).await?;
+    let ti = ti_or_404(&tx, &dag_id, &run_id, &task_id, params.map_index()).await?;
+    refuse_live_run(&run)?;
+    removal::delete(&tx, &[ti.id]).await?;
+    tx.commit().await?;
+    tracing::info!(dag_id, run_id, task_id, map_index = ti.map_index, "task instance deleted through the API");
+    Ok(Json(Value::Null))
+}
+
+/// A 409 for deleting task instances of a run that is still queued or running.
+pub(crate) fn refuse_live_run(run: &DagRunRow) -> Result<(), ApiError> {
+    if run.state.is_finished() {
+        return Ok(());
+    }
+    Err(ApiError::Conflict(format!(
+        "DAG run `{}` of DAG `{}` is {}; its task instances can be deleted once it finished \
+         (mark it success or failed first)",
+        run.run_id, run.dag_id, run.state
+    )))
+}
+
 /// Masks the values of secret variables and connection secrets in rendered templates,
 /// as Airflow's secrets masker does; they are read only when something was rendered.
-async fn mask_rendered_secrets(
+pub(crate) async fn mask_rendered_secrets(
     db: &impl GenericClient,
     keys: Option<&gust_shared::secrets::Secrets>,
     responses: &mut [TaskInstanceResponse],

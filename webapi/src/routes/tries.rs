@@ -1,7 +1,7 @@
 //! `…/taskInstances/{task_id}/tries`: every try of a task instance, the
 //! finished ones from their history rows and the one in progress.
 
-use super::path_params::TaskInstancePath;
+use super::path_params::{MappedTaskInstancePath, TaskInstancePath};
 use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use gust_shared::db::{
@@ -63,10 +63,11 @@ pub(crate) struct TaskInstanceHistoryCollection {
     total_entries: i64,
 }
 
-/// Query of the tries routes.
+/// Query of the tries routes without a map index in the path.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct TriesParams {
+    /// Which instance of a mapped task; -1 (the default) for an unmapped task.
     map_index: Option<i32>,
 }
 
@@ -149,25 +150,62 @@ async fn load(
 }
 
 /// `GET …/taskInstances/{task_id}/tries?map_index`
-#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", tag = "Task Instance", params(TaskInstancePath, TriesParams), responses((status = 200, body = TaskInstanceHistoryCollection)))]
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries", operation_id = "get_task_instance_tries", tag = "Task Instance", params(TaskInstancePath, TriesParams), responses((status = 200, body = TaskInstanceHistoryCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiPath(path): ApiPath<(String, String, String)>,
     ApiQuery(params): ApiQuery<TriesParams>,
 ) -> Result<Json<TaskInstanceHistoryCollection>, ApiError> {
-    let (_, task_instances) = load(&state, path, params.map_index).await?;
+    collection(&state, path, params.map_index).await
+}
+
+/// `GET …/taskInstances/{task_id}/{map_index}/tries`
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/tries", operation_id = "get_mapped_task_instance_tries", tag = "Task Instance", params(MappedTaskInstancePath), responses((status = 200, body = TaskInstanceHistoryCollection)))]
+pub(crate) async fn list_mapped(
+    State(state): State<AppState>,
+    ApiPath((dag_id, run_id, task_id, map_index)): ApiPath<(String, String, String, i32)>,
+) -> Result<Json<TaskInstanceHistoryCollection>, ApiError> {
+    collection(&state, (dag_id, run_id, task_id), Some(map_index)).await
+}
+
+/// Every try of one task instance as a collection.
+async fn collection(
+    state: &AppState,
+    path: (String, String, String),
+    map_index: Option<i32>,
+) -> Result<Json<TaskInstanceHistoryCollection>, ApiError> {
+    let (_, task_instances) = load(state, path, map_index).await?;
     let total_entries = i64::try_from(task_instances.len()).unwrap_or(i64::MAX);
     Ok(Json(TaskInstanceHistoryCollection { task_instances, total_entries }))
 }
 
-/// `GET …/taskInstances/{task_id}/tries/{try_number}?map_index`
-#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries/{try_number}", tag = "Task Instance", params(TaskInstancePath, ("try_number" = i32, Path, description = "The try, from 1"), TriesParams), responses((status = 200, body = TaskInstanceHistoryResponse)))]
+/// `GET …/taskInstances/{task_id}/tries/{task_try_number}?map_index`
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/tries/{task_try_number}", operation_id = "get_task_instance_try_details", tag = "Task Instance", params(TaskInstancePath, ("task_try_number" = i32, Path, description = "The try, from 1"), TriesParams), responses((status = 200, body = TaskInstanceHistoryResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath((dag_id, run_id, task_id, try_number)): ApiPath<(String, String, String, i32)>,
     ApiQuery(params): ApiQuery<TriesParams>,
 ) -> Result<Json<TaskInstanceHistoryResponse>, ApiError> {
-    let (ti, tries) = load(&state, (dag_id, run_id, task_id), params.map_index).await?;
+    one_try(&state, (dag_id, run_id, task_id), params.map_index, try_number).await
+}
+
+/// `GET …/taskInstances/{task_id}/{map_index}/tries/{task_try_number}`
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/{map_index}/tries/{task_try_number}", operation_id = "get_mapped_task_instance_try_details", tag = "Task Instance", params(MappedTaskInstancePath, ("task_try_number" = i32, Path, description = "The try, from 1")), responses((status = 200, body = TaskInstanceHistoryResponse)))]
+pub(crate) async fn get_one_mapped(
+    State(state): State<AppState>,
+    ApiPath((dag_id, run_id, task_id, map_index, try_number)): ApiPath<(String, String, String, i32, i32)>,
+) -> Result<Json<TaskInstanceHistoryResponse>, ApiError> {
+    one_try(&state, (dag_id, run_id, task_id), Some(map_index), try_number).await
+}
+
+/// One try of one task instance, or a 404 listing the tries it has.
+async fn one_try(
+    state: &AppState,
+    path: (String, String, String),
+    map_index: Option<i32>,
+    try_number: i32,
+) -> Result<Json<TaskInstanceHistoryResponse>, ApiError> {
+    let (ti, tries) = load(state, path, map_index).await?;
     let numbers: Vec<String> = tries.iter().map(|t| t.try_number.to_string()).collect();
     match tries.into_iter().find(|t| t.try_number == try_number) {
         Some(found) => Ok(Json(found)),
@@ -177,8 +215,9 @@ pub(crate) async fn get_one(
             } else {
                 format!("its tries are {}", numbers.join(", "))
             };
+            let mapped = if ti.map_index == -1 { String::new() } else { format!(" (map_index {})", ti.map_index) };
             Err(ApiError::NotFound(format!(
-                "task instance `{}` has no try {try_number} in DAG run `{}`; {has}",
+                "task instance `{}`{mapped} has no try {try_number} in DAG run `{}`; {has}",
                 ti.task_id, ti.run_id
             )))
         }

@@ -11,7 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use super::pagination::{order_by_param, OrderParams, PageParams};
+use super::{
+    bulk::{self, bulk_body_schema, BulkBody, BulkResponse, BulkService},
+    pagination::{order_by_param, OrderParams, PageParams},
+};
 use crate::{
     error::ApiError,
     extract::{ApiJson, ApiPath, ApiQuery},
@@ -31,6 +34,8 @@ pub(crate) struct VariableResponse {
     value: String,
     description: Option<String>,
     is_encrypted: bool,
+    /// Airflow's multi-team field; always `null` (gust has no teams).
+    team_name: Option<String>,
 }
 
 /// Airflow's `VariableCollectionResponse`.
@@ -47,6 +52,7 @@ impl From<VariableRow> for VariableResponse {
             key: variable.key,
             description: variable.description,
             is_encrypted: false,
+            team_name: None,
         }
     }
 }
@@ -96,7 +102,6 @@ pub(crate) struct ListFilters {
 crate::extract::update_mask_param!(VariableMask, ["key", "value", "description"]);
 
 /// Query of `PATCH /variables/{variable_key}`: `update_mask` repeated or comma-separated.
-/// Query of `PATCH /variables/{variable_key}`.
 #[derive(Debug, Deserialize)]
 pub(crate) struct PatchParams {
     #[serde(default)]
@@ -106,7 +111,7 @@ pub(crate) struct PatchParams {
 order_by_param!(VariableOrder, &ORDER_FIELDS);
 
 /// `GET /api/v2/variables`
-#[utoipa::path(get, path = "/api/v2/variables", tag = "Variable", params(PageParams, VariableOrder, ListFilters), responses((status = 200, body = VariableCollection)))]
+#[utoipa::path(get, path = "/api/v2/variables", tag = "Variable", operation_id = "get_variables", params(PageParams, VariableOrder, ListFilters), responses((status = 200, body = VariableCollection)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     ApiQuery(page): ApiQuery<PageParams>,
@@ -126,7 +131,7 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v2/variables/{variable_key}`
-#[utoipa::path(get, path = "/api/v2/variables/{variable_key}", tag = "Variable", params(("variable_key" = String, Path, description = "The variable's key")), responses((status = 200, body = VariableResponse)))]
+#[utoipa::path(get, path = "/api/v2/variables/{variable_key}", tag = "Variable", operation_id = "get_variable", params(("variable_key" = String, Path, description = "The variable's key")), responses((status = 200, body = VariableResponse)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
@@ -137,19 +142,12 @@ pub(crate) async fn get_one(
 }
 
 /// `POST /api/v2/variables`: 201 with the new variable, 409 when the key is taken.
-#[utoipa::path(post, path = "/api/v2/variables", tag = "Variable", request_body = VariablePostBody, responses((status = 201, body = VariableResponse), (status = 409, description = "A variable with this key exists")))]
+#[utoipa::path(post, path = "/api/v2/variables", tag = "Variable", operation_id = "post_variable", request_body = VariablePostBody, responses((status = 201, body = VariableResponse), (status = 409, description = "A variable with this key exists")))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<VariableBody>,
 ) -> Result<(StatusCode, Json<VariableResponse>), ApiError> {
-    check_team(&body)?;
-    let key = body.key.ok_or_else(|| ApiError::BadRequest("the body needs a `key`".into()))?;
-    check_key(&key)?;
-    let value = match body.value {
-        Some(value) => text_value(&key, value)?,
-        None => return Err(ApiError::BadRequest(format!("the body needs a `value` for variable `{key}`"))),
-    };
-    let variable = VariableRow { key, value, description: body.description.flatten() };
+    let variable = new_variable(body)?;
     let db = state.db().await?;
     let variable = db::variables::create(&db, &variable).await.map_err(variable_error)?;
     tracing::info!(key = %variable.key, "variable created through the API");
@@ -157,7 +155,7 @@ pub(crate) async fn create(
 }
 
 /// `PATCH /api/v2/variables/{variable_key}`: changes the fields in `update_mask`, or every field the body has.
-#[utoipa::path(patch, path = "/api/v2/variables/{variable_key}", tag = "Variable", params(("variable_key" = String, Path, description = "The variable's key"), VariableMask), request_body = VariableBody, responses((status = 200, body = VariableResponse)))]
+#[utoipa::path(patch, path = "/api/v2/variables/{variable_key}", tag = "Variable", operation_id = "patch_variable", params(("variable_key" = String, Path, description = "The variable's key"), VariableMask), request_body = VariableBody, responses((status = 200, body = VariableResponse)))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
@@ -172,7 +170,7 @@ pub(crate) async fn patch(
 }
 
 /// `DELETE /api/v2/variables/{variable_key}`: 204.
-#[utoipa::path(delete, path = "/api/v2/variables/{variable_key}", tag = "Variable", params(("variable_key" = String, Path, description = "The variable's key")), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/api/v2/variables/{variable_key}", tag = "Variable", operation_id = "delete_variable", params(("variable_key" = String, Path, description = "The variable's key")), responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     ApiPath(key): ApiPath<String>,
@@ -183,6 +181,83 @@ pub(crate) async fn delete(
     }
     tracing::info!(%key, "variable deleted through the API");
     Ok(StatusCode::NO_CONTENT)
+}
+
+bulk_body_schema!(VariableBulkBody, VariablePostBody);
+
+/// `PATCH /api/v2/variables`: creates, changes and deletes variables in one transaction (Airflow's bulk body).
+#[utoipa::path(patch, path = "/api/v2/variables", tag = "Variable", operation_id = "bulk_variables", request_body = VariableBulkBody, responses((status = 200, body = BulkResponse)))]
+pub(crate) async fn bulk(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<BulkBody<VariableBody>>,
+) -> Result<Json<BulkResponse>, ApiError> {
+    let mut db = state.db().await?;
+    let response = bulk::run(&VariableBulk, &mut db, body).await?;
+    tracing::info!(?response, "variables changed in bulk through the API");
+    Ok(Json(response))
+}
+
+/// Variables for [`bulk::run`].
+struct VariableBulk;
+
+impl BulkService for VariableBulk {
+    type Entity = VariableBody;
+    const PLURAL: &'static str = "variables";
+    const KEY_FIELD: &'static str = "key";
+
+    fn key(entity: &VariableBody) -> Result<String, ApiError> {
+        entity.key.clone().ok_or_else(|| ApiError::BadRequest("every variable in a bulk action needs a `key`".into()))
+    }
+
+    async fn existing(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        keys: &[String],
+    ) -> Result<std::collections::HashSet<String>, ApiError> {
+        Ok(db::variables::existing(tx, keys).await?.into_iter().collect())
+    }
+
+    async fn create(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        entity: VariableBody,
+        exists: bool,
+    ) -> Result<(), ApiError> {
+        if exists {
+            return self.update(tx, entity, &[]).await;
+        }
+        db::variables::create(tx, &new_variable(entity)?).await.map_err(variable_error)?;
+        Ok(())
+    }
+
+    async fn update(
+        &self,
+        tx: &deadpool_postgres::Transaction<'_>,
+        entity: VariableBody,
+        update_mask: &[String],
+    ) -> Result<(), ApiError> {
+        let key = Self::key(&entity)?;
+        let changes = patch_changes(&key, update_mask, entity)?;
+        db::variables::update(tx, &key, &changes).await?.ok_or_else(|| not_found(&key))?;
+        Ok(())
+    }
+
+    async fn delete(&self, tx: &deadpool_postgres::Transaction<'_>, key: &str) -> Result<(), ApiError> {
+        db::variables::delete(tx, key).await?;
+        Ok(())
+    }
+}
+
+/// A new variable from a `POST` body, checked.
+fn new_variable(body: VariableBody) -> Result<VariableRow, ApiError> {
+    check_team(&body)?;
+    let key = body.key.ok_or_else(|| ApiError::BadRequest("the body needs a `key`".into()))?;
+    check_key(&key)?;
+    let value = match body.value {
+        Some(value) => text_value(&key, value)?,
+        None => return Err(ApiError::BadRequest(format!("the body needs a `value` for variable `{key}`"))),
+    };
+    Ok(VariableRow { key, value, description: body.description.flatten() })
 }
 
 /// The changes a PATCH asks for, checked.

@@ -116,7 +116,7 @@ impl Api {
         if status.is_success() {
             return Ok(ApiReply { json });
         }
-        let detail = json["detail"].as_str().map_or_else(|| status.to_string(), str::to_string);
+        let detail = crate::error::detail_text(&json["detail"]).unwrap_or_else(|| status.to_string());
         Err(UiError::Api(ApiError::with_status(status, detail)))
     }
 }

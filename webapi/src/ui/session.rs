@@ -175,9 +175,29 @@ fn check_same_origin(headers: &HeaderMap) -> Result<(), UiError> {
 /// Where the login page sends the user afterwards: a path on this server, never another site.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        Some(n) if is_safe_next(n) => n.to_string(),
         _ => "/".to_string(),
     }
+}
+
+/// True when `next` is a path on this server (`/dags/x?tab=grid`), as written
+/// and once percent-decoded: never a URL with a host, nor what browsers read
+/// as one (`//evil.example`, `/\evil.example`, a tab or newline inside).
+pub(crate) fn is_safe_next(next: &str) -> bool {
+    let decoded = percent_encoding::percent_decode_str(next).decode_utf8_lossy();
+    let safe = [next, decoded.as_ref()].into_iter().all(|url| {
+        url.starts_with('/') && !url.starts_with("//") && !url.contains('\\') && !url.chars().any(char::is_control)
+    });
+    safe
+}
+
+/// `response` with the session cookie cleared, which signs the browser out.
+pub(crate) fn without_session(mut response: Response) -> Response {
+    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// The query of the login page.
@@ -262,12 +282,7 @@ fn is_https(headers: &HeaderMap) -> bool {
 /// `POST /logout`: clears the session cookie.
 pub(crate) async fn logout(UiForm { session, .. }: UiForm<serde_json::Value>) -> Response {
     tracing::info!(username = %session.user.username, "signed out of the UI");
-    let mut response = Redirect::to("/login").into_response();
-    let cookie = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    response
+    without_session(Redirect::to("/login").into_response())
 }
 
 #[cfg(test)]
@@ -280,6 +295,9 @@ mod tests {
         assert_eq!(safe_next(Some("//evil.example/")), "/");
         assert_eq!(safe_next(Some("https://evil.example/")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("/%2F%2Fevil.example")), "/");
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("dags")), "/");
         assert_eq!(safe_next(None), "/");
     }
 

@@ -145,6 +145,14 @@ pub struct TaskInstanceFilter {
     pub run_id: Option<String>,
     /// The task.
     pub task_id: Option<String>,
+    /// Any of these DAGs.
+    pub dag_ids: Vec<String>,
+    /// Any of these run ids.
+    pub run_ids: Vec<String>,
+    /// Any of these tasks.
+    pub task_ids: Vec<String>,
+    /// Only the instances of mapped tasks (`map_index` 0 and up).
+    pub mapped_only: bool,
     /// Any of these states (API spellings; names gust never uses match nothing).
     pub states: Vec<String>,
     /// Any of these pools.
@@ -231,6 +239,10 @@ fn conditions(filter: &TaskInstanceFilter) -> Conditions {
     c.push_opt("ti.dag_id = $?", filter.dag_id.clone());
     c.push_opt("ti.run_id = $?", filter.run_id.clone());
     c.push_opt("ti.task_id = $?", filter.task_id.clone());
+    c.push_any("ti.dag_id = ANY($?)", &filter.dag_ids);
+    c.push_any("ti.run_id = ANY($?)", &filter.run_ids);
+    c.push_any("ti.task_id = ANY($?)", &filter.task_ids);
+    c.push_opt("ti.map_index >= $?", filter.mapped_only.then_some(0_i32));
     c.push_any("ti.state = ANY($?)", &filter.states);
     c.push_any("ti.pool = ANY($?)", &filter.pools);
     c.push_any("ti.queue = ANY($?)", &filter.queues);
@@ -314,6 +326,37 @@ pub async fn get(
     );
     db.query_opt(&sql, &[&dag_id, &run_id, &task_id, &map_index]).await?.as_ref().map(ti_row).transpose()
 }
+
+/// Every instance of one task in a run (one unless the task is mapped), by map index.
+pub async fn list_for_task(
+    db: &impl GenericClient,
+    run_pk: i64,
+    task_id: &str,
+) -> Result<Vec<TaskInstanceRow>, DbError> {
+    let sql = format!("SELECT {TI_COLUMNS} FROM task_instances WHERE run_pk = $1 AND task_id = $2 ORDER BY map_index");
+    db.query(&sql, &[&run_pk, &task_id]).await?.iter().map(ti_row).collect()
+}
+
+/// How many task instances of a DAG are queued or running, across its runs
+/// (what its `max_active_tasks` limits).
+pub async fn in_flight_for_dag(db: &impl GenericClient, dag_id: &str) -> Result<i64, DbError> {
+    let row = db
+        .query_one(
+            "SELECT count(*) FROM task_instances WHERE dag_id = $1 AND state IN ('queued', 'running')",
+            &[&dag_id],
+        )
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Whether this scheduled task instance waits for a live worker of its queue
+/// that advertises its custom operator (dispatch leaves it `scheduled` until then).
+pub async fn waits_for_operator(db: &impl GenericClient, id: Uuid) -> Result<bool, DbError> {
+    let sql =
+        concat!("SELECT EXISTS (SELECT 1 FROM task_instances ti WHERE ti.id = $2 AND ", waits_for_operator!(), ")");
+    Ok(db.query_one(sql, &[&crate::dag::KNOWN_OPERATORS, &id]).await?.get(0))
+}
+
 /// One finished try of a task instance.
 #[derive(Debug, Clone)]
 pub struct TryRow {

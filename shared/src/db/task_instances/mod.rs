@@ -15,6 +15,7 @@
 //!    broker gave up on.
 //! 5. [`repair`] (API): clear and mark by hand.
 //! 6. [`listing`] (API): reads; no state changes.
+//! 7. [`removal`] (API): deleting task instances of finished runs.
 //!
 //! Every state change is a compare-and-set named after one
 //! [`TaskTransition`](crate::state::TaskTransition): the statement's guard
@@ -53,6 +54,7 @@ macro_rules! waits_for_operator {
 
 pub mod dispatch;
 pub mod listing;
+pub mod removal;
 pub mod repair;
 pub mod run_progress;
 pub mod sweeps;
