@@ -137,6 +137,15 @@ pub(crate) fn action_for(method: &Method, route: &str) -> Option<Action> {
         ("DELETE", "/api/v2/assets/{asset_id}/queuedEvents") => plain("delete_asset_queued_events"),
         ("DELETE", "/api/v2/dags/{dag_id}/assets/queuedEvents") => plain("delete_dag_asset_queued_events"),
         ("DELETE", "/api/v2/dags/{dag_id}/assets/{asset_id}/queuedEvents") => plain("delete_dag_asset_queued_event"),
+        ("PATCH", "/api/v2/dags") => plain("patch_dags"),
+        ("POST", "/api/v2/dags/{dag_id}/favorite") => plain("favorite_dag"),
+        ("POST", "/api/v2/dags/{dag_id}/unfavorite") => plain("unfavorite_dag"),
+        ("PUT", "/api/v2/parseDagFile/{file_token}") => plain("reparse_dag_file"),
+        ("PATCH", "/api/v2/pools") => plain("bulk_pools"),
+        ("PATCH", "/api/v2/variables") => plain("bulk_variables"),
+        ("PATCH", "/api/v2/connections") => plain("bulk_connections"),
+        ("POST", "/api/v2/connections/defaults") => plain("create_default_connections"),
+        ("POST", "/api/v2/connections/enqueue-test") => plain("enqueue_connection_test"),
         _ => None,
     }
 }
@@ -150,6 +159,7 @@ const UNRECORDED_WRITES: &[(&str, &str)] = &[
     ("POST", "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list"),
     ("POST", "/api/v2/dags/{dag_id}/dagRuns/list"),
     ("POST", "/api/v2/backfills/dry_run"),
+    ("POST", "/api/v2/connections/test"),
 ];
 
 /// The middleware: runs the request and, when it changed something, records it.

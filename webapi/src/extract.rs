@@ -46,15 +46,27 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !crate::is_json(req.headers()) {
-            return Err(ApiError::with_status(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "Expected request with `Content-Type: application/json`",
-            ));
-        }
+        // As FastAPI reads a body: without a Content-Type it is parsed as JSON; with another
+        // type it is not JSON, and an empty body is a missing one (both 422s).
+        let declared = req.headers().get(axum::http::header::CONTENT_TYPE).is_some();
+        let json = crate::is_json(req.headers());
         let bytes = axum::body::Bytes::from_request(req, state)
             .await
             .map_err(|rejection| ApiError::with_status(rejection.status(), rejection.body_text()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::invalid(
+                ["body"],
+                "missing",
+                "the JSON body is missing; send one with `Content-Type: application/json`",
+            ));
+        }
+        if declared && !json {
+            return Err(ApiError::invalid(
+                ["body"],
+                "model_attributes_type",
+                "the body must be JSON sent with `Content-Type: application/json`",
+            ));
+        }
         if has_escaped_nul(&bytes) {
             return Err(ApiError::BadRequest(NUL_DETAIL.replace("{where}", "the JSON body")));
         }

@@ -198,7 +198,8 @@ impl Run {
         Ok((state, results))
     }
 
-    /// Waits for the scheduler to register the DAG, then creates a manual run as the API does.
+    /// Waits for the scheduler to register the DAG, unpauses it (a test run ignores
+    /// `dags_are_paused_at_creation`, as Airflow's does), then creates a manual run as the API does.
     async fn trigger(&self, pool: &Pool) -> Result<(i64, String), DagTestError> {
         let started = Instant::now();
         let client = pool.get().await.map_err(DbError::from)?;
@@ -215,6 +216,9 @@ impl Run {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
+        if dag.is_paused {
+            db::dags::set_paused(&client, &self.dag_id, false).await?;
+        }
         let now = Utc::now();
         let run_id =
             format!("test__{}", self.logical_date.unwrap_or(now).to_rfc3339_opts(SecondsFormat::Micros, false));

@@ -129,7 +129,7 @@ async fn assets_are_filtered_by_name_uri_dag_and_activeness_and_ordered() {
 
     let detail = api.get("/api/v2/assets?order_by=size").await.assert_error(StatusCode::BAD_REQUEST);
     assert!(detail.contains("id, name, uri, created_at, updated_at"), "{detail}");
-    let detail = api.get("/api/v2/assets?only_active=maybe").await.assert_error(StatusCode::BAD_REQUEST);
+    let detail = api.get("/api/v2/assets?only_active=maybe").await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(detail.contains("`only_active`"), "{detail}");
     let detail = api.get("/api/v2/assets/999999").await.assert_error(StatusCode::NOT_FOUND);
     assert!(detail.contains("999999"), "{detail}");
@@ -213,7 +213,7 @@ async fn posting_an_event_refuses_unknown_assets_bad_bodies_and_viewers() {
     }
     let detail = post_event(&api, &operator, json!({"asset_id": orders, "partition_key": "  "}))
         .await
-        .assert_error(StatusCode::BAD_REQUEST);
+        .assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(detail.contains("`partition_key`"), "{detail}");
     post_event(&api, &viewer, json!({"asset_id": orders})).await.assert_error(StatusCode::FORBIDDEN);
     assert_eq!(event_ids(&api, "").await, Vec::<i64>::new(), "nothing was recorded");
@@ -257,7 +257,7 @@ async fn queued_events_are_deleted_per_asset_per_dag_or_both() {
         api.send_as(Some(&api.admin_token), Method::DELETE, &of_dag, None).await.assert_error(StatusCode::NOT_FOUND);
     assert!(detail.contains("consumer"), "{detail}");
 
-    let detail = api.get(&format!("{of_dag}?before=yesterday")).await.assert_error(StatusCode::BAD_REQUEST);
+    let detail = api.get(&format!("{of_dag}?before=yesterday")).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(detail.contains("`before`"), "{detail}");
     assert_eq!(count("/api/v2/assets/31337/queuedEvents".into()).await, 0, "an unknown asset has none, as in Airflow");
 }
@@ -348,7 +348,8 @@ async fn events_are_filtered_ordered_and_show_the_runs_they_created() {
         ("source_map_index=x", "`source_map_index`"),
         ("timestamp_gt=soon", "`timestamp_gt`"),
     ] {
-        let detail = api.get(&format!("/api/v2/assets/events?{query}")).await.assert_error(StatusCode::BAD_REQUEST);
+        let detail =
+            api.get(&format!("/api/v2/assets/events?{query}")).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
         assert!(detail.contains(parameter), "{query}: {detail}");
     }
     let detail = api.get("/api/v2/assets/events?order_by=uri").await.assert_error(StatusCode::BAD_REQUEST);

@@ -185,7 +185,7 @@ async fn tags_stats_and_warnings_are_listed_in_airflows_shapes() {
     assert!(warning["message"].as_str().unwrap().contains("'gpu'"), "{warning}");
     assert_eq!(ok(&api, "/api/v2/dagWarnings?warning_type=asset%20conflict").await["total_entries"], 0);
     assert_eq!(ok(&api, "/api/v2/dagWarnings?dag_id=etl").await["total_entries"], 0);
-    let bad = api.get("/api/v2/dagWarnings?warning_type=bogus").await.assert_error(StatusCode::BAD_REQUEST);
+    let bad = api.get("/api/v2/dagWarnings?warning_type=bogus").await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(bad.contains("non-existent pool"), "{bad}");
     let client = api.pool.get().await.unwrap();
     client.execute("INSERT INTO pools (name, slots) VALUES ('gpu', 2)", &[]).await.unwrap();

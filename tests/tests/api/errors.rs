@@ -92,7 +92,7 @@ async fn a_query_or_path_value_that_does_not_parse_is_a_422_naming_the_parameter
 #[tokio::test]
 async fn errors_other_than_422_keep_a_string_detail() {
     let api = TestApi::start().await;
-    for reply in [api.get("/api/v2/dags/nope").await, api.get("/api/v2/dags?limit=-1").await] {
+    for reply in [api.get("/api/v2/dags/nope").await, api.get("/api/v2/dags?order_by=colour").await] {
         assert!(reply.json()["detail"].is_string(), "{}", reply.text());
     }
 }
@@ -123,12 +123,26 @@ async fn a_wrongly_typed_trigger_field_is_a_4xx_json_error() {
 }
 
 #[tokio::test]
-async fn a_body_without_a_json_content_type_is_a_415_json_error() {
+async fn a_body_of_another_content_type_or_none_at_all_is_a_422_as_fastapi_answers() {
     let api = TestApi::start().await;
     api.add_dag(ETL_DAG).await;
-    let request = Request::patch("/api/v2/dags/etl").body(Body::from(r#"{"is_paused": true}"#)).unwrap();
-    let detail = api.send(request).await.assert_error(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let text = Request::patch("/api/v2/dags/etl")
+        .header("content-type", "text/plain")
+        .body(Body::from(r#"{"is_paused": true}"#))
+        .unwrap();
+    let detail = api.send(text).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     assert!(detail.contains("application/json"), "{detail}");
+    let empty = Request::patch("/api/v2/dags/etl").body(Body::empty()).unwrap();
+    let detail = api.send(empty).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(detail.contains("missing"), "{detail}");
+    let untyped = Request::patch("/api/v2/dags/etl").body(Body::from(r#"{"is_paused": true}"#)).unwrap();
+    let dag = api.send(untyped).await;
+    assert_eq!(
+        dag.status,
+        StatusCode::OK,
+        "a body without a Content-Type is read as JSON, as FastAPI does: {}",
+        dag.text()
+    );
 }
 
 #[tokio::test]
@@ -159,9 +173,10 @@ async fn a_duplicate_run_id_is_a_409() {
 }
 
 #[tokio::test]
-async fn refused_query_values_are_400s_and_unparsable_ones_422s() {
+async fn unknown_order_fields_are_400s_and_unparsable_or_out_of_range_values_422s() {
     let api = TestApi::start().await;
-    api.get("/api/v2/dags?limit=-1").await.assert_error(StatusCode::BAD_REQUEST);
+    api.get("/api/v2/dags?order_by=colour").await.assert_error(StatusCode::BAD_REQUEST);
+    api.get("/api/v2/dags?limit=-1").await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     api.get("/api/v2/dags?limit=many").await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     api.get("/api/v2/dags?offset=ten").await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     let path = api.get("/api/v2/dags/etl/dagRuns/r1/taskInstances/t/logs/first").await;

@@ -156,7 +156,7 @@ async fn event_logs_filter_order_page_and_are_readable_by_viewers() {
     let page = ok(api.get("/api/v2/eventLogs?limit=1&offset=1").await);
     assert_eq!((page["total_entries"].as_i64(), page["event_logs"][0]["event"].as_str()), (Some(3), Some("patch_dag")));
     assert_eq!(ok(api.get("/api/v2/eventLogs?dag_id=etl&owner=nobody").await)["total_entries"], 0);
-    api.get("/api/v2/eventLogs?map_index=x").await.assert_error(StatusCode::BAD_REQUEST);
+    api.get("/api/v2/eventLogs?map_index=x").await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     api.get("/api/v2/eventLogs?order_by=password").await.assert_error(StatusCode::BAD_REQUEST);
 
     let id = all[1]["event_log_id"].as_i64().unwrap();

@@ -350,5 +350,5 @@ async fn dead_letters_are_listed_newest_first_with_what_was_wrong() {
     let page = ok_json(api.get("/api/v2/gust/deadLetters?limit=1&offset=1").await).await;
     assert_eq!((page["dead_letters"].as_array().unwrap().len(), page["total_entries"].clone()), (1, json!(2)));
     assert_eq!(page["dead_letters"][0]["reason"], "malformed");
-    api.get("/api/v2/gust/deadLetters?limit=-1").await.assert_error(StatusCode::BAD_REQUEST);
+    api.get("/api/v2/gust/deadLetters?limit=-1").await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
 }

@@ -118,7 +118,7 @@ async fn lists_page_filter_by_key_pattern_and_order_by_airflows_fields() {
 
     let detail = api.get("/api/v2/variables?order_by=colour").await.assert_error(StatusCode::BAD_REQUEST);
     assert!(detail.contains("key, id, _val, description, is_encrypted"), "{detail}");
-    api.get("/api/v2/variables?limit=-1").await.assert_error(StatusCode::BAD_REQUEST);
+    api.get("/api/v2/variables?limit=-1").await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
 }
 
 #[tokio::test]
@@ -165,7 +165,7 @@ async fn bad_bodies_are_client_errors_never_server_errors() {
     assert!(unknown.status.is_client_error(), "{}", unknown.text());
     unknown.assert_error(unknown.status);
     let team = create(&api, json!({"key": "k3", "value": "x", "team_name": "a"})).await;
-    assert!(team.assert_error(StatusCode::BAD_REQUEST).contains("team_name"));
+    assert!(team.assert_error(StatusCode::UNPROCESSABLE_ENTITY).contains("team_name"));
     let malformed = api.send_json(Method::POST, "/api/v2/variables", "{not json").await;
     assert!(malformed.status.is_client_error());
     malformed.assert_error(malformed.status);

@@ -246,7 +246,7 @@ async fn pools_are_created_changed_and_deleted_from_the_pools_page() {
     assert_eq!(refused.status, StatusCode::BAD_REQUEST);
     assert!(alert(&refused).contains("`default_pool` cannot be deleted"), "{}", alert(&refused));
     let refused = api.post_form(admin, "/pools", &[("name", "bad name"), ("slots", "1")]).await;
-    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(alert(&refused).contains("pool name `bad name`"), "{}", alert(&refused));
 
     assert_eq!(see_other(&api.post_form(admin, "/pools/gpu/delete", &[]).await), "/pools");

@@ -144,25 +144,15 @@ pub(crate) struct EventFilters {
     timestamp_lt: Option<DateTime<Utc>>,
 }
 
-/// An integer filter, or a 400 naming it.
-fn integer<T: std::str::FromStr>(query: &QueryPairs, key: &str) -> Result<Option<T>, ApiError> {
-    query
-        .last(key)
-        .map(|value| {
-            value.trim().parse().map_err(|_| ApiError::BadRequest(format!("`{key}` must be an integer, got `{value}`")))
-        })
-        .transpose()
-}
-
 /// The filters of `GET /assets/events`, checked.
 fn event_filter_of(query: &QueryPairs) -> Result<EventFilter, ApiError> {
     let text = |key: &str| query.last(key).map(str::to_string);
     Ok(EventFilter {
-        asset_id: integer(query, "asset_id")?,
+        asset_id: query.integer("asset_id")?,
         source_dag_id: text("source_dag_id"),
         source_task_id: text("source_task_id"),
         source_run_id: text("source_run_id"),
-        source_map_index: integer(query, "source_map_index")?,
+        source_map_index: query.integer("source_map_index")?,
         name_matches: query.text_matches("name"),
         timestamp: query.time_range("timestamp")?,
     })
@@ -226,9 +216,14 @@ pub(crate) async fn create_asset_event(
 ) -> Result<Json<AssetEventResponse>, ApiError> {
     if let Some(key) = &body.partition_key {
         if key.trim().is_empty() || key.chars().count() > MAX_PARTITION_KEY_LEN {
-            return Err(ApiError::BadRequest(format!(
-                "`partition_key` must be 1-{MAX_PARTITION_KEY_LEN} characters and not only whitespace; leave it out for none"
-            )));
+            return Err(ApiError::invalid(
+                ["body", "partition_key"],
+                "string_too_long",
+                format!(
+                    "`partition_key` must be 1-{MAX_PARTITION_KEY_LEN} characters and not only whitespace; leave it \
+                     out for none"
+                ),
+            ));
         }
     }
     let mut extra = body.extra;

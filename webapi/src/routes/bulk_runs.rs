@@ -21,8 +21,9 @@ use utoipa::ToSchema;
 
 use super::{
     bulk::{bulk_body_schema, BulkAction, BulkActionResponse, BulkBody, BulkResponse, DeleteEntity, OnNonExistence},
-    dag_runs::{ALL_DAGS, MAX_NOTE_LEN},
+    dag_runs::ALL_DAGS,
     dags::still_running,
+    input_checks::note_fits,
     path_params::DagPath,
     run_changes::{apply_run_patch, mutable_state},
 };
@@ -144,9 +145,7 @@ async fn update_runs(
             })?),
         };
         let note = entity.note.filter(|_| allowed("note"));
-        if note.as_ref().is_some_and(|note| note.chars().count() > MAX_NOTE_LEN) {
-            return Err(ApiError::BadRequest(format!("`note` must be at most {MAX_NOTE_LEN} characters")));
-        }
+        note_fits(note.as_deref())?;
         apply_run_patch(tx, run, state, note.as_deref().map(Some)).await?;
         done.push(format!("{dag_id}.{run_id}"));
     }

@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     bulk::{self, bulk_body_schema, BulkBody, BulkResponse, BulkService},
+    input_checks::no_team,
     pagination::{order_by_param, OrderParams, PageParams},
 };
 use crate::{
@@ -286,7 +287,7 @@ impl BulkService for ConnectionBulk<'_> {
 
 /// A new connection from a `POST` body, checked, in clear.
 pub(crate) fn new_connection(body: ConnectionBody) -> Result<Connection, ApiError> {
-    check_team(&body)?;
+    no_team(body.team_name.as_deref())?;
     let id = body.connection_id.ok_or_else(|| ApiError::BadRequest("the body needs a `connection_id`".into()))?;
     check_id(&id)?;
     let conn_type = body
@@ -312,7 +313,7 @@ pub(crate) fn new_connection(body: ConnectionBody) -> Result<Connection, ApiErro
 /// bring its own password (Airflow's rule).
 pub(crate) fn connection_to_test(body: ConnectionBody, stored: Option<Connection>) -> Result<Connection, ApiError> {
     let Some(mut conn) = stored else { return new_connection(body) };
-    check_team(&body)?;
+    no_team(body.team_name.as_deref())?;
     let blank = |v: &Option<Option<String>>| v.as_ref().map(|v| v.as_deref().unwrap_or("").to_string());
     let host_moved = blank(&body.host).is_some_and(|host| host != conn.host.clone().unwrap_or_default());
     let port_moved = body.port.is_some_and(|port| port != conn.port);
@@ -451,7 +452,7 @@ struct PlainChanges {
 /// The changes a PATCH asks for, checked.
 fn patch_changes(id: &str, update_mask: &[String], body: ConnectionBody) -> Result<PlainChanges, ApiError> {
     const FIELDS: [&str; 8] = ["conn_type", "description", "host", "login", "schema", "port", "password", "extra"];
-    check_team(&body)?;
+    no_team(body.team_name.as_deref())?;
     let mask = crate::extract::mask_fields(update_mask);
     if let Some(field) = mask.iter().find(|field| !FIELDS.contains(field) && **field != "connection_id") {
         return Err(ApiError::BadRequest(format!(
@@ -498,15 +499,6 @@ fn check_id(id: &str) -> Result<(), ApiError> {
         )));
     }
     Ok(())
-}
-
-fn check_team(body: &ConnectionBody) -> Result<(), ApiError> {
-    match &body.team_name {
-        Some(team) => Err(ApiError::BadRequest(format!(
-            "`team_name` (`{team}`) is not supported: gust has no teams; leave it out or null"
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// Stored `extra` as the API shows it: secret-looking fields' values (Fernet tokens) as `***`.

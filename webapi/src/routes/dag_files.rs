@@ -98,7 +98,7 @@ pub(crate) async fn get_one(
 
 /// `PUT /api/v2/gust/dagFiles/{file_name}`: validates and stores the YAML in the body
 /// (201 when new, 200 when replaced; 422 with the parser's message when invalid).
-#[utoipa::path(put, path = "/api/v2/gust/dagFiles/{file_name}", tag = "DAG file (gust)", params(DagFilePath), request_body(content = String, content_type = "application/yaml", description = "The DAG file"), responses((status = 200, body = DagFileResponse), (status = 201, body = DagFileResponse), (status = 422, description = "The file is not a valid DAG file; nothing was stored")))]
+#[utoipa::path(put, path = "/api/v2/gust/dagFiles/{file_name}", tag = "DAG file (gust)", params(DagFilePath), request_body(content = String, content_type = "application/yaml", description = "The DAG file"), responses((status = 200, body = DagFileResponse), (status = 201, body = DagFileResponse), (status = 415, description = "The body is not sent as application/yaml or text/plain"), (status = 422, description = "The file is not a valid DAG file; nothing was stored")))]
 pub(crate) async fn put(
     State(state): State<AppState>,
     Extension(actor): Extension<CurrentUser>,

@@ -19,6 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     dags::{dag_not_found, dag_or_404, BUNDLE_NAME},
+    input_checks::note_fits,
     list_query::{string_choice, Filters, QueryPairs},
     pagination::{order_by_param, OrderParams, PageParams},
     path_params::{DagPath, RunPath},
@@ -32,8 +33,6 @@ use crate::{
 
 /// Longest accepted `dag_run_id`.
 const MAX_RUN_ID_LEN: usize = 250;
-/// Longest accepted run note (Airflow's limit).
-pub(crate) const MAX_NOTE_LEN: usize = 1000;
 
 /// Airflow's `DAGRunResponse`.
 #[derive(Debug, Serialize, ToSchema)]
@@ -486,9 +485,7 @@ pub(crate) async fn create_run(
         None => default_run_id(run_type, Utc::now()),
     };
     let data_interval = data_interval_of(body.logical_date, body.data_interval_start, body.data_interval_end)?;
-    if body.note.as_ref().is_some_and(|note| note.chars().count() > MAX_NOTE_LEN) {
-        return Err(ApiError::BadRequest(format!("`note` must be at most {MAX_NOTE_LEN} characters")));
-    }
+    note_fits(body.note.as_deref())?;
     if body.partition_key.is_some() {
         return Err(ApiError::BadRequest(format!(
             "DAG `{dag_id}` is not a partitioned DAG and does not accept a partition_key; leave it out or null"

@@ -110,10 +110,14 @@ pub(crate) async fn list_dag_warnings(
     let order = order.sql(ORDER_FIELDS, "dag_id ASC", "dag_id ASC")?;
     let warning_type = filters.warning_type.filter(|t| !t.is_empty());
     if let Some(other) = warning_type.as_deref().filter(|t| !WARNING_TYPES.contains(t)) {
-        return Err(ApiError::BadRequest(format!(
-            "`warning_type` must be one of {}, got `{other}`",
-            WARNING_TYPES.map(|t| format!("`{t}`")).join(", ")
-        )));
+        return Err(ApiError::invalid(
+            ["query", "warning_type"],
+            "enum",
+            format!(
+                "`warning_type` must be one of {}, got `{other}`",
+                WARNING_TYPES.map(|t| format!("`{t}`")).join(", ")
+            ),
+        ));
     }
     let db = state.db().await?;
     let mut warnings: Vec<DagWarningResponse> = db::dag_warnings::missing_pools(&db)

@@ -122,16 +122,6 @@ pub(crate) struct EventLogFilters {
 const UNSUPPORTED_FILTERS: &[&str] =
     &["task_instance_id", "owner_display_name_pattern", "owner_display_name_prefix_pattern", "teams"];
 
-/// An integer filter, or a 400 naming it.
-fn integer(query: &QueryPairs, key: &str) -> Result<Option<i32>, ApiError> {
-    query
-        .last(key)
-        .map(|value| {
-            value.trim().parse().map_err(|_| ApiError::BadRequest(format!("`{key}` must be an integer, got `{value}`")))
-        })
-        .transpose()
-}
-
 /// Every event a list filter names: repeated keys, each possibly comma-separated.
 fn events(query: &QueryPairs, key: &str) -> Vec<String> {
     query
@@ -152,8 +142,8 @@ fn filter_of(query: &QueryPairs) -> Result<EventFilter, ApiError> {
         dag_id: text("dag_id"),
         task_id: text("task_id"),
         run_id: text("run_id"),
-        map_index: integer(query, "map_index")?,
-        try_number: integer(query, "try_number")?,
+        map_index: query.integer("map_index")?,
+        try_number: query.integer("try_number")?,
         owner: text("owner"),
         event: text("event"),
         excluded_events: events(query, "excluded_events"),

@@ -1,7 +1,8 @@
 //! Reading the filters of the DAG and DAG-run listings from the query string,
 //! as Airflow's clients send them: a list is a repeated key (`state=a&state=b`),
 //! an empty value counts as not given, a single-valued key given twice keeps
-//! its last value, and a value that does not parse is a 400 naming its key.
+//! its last value, and a value that does not parse is a 422 naming its key
+//! (FastAPI's answer to a query value of the wrong type).
 
 use std::marker::PhantomData;
 
@@ -98,8 +99,22 @@ impl QueryPairs {
         match value.trim().to_ascii_lowercase().as_str() {
             "true" | "1" => Ok(Some(true)),
             "false" | "0" => Ok(Some(false)),
-            _ => Err(ApiError::BadRequest(format!("`{key}` must be true or false, got `{value}`"))),
+            _ => Err(ApiError::invalid(
+                ["query", key],
+                "bool_parsing",
+                format!("`{key}` must be true or false, got `{value}`"),
+            )),
         }
+    }
+
+    /// The last value of `key` as an integer.
+    pub(crate) fn integer<T: std::str::FromStr>(&self, key: &str) -> Result<Option<T>, ApiError> {
+        self.last(key).map(|value| parse_integer(key, value)).transpose()
+    }
+
+    /// Every value of `key` as an integer.
+    pub(crate) fn integers<T: std::str::FromStr>(&self, key: &str) -> Result<Vec<T>, ApiError> {
+        self.all(key).map(|value| parse_integer(key, value)).collect()
     }
 
     /// `{name}_gte`, `{name}_gt`, `{name}_lte` and `{name}_lt` as date-times.
@@ -118,21 +133,32 @@ impl QueryPairs {
         contains.into_iter().chain(prefix).collect()
     }
 
-    /// A 400 naming the first of `unsupported` (Airflow parameters gust cannot apply yet) that was given,
+    /// A 422 naming the first of `unsupported` (Airflow parameters gust cannot apply yet) that was given,
     /// so a filter is never silently ignored.
     pub(crate) fn refuse(&self, unsupported: &[&str]) -> Result<(), ApiError> {
         match self.0.iter().find(|(k, v)| !v.is_empty() && unsupported.contains(&k.as_str())) {
             None => Ok(()),
-            Some((key, _)) => Err(ApiError::BadRequest(format!(
-                "the `{key}` filter is not supported by gust yet; leave it out and filter the response instead"
-            ))),
+            Some((key, _)) => Err(ApiError::invalid(
+                ["query", key.as_str()],
+                "value_error",
+                format!(
+                    "the `{key}` filter is not supported by gust yet; leave it out and filter the response instead"
+                ),
+            )),
         }
     }
 }
 
+/// `value` of query parameter `key` as an integer, or a 422 naming it.
+fn parse_integer<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, ApiError> {
+    value.trim().parse().map_err(|_| {
+        ApiError::invalid(["query", key], "int_parsing", format!("`{key}` must be an integer, got `{value}`"))
+    })
+}
+
 /// An ISO 8601 date-time (a date alone is its midnight, no offset is UTC; the
 /// offset may be `+00:00` or `+0000`, as Python's `isoformat` and `strftime`
-/// write it); anything else is a 400 naming `param`.
+/// write it); anything else is a 422 naming `param`, as FastAPI answers it.
 pub(crate) fn parse_time(param: &str, value: &str) -> Result<DateTime<Utc>, ApiError> {
     let value = value.trim();
     // An offset's `+` sent without URL-encoding arrives as a space: `…T00:00:00 02:00`.
@@ -149,9 +175,11 @@ pub(crate) fn parse_time(param: &str, value: &str) -> Result<DateTime<Utc>, ApiE
             NaiveDate::parse_from_str(value, "%Y-%m-%d").ok().and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc())
         })
         .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "`{param}` must be an ISO 8601 date-time such as 2026-01-01T00:00:00Z, got `{value}`"
-            ))
+            ApiError::invalid(
+                ["query", param],
+                "datetime_from_date_parsing",
+                format!("`{param}` must be an ISO 8601 date-time such as 2026-01-01T00:00:00Z, got `{value}`"),
+            )
         })
 }
 

@@ -24,6 +24,7 @@ mod event_logs;
 mod favorites;
 mod health;
 mod import_errors;
+mod input_checks;
 mod jobs;
 mod list_query;
 mod login;

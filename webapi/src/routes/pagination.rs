@@ -5,6 +5,7 @@
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::input_checks::at_least_zero;
 use crate::error::ApiError;
 
 /// Page size when the client names none.
@@ -39,10 +40,10 @@ impl PageParams {
         let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
         let offset = self.offset.unwrap_or(0);
         if limit < 0 {
-            return Err(ApiError::BadRequest(format!("`limit` must be 0 or more, got {limit}")));
+            return Err(at_least_zero(["query", "limit"], limit));
         }
         if offset < 0 {
-            return Err(ApiError::BadRequest(format!("`offset` must be 0 or more, got {offset}")));
+            return Err(at_least_zero(["query", "offset"], offset));
         }
         Ok(Page { limit: limit.min(MAX_LIMIT), offset })
     }

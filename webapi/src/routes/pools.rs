@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use super::{
     bulk::{self, bulk_body_schema, BulkBody, BulkResponse, BulkService},
+    input_checks::no_team,
     pagination::{order_by_param, OrderParams, PageParams},
 };
 use crate::{
@@ -252,7 +253,7 @@ impl BulkService for PoolBulk {
 /// The fields of a new pool, checked.
 fn new_pool_fields(body: &PoolBody) -> Result<PoolFields, ApiError> {
     check_name(&body.name)?;
-    check_team(body.team_name.as_deref())?;
+    no_team(body.team_name.as_deref())?;
     Ok(PoolFields {
         slots: Some(checked_slots(body.slots)?),
         description: Some(body.description.clone().flatten()),
@@ -274,7 +275,7 @@ fn as_patch(body: PoolBody) -> PoolPatchBody {
 /// The changes a PATCH asks for, checked.
 fn patch_fields(name: &str, update_mask: &[String], body: PoolPatchBody) -> Result<PoolFields, ApiError> {
     const FIELDS: [&str; 4] = ["name", "slots", "description", "include_deferred"];
-    check_team(body.team_name.as_deref())?;
+    no_team(body.team_name.as_deref())?;
     let mask = Some(crate::extract::mask_fields(update_mask)).filter(|fields| !fields.is_empty());
     if let Some(field) = mask.iter().flatten().find(|field| !FIELDS.contains(field) && **field != "pool") {
         return Err(ApiError::BadRequest(format!(
@@ -316,18 +317,11 @@ fn check_name(name: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::BadRequest(format!(
-            "pool name `{name}` must be 1-256 characters of letters, digits, '_', '-' or '.'"
-        )))
-    }
-}
-
-fn check_team(team_name: Option<&str>) -> Result<(), ApiError> {
-    match team_name {
-        Some(team) => Err(ApiError::BadRequest(format!(
-            "`team_name` (`{team}`) is not supported: gust has no multi-team mode; leave it out or null"
-        ))),
-        None => Ok(()),
+        Err(ApiError::invalid(
+            ["body", "name"],
+            "string_pattern_mismatch",
+            format!("pool name `{name}` must be 1-256 characters of letters, digits, '_', '-' or '.'"),
+        ))
     }
 }
 

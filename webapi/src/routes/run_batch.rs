@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     dag_runs::{DagRunCollection, ALL_DAGS},
+    input_checks::at_least_zero,
     pagination::{OrderParams, MAX_LIMIT},
 };
 use crate::{
@@ -149,13 +150,11 @@ pub(crate) async fn get_list_dag_runs_batch(
         ));
     }
     if body.page_offset < 0 {
-        let detail = format!("`page_offset` must be 0 or more, got {}", body.page_offset);
-        return Err(ApiError::invalid(["body", "page_offset"], "greater_than_equal", detail));
+        return Err(at_least_zero(["body", "page_offset"], body.page_offset));
     }
     let limit = body.page_limit.unwrap_or(DEFAULT_PAGE_LIMIT);
     if limit < 0 {
-        let detail = format!("`page_limit` must be 0 or more, got {limit}");
-        return Err(ApiError::invalid(["body", "page_limit"], "greater_than_equal", detail));
+        return Err(at_least_zero(["body", "page_limit"], limit));
     }
     let order: OrderParams =
         serde_json::from_value(serde_json::json!({ "order_by": body.order_by.iter().collect::<Vec<_>>() }))

@@ -25,8 +25,9 @@ use uuid::Uuid;
 
 use super::{
     clear::clears,
-    dag_runs::{definition_of, run_or_404, version_for_display, DagRunResponse, MAX_NOTE_LEN},
+    dag_runs::{definition_of, run_or_404, version_for_display, DagRunResponse},
     dags::still_running,
+    input_checks::note_fits,
     path_params::RunPath,
     task_instances::TaskInstanceCollection,
 };
@@ -79,11 +80,7 @@ fn run_patch(update_mask: &[String], body: DagRunPatchBody) -> Result<RunPatch, 
     }
     let allowed = |field: &str| mask.is_empty() || mask.contains(&field);
     let note = body.note.filter(|_| allowed("note"));
-    if let Some(Some(text)) = &note {
-        if text.chars().count() > MAX_NOTE_LEN {
-            return Err(ApiError::BadRequest(format!("`note` must be at most {MAX_NOTE_LEN} characters")));
-        }
-    }
+    note_fits(note.as_ref().and_then(Option::as_deref))?;
     let state = match body.state.flatten().filter(|_| allowed("state")) {
         None => None,
         Some(text) => Some(mutable_state(&text).ok_or_else(|| {
@@ -331,9 +328,7 @@ impl<'a> ClearOptions<'a> {
                     .into(),
             ));
         }
-        if note.is_some_and(|note| note.chars().count() > MAX_NOTE_LEN) {
-            return Err(ApiError::BadRequest(format!("`note` must be at most {MAX_NOTE_LEN} characters")));
-        }
+        note_fits(note)?;
         Ok(Self { only_failed, run_on_latest_version, note })
     }
 }
@@ -447,7 +442,7 @@ mod tests {
     #[test]
     fn an_empty_patch_a_long_note_and_unknown_states_or_fields_are_refused() {
         assert!(run_patch(&[], body(json!({}))).unwrap_err().to_string().contains("nothing to change"));
-        let long = json!({"note": "x".repeat(MAX_NOTE_LEN + 1)});
+        let long = json!({"note": "x".repeat(crate::routes::input_checks::MAX_NOTE_LEN + 1)});
         assert!(run_patch(&[], body(long)).unwrap_err().to_string().contains("`note`"));
         let running = run_patch(&[], body(json!({"state": "running"}))).unwrap_err().to_string();
         assert!(running.contains("`running`") && running.contains("queued, success or failed"), "{running}");

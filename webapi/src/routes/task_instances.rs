@@ -200,16 +200,6 @@ const UNSUPPORTED_FILTERS: [&str; 6] = [
     "rendered_map_index_prefix_pattern",
 ];
 
-/// Every value of `key` as an integer; anything else is a 400 naming `key`.
-fn integers(query: &QueryPairs, key: &str) -> Result<Vec<i32>, ApiError> {
-    query
-        .all(key)
-        .map(|value| {
-            value.trim().parse().map_err(|_| ApiError::BadRequest(format!("`{key}` must be an integer, got `{value}`")))
-        })
-        .collect()
-}
-
 /// `duration_gte` … `duration_lt` in seconds.
 fn duration_range(query: &QueryPairs) -> Result<DurationRange, ApiError> {
     let bound = |suffix: &str| {
@@ -221,7 +211,7 @@ fn duration_range(query: &QueryPairs) -> Result<DurationRange, ApiError> {
 
 /// The filters of `GET …/taskInstances`, for the OpenAPI document only: the
 /// handler reads them from the raw query ([`filter_of`]) so that every bad
-/// value is a 400 naming its parameter. Lists are repeated keys.
+/// value is an error naming its parameter. Lists are repeated keys.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
 #[allow(dead_code)] // never constructed: it exists for its `IntoParams` impl
@@ -325,8 +315,8 @@ fn filter_of(query: &QueryPairs) -> Result<TaskInstanceFilter, ApiError> {
         pools: query.strings("pool"),
         queues: query.strings("queue"),
         operators: query.strings("operator"),
-        map_indexes: integers(query, "map_index")?,
-        try_numbers: integers(query, "try_number")?,
+        map_indexes: query.integers("map_index")?,
+        try_numbers: query.integers("try_number")?,
         logical_date: query.time_range("logical_date")?,
         run_after: query.time_range("run_after")?,
         start_date: query.time_range("start_date")?,
@@ -364,12 +354,13 @@ pub(crate) fn state_filter(value: &str) -> Result<String, ApiError> {
 
 /// A finite number of seconds; anything else is a 400 naming `param`.
 fn parse_seconds(param: &str, value: &str) -> Result<f64, ApiError> {
-    value
-        .trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|seconds| seconds.is_finite())
-        .ok_or_else(|| ApiError::BadRequest(format!("`{param}` must be a number of seconds, got `{value}`")))
+    value.trim().parse::<f64>().ok().filter(|seconds| seconds.is_finite()).ok_or_else(|| {
+        ApiError::invalid(
+            ["query", param],
+            "float_parsing",
+            format!("`{param}` must be a number of seconds, got `{value}`"),
+        )
+    })
 }
 
 order_by_param!(TaskInstanceOrder, ORDER_FIELDS);

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::{
+    input_checks::at_least_zero,
     pagination::MAX_LIMIT,
     path_params::RunPath,
     task_instances::{mask_rendered_secrets, state_filter, TaskInstanceCollection, TaskInstanceResponse},
@@ -102,13 +103,13 @@ pub(crate) async fn list_batch(
     Ok(Json(TaskInstanceCollection::of_page(task_instances, total_entries)))
 }
 
-/// `page_limit` (default 100, capped at 1000) and `page_offset`; negative ones are a 400.
+/// `page_limit` (default 100, capped at 1000) and `page_offset`; negative ones are a 422.
 fn page_of(body: &TaskInstancesBatchBody) -> Result<(i64, i64), ApiError> {
     let limit = body.page_limit.unwrap_or(100);
     let offset = body.page_offset.unwrap_or(0);
     for (name, value) in [("page_limit", limit), ("page_offset", offset)] {
         if value < 0 {
-            return Err(ApiError::BadRequest(format!("`{name}` must be 0 or more, got {value}")));
+            return Err(at_least_zero(["body", name], value));
         }
     }
     Ok((limit.min(MAX_LIMIT), offset))

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     bulk::{self, bulk_body_schema, BulkBody, BulkResponse, BulkService},
+    input_checks::no_team,
     pagination::{order_by_param, OrderParams, PageParams},
 };
 use crate::{
@@ -250,7 +251,7 @@ impl BulkService for VariableBulk {
 
 /// A new variable from a `POST` body, checked.
 fn new_variable(body: VariableBody) -> Result<VariableRow, ApiError> {
-    check_team(&body)?;
+    no_team(body.team_name.as_deref())?;
     let key = body.key.ok_or_else(|| ApiError::BadRequest("the body needs a `key`".into()))?;
     check_key(&key)?;
     let value = match body.value {
@@ -263,7 +264,7 @@ fn new_variable(body: VariableBody) -> Result<VariableRow, ApiError> {
 /// The changes a PATCH asks for, checked.
 fn patch_changes(key: &str, update_mask: &[String], body: VariableBody) -> Result<VariableChanges, ApiError> {
     const FIELDS: [&str; 2] = ["value", "description"];
-    check_team(&body)?;
+    no_team(body.team_name.as_deref())?;
     let mask = crate::extract::mask_fields(update_mask);
     if let Some(field) = mask.iter().find(|field| !FIELDS.contains(field) && **field != "key") {
         return Err(ApiError::BadRequest(format!(
@@ -317,15 +318,6 @@ fn check_key(key: &str) -> Result<(), ApiError> {
         )));
     }
     Ok(())
-}
-
-fn check_team(body: &VariableBody) -> Result<(), ApiError> {
-    match &body.team_name {
-        Some(team) => Err(ApiError::BadRequest(format!(
-            "`team_name` (`{team}`) is not supported: gust has no teams; leave it out or null"
-        ))),
-        None => Ok(()),
-    }
 }
 
 /// The `|`-separated terms of `variable_key_pattern`; none (match all) for an absent or `~` pattern.
