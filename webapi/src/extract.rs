@@ -164,8 +164,10 @@ fn body_field_error(error: &serde_path_to_error::Error<serde_json::Error>) -> Fi
         "missing" | "extra_forbidden" => first_quoted(message).map(str::to_string),
         _ => None,
     };
+    let names_its_field = matches!(loc.last(), Some(Loc::Name(field)) if message.contains(&format!("`{field}`")));
     let msg = match (&named, loc.len()) {
         (Some(_), _) | (None, 1) => message.to_string(),
+        (None, _) if names_its_field => message.to_string(),
         (None, _) => format!("`{}`: {message}", dotted(&loc[1..])),
     };
     if let Some(name) = named.filter(|name| loc.last() != Some(&Loc::Name(name.clone()))) {

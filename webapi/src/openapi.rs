@@ -111,7 +111,7 @@ fn operations(item: &mut utoipa::openapi::PathItem) -> impl Iterator<Item = (Met
 
 /// The error statuses an operation can answer with, from what it takes:
 ///
-/// - path or query parameters: 400 (a NUL, or a value the handler refuses),
+/// - path, query or header parameters: 400 (a NUL, or a value the handler refuses),
 ///   422 (a value that does not parse as its type, a required one missing);
 ///   path parameters also 404 (the resource they name is missing);
 /// - a JSON body: 400 (a NUL, or a value the handler refuses), 413 (larger
@@ -125,8 +125,8 @@ fn derived_errors(operation: &Operation, access: Access) -> Vec<(u16, &'static s
     let located = |place: ParameterIn| {
         operation.parameters.iter().flatten().any(|p| matches!(p, RefOr::T(p) if p.parameter_in == place))
     };
-    let (in_path, in_query, body) =
-        (located(ParameterIn::Path), located(ParameterIn::Query), operation.request_body.is_some());
+    let (in_path, body) = (located(ParameterIn::Path), operation.request_body.is_some());
+    let in_query = located(ParameterIn::Query) || located(ParameterIn::Header);
     let mut errors = Vec::new();
     if in_path || in_query || body {
         errors.push((400, "A parameter or the body is malformed or refused; `detail` names it"));

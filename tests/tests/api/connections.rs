@@ -134,7 +134,7 @@ async fn without_a_key_a_password_is_refused_naming_the_setting_and_nothing_is_s
             .await;
     assert_eq!(plain.status, StatusCode::CREATED, "a connection without secrets needs no key: {}", plain.text());
     let bad = create(&api, json!({"connection_id": "d", "conn_type": "http", "extra": "not json"})).await;
-    assert!(bad.assert_error(StatusCode::BAD_REQUEST).contains("JSON object"));
+    assert!(bad.assert_error(StatusCode::UNPROCESSABLE_ENTITY).contains("JSON object"));
 }
 
 #[tokio::test]

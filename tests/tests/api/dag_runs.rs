@@ -178,8 +178,8 @@ async fn bad_run_filters_are_client_errors_naming_the_parameter() {
     three_runs(&api).await;
     // Values of the wrong type or range, and filters gust cannot apply, are FastAPI's 422s.
     for (query, named, status) in [
-        ("state=finished", "`state`", StatusCode::BAD_REQUEST),
-        ("run_type=cron", "`run_type`", StatusCode::BAD_REQUEST),
+        ("state=finished", "`state`", StatusCode::UNPROCESSABLE_ENTITY),
+        ("run_type=cron", "`run_type`", StatusCode::UNPROCESSABLE_ENTITY),
         ("logical_date_gte=yesterday", "`logical_date_gte`", StatusCode::UNPROCESSABLE_ENTITY),
         ("end_date_lt=2026-13-01", "`end_date_lt`", StatusCode::UNPROCESSABLE_ENTITY),
         ("order_by=-note", "`note`", StatusCode::BAD_REQUEST),
@@ -395,7 +395,7 @@ async fn a_clear_with_a_wrong_body_or_for_an_unknown_run_is_refused() {
         api.send_json(Method::POST, &path, body).await.assert_error(StatusCode::UNPROCESSABLE_ENTITY);
     }
     let new = api.send_json(Method::POST, &path, r#"{"only_new": true}"#).await;
-    assert!(new.assert_error(StatusCode::BAD_REQUEST).contains("only_new"));
+    assert!(new.assert_error(StatusCode::UNPROCESSABLE_ENTITY).contains("only_new"));
     let latest = api.send_json(Method::POST, &path, r#"{"run_on_latest_version": true}"#).await;
     assert_eq!(latest.status, StatusCode::OK, "the run is on the latest version: {}", latest.text());
     let missing = api.send_json(Method::POST, "/api/v2/dags/etl/dagRuns/r9/clear", "{}").await;

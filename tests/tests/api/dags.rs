@@ -119,7 +119,7 @@ async fn bad_dag_filters_are_client_errors_naming_the_parameter() {
     for (query, named, status) in [
         ("paused=maybe", "`paused`", StatusCode::UNPROCESSABLE_ENTITY),
         ("exclude_stale=2", "`exclude_stale`", StatusCode::UNPROCESSABLE_ENTITY),
-        ("tags=a&tags_match_mode=some", "`tags_match_mode`", StatusCode::BAD_REQUEST),
+        ("tags=a&tags_match_mode=some", "`tags_match_mode`", StatusCode::UNPROCESSABLE_ENTITY),
         ("order_by=fileloc", "`fileloc`", StatusCode::BAD_REQUEST),
         ("has_import_errors=true", "`has_import_errors`", StatusCode::UNPROCESSABLE_ENTITY),
         ("limit=-1", "`limit`", StatusCode::UNPROCESSABLE_ENTITY),

@@ -259,7 +259,7 @@ async fn an_unknown_state_a_bad_date_or_number_or_order_field_is_a_client_error_
     let api = three_runs_in_two_dags().await;
     // Values of the wrong type, and filters gust cannot apply, are FastAPI's 422s.
     for (query, named, status) in [
-        ("state=finished", "`state`", StatusCode::BAD_REQUEST),
+        ("state=finished", "`state`", StatusCode::UNPROCESSABLE_ENTITY),
         ("start_date_gte=yesterday", "`start_date_gte`", StatusCode::UNPROCESSABLE_ENTITY),
         ("duration_lt=long", "`duration_lt`", StatusCode::UNPROCESSABLE_ENTITY),
         ("map_index=first", "`map_index`", StatusCode::UNPROCESSABLE_ENTITY),

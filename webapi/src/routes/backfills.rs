@@ -100,6 +100,12 @@ pub(crate) struct BackfillCollection {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct DryRunBackfill {
     logical_date: DateTime<Utc>,
+    /// Airflow's partitioned backfills; gust backfills by logical date, so always null.
+    #[schema(schema_with = crate::openapi::only_null)]
+    partition_key: Option<String>,
+    /// Airflow's partitioned backfills; gust backfills by logical date, so always null.
+    #[schema(schema_with = crate::openapi::only_null)]
+    partition_date: Option<DateTime<Utc>>,
 }
 
 /// Airflow's `DryRunBackfillCollectionResponse`.
@@ -438,8 +444,10 @@ pub(crate) async fn dry_run(
     if request.body.run_backwards {
         order.reverse();
     }
-    let backfills: Vec<DryRunBackfill> =
-        order.into_iter().map(|logical_date| DryRunBackfill { logical_date }).collect();
+    let backfills: Vec<DryRunBackfill> = order
+        .into_iter()
+        .map(|logical_date| DryRunBackfill { logical_date, partition_key: None, partition_date: None })
+        .collect();
     Ok(Json(DryRunCollection { total_entries: backfills.len(), backfills }))
 }
 

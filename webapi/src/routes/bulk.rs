@@ -327,7 +327,12 @@ pub(crate) fn body_schema<T: ToSchema>() -> RefOr<Schema> {
     let on_existence = string().enum_values(Some(["fail", "skip", "overwrite"])).default(Some(json!("fail")));
     let create = action("create").property("action_on_existence", on_existence);
     let update = action("update")
-        .property("update_mask", ArrayBuilder::new().items(string()))
+        .property(
+            "update_mask",
+            OneOfBuilder::new()
+                .item(ArrayBuilder::new().items(string()))
+                .item(ObjectBuilder::new().schema_type(Type::Null)),
+        )
         .property("action_on_non_existence", on_missing());
     let key_or_entity = OneOfBuilder::new().item(string()).item(entity());
     let delete = action("delete")

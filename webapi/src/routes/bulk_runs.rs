@@ -23,7 +23,7 @@ use super::{
     bulk::{bulk_body_schema, BulkAction, BulkActionResponse, BulkBody, BulkResponse, DeleteEntity, OnNonExistence},
     dag_runs::ALL_DAGS,
     dags::still_running,
-    input_checks::note_fits,
+    input_checks::{bounded_note, note_fits},
     path_params::DagPath,
     run_changes::{apply_run_patch, mutable_state},
 };
@@ -42,15 +42,28 @@ pub(crate) struct BulkDagRunBody {
     pub(crate) dag_run_id: String,
     /// The run's DAG: required when the path's DAG id is `~`, else the path's (or absent).
     pub(crate) dag_id: Option<String>,
-    /// For update: `queued`, `success` or `failed`.
+    /// For update: `queued`, `success` or `failed` (any other value is a 422, whatever the action).
+    #[serde(default, deserialize_with = "settable_state")]
     #[schema(value_type = Option<String>, pattern = "^(queued|success|failed)$")]
     pub(crate) state: Option<String>,
     /// For update: the run's note, at most 1000 characters.
+    #[serde(default, deserialize_with = "bounded_note")]
     #[schema(max_length = 1000)]
     pub(crate) note: Option<String>,
 }
 
 bulk_body_schema!(DagRunBulkBody, BulkDagRunBody);
+
+/// A bulk entity's `state`, refused while the body is read when a run cannot be set to it.
+fn settable_state<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let state = Option::<String>::deserialize(deserializer)?;
+    match state.as_deref().map(|text| (text, mutable_state(text))) {
+        Some((text, None)) => {
+            Err(serde::de::Error::custom(format!("`state` must be queued, success or failed, got `{text}`")))
+        }
+        _ => Ok(state),
+    }
+}
 
 /// A run named by a bulk entity: its DAG and run id.
 type RunKey = (String, String);

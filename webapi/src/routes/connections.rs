@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     bulk::{self, bulk_body_schema, BulkBody, BulkResponse, BulkService},
-    input_checks::no_team,
+    input_checks::NoTeam,
     pagination::{order_by_param, OrderParams, PageParams},
 };
 use crate::{
@@ -81,11 +81,11 @@ impl From<ConnectionRow> for ConnectionResponse {
 #[serde(deny_unknown_fields)]
 pub(crate) struct ConnectionBody {
     /// Required by `POST`; a `PATCH` may leave it out. Never `null`.
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, deserialize_with = "valid_id")]
     #[schema(value_type = String, max_length = 200, pattern = r"^[\w.-]+$")]
     connection_id: Option<String>,
     /// The connection's type (`postgres`, `http`, …): not blank; required by `POST`. Never `null`.
-    #[serde(default, deserialize_with = "not_null")]
+    #[serde(default, deserialize_with = "not_blank")]
     #[schema(value_type = String, min_length = 1, pattern = r"\S")]
     conn_type: Option<String>,
     #[serde(default, deserialize_with = "crate::extract::present")]
@@ -112,9 +112,9 @@ pub(crate) struct ConnectionBody {
     #[schema(value_type = Option<String>)]
     extra: Option<Option<String>>,
     /// Airflow's multi-team field; gust has no teams, so only `null` is accepted.
-    #[serde(default)]
+    #[serde(default, rename = "team_name")]
     #[schema(schema_with = crate::openapi::only_null)]
-    team_name: Option<String>,
+    _team_name: Option<NoTeam>,
 }
 
 impl ConnectionBody {
@@ -140,6 +140,24 @@ crate::extract::update_mask_param!(
 fn not_null<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     let value = Option::<String>::deserialize(deserializer)?;
     value.map(Some).ok_or_else(|| serde::de::Error::custom("must be a string, not null (leave the field out instead)"))
+}
+
+/// A `connection_id`, refused while the body is read when null or not what [`check_id`] takes.
+fn valid_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let id = not_null(deserializer)?;
+    if let Some(id) = &id {
+        check_id(id).map_err(|error| serde::de::Error::custom(error.to_string()))?;
+    }
+    Ok(id)
+}
+
+/// A `conn_type`, refused while the body is read when null or blank.
+fn not_blank<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let conn_type = not_null(deserializer)?;
+    if conn_type.as_deref().is_some_and(|t| t.trim().is_empty()) {
+        return Err(serde::de::Error::custom("`conn_type` must not be blank; name the type, e.g. postgres"));
+    }
+    Ok(conn_type)
 }
 
 /// Query of `PATCH /connections/{connection_id}`.
@@ -287,13 +305,16 @@ impl BulkService for ConnectionBulk<'_> {
 
 /// A new connection from a `POST` body, checked, in clear.
 pub(crate) fn new_connection(body: ConnectionBody) -> Result<Connection, ApiError> {
-    no_team(body.team_name.as_deref())?;
-    let id = body.connection_id.ok_or_else(|| ApiError::BadRequest("the body needs a `connection_id`".into()))?;
-    check_id(&id)?;
-    let conn_type = body
-        .conn_type
-        .filter(|t| !t.trim().is_empty())
-        .ok_or_else(|| ApiError::BadRequest(format!("the body needs a `conn_type` for connection `{id}`")))?;
+    let id = body
+        .connection_id
+        .ok_or_else(|| ApiError::invalid(["body", "connection_id"], "missing", "the body needs a `connection_id`"))?;
+    let conn_type = body.conn_type.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+        ApiError::invalid(
+            ["body", "conn_type"],
+            "missing",
+            format!("the body needs a `conn_type` for connection `{id}`"),
+        )
+    })?;
     Ok(Connection {
         conn_id: id,
         conn_type,
@@ -313,7 +334,6 @@ pub(crate) fn new_connection(body: ConnectionBody) -> Result<Connection, ApiErro
 /// bring its own password (Airflow's rule).
 pub(crate) fn connection_to_test(body: ConnectionBody, stored: Option<Connection>) -> Result<Connection, ApiError> {
     let Some(mut conn) = stored else { return new_connection(body) };
-    no_team(body.team_name.as_deref())?;
     let blank = |v: &Option<Option<String>>| v.as_ref().map(|v| v.as_deref().unwrap_or("").to_string());
     let host_moved = blank(&body.host).is_some_and(|host| host != conn.host.clone().unwrap_or_default());
     let port_moved = body.port.is_some_and(|port| port != conn.port);
@@ -377,7 +397,7 @@ pub(crate) fn body_of(conn: Connection) -> ConnectionBody {
         port: Some(conn.port),
         password: Some(conn.password),
         extra: Some(conn.extra),
-        team_name: None,
+        _team_name: None,
     }
 }
 
@@ -452,7 +472,6 @@ struct PlainChanges {
 /// The changes a PATCH asks for, checked.
 fn patch_changes(id: &str, update_mask: &[String], body: ConnectionBody) -> Result<PlainChanges, ApiError> {
     const FIELDS: [&str; 8] = ["conn_type", "description", "host", "login", "schema", "port", "password", "extra"];
-    no_team(body.team_name.as_deref())?;
     let mask = crate::extract::mask_fields(update_mask);
     if let Some(field) = mask.iter().find(|field| !FIELDS.contains(field) && **field != "connection_id") {
         return Err(ApiError::BadRequest(format!(
@@ -477,7 +496,7 @@ fn patch_changes(id: &str, update_mask: &[String], body: ConnectionBody) -> Resu
         extra: body.extra.filter(|_| wanted("extra")),
     };
     if changes.conn_type.as_deref().is_some_and(|t| t.trim().is_empty()) {
-        return Err(ApiError::BadRequest("`conn_type` must not be empty".into()));
+        return Err(ApiError::invalid(["body", "conn_type"], "string_too_short", "`conn_type` must not be empty"));
     }
     if let Some(extra) = &changes.extra {
         check_extra(id, extra.as_deref()).map_err(connection_error)?;
@@ -529,6 +548,7 @@ pub(crate) fn connection_error(error: ConnectionError) -> ApiError {
              set {KEY_VARIABLE} to a Fernet key (see README, Connections) and restart the webapi"
         )),
         ConnectionError::Db(db) => ApiError::Db(db),
+        extra @ ConnectionError::BadExtra(_) => ApiError::invalid(["body", "extra"], "value_error", extra.to_string()),
         other => ApiError::BadRequest(other.to_string()),
     }
 }

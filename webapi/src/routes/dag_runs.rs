@@ -293,19 +293,22 @@ fn run_filter_of(query: &QueryPairs) -> Result<RunFilter, ApiError> {
         .all("state")
         .map(|value| match RunState::parse(value) {
             Some(state) => Ok(state.as_str().to_string()),
-            None => Err(ApiError::BadRequest(format!(
-                "`state` has an unknown value `{value}`; use queued, running, success or failed"
-            ))),
+            None => Err(ApiError::invalid(
+                ["query", "state"],
+                "enum",
+                format!("`state` has an unknown value `{value}`; use queued, running, success or failed"),
+            )),
         })
         .collect::<Result<_, _>>()?;
     let run_types = query
         .all("run_type")
         .map(|value| match RUN_TYPES.contains(&value) {
             true => Ok(value.to_string()),
-            false => Err(ApiError::BadRequest(format!(
-                "`run_type` has an unknown value `{value}`; use one of {}",
-                RUN_TYPES.join(", ")
-            ))),
+            false => Err(ApiError::invalid(
+                ["query", "run_type"],
+                "enum",
+                format!("`run_type` has an unknown value `{value}`; use one of {}", RUN_TYPES.join(", ")),
+            )),
         })
         .collect::<Result<_, _>>()?;
     Ok(RunFilter {

@@ -230,7 +230,11 @@ fn dag_filter_of(query: &QueryPairs, user: &str) -> Result<DagFilter, ApiError> 
         None | Some("any") => false,
         Some("all") => true,
         Some(other) => {
-            return Err(ApiError::BadRequest(format!("`tags_match_mode` must be `any` or `all`, got `{other}`")))
+            return Err(ApiError::invalid(
+                ["query", "tags_match_mode"],
+                "literal_error",
+                format!("`tags_match_mode` must be `any` or `all`, got `{other}`"),
+            ))
         }
     };
     let mut dag_id_matches = query.text_matches("dag_id");

@@ -2,6 +2,8 @@
 //! FastAPI's shape locating the value, as Airflow's pydantic models answer
 //! the same input.
 
+use serde::{Deserialize, Deserializer};
+
 use crate::error::ApiError;
 
 /// Longest note a DAG run may carry, in characters (Airflow's limit).
@@ -25,15 +27,36 @@ pub(crate) fn note_fits(note: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
-/// Airflow's multi-team `team_name` left out or null (gust has no teams), else a 422 at `body.team_name`.
-pub(crate) fn no_team(team_name: Option<&str>) -> Result<(), ApiError> {
-    match team_name {
-        Some(team) => Err(ApiError::invalid(
-            ["body", "team_name"],
-            "value_error",
-            format!("`team_name` (`{team}`) is not supported: gust has no teams; leave it out or null"),
-        )),
-        None => Ok(()),
+/// Reads a `T` and refuses it while the body is read when `check` does, so a
+/// value that breaks a constraint of the schema makes the whole body a 422
+/// locating the field (as pydantic's validators do), in bulk entities too.
+pub(crate) fn checked<'de, D, T>(deserializer: D, check: impl Fn(&T) -> Result<(), ApiError>) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    let value = T::deserialize(deserializer)?;
+    check(&value).map_err(|error| serde::de::Error::custom(error.to_string()))?;
+    Ok(value)
+}
+
+/// A body's `note`, refused while the body is read when longer than [`MAX_NOTE_LEN`].
+pub(crate) fn bounded_note<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    checked(deserializer, |note: &Option<String>| note_fits(note.as_deref()))
+}
+
+/// Airflow's multi-team `team_name` in a request body, as `Option<NoTeam>`: gust has
+/// no teams, so only `null` (or leaving it out) deserializes, and any team makes the
+/// body a 422 locating the field, wherever the body holds it (bulk entities too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct NoTeam;
+
+impl<'de> Deserialize<'de> for NoTeam {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let team = serde_json::Value::deserialize(deserializer)?;
+        Err(serde::de::Error::custom(format!(
+            "`team_name` ({team}) is not supported: gust has no teams; leave it out or null"
+        )))
     }
 }
 
@@ -42,12 +65,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_long_note_and_a_team_are_422s_naming_their_field() {
+    fn a_long_note_a_negative_offset_and_a_team_are_refused_naming_their_field() {
         assert!(note_fits(Some(&"x".repeat(MAX_NOTE_LEN))).is_ok());
         let long = note_fits(Some(&"x".repeat(MAX_NOTE_LEN + 1))).unwrap_err();
         assert!(matches!(&long, ApiError::Invalid(errors) if errors[0].kind == "string_too_long"), "{long:?}");
-        assert!(no_team(None).is_ok());
-        assert!(no_team(Some("")).unwrap_err().to_string().contains("`team_name`"));
+        let team = serde_json::from_value::<Option<NoTeam>>(serde_json::json!("a")).unwrap_err().to_string();
+        assert!(team.contains("`team_name` (\"a\") is not supported"), "{team}");
+        assert_eq!(serde_json::from_value::<Option<NoTeam>>(serde_json::Value::Null).unwrap(), None);
         assert!(at_least_zero(["query", "offset"], -1).to_string().contains("`offset` must be 0 or more, got -1"));
     }
 }

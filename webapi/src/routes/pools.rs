@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::{
     bulk::{self, bulk_body_schema, BulkBody, BulkResponse, BulkService},
-    input_checks::no_team,
+    input_checks::{checked, NoTeam},
     pagination::{order_by_param, OrderParams, PageParams},
 };
 use crate::{
@@ -69,20 +69,22 @@ impl From<PoolRow> for PoolResponse {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PoolBody {
     /// 1-256 letters, digits, `_`, `-` or `.`.
+    #[serde(deserialize_with = "valid_name")]
     #[schema(pattern = "^[A-Za-z0-9_.-]{1,256}$")]
     name: String,
+    #[serde(deserialize_with = "slots_in_range")]
     #[schema(minimum = 0, maximum = 2147483647)]
     slots: i64,
     #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     #[serde(default)]
-    #[schema(value_type = bool, default = false)]
-    include_deferred: Option<bool>,
+    #[schema(default = false)]
+    include_deferred: bool,
     /// Airflow's multi-team field; gust has no teams, so only `null` is accepted.
-    #[serde(default)]
+    #[serde(default, rename = "team_name")]
     #[schema(schema_with = crate::openapi::only_null)]
-    team_name: Option<String>,
+    _team_name: Option<NoTeam>,
 }
 
 /// Airflow's `PoolPatchBody`: every field optional; `description: null` clears it.
@@ -91,7 +93,7 @@ pub(crate) struct PoolBody {
 pub(crate) struct PoolPatchBody {
     #[serde(default, alias = "pool")]
     name: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_slots_in_range")]
     #[schema(minimum = 0, maximum = 2147483647)]
     slots: Option<i64>,
     #[serde(default, deserialize_with = "crate::extract::present")]
@@ -100,9 +102,9 @@ pub(crate) struct PoolPatchBody {
     #[serde(default)]
     include_deferred: Option<bool>,
     /// Airflow's multi-team field; gust has no teams, so only `null` is accepted.
-    #[serde(default)]
+    #[serde(default, rename = "team_name")]
     #[schema(schema_with = crate::openapi::only_null)]
-    team_name: Option<String>,
+    _team_name: Option<NoTeam>,
 }
 
 crate::extract::update_mask_param!(PoolMask, ["name", "pool", "slots", "description", "include_deferred"]);
@@ -253,11 +255,10 @@ impl BulkService for PoolBulk {
 /// The fields of a new pool, checked.
 fn new_pool_fields(body: &PoolBody) -> Result<PoolFields, ApiError> {
     check_name(&body.name)?;
-    no_team(body.team_name.as_deref())?;
     Ok(PoolFields {
         slots: Some(checked_slots(body.slots)?),
         description: Some(body.description.clone().flatten()),
-        include_deferred: Some(body.include_deferred.unwrap_or(false)),
+        include_deferred: Some(body.include_deferred),
     })
 }
 
@@ -267,15 +268,14 @@ fn as_patch(body: PoolBody) -> PoolPatchBody {
         name: Some(body.name),
         slots: Some(body.slots),
         description: body.description,
-        include_deferred: body.include_deferred,
-        team_name: body.team_name,
+        include_deferred: Some(body.include_deferred),
+        _team_name: body._team_name,
     }
 }
 
 /// The changes a PATCH asks for, checked.
 fn patch_fields(name: &str, update_mask: &[String], body: PoolPatchBody) -> Result<PoolFields, ApiError> {
     const FIELDS: [&str; 4] = ["name", "slots", "description", "include_deferred"];
-    no_team(body.team_name.as_deref())?;
     let mask = Some(crate::extract::mask_fields(update_mask)).filter(|fields| !fields.is_empty());
     if let Some(field) = mask.iter().flatten().find(|field| !FIELDS.contains(field) && **field != "pool") {
         return Err(ApiError::BadRequest(format!(
@@ -304,10 +304,25 @@ fn patch_fields(name: &str, update_mask: &[String], body: PoolPatchBody) -> Resu
     Ok(fields)
 }
 
+/// `slots`, refused while the body is read unless [`checked_slots`] takes it.
+fn slots_in_range<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    checked(deserializer, |slots: &i64| checked_slots(*slots).map(drop))
+}
+
+/// An optional `slots`, refused while the body is read unless [`checked_slots`] takes it.
+fn optional_slots_in_range<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    checked(deserializer, |slots: &Option<i64>| slots.map_or(Ok(()), |slots| checked_slots(slots).map(drop)))
+}
+
 fn checked_slots(slots: i64) -> Result<i32, ApiError> {
     i32::try_from(slots).ok().filter(|slots| *slots >= 0).ok_or_else(|| {
         ApiError::BadRequest(format!("`slots` must be a whole number from 0 to {}, got {slots}", i32::MAX))
     })
+}
+
+/// A body's pool `name`, refused while the body is read unless [`check_name`] takes it.
+fn valid_name<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    checked(deserializer, |name: &String| check_name(name))
 }
 
 fn check_name(name: &str) -> Result<(), ApiError> {
@@ -362,7 +377,8 @@ mod tests {
 
     #[test]
     fn negative_slots_a_rename_and_a_default_pool_description_are_refused() {
-        assert!(patch_fields("etl", &[], body(serde_json::json!({"slots": -1}))).is_err());
+        let negative = serde_json::from_value::<PoolPatchBody>(serde_json::json!({"slots": -1})).unwrap_err();
+        assert!(negative.to_string().contains("`slots` must be a whole number from 0"), "{negative}");
         let rename = patch_fields("etl", &[], body(serde_json::json!({"name": "other"}))).unwrap_err().to_string();
         assert!(rename.contains("cannot be renamed"), "{rename}");
         assert!(patch_fields("etl", &[], body(serde_json::json!({"name": "etl", "slots": 1}))).is_ok());

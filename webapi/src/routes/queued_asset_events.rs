@@ -12,7 +12,7 @@ use serde::Serialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    list_query::{parse_time, QueryPairs},
+    list_query::{parse_time, Filters, QueryPairs},
     path_params::DagPath,
 };
 use crate::{
@@ -104,7 +104,7 @@ async fn delete(state: &AppState, filter: &QueuedEventFilter, missing: String) -
 }
 
 /// `GET /api/v2/assets/{asset_id}/queuedEvents`: the DAGs the asset's events wait to trigger.
-#[utoipa::path(get, path = "/api/v2/assets/{asset_id}/queuedEvents", operation_id = "get_asset_queued_events", tag = "Asset", params(super::assets::AssetPath, BeforeParam), responses((status = 200, body = QueuedEventCollectionResponse)))]
+#[utoipa::path(get, path = "/api/v2/assets/{asset_id}/queuedEvents", operation_id = "get_asset_queued_events", tag = "Asset", params(super::assets::AssetPath, Filters<BeforeParam>), responses((status = 200, body = QueuedEventCollectionResponse)))]
 pub(crate) async fn get_asset_queued_events(
     State(state): State<AppState>,
     ApiPath(asset_id): ApiPath<i64>,
@@ -115,7 +115,7 @@ pub(crate) async fn get_asset_queued_events(
 
 /// `DELETE /api/v2/assets/{asset_id}/queuedEvents`: drops the asset's waiting
 /// events for every DAG; 404 when it has none.
-#[utoipa::path(delete, path = "/api/v2/assets/{asset_id}/queuedEvents", operation_id = "delete_asset_queued_events", tag = "Asset", params(super::assets::AssetPath, BeforeParam), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/api/v2/assets/{asset_id}/queuedEvents", operation_id = "delete_asset_queued_events", tag = "Asset", params(super::assets::AssetPath, Filters<BeforeParam>), responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete_asset_queued_events(
     State(state): State<AppState>,
     ApiPath(asset_id): ApiPath<i64>,
@@ -126,7 +126,7 @@ pub(crate) async fn delete_asset_queued_events(
 }
 
 /// `GET /api/v2/dags/{dag_id}/assets/queuedEvents`: the assets whose events wait to trigger the DAG.
-#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/assets/queuedEvents", operation_id = "get_dag_asset_queued_events", tag = "Asset", params(DagPath, BeforeParam), responses((status = 200, body = QueuedEventCollectionResponse)))]
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/assets/queuedEvents", operation_id = "get_dag_asset_queued_events", tag = "Asset", params(DagPath, Filters<BeforeParam>), responses((status = 200, body = QueuedEventCollectionResponse)))]
 pub(crate) async fn get_dag_asset_queued_events(
     State(state): State<AppState>,
     ApiPath(dag_id): ApiPath<String>,
@@ -137,7 +137,7 @@ pub(crate) async fn get_dag_asset_queued_events(
 
 /// `DELETE /api/v2/dags/{dag_id}/assets/queuedEvents`: drops every event
 /// waiting to trigger the DAG; 404 when there is none.
-#[utoipa::path(delete, path = "/api/v2/dags/{dag_id}/assets/queuedEvents", operation_id = "delete_dag_asset_queued_events", tag = "Asset", params(DagPath, BeforeParam), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/api/v2/dags/{dag_id}/assets/queuedEvents", operation_id = "delete_dag_asset_queued_events", tag = "Asset", params(DagPath, Filters<BeforeParam>), responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete_dag_asset_queued_events(
     State(state): State<AppState>,
     ApiPath(dag_id): ApiPath<String>,
@@ -149,7 +149,7 @@ pub(crate) async fn delete_dag_asset_queued_events(
 
 /// `GET /api/v2/dags/{dag_id}/assets/{asset_id}/queuedEvents`: whether the
 /// asset's events wait to trigger the DAG, and since when; 404 when they do not.
-#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/assets/{asset_id}/queuedEvents", operation_id = "get_dag_asset_queued_event", tag = "Asset", params(DagAssetPath, BeforeParam), responses((status = 200, body = QueuedEventResponse)))]
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/assets/{asset_id}/queuedEvents", operation_id = "get_dag_asset_queued_event", tag = "Asset", params(DagAssetPath, Filters<BeforeParam>), responses((status = 200, body = QueuedEventResponse)))]
 pub(crate) async fn get_dag_asset_queued_event(
     State(state): State<AppState>,
     ApiPath((dag_id, asset_id)): ApiPath<(String, i64)>,
@@ -165,7 +165,7 @@ pub(crate) async fn get_dag_asset_queued_event(
 
 /// `DELETE /api/v2/dags/{dag_id}/assets/{asset_id}/queuedEvents`: drops the
 /// asset's events waiting to trigger the DAG; 404 when there are none.
-#[utoipa::path(delete, path = "/api/v2/dags/{dag_id}/assets/{asset_id}/queuedEvents", operation_id = "delete_dag_asset_queued_event", tag = "Asset", params(DagAssetPath, BeforeParam), responses((status = 204, description = "Deleted")))]
+#[utoipa::path(delete, path = "/api/v2/dags/{dag_id}/assets/{asset_id}/queuedEvents", operation_id = "delete_dag_asset_queued_event", tag = "Asset", params(DagAssetPath, Filters<BeforeParam>), responses((status = 204, description = "Deleted")))]
 pub(crate) async fn delete_dag_asset_queued_event(
     State(state): State<AppState>,
     ApiPath((dag_id, asset_id)): ApiPath<(String, i64)>,

@@ -6,7 +6,7 @@ use axum::{extract::State, Json};
 use chrono::{DateTime, Utc};
 use gust_shared::{
     db::{self, filters::TimeRange, runs::RunFilter, task_instances::listing::DurationRange},
-    state::RunState,
+    state::{RunState, ALL_RUN_STATES},
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -19,6 +19,7 @@ use super::{
 use crate::{
     error::ApiError,
     extract::{ApiJson, ApiPath},
+    openapi::one_of_strings,
     AppState,
 };
 
@@ -51,7 +52,7 @@ pub(crate) struct DagRunsBatchBody {
     /// Any of these DAGs; every DAG when absent.
     dag_ids: Option<Vec<String>>,
     /// Any of these states (queued, running, success, failed); null entries match no run.
-    #[schema(value_type = Option<Vec<Option<String>>>)]
+    #[schema(schema_with = states_schema)]
     states: Option<Vec<Option<String>>>,
     run_after_gte: Option<DateTime<Utc>>,
     run_after_gt: Option<DateTime<Utc>>,
@@ -79,6 +80,14 @@ pub(crate) struct DagRunsBatchBody {
     duration_lt: Option<f64>,
     /// A substring of the run's `conf` as JSON text.
     conf_contains: Option<String>,
+}
+
+/// The schema of `states`: a list of run states or nulls, or null.
+fn states_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type};
+    let null = || ObjectBuilder::new().schema_type(Type::Null);
+    let state = AnyOfBuilder::new().item(one_of_strings(ALL_RUN_STATES.map(RunState::as_str))).item(null());
+    Schema::AnyOf(AnyOfBuilder::new().item(ArrayBuilder::new().items(state)).item(null()).build())
 }
 
 impl DagRunsBatchBody {

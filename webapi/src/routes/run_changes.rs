@@ -322,10 +322,11 @@ impl<'a> ClearOptions<'a> {
         note: Option<&'a str>,
     ) -> Result<Self, ApiError> {
         if only_new {
-            return Err(ApiError::BadRequest(
-                "`only_new` is not supported: gust pins a run to its DAG version, so there are no newly added \
-                 tasks to queue; leave it out or false"
-                    .into(),
+            return Err(ApiError::invalid(
+                ["body", "only_new"],
+                "value_error",
+                "`only_new` is not supported: gust pins a run to its DAG version, so there are no newly added tasks \
+                 to queue; leave it out or false",
             ));
         }
         note_fits(note)?;

@@ -311,7 +311,7 @@ fn filter_of(query: &QueryPairs) -> Result<TaskInstanceFilter, ApiError> {
     query.refuse(&UNSUPPORTED_FILTERS)?;
     Ok(TaskInstanceFilter {
         task_id: query.last("task_id").map(str::to_string),
-        states: query.all("state").map(state_filter).collect::<Result<_, _>>()?,
+        states: query.all("state").map(|value| state_filter("query", value)).collect::<Result<_, _>>()?,
         pools: query.strings("pool"),
         queues: query.strings("queue"),
         operators: query.strings("operator"),
@@ -339,8 +339,9 @@ string_choice!(
 );
 
 /// A `state` filter value as stored: Airflow's names, with `none` and
-/// `no_status` for "no status yet"; an unknown name is a 400 listing the known ones.
-pub(crate) fn state_filter(value: &str) -> Result<String, ApiError> {
+/// `no_status` for "no status yet"; an unknown name is a 422 at `place` (`query` or
+/// `body`) listing the known ones, as Airflow answers it.
+pub(crate) fn state_filter(place: &str, value: &str) -> Result<String, ApiError> {
     if value == "no_status" {
         return Ok(TaskState::None.as_str().to_string());
     }
@@ -349,7 +350,11 @@ pub(crate) fn state_filter(value: &str) -> Result<String, ApiError> {
     }
     let known: Vec<&str> =
         ALL_TASK_STATES.iter().map(|s| s.as_str()).chain(["no_status"]).chain(AIRFLOW_ONLY_STATES).collect();
-    Err(ApiError::BadRequest(format!("`state` has an unknown value `{value}`; use one of {}", known.join(", "))))
+    Err(ApiError::invalid(
+        [place, "state"],
+        "enum",
+        format!("`state` has an unknown value `{value}`; use one of {}", known.join(", ")),
+    ))
 }
 
 /// A finite number of seconds; anything else is a 400 naming `param`.
@@ -581,9 +586,9 @@ mod tests {
 
     #[test]
     fn no_status_and_airflow_only_states_are_accepted_and_unknown_ones_name_the_parameter() {
-        assert_eq!(state_filter("no_status").unwrap(), "none");
-        assert_eq!(state_filter("deferred").unwrap(), "deferred");
-        let error = state_filter("finished").unwrap_err().to_string();
+        assert_eq!(state_filter("query", "no_status").unwrap(), "none");
+        assert_eq!(state_filter("query", "deferred").unwrap(), "deferred");
+        let error = state_filter("query", "finished").unwrap_err().to_string();
         assert!(error.contains("`state`") && error.contains("up_for_retry"), "{error}");
     }
 

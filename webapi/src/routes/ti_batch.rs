@@ -148,7 +148,7 @@ fn filter_of(body: TaskInstancesBatchBody) -> Result<Option<TaskInstanceFilter>,
         .state
         .unwrap_or_default()
         .into_iter()
-        .map(|state| state_filter(state.as_deref().unwrap_or("none")))
+        .map(|state| state_filter("body", state.as_deref().unwrap_or("none")))
         .collect::<Result<_, _>>()?;
     for (name, value) in [
         ("duration_gte", body.duration_gte),

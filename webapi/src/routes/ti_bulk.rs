@@ -54,7 +54,7 @@ pub(crate) enum BulkAction {
     /// Refused: task instances are made by the scheduler.
     Create {
         #[schema(value_type = Vec<Object>)]
-        entities: Vec<Value>,
+        entities: Vec<serde_json::Map<String, Value>>,
         /// Accepted for Airflow's shape; create is refused whatever it says.
         #[serde(default, rename = "action_on_existence")]
         _action_on_existence: Option<String>,

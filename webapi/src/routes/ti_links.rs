@@ -69,7 +69,7 @@ pub(crate) struct ExternalLogUrlResponse {
 /// `GET …/taskInstances/{task_id}/externalLogUrl/{try_number}?map_index`: a
 /// 400, as Airflow answers when its log handler has no external log store:
 /// gust's logs are in PostgreSQL and served by `…/logs/{try_number}`.
-#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/externalLogUrl/{try_number}", operation_id = "get_external_log_url", tag = "Task Instance", params(TaskInstancePath, ("try_number" = i32, Path, description = "The try, from 1"), MapIndexParams), responses((status = 200, body = ExternalLogUrlResponse), (status = 400, description = "gust has no external log store")))]
+#[utoipa::path(get, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/{task_id}/externalLogUrl/{try_number}", operation_id = "get_external_log_url", tag = "Task Instance", params(TaskInstancePath, ("try_number" = i32, Path, minimum = 1, description = "The try, from 1"), MapIndexParams), responses((status = 200, body = ExternalLogUrlResponse), (status = 400, description = "gust has no external log store")))]
 pub(crate) async fn get_external_log_url(
     ApiPath((_dag_id, _run_id, task_id, try_number)): ApiPath<(String, String, String, i32)>,
     ApiQuery(_params): ApiQuery<MapIndexParams>,

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     bulk::{self, bulk_body_schema, BulkBody, BulkResponse, BulkService},
-    input_checks::no_team,
+    input_checks::{checked, NoTeam},
     pagination::{order_by_param, OrderParams, PageParams},
 };
 use crate::{
@@ -62,19 +62,21 @@ impl From<VariableRow> for VariableResponse {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct VariableBody {
-    #[serde(default)]
+    /// The variable's key: not blank, at most 250 characters (a PATCH may leave it out).
+    #[serde(default, deserialize_with = "valid_key")]
+    #[schema(value_type = String, max_length = 250, pattern = r"\S")]
     key: Option<String>,
     /// A string (JSON is stored JSON-encoded, as a string).
-    #[serde(default, deserialize_with = "crate::extract::present")]
+    #[serde(default, deserialize_with = "string_value")]
     #[schema(value_type = String)]
-    value: Option<Value>,
+    value: Option<String>,
     #[serde(default, deserialize_with = "crate::extract::present")]
     #[schema(value_type = Option<String>)]
     description: Option<Option<String>>,
     /// Airflow's multi-team field; gust has no teams, so only `null` is accepted.
-    #[serde(default)]
+    #[serde(default, rename = "team_name")]
     #[schema(schema_with = crate::openapi::only_null)]
-    team_name: Option<String>,
+    _team_name: Option<NoTeam>,
 }
 
 /// What `POST /variables` takes, for the OpenAPI document: a [`VariableBody`]
@@ -251,12 +253,10 @@ impl BulkService for VariableBulk {
 
 /// A new variable from a `POST` body, checked.
 fn new_variable(body: VariableBody) -> Result<VariableRow, ApiError> {
-    no_team(body.team_name.as_deref())?;
     let key = body.key.ok_or_else(|| ApiError::BadRequest("the body needs a `key`".into()))?;
     check_key(&key)?;
-    let value = match body.value {
-        Some(value) => text_value(&key, value)?,
-        None => return Err(ApiError::BadRequest(format!("the body needs a `value` for variable `{key}`"))),
+    let Some(value) = body.value else {
+        return Err(ApiError::BadRequest(format!("the body needs a `value` for variable `{key}`")));
     };
     Ok(VariableRow { key, value, description: body.description.flatten() })
 }
@@ -264,7 +264,6 @@ fn new_variable(body: VariableBody) -> Result<VariableRow, ApiError> {
 /// The changes a PATCH asks for, checked.
 fn patch_changes(key: &str, update_mask: &[String], body: VariableBody) -> Result<VariableChanges, ApiError> {
     const FIELDS: [&str; 2] = ["value", "description"];
-    no_team(body.team_name.as_deref())?;
     let mask = crate::extract::mask_fields(update_mask);
     if let Some(field) = mask.iter().find(|field| !FIELDS.contains(field) && **field != "key") {
         return Err(ApiError::BadRequest(format!(
@@ -278,18 +277,19 @@ fn patch_changes(key: &str, update_mask: &[String], body: VariableBody) -> Resul
         )));
     }
     let wanted = |field: &str| mask.is_empty() || mask.contains(&field);
-    let value = body.value.filter(|_| wanted("value")).map(|value| text_value(key, value)).transpose()?;
+    let value = body.value.filter(|_| wanted("value"));
     let changes = VariableChanges { value, description: body.description.filter(|_| wanted("description")) };
     Ok(changes)
 }
 
-/// The value as stored text: Airflow stores strings, so anything else must be JSON-encoded first.
-fn text_value(key: &str, value: Value) -> Result<String, ApiError> {
-    match value {
-        Value::String(text) => Ok(text),
-        other => Err(ApiError::BadRequest(format!(
-            "the value of variable `{key}` must be a string, got {}; to store JSON, send it JSON-encoded \
-             as a string (e.g. \"value\": {}) and read it in templates with var.json.{key}",
+/// The value as stored text, read with the body: Airflow stores strings, so
+/// anything else must be JSON-encoded first (a 422 showing how).
+fn string_value<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    match Value::deserialize(deserializer)? {
+        Value::String(text) => Ok(Some(text)),
+        other => Err(serde::de::Error::custom(format!(
+            "the value must be a string, got {}; to store JSON, send it JSON-encoded as a string (e.g. \"value\": \
+             {}) and read it in templates with var.json.<key>",
             kind(&other),
             serde_json::to_string(&other.to_string()).unwrap_or_default()
         ))),
@@ -307,15 +307,23 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// A body's `key`, refused while the body is read unless [`check_key`] takes it.
+fn valid_key<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let key: String = checked(deserializer, |key: &String| check_key(key))?;
+    Ok(Some(key))
+}
+
 fn check_key(key: &str) -> Result<(), ApiError> {
     if key.trim().is_empty() {
-        return Err(ApiError::BadRequest("the variable `key` must not be empty".into()));
+        return Err(ApiError::invalid(["body", "key"], "string_too_short", "the variable `key` must not be empty"));
     }
     let chars = key.chars().count();
     if chars > MAX_KEY_CHARS {
-        return Err(ApiError::BadRequest(format!(
-            "the variable key has {chars} characters; at most {MAX_KEY_CHARS} are allowed"
-        )));
+        return Err(ApiError::invalid(
+            ["body", "key"],
+            "string_too_long",
+            format!("the variable key has {chars} characters; at most {MAX_KEY_CHARS} are allowed"),
+        ));
     }
     Ok(())
 }
@@ -436,10 +444,11 @@ mod tests {
 
     #[test]
     fn a_value_that_is_not_a_string_is_refused_with_the_json_encoded_form() {
-        let error = text_value("cfg", json!({"a": 1})).unwrap_err().to_string();
+        let read = |value: Value| serde_json::from_value::<VariableBody>(json!({"key": "cfg", "value": value}));
+        let error = read(json!({"a": 1})).unwrap_err().to_string();
         assert!(error.contains("must be a string, got an object"), "{error}");
         assert!(error.contains(r#""{\"a\":1}""#), "{error}");
-        assert_eq!(text_value("cfg", json!("x")).unwrap(), "x");
+        assert_eq!(read(json!("x")).unwrap().value.as_deref(), Some("x"));
     }
 
     #[test]
