@@ -150,3 +150,66 @@ fn check(result: std::io::Result<Output>, what: &str, advice: &str) {
         Err(error) => panic!("{what} could not start: {error}; {advice}"),
     }
 }
+
+/// One schemathesis run against a test stack: its settings file (in
+/// `tests/python/`), the OpenAPI document (a path or URL), the checks, and
+/// where the JSON report goes.
+pub struct SchemathesisRun<'a> {
+    /// The settings file, e.g. `schemathesis.toml`.
+    pub config: &'a str,
+    /// The OpenAPI document to test against.
+    pub schema: &'a str,
+    /// The stack's API address.
+    pub api: &'a str,
+    /// A bearer token for every request.
+    pub token: &'a str,
+    /// Comma-separated schemathesis checks.
+    pub checks: &'a str,
+    /// Examples per operation unless `GUST_FUZZ_EXAMPLES` says otherwise.
+    pub default_examples: u32,
+    /// Where the JSON report is written.
+    pub report: &'a Path,
+}
+
+impl SchemathesisRun<'_> {
+    /// The command line: every phase, the seed `GUST_FUZZ_SEED` (default 7),
+    /// and one worker: with two, hypothesis describes strategies by parsing
+    /// source with `ast` from two threads at once, and CPython 3.11 then fails
+    /// now and then with "SystemError: AST constructor recursion depth
+    /// mismatch" (python/cpython#106905), an error of the tool, not of gust.
+    pub fn args(&self) -> Vec<String> {
+        let examples = std::env::var("GUST_FUZZ_EXAMPLES").unwrap_or_else(|_| self.default_examples.to_string());
+        let seed = std::env::var("GUST_FUZZ_SEED").unwrap_or_else(|_| "7".into());
+        let config = script(self.config);
+        let report = self.report.display().to_string();
+        let header = format!("Authorization: Bearer {}", self.token);
+        [
+            "--config-file",
+            &config.display().to_string(),
+            "run",
+            self.schema,
+            "--url",
+            self.api,
+            "--checks",
+            self.checks,
+            "--phases",
+            "examples,coverage,fuzzing",
+            "--max-examples",
+            &examples,
+            "--workers",
+            "1",
+            "--header",
+            &header,
+            "--seed",
+            &seed,
+            "--no-color",
+            "--report",
+            "json",
+            "--report-json-path",
+            &report,
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect()
+    }
+}

@@ -10,7 +10,9 @@ use axum::http::Method;
 use utoipa::{
     openapi::{
         path::{Operation, ParameterIn},
-        schema::{KnownFormat, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type},
+        schema::{
+            AnyOfBuilder, ArrayBuilder, KnownFormat, Object, ObjectBuilder, OneOfBuilder, Schema, SchemaFormat, Type,
+        },
         security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme},
         ContentBuilder, OpenApi, Ref, RefOr, ResponseBuilder,
     },
@@ -152,6 +154,13 @@ fn derived_errors(operation: &Operation, access: Access) -> Vec<(u16, &'static s
         errors.push((503, "The metadata database is unavailable; try again shortly"));
     }
     errors
+}
+
+/// A list of `values` or nulls, or null, for `#[schema(schema_with = …)]` on an `Option<Vec<Option<String>>>`.
+pub(crate) fn nullable_list_of<S: Into<String>>(values: impl IntoIterator<Item = S>) -> Schema {
+    let null = || ObjectBuilder::new().schema_type(Type::Null);
+    let item = AnyOfBuilder::new().item(one_of_strings(values)).item(null());
+    Schema::AnyOf(AnyOfBuilder::new().item(ArrayBuilder::new().items(item)).item(null()).build())
 }
 
 /// A string schema whose only values are `values`, for `#[schema(schema_with = …)]`.

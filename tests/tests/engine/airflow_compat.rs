@@ -160,39 +160,17 @@ async fn gust_answers_as_airflows_own_openapi_document_says_for_every_operation_
     let served = airflow_api::served(&airflow, &gust);
     assert!(served.len() >= 30, "gust serves only {} of Airflow's operations: {served:#?}", served.len());
 
-    let header = format!("Authorization: Bearer {}", stack.token);
-    let examples = std::env::var("GUST_FUZZ_EXAMPLES").unwrap_or_else(|_| "10".into());
-    let seed = std::env::var("GUST_FUZZ_SEED").unwrap_or_else(|_| "7".into());
     let report = std::env::temp_dir().join(format!("{}-airflow-schemathesis.json", stack.settings.amqp.namespace));
-    let mut args: Vec<String> = [
-        "--config-file",
-        python::script("airflow_schemathesis.toml").to_str().unwrap(),
-        "run",
-        airflow_path.to_str().unwrap(),
-        "--url",
-        &stack.api,
-        "--checks",
-        "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance",
-        "--phases",
-        "examples,coverage,fuzzing",
-        "--max-examples",
-        &examples,
-        // One worker: see the same flag in python_clients.rs (python/cpython#106905).
-        "--workers",
-        "1",
-        "--header",
-        &header,
-        "--seed",
-        &seed,
-        "--no-color",
-        "--report",
-        "json",
-        "--report-json-path",
-        report.to_str().unwrap(),
-    ]
-    .into_iter()
-    .map(String::from)
-    .collect();
+    let mut args = python::SchemathesisRun {
+        config: "airflow_schemathesis.toml",
+        schema: airflow_path.to_str().unwrap(),
+        api: &stack.api,
+        token: &stack.token,
+        checks: "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance",
+        default_examples: 10,
+        report: &report,
+    }
+    .args();
     for operation in &served {
         args.extend(["--include-name".to_string(), operation.name()]);
     }

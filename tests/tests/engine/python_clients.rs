@@ -83,51 +83,25 @@ async fn schemathesis_finds_no_server_error_and_no_answer_the_document_does_not_
         let (status, reply) = stack.send(Method::POST, path, &body).await;
         assert_eq!(status, 201, "{path}: {reply}");
     }
-    let header = format!("Authorization: Bearer {}", stack.token);
-    let examples = std::env::var("GUST_FUZZ_EXAMPLES").unwrap_or_else(|_| "20".into());
-    let seed = std::env::var("GUST_FUZZ_SEED").unwrap_or_else(|_| "7".into());
     let schema = format!("{}/openapi.json", stack.api);
     let report = std::env::temp_dir().join(format!("{}-schemathesis.json", stack.settings.amqp.namespace));
-    let output = run_python(
-        "schemathesis",
-        &venv.join("bin/schemathesis"),
-        &[
-            "--config-file",
-            python::script("schemathesis.toml").to_str().unwrap(),
-            "run",
-            &schema,
-            "--url",
-            &stack.api,
-            // Besides server errors and answers the document does not describe: a request the
-            // document calls valid must be accepted, one it calls invalid refused with a 4xx
-            // (schemathesis's default statuses for both; tests/python/schemathesis.toml says
-            // where and why an operation differs).
-            "--checks",
-            "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance,\
-             positive_data_acceptance,negative_data_rejection",
-            "--phases",
-            "examples,coverage,fuzzing",
-            "--max-examples",
-            &examples,
-            // One worker: with two, hypothesis describes strategies by parsing source with `ast`
-            // from two threads at once, and CPython 3.11 then fails now and then with
-            // "SystemError: AST constructor recursion depth mismatch" (python/cpython#106905),
-            // an error of the tool, not of gust, that fails the test (seen once in CI here).
-            "--workers",
-            "1",
-            "--header",
-            &header,
-            "--seed",
-            &seed,
-            "--no-color",
-            "--report",
-            "json",
-            "--report-json-path",
-            report.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
+    let args = python::SchemathesisRun {
+        config: "schemathesis.toml",
+        schema: &schema,
+        api: &stack.api,
+        token: &stack.token,
+        // Besides server errors and answers the document does not describe: a request the
+        // document calls valid must be accepted, one it calls invalid refused with a 4xx
+        // (schemathesis's default statuses for both; tests/python/schemathesis.toml says
+        // where and why an operation differs).
+        checks: "not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance,\
+                 positive_data_acceptance,negative_data_rejection",
+        default_examples: 20,
+        report: &report,
+    }
+    .args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let output = run_python("schemathesis", &venv.join("bin/schemathesis"), &args, &[]).await;
     println!("{output}");
     // Every operation of the document must have been tested: one schemathesis
     // skipped (or could not parse) would otherwise pass unchecked.

@@ -19,7 +19,7 @@ use super::{
 use crate::{
     error::ApiError,
     extract::{ApiJson, ApiPath},
-    openapi::one_of_strings,
+    openapi::nullable_list_of,
     AppState,
 };
 
@@ -84,10 +84,7 @@ pub(crate) struct DagRunsBatchBody {
 
 /// The schema of `states`: a list of run states or nulls, or null.
 fn states_schema() -> utoipa::openapi::schema::Schema {
-    use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder, Schema, Type};
-    let null = || ObjectBuilder::new().schema_type(Type::Null);
-    let state = AnyOfBuilder::new().item(one_of_strings(ALL_RUN_STATES.map(RunState::as_str))).item(null());
-    Schema::AnyOf(AnyOfBuilder::new().item(ArrayBuilder::new().items(state)).item(null()).build())
+    nullable_list_of(ALL_RUN_STATES.map(RunState::as_str))
 }
 
 impl DagRunsBatchBody {

@@ -333,10 +333,12 @@ fn filter_of(query: &QueryPairs) -> Result<TaskInstanceFilter, ApiError> {
     })
 }
 
-string_choice!(
-    TaskStateName,
+string_choice!(TaskStateName, task_state_names());
+
+/// Every name the `state` filter takes: the stored states, `no_status`, and Airflow's states gust never sets.
+pub(crate) fn task_state_names() -> impl Iterator<Item = &'static str> {
     ALL_TASK_STATES.iter().map(|s| s.as_str()).chain(["no_status"]).chain(AIRFLOW_ONLY_STATES)
-);
+}
 
 /// A `state` filter value as stored: Airflow's names, with `none` and
 /// `no_status` for "no status yet"; an unknown name is a 422 at `place` (`query` or
@@ -348,8 +350,7 @@ pub(crate) fn state_filter(place: &str, value: &str) -> Result<String, ApiError>
     if TaskState::parse(value).is_some() || AIRFLOW_ONLY_STATES.contains(&value) {
         return Ok(value.to_string());
     }
-    let known: Vec<&str> =
-        ALL_TASK_STATES.iter().map(|s| s.as_str()).chain(["no_status"]).chain(AIRFLOW_ONLY_STATES).collect();
+    let known: Vec<&str> = task_state_names().collect();
     Err(ApiError::invalid(
         [place, "state"],
         "enum",

@@ -17,7 +17,9 @@ use super::{
     input_checks::at_least_zero,
     pagination::MAX_LIMIT,
     path_params::RunPath,
-    task_instances::{mask_rendered_secrets, state_filter, TaskInstanceCollection, TaskInstanceResponse},
+    task_instances::{
+        mask_rendered_secrets, state_filter, task_state_names, TaskInstanceCollection, TaskInstanceResponse,
+    },
 };
 use crate::{
     error::ApiError,
@@ -42,6 +44,7 @@ pub(crate) struct TaskInstancesBatchBody {
     dag_run_ids: Option<Vec<String>>,
     task_ids: Option<Vec<String>>,
     /// States; `null` (or `none`, `no_status`) for "no status yet".
+    #[schema(schema_with = states_schema)]
     state: Option<Vec<Option<String>>>,
     run_after_gte: Option<DateTime<Utc>>,
     run_after_gt: Option<DateTime<Utc>>,
@@ -75,6 +78,11 @@ pub(crate) struct TaskInstancesBatchBody {
     page_limit: Option<i64>,
     /// One of `id`, `state`, `duration`, `start_date`, `end_date`, `map_index`; `-` first for descending.
     order_by: Option<String>,
+}
+
+/// The schema of `state`: a list of task-instance states (as the `state` filter takes them) or nulls, or null.
+fn states_schema() -> utoipa::openapi::schema::Schema {
+    crate::openapi::nullable_list_of(task_state_names())
 }
 
 /// `POST …/dagRuns/{dag_run_id}/taskInstances/list`
