@@ -309,6 +309,14 @@ impl TestStack {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// `GET` an API path as the holder of `token` (not the stack's admin); returns the status and the JSON body.
+    pub async fn get_as(&self, token: &str, path: &str) -> (u16, Value) {
+        let request = reqwest::Client::new().get(format!("{}{path}", self.api)).bearer_auth(token);
+        let response = request.send().await.expect("GET request");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     /// Sends `method` with a JSON body to an API path; returns the status and JSON body.
     pub async fn send(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
         let response =

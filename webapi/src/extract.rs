@@ -129,7 +129,91 @@ fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     match serde_path_to_error::deserialize(&mut deserializer) {
         Ok(value) => deserializer.end().map(|()| value).map_err(|error| not_json(&error, bytes)),
         Err(error) if error.inner().classify() != Category::Data => Err(not_json(error.inner(), bytes)),
+        Err(error) if is_whole_float_refused(&error) => with_whole_floats_as_integers(bytes, error),
         Err(error) => Err(ApiError::Invalid(vec![body_field_error(&error)])),
+    }
+}
+
+/// Most fields [`with_whole_floats_as_integers`] converts in one body.
+const MAX_FLOAT_FIXES: usize = 64;
+
+/// Whether serde refused a float where it wanted an integer.
+fn is_whole_float_refused(error: &serde_path_to_error::Error<serde_json::Error>) -> bool {
+    let message = error.inner().to_string();
+    message.contains("invalid type: floating point")
+        && (message.contains("expected i") || message.contains("expected u"))
+}
+
+/// The body read again with `7.0` taken as `7` where an integer is wanted, as
+/// pydantic's lax mode reads it (a JSON Schema `integer` allows `7.0` too).
+/// Only the values serde refused are converted (with every whole float of the
+/// innermost object serde names, when it cannot name the field itself, as
+/// inside an internally tagged enum), so other numbers stay as sent.
+fn with_whole_floats_as_integers<T: DeserializeOwned>(
+    bytes: &[u8],
+    mut error: serde_path_to_error::Error<serde_json::Error>,
+) -> Result<T, ApiError> {
+    let Ok(mut body) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Err(ApiError::Invalid(vec![body_field_error(&error)]));
+    };
+    for _ in 0..MAX_FLOAT_FIXES {
+        let Some(place) = value_at(&mut body, error.path()) else { break };
+        if !integers_for_whole_floats(place) {
+            break;
+        }
+        match serde_path_to_error::deserialize(body.clone()) {
+            Ok(value) => return Ok(value),
+            Err(next) if is_whole_float_refused(&next) => error = next,
+            Err(next) => return Err(ApiError::Invalid(vec![body_field_error(&next)])),
+        }
+    }
+    Err(ApiError::Invalid(vec![body_field_error(&error)]))
+}
+
+/// The value at `path` in `body`, or the innermost one the path reaches.
+fn value_at<'a>(
+    body: &'a mut serde_json::Value,
+    path: &serde_path_to_error::Path,
+) -> Option<&'a mut serde_json::Value> {
+    let mut place = body;
+    for segment in path.iter() {
+        let next = match (segment, &mut *place) {
+            (serde_path_to_error::Segment::Seq { index }, serde_json::Value::Array(items)) => index.lt(&items.len()),
+            (serde_path_to_error::Segment::Map { key }, serde_json::Value::Object(map)) => map.contains_key(key),
+            _ => false,
+        };
+        if !next {
+            break;
+        }
+        place = match (segment, place) {
+            (serde_path_to_error::Segment::Seq { index }, serde_json::Value::Array(items)) => &mut items[*index],
+            (serde_path_to_error::Segment::Map { key }, serde_json::Value::Object(map)) => map.get_mut(key)?,
+            _ => return None,
+        };
+    }
+    Some(place)
+}
+
+/// Turns every whole float in `value` (itself, or in the object or array it is) into an integer;
+/// whether it changed any.
+fn integers_for_whole_floats(value: &mut serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Number(number) if number.is_f64() => {
+            let float = number.as_f64().unwrap_or(f64::NAN);
+            if float.fract() == 0.0 && float.abs() < 9.0e18 {
+                *value = serde_json::Value::from(float as i64);
+                true
+            } else {
+                false
+            }
+        }
+        serde_json::Value::Array(items) => {
+            items.iter_mut().fold(false, |changed, item| integers_for_whole_floats(item) | changed)
+        }
+        serde_json::Value::Object(map) => {
+            map.values_mut().fold(false, |changed, item| integers_for_whole_floats(item) | changed)
+        }
+        _ => false,
     }
 }
 
@@ -437,6 +521,20 @@ fn has_escaped_nul(json: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whole_floats_are_read_as_integers_where_integers_are_wanted_and_nothing_else_changes() {
+        #[derive(serde::Deserialize, Debug, PartialEq)]
+        struct Body {
+            slots: i32,
+            items: Vec<u8>,
+            conf: serde_json::Value,
+        }
+        let body: Body = json_body(br#"{"slots": 7.0, "items": [1.0, 2], "conf": {"x": 1.0}}"#).unwrap();
+        assert_eq!(body, Body { slots: 7, items: vec![1, 2], conf: serde_json::json!({"x": 1.0}) });
+        let fraction = json_body::<Body>(br#"{"slots": 7.5, "items": [], "conf": {}}"#).unwrap_err();
+        assert!(fraction.to_string().contains("floating point `7.5`"), "{fraction}");
+    }
 
     #[test]
     fn escaped_nul_characters_are_found_but_escaped_backslashes_are_not() {

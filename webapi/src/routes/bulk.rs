@@ -19,7 +19,7 @@ use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::{
     openapi::{
-        schema::{ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type},
+        schema::{AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, Type},
         RefOr,
     },
     ToSchema,
@@ -322,6 +322,7 @@ pub(crate) fn body_schema<T: ToSchema>() -> RefOr<Schema> {
             .required("action")
             .property("entities", ArrayBuilder::new().items(entity()))
             .required("entities")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
     };
     let on_missing = || string().enum_values(Some(["fail", "skip"])).default(Some(json!("fail")));
     let on_existence = string().enum_values(Some(["fail", "skip", "overwrite"])).default(Some(json!("fail")));
@@ -341,6 +342,7 @@ pub(crate) fn body_schema<T: ToSchema>() -> RefOr<Schema> {
     ObjectBuilder::new()
         .property("actions", ArrayBuilder::new().items(OneOfBuilder::new().item(create).item(update).item(delete)))
         .required("actions")
+        .additional_properties(Some(AdditionalProperties::FreeForm(false)))
         .into()
 }
 

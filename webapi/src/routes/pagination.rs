@@ -18,11 +18,19 @@ pub(crate) const MAX_LIMIT: i64 = 1000;
 #[into_params(parameter_in = Query)]
 pub(crate) struct PageParams {
     /// Most items to return (default 50, at most 1000).
+    #[serde(default, deserialize_with = "count")]
     #[param(minimum = 0)]
     limit: Option<i64>,
     /// Items to skip.
+    #[serde(default, deserialize_with = "count")]
     #[param(minimum = 0)]
     offset: Option<i64>,
+}
+
+/// `limit` or `offset` as given: an integer (an empty value is not one, as in FastAPI).
+fn count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.trim().parse().map(Some).map_err(|_| serde::de::Error::custom(format!("must be an integer, got `{text}`")))
 }
 
 /// A validated page request.

@@ -87,6 +87,9 @@ pub(crate) struct TaskCollection {
 pub(crate) struct TaskOrder {
     /// The field to sort by (`task_id`, the default, `task_display_name`, `operator_name`, `queue`,
     /// `pool`, `priority_weight`, `retries` or `trigger_rule`); `-field` sorts descending.
+    #[param(
+        pattern = "^(-?(task_id|task_display_name|operator_name|queue|pool|priority_weight|retries|trigger_rule))?$"
+    )]
     order_by: Option<String>,
 }
 

@@ -81,8 +81,9 @@ pub(crate) struct VariableBody {
 
 /// What `POST /variables` takes, for the OpenAPI document: a [`VariableBody`]
 /// with its `key` and `value`.
-#[derive(ToSchema)]
-#[allow(dead_code)] // never constructed: it exists for its `ToSchema` impl
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)] // never constructed: it exists for its `ToSchema` impl (whose schema, like serde, takes no other field)
 pub(crate) struct VariablePostBody {
     /// At most 250 characters, not only spaces.
     #[schema(max_length = 250, pattern = r"\S")]
@@ -186,7 +187,7 @@ pub(crate) async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-bulk_body_schema!(VariableBulkBody, VariablePostBody);
+bulk_body_schema!(VariableBulkBody, VariableBody);
 
 /// `PATCH /api/v2/variables`: creates, changes and deletes variables in one transaction (Airflow's bulk body).
 #[utoipa::path(patch, path = "/api/v2/variables", tag = "Variable", operation_id = "bulk_variables", request_body = VariableBulkBody, responses((status = 200, body = BulkResponse)))]
