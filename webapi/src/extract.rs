@@ -137,11 +137,13 @@ fn json_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// Most fields [`with_whole_floats_as_integers`] converts in one body.
 const MAX_FLOAT_FIXES: usize = 64;
 
-/// Whether serde refused a float where it wanted an integer.
+/// Whether serde may have refused a float where it wanted an integer: said so,
+/// or an untagged enum (a `[task_id, map_index]` pair) none of whose variants fit.
 fn is_whole_float_refused(error: &serde_path_to_error::Error<serde_json::Error>) -> bool {
     let message = error.inner().to_string();
     message.contains("invalid type: floating point")
         && (message.contains("expected i") || message.contains("expected u"))
+        || message.contains("did not match any variant of untagged enum")
 }
 
 /// The body read again with `7.0` taken as `7` where an integer is wanted, as

@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     bulk::{self, bulk_body_schema, BulkBody, BulkResponse, BulkService},
-    input_checks::NoTeam,
+    input_checks::{is_blank, NoTeam},
     pagination::{order_by_param, OrderParams, PageParams},
 };
 use crate::{
@@ -154,7 +154,7 @@ fn valid_id<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<
 /// A `conn_type`, refused while the body is read when null or blank.
 fn not_blank<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
     let conn_type = not_null(deserializer)?;
-    if conn_type.as_deref().is_some_and(|t| t.trim().is_empty()) {
+    if conn_type.as_deref().is_some_and(is_blank) {
         return Err(serde::de::Error::custom("`conn_type` must not be blank; name the type, e.g. postgres"));
     }
     Ok(conn_type)
@@ -308,7 +308,7 @@ pub(crate) fn new_connection(body: ConnectionBody) -> Result<Connection, ApiErro
     let id = body
         .connection_id
         .ok_or_else(|| ApiError::invalid(["body", "connection_id"], "missing", "the body needs a `connection_id`"))?;
-    let conn_type = body.conn_type.filter(|t| !t.trim().is_empty()).ok_or_else(|| {
+    let conn_type = body.conn_type.filter(|t| !is_blank(t)).ok_or_else(|| {
         ApiError::invalid(
             ["body", "conn_type"],
             "missing",
@@ -344,7 +344,7 @@ pub(crate) fn connection_to_test(body: ConnectionBody, stored: Option<Connection
             conn.conn_id
         )));
     }
-    if let Some(conn_type) = body.conn_type.filter(|t| !t.trim().is_empty()) {
+    if let Some(conn_type) = body.conn_type.filter(|t| !is_blank(t)) {
         conn.conn_type = conn_type;
     }
     let keep_masked = |new: Option<Option<String>>, old: &mut Option<String>| match new {
@@ -495,7 +495,7 @@ fn patch_changes(id: &str, update_mask: &[String], body: ConnectionBody) -> Resu
         password: body.password.filter(|_| wanted("password")),
         extra: body.extra.filter(|_| wanted("extra")),
     };
-    if changes.conn_type.as_deref().is_some_and(|t| t.trim().is_empty()) {
+    if changes.conn_type.as_deref().is_some_and(is_blank) {
         return Err(ApiError::invalid(["body", "conn_type"], "string_too_short", "`conn_type` must not be empty"));
     }
     if let Some(extra) = &changes.extra {

@@ -27,6 +27,13 @@ pub(crate) fn note_fits(note: Option<&str>) -> Result<(), ApiError> {
     }
 }
 
+/// Whether `text` is blank as the document's `\S` pattern sees it: only
+/// ECMAScript white space (JSON Schema's regex dialect), which unlike Rust's
+/// includes U+FEFF and excludes U+0085.
+pub(crate) fn is_blank(text: &str) -> bool {
+    text.chars().all(|c| (c.is_whitespace() && c != '\u{85}') || c == '\u{feff}')
+}
+
 /// Reads a `T` and refuses it while the body is read when `check` does, so a
 /// value that breaks a constraint of the schema makes the whole body a 422
 /// locating the field (as pydantic's validators do), in bulk entities too.
@@ -72,6 +79,7 @@ mod tests {
         let team = serde_json::from_value::<Option<NoTeam>>(serde_json::json!("a")).unwrap_err().to_string();
         assert!(team.contains("`team_name` (\"a\") is not supported"), "{team}");
         assert_eq!(serde_json::from_value::<Option<NoTeam>>(serde_json::Value::Null).unwrap(), None);
+        assert!(is_blank(" \u{feff}\t") && !is_blank("\u{85}") && !is_blank(" a "));
         assert!(at_least_zero(["query", "offset"], -1).to_string().contains("`offset` must be 0 or more, got -1"));
     }
 }

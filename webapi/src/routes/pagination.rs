@@ -30,7 +30,7 @@ pub(crate) struct PageParams {
 /// `limit` or `offset` as given: an integer (an empty value is not one, as in FastAPI).
 fn count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
     let text = String::deserialize(deserializer)?;
-    text.trim().parse().map(Some).map_err(|_| serde::de::Error::custom(format!("must be an integer, got `{text}`")))
+    text.trim().parse::<i64>().map(Some).map_err(serde::de::Error::custom)
 }
 
 /// A validated page request.

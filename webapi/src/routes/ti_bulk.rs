@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::{
+    bulk::{bulk_body_schema, OnExistence},
     dag_runs::run_or_404,
     mark::{self, PatchBody},
     path_params::RunPath,
@@ -40,24 +41,25 @@ const MAX_ENTITIES: usize = 1000;
 /// The path segment Airflow uses for "every DAG" and "every run".
 const ALL: &str = "~";
 
-/// Airflow's `BulkBody[BulkTaskInstanceBody]`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// Airflow's `BulkBody[BulkTaskInstanceBody]` (documented as [`TaskInstanceBulkBody`]).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BulkBody {
     actions: Vec<BulkAction>,
 }
 
+bulk_body_schema!(TaskInstanceBulkBody, BulkTaskInstanceBody);
+
 /// One action of a bulk request.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
 pub(crate) enum BulkAction {
     /// Refused: task instances are made by the scheduler.
     Create {
-        #[schema(value_type = Vec<Object>)]
-        entities: Vec<serde_json::Map<String, Value>>,
+        entities: Vec<BulkTaskInstanceBody>,
         /// Accepted for Airflow's shape; create is refused whatever it says.
         #[serde(default, rename = "action_on_existence")]
-        _action_on_existence: Option<String>,
+        _action_on_existence: OnExistence,
     },
     /// Marks task instances.
     Update {
@@ -151,7 +153,7 @@ struct Target {
 
 /// `PATCH /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances`: bulk
 /// update (mark) and delete of task instances, all in one transaction.
-#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", operation_id = "bulk_task_instances", tag = "Task Instance", params(RunPath), request_body = BulkBody, responses((status = 200, body = BulkResponse)))]
+#[utoipa::path(patch, path = "/api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances", operation_id = "bulk_task_instances", tag = "Task Instance", params(RunPath), request_body = TaskInstanceBulkBody, responses((status = 200, body = BulkResponse)))]
 pub(crate) async fn bulk(
     State(state): State<AppState>,
     Extension(user): Extension<CurrentUser>,

@@ -13,7 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     bulk::{self, bulk_body_schema, BulkBody, BulkResponse, BulkService},
-    input_checks::{checked, NoTeam},
+    input_checks::{checked, is_blank, NoTeam},
     pagination::{order_by_param, OrderParams, PageParams},
 };
 use crate::{
@@ -315,7 +315,7 @@ fn valid_key<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option
 }
 
 fn check_key(key: &str) -> Result<(), ApiError> {
-    if key.trim().is_empty() {
+    if is_blank(key) {
         return Err(ApiError::invalid(["body", "key"], "string_too_short", "the variable `key` must not be empty"));
     }
     let chars = key.chars().count();
