@@ -47,6 +47,7 @@ const AIRFLOW_DOCUMENT_DEFECTS: &[(&str, &str, &str)] = &[
     ("GET /api/v2/dagWarnings", "ST103", ORDER_BY_400),
     ("GET /api/v2/eventLogs", "ST103", ORDER_BY_400),
     ("POST /api/v2/dags/{dag_id}/dagRuns/list", "ST103", ORDER_BY_400),
+    ("POST /api/v2/dags/{dag_id}/dagRuns/{dag_run_id}/taskInstances/list", "ST103", ORDER_BY_400),
     ("GET /api/v2/backfills", "ST103", ORDER_BY_400),
     ("GET /api/v2/connections", "ST103", ORDER_BY_400),
     ("GET /api/v2/dagTags", "ST103", ORDER_BY_400),

@@ -158,7 +158,7 @@ fn task_response(dag: &Dag, task: &TaskSpec, mut downstream: Vec<String>, params
 
 /// Sorts `tasks` by `order_by` (one of [`ORDER_FIELDS`], `-` for descending), task id breaking ties.
 fn sort(tasks: &mut [TaskResponse], order_by: Option<&str>) -> Result<(), ApiError> {
-    let order_by = order_by.map(str::trim).filter(|o| !o.is_empty()).unwrap_or("task_id");
+    let order_by = order_by.filter(|o| !o.is_empty()).unwrap_or("task_id");
     let (field, descending) = match order_by.strip_prefix('-') {
         Some(field) => (field, true),
         None => (order_by, false),
