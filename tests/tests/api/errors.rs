@@ -193,6 +193,16 @@ async fn an_unknown_route_is_a_404_json_error() {
 }
 
 #[tokio::test]
+async fn airflow_areas_gust_has_no_equivalent_of_are_501s_naming_them() {
+    let api = TestApi::start().await;
+    let store = api.get("/api/v2/assets/3/state-store/watermark").await.assert_error(StatusCode::NOT_IMPLEMENTED);
+    assert!(store.contains("state store is not part of gust"), "{store}");
+    let hitl = api.get("/api/v2/dags/etl/dagRuns/r1/hitlDetails").await.assert_error(StatusCode::NOT_IMPLEMENTED);
+    assert!(hitl.contains("human-in-the-loop"), "{hitl}");
+    api.get("/api/v2/state-storez").await.assert_error(StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
 async fn an_unsupported_method_is_a_405_json_error() {
     let api = TestApi::start().await;
     let request = Request::delete("/api/v2/importErrors").body(Body::empty()).unwrap();

@@ -163,13 +163,36 @@ pub(crate) fn api() -> OpenApiRouter<AppState> {
         ))
 }
 
-/// 404 for paths no route matches: an HTML page for a browser outside `/api`, else the API's JSON error.
+/// 404 for paths no route matches: an HTML page for a browser outside `/api`, a 501 naming
+/// the Airflow feature for an Airflow path gust has no equivalent of, else the API's JSON error.
 pub(crate) async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let wants_html = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"));
     if wants_html && !uri.path().starts_with("/api/") {
         return crate::ui::not_found_page(uri.path());
     }
+    if let Some(why) = unsupported_airflow_feature(uri.path()) {
+        return ApiError::with_status(StatusCode::NOT_IMPLEMENTED, format!("{method} {}: {why}", uri.path()))
+            .into_response();
+    }
     ApiError::NotFound(format!("no route for {method} {}; the API lives under /api/v2", uri.path())).into_response()
+}
+
+/// Why gust does not serve an Airflow 3.3 API path, for the areas it has no equivalent of.
+fn unsupported_airflow_feature(path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = path.strip_prefix("/api/v2/")?.split('/').collect();
+    if segments.contains(&"state-store") {
+        return Some(
+            "Airflow's task and asset state store is not part of gust; keep state between tries in XComs or \
+             variables (README, \"HTTP API\", lists what gust serves)",
+        );
+    }
+    if segments.contains(&"hitlDetails") {
+        return Some(
+            "Airflow's human-in-the-loop (HITL) details are not part of gust, which has no HITL operator \
+             (README, \"HTTP API\", lists what gust serves)",
+        );
+    }
+    None
 }
 
 /// 405 for known paths asked with a method they do not support.
