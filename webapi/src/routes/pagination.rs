@@ -18,19 +18,19 @@ pub(crate) const MAX_LIMIT: i64 = 1000;
 #[into_params(parameter_in = Query)]
 pub(crate) struct PageParams {
     /// Most items to return (default 50, at most 1000).
-    #[serde(default, deserialize_with = "count")]
-    #[param(minimum = 0)]
+    #[param(schema_with = count_or_empty)]
     limit: Option<i64>,
     /// Items to skip.
-    #[serde(default, deserialize_with = "count")]
-    #[param(minimum = 0)]
+    #[param(schema_with = count_or_empty)]
     offset: Option<i64>,
 }
 
-/// `limit` or `offset` as given: an integer (an empty value is not one, as in FastAPI).
-fn count<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
-    let text = String::deserialize(deserializer)?;
-    text.trim().parse::<i64>().map(Some).map_err(serde::de::Error::custom)
+/// The schema of `limit` and `offset`: a count, or empty for the default (`airflowctl` sends `limit=`).
+fn count_or_empty() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{AnyOfBuilder, ObjectBuilder, Schema, Type};
+    let count = ObjectBuilder::new().schema_type(Type::Integer).minimum(Some(0)).maximum(Some(i64::MAX));
+    let empty = ObjectBuilder::new().schema_type(Type::String).max_length(Some(0));
+    Schema::AnyOf(AnyOfBuilder::new().item(count).item(empty).build())
 }
 
 /// A validated page request.

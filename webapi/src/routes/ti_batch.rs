@@ -77,6 +77,7 @@ pub(crate) struct TaskInstancesBatchBody {
     #[schema(minimum = 0)]
     page_limit: Option<i64>,
     /// One of `id`, `state`, `duration`, `start_date`, `end_date`, `map_index`; `-` first for descending.
+    #[schema(pattern = "^(-?(id|state|duration|start_date|end_date|map_index))?$")]
     order_by: Option<String>,
 }
 
