@@ -252,9 +252,8 @@ impl BulkService for PoolBulk {
     }
 }
 
-/// The fields of a new pool, checked.
+/// The fields of a new pool, checked (its name was checked as the body was read).
 fn new_pool_fields(body: &PoolBody) -> Result<PoolFields, ApiError> {
-    check_name(&body.name)?;
     Ok(PoolFields {
         slots: Some(checked_slots(body.slots)?),
         description: Some(body.description.clone().flatten()),

@@ -252,10 +252,9 @@ impl BulkService for VariableBulk {
     }
 }
 
-/// A new variable from a `POST` body, checked.
+/// A new variable from a `POST` body, checked (its key was checked as the body was read).
 fn new_variable(body: VariableBody) -> Result<VariableRow, ApiError> {
     let key = body.key.ok_or_else(|| ApiError::BadRequest("the body needs a `key`".into()))?;
-    check_key(&key)?;
     let Some(value) = body.value else {
         return Err(ApiError::BadRequest(format!("the body needs a `value` for variable `{key}`")));
     };
